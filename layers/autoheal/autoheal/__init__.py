@@ -1,0 +1,1 @@
+"""hyperpod-autoheal: event-driven auto-remediation for SageMaker HyperPod clusters."""

@@ -1,0 +1,88 @@
+"""The remediation policy: the ladder, its windows and budgets, as data.
+
+Defaults a reviewer can read in one screen. The decision core (`autoheal.core.ladder`) walks this
+model; there are no per-step if-chains anywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Action(StrEnum):
+    """A mutating remediation the service can ask HyperPod for."""
+
+    REBOOT = "reboot"
+    REPLACE = "replace"
+
+
+class Step(BaseModel):
+    """One rung of the ladder."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    timeout: timedelta = Field(description="how long the action may take before it counts as failed")
+
+
+class Budget(BaseModel):
+    """At most `max_actions` of one action per node within `window`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_actions: int = Field(ge=0)
+    window: timedelta
+
+
+class RemediationPolicy(BaseModel):
+    """Reboot first; replace when the reboot failed or the fault recurred; then a human.
+
+    - `ladder`: the steps in order. A node's first fault takes step 0.
+    - `escalation_window`: a new fault within this time after the node's last action climbs one step;
+      a fault after it starts again at step 0 (the earlier fix held).
+    - `budgets`: per action, how many a node may receive in a sliding window; exceeding it means the
+      node needs a human instead.
+    - `max_transient_retries`: how many times one step is retried after transient per-entry failures
+      (InstanceIdInUse, throttling, ...) before the node is handed to a human.
+    - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
+    - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ladder: tuple[Step, ...] = (
+        Step(action=Action.REBOOT, timeout=timedelta(minutes=30)),
+        Step(action=Action.REPLACE, timeout=timedelta(minutes=45)),
+    )
+    escalation_window: timedelta = timedelta(hours=6)
+    budgets: dict[Action, Budget] = Field(
+        default_factory=lambda: {
+            Action.REPLACE: Budget(max_actions=2, window=timedelta(days=7)),
+        }
+    )
+    max_transient_retries: int = Field(default=5, ge=0)
+    claim_ttl: timedelta = timedelta(minutes=15)
+    attempt_ttl: timedelta = timedelta(days=30)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_not_empty(cls, ladder: tuple[Step, ...]) -> tuple[Step, ...]:
+        if not ladder:
+            raise ValueError("the ladder needs at least one step")
+        return ladder
+
+    @model_validator(mode="after")
+    def _positive_durations(self) -> RemediationPolicy:
+        for name in ("escalation_window", "claim_ttl", "attempt_ttl"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be positive")
+        for step in self.ladder:
+            if step.timeout <= timedelta(0):
+                raise ValueError(f"step {step.action} needs a positive timeout")
+        return self
+
+    def step(self, index: int) -> Step | None:
+        return self.ladder[index] if 0 <= index < len(self.ladder) else None
