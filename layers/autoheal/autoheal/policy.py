@@ -47,6 +47,10 @@ class RemediationPolicy(BaseModel):
       node needs a human instead.
     - `max_transient_retries`: how many times one step is retried after transient per-entry failures
       (InstanceIdInUse, throttling, ...) before the node is handed to a human.
+    - `recurrence_grace`: a fault observed within this time after an action is an echo of the fault
+      that caused it (HyperPod may send several events per state change), not a recurrence.
+    - `failure_signals`: signals that say the last action itself failed (e.g. a Cluster Event
+      "Failed to submit reboot request"); they climb the ladder at once, grace or not.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
     """
@@ -63,7 +67,9 @@ class RemediationPolicy(BaseModel):
             Action.REPLACE: Budget(max_actions=2, window=timedelta(days=7)),
         }
     )
-    max_transient_retries: int = Field(default=5, ge=0)
+    max_transient_retries: int = Field(default=3, ge=0)
+    recurrence_grace: timedelta = timedelta(minutes=5)
+    failure_signals: frozenset[str] = frozenset({"RebootFailed", "ReplacementFailed"})
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
 
@@ -76,6 +82,8 @@ class RemediationPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _positive_durations(self) -> RemediationPolicy:
+        if self.recurrence_grace < timedelta(0) or self.recurrence_grace >= self.escalation_window:
+            raise ValueError("recurrence_grace must be between 0 and the escalation window")
         for name in ("escalation_window", "claim_ttl", "attempt_ttl"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")

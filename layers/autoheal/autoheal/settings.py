@@ -37,7 +37,7 @@ class Settings(BaseModel):
     | ESCALATION_WINDOW_MINUTES | a new fault within this time after an action climbs the ladder | 360 |
     | REPLACE_BUDGET | replaces per node within the budget window, then a human | 2 |
     | REPLACE_BUDGET_WINDOW_HOURS | the replace budget's sliding window | 168 |
-    | MAX_TRANSIENT_RETRIES | retries of one step after transient failures, then a human | 5 |
+    | MAX_TRANSIENT_RETRIES | retries of one step after transient failures, then a human | 3 |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
     """
@@ -52,7 +52,7 @@ class Settings(BaseModel):
     escalation_window_minutes: int = Field(default=360, ge=1, le=30 * 24 * 60)
     replace_budget: int = Field(default=2, ge=0, le=100)
     replace_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)
-    max_transient_retries: int = Field(default=5, ge=0, le=100)
+    max_transient_retries: int = Field(default=3, ge=0, le=100)
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
 

@@ -1,0 +1,305 @@
+"""The remediation ledger in DynamoDB: one state item per node, one item per attempt.
+
+Table layout (template.yaml `LedgerTable`):
+
+| item | pk | sk | notes |
+|---|---|---|---|
+| node state | `NODE#<cluster>#<node key>` | `STATE` | version for optimistic concurrency; `open_cluster` set while open (sparse GSI `open-index`) |
+| attempt | `NODE#<cluster>#<node key>` | `ATTEMPT#<iso time>#<attempt id>` | `expires_at` (epoch s) is the table's TTL |
+
+The node key is the NodeLogicalId when known (it survives replacement), else the instance id.
+A node is claimed with a conditional put (`version` unchanged since we read it) before any mutating
+call; outcomes are written afterwards in batches of 25 items.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from autoheal.core.batching import chunked
+from autoheal.core.history import OPEN_STATUSES, LastOutcome, NodeHistory, NodeStatus
+from autoheal.policy import Action
+
+STATE_SK = "STATE"
+ATTEMPT_PREFIX = "ATTEMPT#"
+OPEN_INDEX = "open-index"
+BATCH_GET_MAX = 100
+BATCH_WRITE_MAX = 25
+MAX_UNPROCESSED_ROUNDS = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+NodeRef = tuple[str, str]  # (cluster, node key)
+
+
+class DynamoClient(Protocol):
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def put_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def query(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class LedgerError(RuntimeError):
+    """The ledger could not be read or written; the batch must be retried."""
+
+
+def node_pk(cluster: str, node_key: str) -> str:
+    return f"NODE#{cluster}#{node_key}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One remediation attempt: what we asked for and what came of it."""
+
+    cluster: str
+    node_key: str
+    attempt_id: str
+    action: Action
+    step: int
+    at: datetime
+    outcome: str
+    error_code: str | None = None
+    message: str = ""
+    request_id: str | None = None
+    instance_id: str | None = None
+    node_logical_id: str | None = None
+    signal: str | None = None
+    source_event_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- explicit mapping between items and domain objects --------------------------------------------------
+
+
+def history_to_item(h: NodeHistory, now: datetime) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": node_pk(h.cluster, h.node_key),
+        "sk": STATE_SK,
+        "cluster": h.cluster,
+        "node_key": h.node_key,
+        "version": h.version,
+        "status": h.status.value,
+        "step": h.step,
+        "transient_retries": h.transient_retries,
+        "seen_event_ids": list(h.seen_event_ids),
+        "action_times": {a.value: [_iso(t) for t in ts] for a, ts in h.action_times.items()},
+        "updated_at": _iso(now),
+    }
+    optional = {
+        "last_action": h.last_action.value if h.last_action else None,
+        "last_action_at": _iso(h.last_action_at),
+        "last_attempt_at": _iso(h.last_attempt_at),
+        "last_outcome": h.last_outcome.value if h.last_outcome else None,
+        "last_error_code": h.last_error_code,
+        "claim_expires_at": _iso(h.claim_expires_at),
+        "instance_id": h.instance_id,
+        "node_logical_id": h.node_logical_id,
+        "instance_group": h.instance_group,
+        "open_cluster": h.cluster if h.status in OPEN_STATUSES else None,
+    }
+    item.update({k: v for k, v in optional.items() if v is not None})
+    return item
+
+
+def item_to_history(item: Mapping[str, Any]) -> NodeHistory:
+    action_times = {
+        Action(a): tuple(t for t in (_dt(x) for x in ts) if t is not None)
+        for a, ts in (item.get("action_times") or {}).items()
+    }
+    return NodeHistory(
+        cluster=str(item["cluster"]),
+        node_key=str(item["node_key"]),
+        version=int(item.get("version", 0)),
+        status=NodeStatus(item.get("status", NodeStatus.IDLE.value)),
+        step=int(item.get("step", -1)),
+        last_action=Action(item["last_action"]) if item.get("last_action") else None,
+        last_action_at=_dt(item.get("last_action_at")),
+        last_attempt_at=_dt(item.get("last_attempt_at")),
+        last_outcome=LastOutcome(item["last_outcome"]) if item.get("last_outcome") else None,
+        last_error_code=item.get("last_error_code"),
+        transient_retries=int(item.get("transient_retries", 0)),
+        action_times=action_times,
+        seen_event_ids=tuple(item.get("seen_event_ids") or ()),
+        claim_expires_at=_dt(item.get("claim_expires_at")),
+        instance_id=item.get("instance_id"),
+        node_logical_id=item.get("node_logical_id"),
+        instance_group=item.get("instance_group"),
+    )
+
+
+def attempt_to_item(a: AttemptRecord, ttl: timedelta) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": node_pk(a.cluster, a.node_key),
+        "sk": f"{ATTEMPT_PREFIX}{_iso(a.at)}#{a.attempt_id}",
+        "cluster": a.cluster,
+        "node_key": a.node_key,
+        "attempt_id": a.attempt_id,
+        "action": a.action.value,
+        "step": a.step,
+        "at": _iso(a.at),
+        "outcome": a.outcome,
+        "message": a.message[:1024],
+        "source_event_ids": list(a.source_event_ids),
+        "expires_at": int((a.at + ttl).timestamp()),
+    }
+    optional = {
+        "error_code": a.error_code,
+        "request_id": a.request_id,
+        "instance_id": a.instance_id,
+        "node_logical_id": a.node_logical_id,
+        "signal": a.signal,
+    }
+    item.update({k: v for k, v in optional.items() if v is not None})
+    return item
+
+
+def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
+    return AttemptRecord(
+        cluster=str(item["cluster"]),
+        node_key=str(item["node_key"]),
+        attempt_id=str(item["attempt_id"]),
+        action=Action(item["action"]),
+        step=int(item.get("step", 0)),
+        at=_dt(item["at"]) or datetime.now(UTC),
+        outcome=str(item["outcome"]),
+        error_code=item.get("error_code"),
+        message=str(item.get("message", "")),
+        request_id=item.get("request_id"),
+        instance_id=item.get("instance_id"),
+        node_logical_id=item.get("node_logical_id"),
+        signal=item.get("signal"),
+        source_event_ids=tuple(item.get("source_event_ids") or ()),
+    )
+
+
+def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items()}
+
+
+def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+# --- the adapter ----------------------------------------------------------------------------------------
+
+
+class Ledger:
+    """Reads and writes node state and attempts. All writes of a batch go out in as few requests as
+    DynamoDB allows (BatchGetItem 100 keys, BatchWriteItem 25 items), except claims, which are
+    conditional and so one request each."""
+
+    def __init__(
+        self,
+        client: DynamoClient,
+        table_name: str,
+        attempt_ttl: timedelta = timedelta(days=30),
+        sleep: Any = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._attempt_ttl = attempt_ttl
+        self._sleep = sleep
+
+    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeHistory]:
+        """Histories for the nodes, fresh ones for nodes never seen."""
+        wanted = list(dict.fromkeys(refs))
+        found: dict[NodeRef, NodeHistory] = {}
+        for chunk in chunked(wanted, BATCH_GET_MAX):
+            keys: list[dict[str, Any]] = [
+                {"pk": {"S": node_pk(c, n)}, "sk": {"S": STATE_SK}} for c, n in chunk
+            ]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            for _ in range(MAX_UNPROCESSED_ROUNDS):
+                response = self._call("batch_get_item", RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    h = item_to_history(_unmarshal(raw))
+                    found[(h.cluster, h.node_key)] = h
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._backoff()
+            else:
+                raise LedgerError("BatchGetItem left keys unprocessed after retries")
+        return {ref: found.get(ref) or NodeHistory(cluster=ref[0], node_key=ref[1]) for ref in wanted}
+
+    def put_if_unchanged(self, new: NodeHistory, expected_version: int, now: datetime) -> bool:
+        """Write `new` (whose version must be expected_version + 1) only if nobody wrote since we read.
+
+        This is the claim: exactly one concurrent writer wins; the others get False.
+        """
+        if new.version != expected_version + 1:
+            raise ValueError("a conditional write must bump the version by one")
+        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :v"
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": _marshal(history_to_item(new, now)),
+            "ConditionExpression": condition,
+        }
+        if expected_version:
+            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        try:
+            self._client.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise LedgerError(f"PutItem failed: {exc.response.get('Error', {}).get('Code')}") from exc
+        return True
+
+    def commit(self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: datetime) -> None:
+        """Write outcomes: state items (held under our claim) and attempt items, 25 per request."""
+        items = [history_to_item(h, now) for h in states] + [
+            attempt_to_item(a, self._attempt_ttl) for a in attempts
+        ]
+        for chunk in chunked(items, BATCH_WRITE_MAX):
+            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": _marshal(i)}} for i in chunk]}
+            for _ in range(MAX_UNPROCESSED_ROUNDS):
+                response = self._call("batch_write_item", RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                self._backoff()
+            else:
+                raise LedgerError("BatchWriteItem left items unprocessed after retries")
+
+    def attempts(self, cluster: str, node_key: str) -> list[AttemptRecord]:
+        """Every attempt recorded for a node, oldest first."""
+        out: list[AttemptRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": node_pk(cluster, node_key)},
+                ":prefix": {"S": ATTEMPT_PREFIX},
+            },
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            out.extend(item_to_attempt(_unmarshal(i)) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return out
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+        except ClientError as exc:
+            raise LedgerError(f"{operation} failed: {exc.response.get('Error', {}).get('Code')}") from exc
+        return result
+
+    def _backoff(self) -> None:
+        self._sleep(0.05)

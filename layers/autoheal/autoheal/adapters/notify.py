@@ -1,0 +1,89 @@
+"""Tell a human: SNS messages for nodes the service stopped acting on.
+
+One message per cluster per invocation (a storm must not become a hundred emails), split when it would
+exceed SNS's message size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+#: SNS allows 256 KiB; stay well below it so subject, attributes and JSON escaping fit.
+MAX_MESSAGE_BYTES = 200_000
+
+
+class SnsClient(Protocol):
+    def publish(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class NotifyError(RuntimeError):
+    """SNS refused the notification."""
+
+
+@dataclass(frozen=True)
+class HumanNeeded:
+    cluster: str
+    node_key: str
+    instance_id: str | None
+    reason: str
+    last_action: str | None
+    signal: str | None
+
+
+class Notifier:
+    def __init__(self, client: SnsClient | None, topic_arn: str) -> None:
+        self._client = client
+        self._topic = topic_arn
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._client and self._topic)
+
+    def needs_human(self, nodes: Sequence[HumanNeeded]) -> int:
+        """Publish the nodes, grouped per cluster; returns the number of messages sent."""
+        if not nodes or not self.enabled:
+            return 0
+        by_cluster: dict[str, list[HumanNeeded]] = {}
+        for node in nodes:
+            by_cluster.setdefault(node.cluster, []).append(node)
+        sent = 0
+        for cluster, members in by_cluster.items():
+            for part in _split(members):
+                self._publish(cluster, part)
+                sent += 1
+        return sent
+
+    def _publish(self, cluster: str, nodes: list[HumanNeeded]) -> None:
+        assert self._client is not None
+        body = {
+            "summary": f"hyperpod-autoheal stopped acting on {len(nodes)} node(s) of cluster {cluster}",
+            "what_to_do": "Inspect the nodes (autoheal history NODE), fix or replace them by hand, then resume.",
+            "nodes": [asdict(n) for n in nodes],
+        }
+        try:
+            self._client.publish(
+                TopicArn=self._topic,
+                Subject=f"[autoheal] {cluster}: {len(nodes)} node(s) need a human"[:100],
+                Message=json.dumps(body, indent=2),
+                MessageAttributes={"cluster": {"DataType": "String", "StringValue": cluster}},
+            )
+        except ClientError as exc:
+            raise NotifyError(f"SNS publish failed: {exc.response.get('Error', {}).get('Code')}") from exc
+
+
+def _split(nodes: list[HumanNeeded]) -> list[list[HumanNeeded]]:
+    parts: list[list[HumanNeeded]] = [[]]
+    size = 0
+    for node in nodes:
+        n = len(json.dumps(asdict(node))) + 8
+        if parts[-1] and size + n > MAX_MESSAGE_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(node)
+        size += n
+    return parts

@@ -1,0 +1,71 @@
+"""What the decision core knows about a node's past: plain data, no storage concerns.
+
+The ledger maps its DynamoDB items to and from `NodeHistory` explicitly (`autoheal.adapters.ledger`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from autoheal.policy import Action
+
+#: How many recent source event ids a node remembers for duplicate detection.
+SEEN_EVENTS_KEPT = 32
+
+
+class NodeStatus(StrEnum):
+    IDLE = "idle"  # nothing open
+    CLAIMED = "claimed"  # an actor holds the node and is about to call SageMaker
+    IN_PROGRESS = "in_progress"  # the platform accepted an action
+    RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
+    NEEDS_HUMAN = "needs_human"  # we stopped acting; an operator was told
+    CLOSED = "closed"  # the node is gone or the fault was closed
+
+
+#: Statuses that keep a node on the "open" index (status/reconcile queries).
+OPEN_STATUSES = frozenset(
+    {NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING, NodeStatus.NEEDS_HUMAN}
+)
+
+
+class LastOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    FAILED_TRANSIENT = "failed_transient"
+    FAILED = "failed"  # the action did not fix the node (reconcile, or a failure event)
+    GONE = "gone"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class NodeHistory:
+    """One node's remediation state, as the ledger last recorded it."""
+
+    cluster: str
+    node_key: str
+    version: int = 0
+    status: NodeStatus = NodeStatus.IDLE
+    step: int = -1  # index into the ladder of the last action; -1 = none yet
+    last_action: Action | None = None
+    last_action_at: datetime | None = None
+    last_attempt_at: datetime | None = None  # last call, whatever its outcome
+    last_outcome: LastOutcome | None = None
+    last_error_code: str | None = None
+    transient_retries: int = 0
+    action_times: dict[Action, tuple[datetime, ...]] = field(default_factory=dict)
+    seen_event_ids: tuple[str, ...] = ()
+    claim_expires_at: datetime | None = None
+    instance_id: str | None = None
+    node_logical_id: str | None = None
+    instance_group: str | None = None
+
+    def claimed_at(self, now: datetime) -> bool:
+        return self.claim_expires_at is not None and self.claim_expires_at > now
+
+    def actions_within(self, action: Action, window: timedelta, now: datetime) -> int:
+        return sum(1 for t in self.action_times.get(action, ()) if now - t < window)
+
+    def remember(self, event_ids: tuple[str, ...]) -> NodeHistory:
+        merged = tuple(dict.fromkeys(self.seen_event_ids + event_ids))
+        return replace(self, seen_event_ids=merged[-SEEN_EVENTS_KEPT:])

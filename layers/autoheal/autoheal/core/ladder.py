@@ -1,0 +1,186 @@
+"""The pure decision: given a node's new fault(s), its history and the clock, what do we do?
+
+Reboot first; climb to replace when the last action failed or the fault recurred within the
+escalation window; past the ladder or over a budget, stop and hand the node to a human. The rules are
+an ordered table of small functions (first match wins), the steps and numbers come from
+`RemediationPolicy`. No I/O, no boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.faults import NodeFault
+from autoheal.policy import RemediationPolicy
+
+
+class DecisionKind(StrEnum):
+    ACT = "act"
+    IGNORE = "ignore"
+    NEEDS_HUMAN = "needs_human"
+
+
+class Reason(StrEnum):
+    FIRST_FAULT = "first_fault"
+    FRESH_FAULT = "fault_after_escalation_window"
+    RECURRED = "fault_recurred"
+    LAST_ACTION_FAILED = "last_action_failed"
+    RETRY = "retry_after_transient_failure"
+    DUPLICATE_EVENT = "duplicate_event"
+    AWAITING_HUMAN = "awaiting_human"
+    ACTION_IN_FLIGHT = "action_in_flight"
+    PREDATES_LAST_ACTION = "predates_last_action"
+    ECHO_OF_LAST_ACTION = "echo_of_last_action"
+    LADDER_EXHAUSTED = "ladder_exhausted"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: DecisionKind
+    reason: Reason
+    step: int = -1
+    escalated: bool = False
+    retry: bool = False
+
+    @property
+    def acts(self) -> bool:
+        return self.kind is DecisionKind.ACT
+
+
+@dataclass(frozen=True)
+class NodeFaults:
+    """All faults of one batch for one node, collapsed: the newest is the representative."""
+
+    faults: tuple[NodeFault, ...]
+
+    @property
+    def latest(self) -> NodeFault:
+        return max(self.faults, key=lambda f: f.observed_at)
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.source_event_id for f in self.faults))
+
+    def new_since(self, history: NodeHistory) -> tuple[NodeFault, ...]:
+        seen = set(history.seen_event_ids)
+        return tuple(f for f in self.faults if f.source_event_id not in seen)
+
+
+@dataclass(frozen=True)
+class _Context:
+    new: tuple[NodeFault, ...]
+    history: NodeHistory
+    now: datetime
+    policy: RemediationPolicy
+
+    @property
+    def fault(self) -> NodeFault:
+        return max(self.new, key=lambda f: f.observed_at)
+
+    @property
+    def reports_failure(self) -> bool:
+        return any(f.signal in self.policy.failure_signals for f in self.new)
+
+
+Rule = Callable[[_Context], Decision | None]
+
+
+def _ignore(reason: Reason) -> Decision:
+    return Decision(DecisionKind.IGNORE, reason)
+
+
+def _awaiting_human(ctx: _Context) -> Decision | None:
+    return _ignore(Reason.AWAITING_HUMAN) if ctx.history.status is NodeStatus.NEEDS_HUMAN else None
+
+
+def _in_flight(ctx: _Context) -> Decision | None:
+    return _ignore(Reason.ACTION_IN_FLIGHT) if ctx.history.claimed_at(ctx.now) else None
+
+
+def _fresh(ctx: _Context) -> Decision | None:
+    last = ctx.history.last_action_at
+    if last is None:
+        return Decision(DecisionKind.ACT, Reason.FIRST_FAULT, step=0)
+    if ctx.now - last > ctx.policy.escalation_window:
+        return Decision(DecisionKind.ACT, Reason.FRESH_FAULT, step=0)
+    return None
+
+
+def _retry_transient(ctx: _Context) -> Decision | None:
+    """A step that failed transiently is retried (bounded), unless that was long ago."""
+    last = ctx.history.last_attempt_at
+    if ctx.history.last_outcome is not LastOutcome.FAILED_TRANSIENT or last is None:
+        return None
+    if ctx.now - last > ctx.policy.escalation_window:
+        return None
+    if ctx.history.transient_retries >= ctx.policy.max_transient_retries:
+        return Decision(DecisionKind.NEEDS_HUMAN, Reason.RETRIES_EXHAUSTED, step=ctx.history.step)
+    return Decision(DecisionKind.ACT, Reason.RETRY, step=max(ctx.history.step, 0), retry=True)
+
+
+def _failed(ctx: _Context) -> Decision | None:
+    if ctx.history.last_outcome is LastOutcome.FAILED or ctx.reports_failure:
+        return Decision(
+            DecisionKind.ACT, Reason.LAST_ACTION_FAILED, step=ctx.history.step + 1, escalated=True
+        )
+    return None
+
+
+def _not_a_recurrence(ctx: _Context) -> Decision | None:
+    last = ctx.history.last_action_at
+    assert last is not None  # _fresh matched otherwise
+    if ctx.fault.observed_at <= last:
+        return _ignore(Reason.PREDATES_LAST_ACTION)
+    if ctx.fault.observed_at - last < ctx.policy.recurrence_grace:
+        return _ignore(Reason.ECHO_OF_LAST_ACTION)
+    return None
+
+
+def _recurred(ctx: _Context) -> Decision:
+    return Decision(DecisionKind.ACT, Reason.RECURRED, step=ctx.history.step + 1, escalated=True)
+
+
+#: First match wins. `_recurred` always matches, so the table is total.
+RULES: Sequence[Rule] = (
+    _awaiting_human,
+    _in_flight,
+    _retry_transient,
+    _fresh,
+    _failed,
+    _not_a_recurrence,
+    _recurred,
+)
+
+
+def _within_limits(
+    decision: Decision, history: NodeHistory, now: datetime, policy: RemediationPolicy
+) -> Decision:
+    """Turn an ACT past the ladder's end or over an action budget into NEEDS_HUMAN."""
+    if not decision.acts:
+        return decision
+    step = policy.step(decision.step)
+    if step is None:
+        return Decision(DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step)
+    budget = policy.budgets.get(step.action)
+    if budget is not None and history.actions_within(step.action, budget.window, now) >= budget.max_actions:
+        return Decision(DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step)
+    return decision
+
+
+def decide(faults: NodeFaults, history: NodeHistory, now: datetime, policy: RemediationPolicy) -> Decision:
+    """The decision for one node. `history` is a fresh `NodeHistory` for a node never seen before."""
+    new = faults.new_since(history)
+    if not new:
+        return _ignore(Reason.DUPLICATE_EVENT)
+    ctx = _Context(new=new, history=history, now=now, policy=policy)
+    for rule in RULES:
+        decision = rule(ctx)
+        if decision is not None:
+            return _within_limits(decision, history, now, policy)
+    raise AssertionError("the rule table is total")  # pragma: no cover

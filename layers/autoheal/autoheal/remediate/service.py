@@ -1,0 +1,452 @@
+"""Remediate one SQS batch of NodeFaults: resolve, collapse, decide, claim, act, record, report.
+
+The order is fixed and each step is a small function:
+
+1. parse the records (a malformed body is logged, counted and acknowledged: retrying cannot fix it);
+2. resolve every fault to a current cluster node (one ListClusterNodes listing per cluster);
+3. collapse the faults per node (duplicates and repeats become one decision);
+4. load the nodes' histories from the ledger in bulk and decide with the ladder (pure);
+5. claim each node to act on with a conditional write — a node claimed by someone else is skipped;
+6. call SageMaker in the fewest requests (<= 25 ids each) and classify every entry;
+7. record outcomes and attempts, re-queue transient failures with a backoff, notify humans.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from autoheal.adapters.directory import ClusterNotFound, NodeDirectory, NodeInfo
+from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
+from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
+from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.ladder import Decision, DecisionKind, NodeFaults, Reason, decide
+from autoheal.core.planner import Target, plan_requests
+from autoheal.core.results import EntryResult, Outcome, unknown_codes
+from autoheal.faults import NodeFault
+from autoheal.observability import Metric, MetricCounts, logger
+from autoheal.policy import Action, RemediationPolicy
+
+Clock = Callable[[], datetime]
+
+#: Metric counting accepted node actions, per action.
+REQUEST_METRICS: Mapping[Action, Metric] = {
+    Action.REBOOT: Metric.REBOOT_REQUESTS,
+    Action.REPLACE: Metric.REPLACE_REQUESTS,
+}
+
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum
+
+
+class RetryQueue(Protocol):
+    def requeue(self, faults: Sequence[NodeFault], delay_seconds: int) -> None: ...
+
+
+@dataclass
+class Deps:
+    """The adapters one invocation uses (built by the handler from injected clients)."""
+
+    directory: NodeDirectory
+    ledger: Ledger
+    nodes: HyperPodNodes
+    notifier: Notifier
+    retry_queue: RetryQueue | None
+    policy: RemediationPolicy
+    clock: Clock
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """What happened to one node in this batch (for logs, the demo summary and tests)."""
+
+    cluster: str
+    node_key: str
+    instance_id: str | None
+    decision: str
+    reason: str
+    action: str | None = None
+    step: int = -1
+    outcome: str | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CallRow:
+    operation: str
+    cluster: str
+    size: int
+    failed: int
+    call_error: str | None
+
+
+@dataclass
+class RemediationReport:
+    batch_item_failures: list[str] = field(default_factory=list)
+    nodes: list[NodeRow] = field(default_factory=list)
+    calls: list[CallRow] = field(default_factory=list)
+    metrics: MetricCounts = field(default_factory=MetricCounts)
+
+    def as_lambda_response(self) -> dict[str, Any]:
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in self.batch_item_failures]}
+
+
+@dataclass
+class _Node:
+    """Everything this batch knows about one node."""
+
+    ref: NodeRef
+    target: Target
+    faults: list[NodeFault] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Claimed:
+    node: _Node
+    decision: Decision
+    action: Action
+    before: NodeHistory  # as read, before our claim
+    claimed: NodeHistory  # as written by our claim
+
+
+def remediate(records: Sequence[Mapping[str, Any]], deps: Deps) -> RemediationReport:
+    report = RemediationReport()
+    now = deps.clock()
+    faults = _parse(records, report)
+    nodes = _resolve(faults, deps.directory, report)
+    if not nodes:
+        return report
+    histories = deps.ledger.load(nodes)
+    claimed: list[_Claimed] = []
+    humans: list[HumanNeeded] = []
+    for ref, node in nodes.items():
+        history = histories[ref]
+        decision = decide(NodeFaults(tuple(node.faults)), history, now, deps.policy)
+        _apply_decision(node, history, decision, now, deps, report, claimed, humans)
+    states, attempts, retries = _act(claimed, now, deps, report, humans)
+    deps.ledger.commit(states, attempts, now)
+    _requeue(retries, deps, report)
+    sent = deps.notifier.needs_human(humans)
+    if humans and not sent:
+        logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(humans)})
+    return report
+
+
+# --- 1. parse ---------------------------------------------------------------------------------------------
+
+
+def _parse(records: Sequence[Mapping[str, Any]], report: RemediationReport) -> list[tuple[str, NodeFault]]:
+    out: list[tuple[str, NodeFault]] = []
+    for record in records:
+        message_id = str(record.get("messageId", ""))
+        try:
+            out.append((message_id, NodeFault.model_validate_json(str(record.get("body", "")))))
+        except ValidationError as exc:
+            report.metrics.add(Metric.EVENTS_REJECTED, Reason="malformed_message")
+            logger.warning(
+                "dropping a queue message that is not a NodeFault",
+                extra={
+                    "message_id": message_id,
+                    "errors": exc.error_count(),
+                    "first_error": _first_error(exc),
+                },
+            )
+    return out
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc)[:200]
+    first = errors[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"[:200]
+
+
+# --- 2./3. resolve and collapse ----------------------------------------------------------------------------
+
+
+def _resolve(
+    faults: Sequence[tuple[str, NodeFault]], directory: NodeDirectory, report: RemediationReport
+) -> dict[NodeRef, _Node]:
+    nodes: dict[NodeRef, _Node] = {}
+    for message_id, fault in faults:
+        report.metrics.add(Metric.FAULTS_RECEIVED)
+        info, why = _locate(fault, directory)
+        if info is None:
+            report.metrics.add(Metric.FAULTS_IGNORED, Reason=why)
+            report.nodes.append(
+                NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why)
+            )
+            logger.info("fault ignored", extra={"reason": why, "event_id": fault.source_event_id})
+            continue
+        ref = (info.cluster_name, info.node_key)
+        node = nodes.get(ref)
+        if node is None:
+            target = Target(
+                cluster=info.cluster_name,
+                node_key=info.node_key,
+                instance_id=info.instance_id,
+                node_logical_id=info.node_logical_id,
+                instance_group=info.instance_group,
+            )
+            node = nodes[ref] = _Node(ref=ref, target=target)
+        if any(f.source_event_id == fault.source_event_id for f in node.faults):
+            report.metrics.add(Metric.DUPLICATE_FAULTS)
+        node.faults.append(fault)
+        node.message_ids.append(message_id)
+    return nodes
+
+
+def _locate(fault: NodeFault, directory: NodeDirectory) -> tuple[NodeInfo | None, str]:
+    if fault.cluster_ref is None:
+        found = directory.locate(fault.instance_id, fault.node_logical_id)
+        return found, "node_not_in_any_cluster"
+    try:
+        nodes = directory.cluster(fault.cluster_ref)
+    except ClusterNotFound:
+        return None, "cluster_not_found"
+    found = nodes.find(fault.instance_id, fault.node_logical_id)
+    if found is None:
+        return None, "node_not_in_cluster"
+    if fault.instance_id and found.instance_id and found.instance_id != fault.instance_id:
+        return None, "instance_already_replaced"
+    return found, ""
+
+
+# --- 4./5. decide and claim --------------------------------------------------------------------------------
+
+
+def _apply_decision(
+    node: _Node,
+    history: NodeHistory,
+    decision: Decision,
+    now: datetime,
+    deps: Deps,
+    report: RemediationReport,
+    claimed: list[_Claimed],
+    humans: list[HumanNeeded],
+) -> None:
+    target = node.target
+    row = NodeRow(
+        target.cluster, target.node_key, target.instance_id, decision.kind.value, decision.reason.value
+    )
+    current = replace(
+        history,
+        instance_id=target.instance_id or history.instance_id,
+        node_logical_id=target.node_logical_id or history.node_logical_id,
+        instance_group=target.instance_group or history.instance_group,
+    )
+    latest = NodeFaults(tuple(node.faults)).latest
+    if decision.kind is DecisionKind.IGNORE:
+        report.metrics.add(Metric.FAULTS_IGNORED, len(node.faults), Reason=decision.reason.value)
+        report.nodes.append(row)
+        return
+    if decision.kind is DecisionKind.NEEDS_HUMAN:
+        stopped = replace(
+            current.remember(tuple(f.source_event_id for f in node.faults)),
+            status=NodeStatus.NEEDS_HUMAN,
+            version=history.version + 1,
+            claim_expires_at=None,
+        )
+        if deps.ledger.put_if_unchanged(stopped, history.version, now):
+            report.metrics.add(Metric.NEEDS_HUMAN)
+            humans.append(_human(stopped, decision.reason.value, latest.signal))
+            report.nodes.append(row)
+        else:
+            _conflict(row, report)
+        return
+    step = deps.policy.step(decision.step)
+    assert step is not None  # decide() turns an out-of-ladder step into NEEDS_HUMAN
+    claim = replace(
+        current.remember(tuple(f.source_event_id for f in node.faults)),
+        status=NodeStatus.CLAIMED,
+        version=history.version + 1,
+        claim_expires_at=now + deps.policy.claim_ttl,
+    )
+    if not deps.ledger.put_if_unchanged(claim, history.version, now):
+        _conflict(row, report)
+        return
+    claimed.append(_Claimed(node, decision, step.action, before=current, claimed=claim))
+
+
+def _conflict(row: NodeRow, report: RemediationReport) -> None:
+    report.metrics.add(Metric.CLAIM_CONFLICTS)
+    report.nodes.append(replace(row, decision="ignore", reason="claimed_by_another_invocation"))
+
+
+def _human(h: NodeHistory, reason: str, signal: str | None) -> HumanNeeded:
+    return HumanNeeded(
+        cluster=h.cluster,
+        node_key=h.node_key,
+        instance_id=h.instance_id,
+        reason=reason,
+        last_action=h.last_action.value if h.last_action else None,
+        signal=signal,
+    )
+
+
+# --- 6./7. act and record ----------------------------------------------------------------------------------
+
+
+def _act(
+    claimed: Sequence[_Claimed],
+    now: datetime,
+    deps: Deps,
+    report: RemediationReport,
+    humans: list[HumanNeeded],
+) -> tuple[list[NodeHistory], list[AttemptRecord], list[_Claimed]]:
+    by_call_id: dict[tuple[str, Action, str], _Claimed] = {
+        (c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed
+    }
+    states: list[NodeHistory] = []
+    attempts: list[AttemptRecord] = []
+    retries: list[_Claimed] = []
+    for request in plan_requests((c.node.target, c.action) for c in claimed):
+        receipt = deps.nodes.execute(request)
+        _count_call(receipt, request.action, report)
+        for result in receipt.results:
+            c = by_call_id[(request.cluster, request.action, result.node_id)]
+            state, row = _outcome(c, result, now, deps.policy)
+            states.append(state)
+            attempts.append(_attempt(c, result, receipt, now))
+            report.nodes.append(row)
+            _count_entry(c, result, state, report)
+            if state.status is NodeStatus.RETRY_PENDING:
+                retries.append(c)
+            elif state.status is NodeStatus.NEEDS_HUMAN:
+                humans.append(_human(state, row.reason, NodeFaults(tuple(c.node.faults)).latest.signal))
+    return states, attempts, retries
+
+
+def _count_call(receipt: CallReceipt, action: Action, report: RemediationReport) -> None:
+    report.metrics.add(Metric.BATCH_CALLS, Action=action.value)
+    failed = [r for r in receipt.results if r.failed]
+    report.calls.append(
+        CallRow(receipt.operation, receipt.cluster, receipt.size, len(failed), receipt.call_error)
+    )
+    for code in unknown_codes(receipt.results):
+        logger.warning("unknown SageMaker error code, treated as transient", extra={"error_code": code})
+
+
+def _count_entry(c: _Claimed, result: EntryResult, state: NodeHistory, report: RemediationReport) -> None:
+    if result.outcome is Outcome.SUCCEEDED:
+        report.metrics.add(REQUEST_METRICS[c.action])
+        if c.decision.escalated:
+            report.metrics.add(Metric.ESCALATIONS)
+        return
+    report.metrics.add(Metric.FAILED_ENTRIES, Action=c.action.value, ErrorCode=result.error_code or "Unknown")
+    if state.status is NodeStatus.RETRY_PENDING:
+        report.metrics.add(Metric.RETRIES_SCHEDULED)
+    elif state.status is NodeStatus.NEEDS_HUMAN:
+        report.metrics.add(Metric.NEEDS_HUMAN)
+    elif state.status is NodeStatus.CLOSED:
+        report.metrics.add(Metric.NODES_CLOSED, Reason=result.outcome.value)
+
+
+def _outcome(
+    c: _Claimed, result: EntryResult, now: datetime, policy: RemediationPolicy
+) -> tuple[NodeHistory, NodeRow]:
+    """The node's state after the call, and its report row."""
+    base = replace(c.claimed, version=c.claimed.version + 1, claim_expires_at=None, last_attempt_at=now)
+    if result.outcome is Outcome.SUCCEEDED:
+        times = (*c.claimed.action_times.get(c.action, ()), now)
+        state = replace(
+            base,
+            status=NodeStatus.IN_PROGRESS,
+            step=c.decision.step,
+            last_action=c.action,
+            last_action_at=now,
+            last_outcome=LastOutcome.ACCEPTED,
+            last_error_code=None,
+            transient_retries=0,
+            action_times={**c.claimed.action_times, c.action: times},
+        )
+        reason = c.decision.reason.value
+    elif result.outcome is Outcome.TRANSIENT:
+        retries = c.before.transient_retries + 1 if c.decision.retry else 1
+        # Forget this batch's event ids so the re-queued fault is not taken for a duplicate.
+        state = replace(
+            base,
+            seen_event_ids=c.before.seen_event_ids,
+            step=c.decision.step,  # the step to retry
+            last_outcome=LastOutcome.FAILED_TRANSIENT,
+            last_error_code=result.error_code,
+            transient_retries=retries,
+            status=NodeStatus.RETRY_PENDING
+            if retries <= policy.max_transient_retries
+            else NodeStatus.NEEDS_HUMAN,
+        )
+        reason = (
+            "retry_scheduled" if state.status is NodeStatus.RETRY_PENDING else Reason.RETRIES_EXHAUSTED.value
+        )
+    elif result.outcome in (Outcome.GONE, Outcome.CLUSTER_GONE):
+        state = replace(
+            base, status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, last_error_code=result.error_code
+        )
+        reason = result.outcome.value
+    else:
+        state = replace(
+            base,
+            status=NodeStatus.NEEDS_HUMAN,
+            last_outcome=LastOutcome.PERMANENT,
+            last_error_code=result.error_code,
+        )
+        reason = "permanent_failure"
+    row = NodeRow(
+        cluster=c.node.target.cluster,
+        node_key=c.node.target.node_key,
+        instance_id=c.node.target.instance_id,
+        decision=c.decision.kind.value,
+        reason=reason,
+        action=c.action.value,
+        step=c.decision.step,
+        outcome=result.outcome.value,
+        error_code=result.error_code,
+    )
+    return state, row
+
+
+def _attempt(c: _Claimed, result: EntryResult, receipt: CallReceipt, now: datetime) -> AttemptRecord:
+    latest = NodeFaults(tuple(c.node.faults)).latest
+    return AttemptRecord(
+        cluster=c.node.target.cluster,
+        node_key=c.node.target.node_key,
+        attempt_id=uuid.uuid4().hex[:16],
+        action=c.action,
+        step=c.decision.step,
+        at=now,
+        outcome=result.outcome.value,
+        error_code=result.error_code,
+        message=result.message,
+        request_id=receipt.request_id,
+        instance_id=c.node.target.instance_id,
+        node_logical_id=c.node.target.node_logical_id,
+        signal=latest.signal,
+        source_event_ids=tuple(f.source_event_id for f in c.node.faults),
+    )
+
+
+def _requeue(retries: Sequence[_Claimed], deps: Deps, report: RemediationReport) -> None:
+    """Transient failures come back later, alone: re-queued with a jittered backoff, or, without a
+    retry queue (or if re-queueing fails), returned to SQS as batch item failures."""
+    for c in retries:
+        attempt = c.before.transient_retries + 1 if c.decision.retry else 1
+        delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+        delay = int(delay * deps.rng.uniform(0.8, 1.2))
+        if deps.retry_queue is None:
+            report.batch_item_failures.extend(c.node.message_ids)
+            continue
+        try:
+            deps.retry_queue.requeue([NodeFaults(tuple(c.node.faults)).latest], min(delay, RETRY_MAX_SECONDS))
+        except Exception:  # the message is not lost: SQS redelivers it
+            logger.exception("re-queueing a transient failure failed; returning it as a batch item failure")
+            report.batch_item_failures.extend(c.node.message_ids)
