@@ -13,7 +13,8 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str | None], Any] = {}
 
 #: SageMaker throttles with ThrottlingException; botocore's standard mode retries it with backoff.
-_RETRIES = {"mode": "standard", "max_attempts": 5}
+_RETRY_MODE = "standard"
+_MAX_ATTEMPTS = 5
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -24,7 +25,11 @@ def client(service: str, region: str | None = None) -> Any:
             import boto3  # deferred: keeps module import cheap for cold starts
             from botocore.config import Config
 
-            _clients[key] = boto3.client(service, region_name=region, config=Config(retries=_RETRIES))
+            _clients[key] = boto3.client(
+                service,
+                region_name=region,
+                config=Config(retries={"mode": _RETRY_MODE, "max_attempts": _MAX_ATTEMPTS}),
+            )
         return _clients[key]
 
 

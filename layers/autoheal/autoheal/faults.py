@@ -21,25 +21,25 @@ CLUSTER_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:c
 
 
 def _instance_id(value: str) -> str:
-    if not INSTANCE_ID_RE.match(value):
+    if not INSTANCE_ID_RE.fullmatch(value):
         raise ValueError(f"not an EC2 instance id (i- and 8 or 17 hex digits): {value[:80]!r}")
     return value
 
 
 def _logical_id(value: str) -> str:
-    if len(value) > 128 or not LOGICAL_ID_RE.match(value):
+    if len(value) > 128 or not LOGICAL_ID_RE.fullmatch(value):
         raise ValueError(f"not a HyperPod NodeLogicalId: {value[:80]!r}")
     return value
 
 
 def _cluster_name(value: str) -> str:
-    if not CLUSTER_NAME_RE.match(value):
+    if not CLUSTER_NAME_RE.fullmatch(value):
         raise ValueError(f"not a HyperPod cluster name: {value[:80]!r}")
     return value
 
 
 def _cluster_arn(value: str) -> str:
-    if not CLUSTER_ARN_RE.match(value):
+    if not CLUSTER_ARN_RE.fullmatch(value):
         raise ValueError(f"not a HyperPod cluster ARN: {value[:120]!r}")
     return value
 

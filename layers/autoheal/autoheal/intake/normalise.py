@@ -1,0 +1,112 @@
+"""Turn one raw EventBridge event into typed faults: pure, no boto3, never raises on bad input.
+
+Dispatch is by (source, detail-type) through `ROUTES`: each route names the parser model and the
+rule that maps it. An unknown pair is acknowledged (`unsupported_detail_type`); a known pair that
+does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>` with a short
+summary of the validation errors (never the event itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import ValidationError
+
+from autoheal.faults import NodeFault
+from autoheal.intake import models
+from autoheal.intake.result import (
+    MALFORMED_ENVELOPE,
+    Ignored,
+    IgnoreReason,
+    Intake,
+    Outcome,
+    Rejected,
+    malformed,
+)
+from autoheal.intake.rules import alarm, health, hyperpod
+from autoheal.settings import Settings
+
+E = TypeVar("E", bound=EventBridgeModel)
+
+_ID_MAX = 128
+_MESSAGE_MAX = 400
+_ERRORS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    """How one (source, detail-type) is handled: the model that parses it, the rule that maps it."""
+
+    model: type[E]
+    rule: Callable[[E, Settings], Outcome]
+
+
+ROUTES: Mapping[tuple[str, str], Route[Any]] = {
+    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(models.NodeHealthEvent, hyperpod.node_health),
+    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, hyperpod.cluster_event),
+    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
+        models.ClusterStateChange, hyperpod.cluster_state_change
+    ),
+    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, health.health_event),
+    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(models.AlarmStateChange, alarm.alarm_state_change),
+}
+
+
+def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
+    """One event in; its faults, what was ignored and why, or why it was rejected."""
+    if not isinstance(raw, Mapping):
+        return Intake("", "", "", rejected=Rejected(MALFORMED_ENVELOPE, "event is not a JSON object"))
+    event_id, source, detail_type = (_text(raw.get(key)) for key in ("id", "source", "detail-type"))
+    intake = Intake(event_id, source, detail_type)
+    if not source or not detail_type:
+        return _reject(intake, MALFORMED_ENVELOPE, "missing source or detail-type")
+    route = ROUTES.get((source, detail_type))
+    if route is None:
+        return _with(intake, Outcome(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)]))
+    try:
+        event = route.model.model_validate(raw)
+    except ValidationError as exc:
+        return _reject(intake, malformed(detail_type), summarise(exc))
+    try:
+        outcome = route.rule(event, settings)
+    except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
+        return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
+    return _with(intake, outcome)
+
+
+def summarise(exc: ValidationError, prefix: str = "") -> str:
+    """The first few errors as `location: message`, clipped; inputs are never echoed."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{prefix}{'.'.join(str(p) for p in e['loc']) or exc.title}: {e['msg']}"
+        for e in errors[:_ERRORS_SHOWN]
+    ]
+    if len(errors) > _ERRORS_SHOWN:
+        parts.append(f"(+{len(errors) - _ERRORS_SHOWN} more)")
+    message = "; ".join(parts)
+    return message if len(message) <= _MESSAGE_MAX else message[: _MESSAGE_MAX - 1] + "…"
+
+
+def _with(intake: Intake, outcome: Outcome) -> Intake:
+    faults: list[NodeFault] = []
+    ignored = list(outcome.ignored)
+    seen: set[str] = set()
+    for fault in outcome.faults:
+        if fault.dedupe_key in seen:
+            ignored.append(Ignored(IgnoreReason.DUPLICATE_IN_EVENT, fault.node_ref))
+            continue
+        seen.add(fault.dedupe_key)
+        faults.append(fault)
+    return Intake(intake.event_id, intake.source, intake.detail_type, faults=faults, ignored=ignored)
+
+
+def _reject(intake: Intake, reason: str, message: str) -> Intake:
+    return Intake(intake.event_id, intake.source, intake.detail_type, rejected=Rejected(reason, message))
+
+
+def _text(value: object) -> str:
+    """An envelope string for logs and routing: clipped, and empty when it is not a string."""
+    return value[:_ID_MAX] if isinstance(value, str) else ""

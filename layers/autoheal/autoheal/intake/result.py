@@ -1,0 +1,73 @@
+"""What normalising one event produces: faults, acknowledged non-faults, or a rejection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from autoheal.faults import NodeFault
+
+
+class IgnoreReason(StrEnum):
+    """Why a well-formed event (or one entity of it) is not a fault. Metric dimension `Reason`."""
+
+    HEALTHY_TRANSITION = "healthy_transition"
+    UNKNOWN_HEALTH_STATUS = "unknown_health_status"
+    INFO_LEVEL = "info_level"
+    NOT_INSTANCE_SCOPE = "not_instance_scope"
+    NOISE_LOST_ORCHESTRATION_READY = "noise_lost_orchestration_ready"
+    NO_NODE = "no_node"
+    STATE_CHANGE = "state_change"
+    HEALTH_NOT_EC2 = "health_not_ec2"
+    HEALTH_BACKUP_COPY = "health_backup_copy"
+    CLOSED_HEALTH_EVENT = "closed_health_event"
+    HEALTH_ENTITY_RESOLVED = "health_entity_resolved"
+    ALARM_NOT_ALARM_STATE = "alarm_not_alarm_state"
+    ALARM_ALREADY_IN_ALARM = "alarm_already_in_alarm"
+    AMBIGUOUS_NODE = "ambiguous_node"
+    DUPLICATE_IN_EVENT = "duplicate_in_event"
+    UNSUPPORTED_DETAIL_TYPE = "unsupported_detail_type"
+
+
+MALFORMED_ENVELOPE = "malformed:envelope"
+
+
+def malformed(detail_type: str) -> str:
+    """Rejection reason for a known detail-type (bounded: unknown detail-types are ignored)."""
+    return f"malformed:{detail_type}"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: IgnoreReason
+    subject: str = ""  # what was ignored, for the log line: an entity, a status, an alarm name
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str  # MALFORMED_ENVELOPE or malformed(<known detail-type>)
+    message: str  # short, human: the first validation errors, never the event itself
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one rule returns for a parsed event."""
+
+    faults: list[NodeFault] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+
+def ignore(reason: IgnoreReason, subject: str = "") -> Outcome:
+    return Outcome(ignored=[Ignored(reason, subject[:200])])
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The typed result of `normalise`: never raises, always one of these."""
+
+    event_id: str
+    source: str
+    detail_type: str
+    faults: list[NodeFault] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    rejected: Rejected | None = None

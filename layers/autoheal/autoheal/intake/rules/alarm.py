@@ -1,0 +1,61 @@
+"""Rule for `CloudWatch Alarm State Change` (source `aws.cloudwatch`).
+
+Only a transition *into* ALARM is a fault (ALARM -> ALARM updates and OK / INSUFFICIENT_DATA are
+ignored). The alarm must name exactly one node, in one of two ways:
+
+1. Alarm name convention (wins when present): ``autoheal:<cluster-name-or-arn>:<instance-id>``,
+   e.g. ``autoheal:ml-cluster:i-0a1b2c3d4e5f60718``.
+2. Metric dimensions: the instance id from the dimension named by
+   ``AUTOHEAL_ALARM_NODE_DIMENSION`` (default ``InstanceId``), the cluster (name or ARN, optional)
+   from ``AUTOHEAL_ALARM_CLUSTER_DIMENSION`` (default ``ClusterName``). An alarm whose metrics name
+   several different instances is ambiguous and ignored.
+
+The signal is the alarm name (clipped to 128 characters). Values that are not valid ids reject the
+event (`malformed:CloudWatch Alarm State Change`) rather than guessing.
+"""
+
+from __future__ import annotations
+
+from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault, Severity
+from autoheal.intake.models import AlarmStateChange
+from autoheal.intake.result import IgnoreReason, Outcome, ignore
+from autoheal.intake.rules.common import SIGNAL_MAX, clip, reason_text
+from autoheal.settings import Settings
+
+ALARM = "ALARM"
+NAME_PREFIX = "autoheal:"
+
+
+def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Outcome:
+    detail = event.detail
+    if detail.state.value != ALARM:
+        return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
+    if detail.previous_state is not None and detail.previous_state.value == ALARM:
+        return ignore(IgnoreReason.ALARM_ALREADY_IN_ALARM, detail.alarm_name)
+
+    if detail.alarm_name.startswith(NAME_PREFIX):
+        named_cluster, _, instance_id = detail.alarm_name.removeprefix(NAME_PREFIX).rpartition(":")
+        clusters = [named_cluster] if named_cluster else []
+    else:
+        instances = detail.dimension_values(settings.alarm_node_dimension)
+        if len(instances) > 1:
+            return ignore(IgnoreReason.AMBIGUOUS_NODE, detail.alarm_name)
+        if not instances:
+            return ignore(IgnoreReason.NO_NODE, detail.alarm_name)
+        instance_id = instances[0]
+        clusters = detail.dimension_values(settings.alarm_cluster_dimension)[:1]
+
+    cluster = clusters[0] if clusters else None
+    is_arn = cluster is not None and CLUSTER_ARN_RE.fullmatch(cluster) is not None
+    fault = NodeFault(
+        cluster_name=None if is_arn else cluster,
+        cluster_arn=cluster if is_arn else None,
+        instance_id=instance_id,
+        signal=clip(detail.alarm_name, SIGNAL_MAX),
+        reason=reason_text(detail.state.reason),
+        severity=Severity.ERROR,
+        source=FaultSource.CLOUDWATCH_ALARM,
+        source_event_id=event.id,
+        observed_at=event.time,
+    )
+    return Outcome(faults=[fault])

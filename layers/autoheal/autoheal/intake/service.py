@@ -1,0 +1,84 @@
+"""Intake's one logic call: normalise an event, log and count what was dropped, enqueue the faults.
+
+Malformed or irrelevant input returns normally (logged with its reason, counted); a queue failure
+raises, so the invocation fails and the event is retried.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from autoheal.adapters.queue import SendReport
+from autoheal.faults import NodeFault
+from autoheal.intake.normalise import normalise
+from autoheal.intake.result import Intake
+from autoheal.observability import Metric, MetricCounts, logger
+from autoheal.settings import Settings
+
+
+class FaultSink(Protocol):
+    """Where faults go (`autoheal.adapters.queue.FaultQueue`, or a fake in tests)."""
+
+    def send(self, faults: Sequence[NodeFault]) -> SendReport: ...
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    event_id: str
+    received: int  # faults the event normalised into
+    enqueued: int
+    ignored: Mapping[str, int] = field(default_factory=dict)  # by reason
+    rejected: Mapping[str, int] = field(default_factory=dict)  # by reason
+    counts: MetricCounts = field(default_factory=MetricCounts)
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-able summary (the handler's return value)."""
+        return {
+            "event_id": self.event_id,
+            "received": self.received,
+            "enqueued": self.enqueued,
+            "ignored": dict(self.ignored),
+            "rejected": dict(self.rejected),
+        }
+
+
+def handle_event(raw: Mapping[str, Any], settings: Settings, queue: FaultSink) -> IntakeReport:
+    intake = normalise(raw, settings)
+    _log_dropped(intake)
+    counts = MetricCounts()
+    ignored = Counter(str(i.reason) for i in intake.ignored)
+    rejected = Counter([intake.rejected.reason] if intake.rejected else [])
+    for reason, n in ignored.items():
+        counts.add(Metric.FAULTS_IGNORED, n, Reason=reason)
+    for reason, n in rejected.items():
+        counts.add(Metric.EVENTS_REJECTED, n, Reason=reason)
+    counts.add(Metric.FAULTS_RECEIVED, len(intake.faults))
+
+    enqueued = 0
+    if intake.faults:
+        enqueued = queue.send(intake.faults).sent
+        logger.info(
+            "faults enqueued",
+            extra={**_context(intake), "enqueued": enqueued, "nodes": [f.node_ref for f in intake.faults]},
+        )
+    counts.add(Metric.FAULTS_ENQUEUED, enqueued)
+    return IntakeReport(intake.event_id, len(intake.faults), enqueued, dict(ignored), dict(rejected), counts)
+
+
+def _log_dropped(intake: Intake) -> None:
+    for item in intake.ignored:
+        logger.info(
+            "ignored", extra={**_context(intake), "reason": str(item.reason), "subject": item.subject}
+        )
+    if intake.rejected:
+        logger.warning(
+            "event rejected",
+            extra={**_context(intake), "reason": intake.rejected.reason, "error": intake.rejected.message},
+        )
+
+
+def _context(intake: Intake) -> dict[str, str]:
+    return {"event_id": intake.event_id, "source": intake.source, "detail_type": intake.detail_type}

@@ -1,0 +1,115 @@
+"""The intake Lambda handler: thin, lazy SQS client, drops malformed input, fails on queue errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from autoheal import clients
+from autoheal.adapters.queue import QueueNotFoundError
+from autoheal.observability import metrics
+from autoheal.settings import SettingsError
+from functions.intake import app
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+URL = "https://sqs.us-east-1.amazonaws.com/123456789012/autoheal-faults"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "autoheal-intake"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:autoheal-intake"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    monkeypatch.setenv("AUTOHEAL_QUEUE_URL", URL)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HyperPodAutohealTest")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setattr(metrics, "namespace", "HyperPodAutohealTest")
+    client = boto3.client(
+        "sqs", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    requested: list[str] = []
+
+    def client_for(service: str, region: str | None = None) -> Any:
+        requested.append(service)
+        return client
+
+    monkeypatch.setattr(clients, "client", client_for)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+    assert set(requested) <= {"sqs"}
+
+
+def test_fault_event_is_enqueued(sqs: Stubber) -> None:
+    sqs.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "m0", "MessageId": "a", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+    )
+    result = app.lambda_handler(load_event("node-health-unhealthy.json"), FakeContext())
+    assert (result["received"], result["enqueued"]) == (1, 1)
+
+
+def test_malformed_event_returns_normally_and_is_dropped(sqs: Stubber) -> None:
+    result = app.lambda_handler(load_event("malformed-node-health.json"), FakeContext())
+    assert result["rejected"] == {"malformed:SageMaker HyperPod Cluster Node Health Event": 1}
+    assert result["enqueued"] == 0
+
+
+def test_ignored_event_makes_no_sqs_call(sqs: Stubber) -> None:
+    result = app.lambda_handler(load_event("cluster-state-change.json"), FakeContext())
+    assert result["ignored"] == {"state_change": 1}
+
+
+def test_queue_failure_fails_the_invocation(sqs: Stubber) -> None:
+    sqs.add_client_error("send_message_batch", service_error_code="AWS.SimpleQueueService.NonExistentQueue")
+    with pytest.raises(QueueNotFoundError):
+        app.lambda_handler(load_event("node-health-unhealthy.json"), FakeContext())
+
+
+def test_missing_queue_url_fails_at_the_first_invocation(
+    sqs: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUTOHEAL_QUEUE_URL")
+    with pytest.raises(SettingsError, match="AUTOHEAL_QUEUE_URL"):
+        app.lambda_handler(load_event("node-health-unhealthy.json"), FakeContext())
+
+
+def emf_metrics(stdout: str) -> dict[str, dict[str, Any]]:
+    """Metric name -> the EMF blob that carries it, from the handler's stdout."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in stdout.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blob = json.loads(line)
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    found[metric["Name"]] = blob
+    return found
+
+
+def test_counts_are_published_as_emf_with_reason_dimensions(
+    sqs: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app.lambda_handler(load_event("health-backup-copy.json"), FakeContext())
+    published = emf_metrics(capsys.readouterr().out)
+    assert published["FaultsIgnored"]["Reason"] == "health_backup_copy"
+    assert published["FaultsIgnored"]["FaultsIgnored"] == [1.0]
