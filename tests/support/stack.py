@@ -1,0 +1,278 @@
+"""template.yaml as tests see it, and the stateful part of the stack built locally from it.
+
+`load_template` reads the SAM template (short-form tags included) into plain dicts.
+`create_stack_resources` creates the ledger table, the queues and the topic against whatever endpoint the
+clients point at (moto's in-process `mock_aws`, a moto server, DynamoDB Local), taking key schema, index,
+TTL, redrive and encryption settings from the template itself, so tests and deployment cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.intrinsics import Resolver, UnresolvedError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+# Logical ids in template.yaml that tests and local stacks rely on.
+LEDGER_TABLE = "LedgerTable"
+FAULT_QUEUE = "FaultQueue"
+FAULT_DLQ = "FaultDLQ"
+INTAKE_DLQ = "IntakeDLQ"
+NEEDS_HUMAN_TOPIC = "NeedsHumanTopic"
+INTAKE_FUNCTION = "IntakeFunction"
+REMEDIATE_FUNCTION = "RemediateFunction"
+FUNCTIONS = (INTAKE_FUNCTION, REMEDIATE_FUNCTION)
+
+ENV_PREFIX = "AUTOHEAL_"
+
+ClientFactory = Callable[[str], Any]
+
+# ---------------------------------------------------------------- reading the template
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short-form tags (!Ref, !Sub, !GetAtt, ...) into dicts."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:  # pragma: no cover - yaml has no other node kinds
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}", node.start_mark)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain dicts and lists; short-form intrinsics become their long form."""
+    with open(path, encoding="utf-8") as handle:
+        loaded = yaml.load(handle, Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
+    if not isinstance(loaded, dict) or "Resources" not in loaded:
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return loaded
+
+
+def template_function_env(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
+    """The environment a function declares: Globals.Function's variables overlaid by its own (unresolved)."""
+    resource = template["Resources"][logical_id]
+    if resource.get("Type") != "AWS::Serverless::Function":
+        raise ValueError(f"{logical_id} is not an AWS::Serverless::Function")
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own_env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    return {**globals_env, **own_env}
+
+
+def template_properties(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][logical_id].get("Properties", {})
+    return properties
+
+
+# ---------------------------------------------------------------- the local stack
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """Physical ids of the stateful resources, and the environment the functions would get."""
+
+    table_name: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    intake_dlq_url: str
+    topic_arn: str
+    function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+
+    def env(self, function: str | None = None) -> dict[str, str]:
+        """The AUTOHEAL_* variables `function` gets (default: all functions' variables, merged)."""
+        names = [function] if function else list(self.function_env)
+        merged: dict[str, str] = {}
+        for name in names:
+            for key, value in self.function_env[name].items():
+                if not key.startswith(ENV_PREFIX):
+                    continue
+                if merged.get(key, value) != value:
+                    raise ValueError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+                merged[key] = value
+        return merged
+
+
+def _factory(session_or_factory: Any) -> ClientFactory:
+    client = getattr(session_or_factory, "client", None)
+    if callable(client):  # a boto3.Session
+        return client  # type: ignore[no-any-return]
+    if callable(session_or_factory):
+        return session_or_factory  # type: ignore[no-any-return]
+    raise TypeError("expected a boto3.Session or a callable service_name -> client")
+
+
+# CloudFormation AWS::SQS::Queue properties -> SetQueueAttributes names (the ones that are not identical).
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+def _queue_attributes(properties: Mapping[str, Any]) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for name in _QUEUE_ATTRIBUTES:
+        if name in properties:
+            value = properties[name]
+            attributes[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    if "RedrivePolicy" in properties:
+        redrive = dict(properties["RedrivePolicy"])
+        redrive["maxReceiveCount"] = int(redrive["maxReceiveCount"])
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    return attributes
+
+
+def _create_queues(
+    sqs: Any, template: Mapping[str, Any], resolver: Resolver, suffix: str
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Create every AWS::SQS::Queue, dead-letter queues before the queues that redrive to them."""
+    pending = [lid for lid, r in template["Resources"].items() if r.get("Type") == "AWS::SQS::Queue"]
+    refs: dict[str, str] = {}
+    attrs: dict[tuple[str, str], str] = {}
+    while pending:
+        progressed = False
+        for logical_id in list(pending):
+            try:
+                properties = resolver.with_resources(refs, attrs).resolve(
+                    template_properties(template, logical_id)
+                )
+            except UnresolvedError:
+                continue  # refers to a queue not created yet
+            name = f"autoheal-{suffix}-{logical_id}"
+            url = sqs.create_queue(QueueName=name, Attributes=_queue_attributes(properties))["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            refs[logical_id] = url
+            attrs[(logical_id, "Arn")] = arn
+            attrs[(logical_id, "QueueName")] = name
+            attrs[(logical_id, "QueueUrl")] = url
+            pending.remove(logical_id)
+            progressed = True
+        if not progressed:
+            raise UnresolvedError(f"queues {pending} refer to something other than queues")
+    return refs, attrs
+
+
+def _create_table(dynamodb: Any, properties: Mapping[str, Any], name: str) -> str:
+    request: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+    }
+    if "GlobalSecondaryIndexes" in properties:
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "ProvisionedThroughput" in properties:
+        request["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
+    sse = properties.get("SSESpecification")
+    if sse:
+        request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))}
+        if "SSEType" in sse:
+            request["SSESpecification"]["SSEType"] = sse["SSEType"]
+        if "KMSMasterKeyId" in sse:
+            request["SSESpecification"]["KMSMasterKeyId"] = sse["KMSMasterKeyId"]
+    dynamodb.create_table(**request)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
+        )
+    pitr = properties.get("PointInTimeRecoverySpecification")
+    if pitr:
+        dynamodb.update_continuous_backups(
+            TableName=name,
+            PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": bool(pitr.get("PointInTimeRecoveryEnabled"))
+            },
+        )
+    return name
+
+
+def _create_topic(sns: Any, properties: Mapping[str, Any], name: str) -> str:
+    attributes = {k: str(properties[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in properties}
+    arn: str = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    return arn
+
+
+def create_stack_resources(
+    boto3_session_or_client_factory: Any,
+    template_path: str | Path = TEMPLATE_PATH,
+    suffix: str = "local",
+    parameters: Mapping[str, str] | None = None,
+) -> StackResources:
+    """Create the table, queues and topic of template.yaml; names are `autoheal-<suffix>-<LogicalId>`.
+
+    `boto3_session_or_client_factory` is a boto3.Session or any `service_name -> client` callable (for
+    endpoint URLs or credentials of your own). `parameters` override template defaults. Email
+    subscriptions, functions and event rules are not created: nothing local can invoke them.
+    """
+    client = _factory(boto3_session_or_client_factory)
+    template = load_template(template_path)
+    resolver = Resolver(template, parameters=dict(parameters or {}))
+
+    queue_refs, queue_attrs = _create_queues(client("sqs"), template, resolver, suffix)
+    table_name = _create_table(
+        client("dynamodb"),
+        resolver.resolve(template_properties(template, LEDGER_TABLE)),
+        f"autoheal-{suffix}-{LEDGER_TABLE}",
+    )
+    topic_arn = _create_topic(
+        client("sns"),
+        resolver.resolve(template_properties(template, NEEDS_HUMAN_TOPIC)),
+        f"autoheal-{suffix}-{NEEDS_HUMAN_TOPIC}",
+    )
+
+    deployed = resolver.with_resources(
+        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn},
+        {**queue_attrs, (NEEDS_HUMAN_TOPIC, "TopicName"): topic_arn.rsplit(":", 1)[-1]},
+    )
+    function_env = {
+        fn: {k: str(v) for k, v in deployed.resolve(template_function_env(template, fn)).items()}
+        for fn in FUNCTIONS
+    }
+    return StackResources(
+        table_name=table_name,
+        queue_url=queue_refs[FAULT_QUEUE],
+        queue_arn=queue_attrs[(FAULT_QUEUE, "Arn")],
+        dlq_url=queue_refs[FAULT_DLQ],
+        dlq_arn=queue_attrs[(FAULT_DLQ, "Arn")],
+        intake_dlq_url=queue_refs[INTAKE_DLQ],
+        topic_arn=topic_arn,
+        function_env=function_env,
+    )
