@@ -1,0 +1,53 @@
+"""Build the remediate function's adapters from settings and run one batch.
+
+Kept apart from `service` so the service stays testable with any clients, and the handler stays one
+call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from autoheal import clients
+from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.notify import Notifier
+from autoheal.adapters.queue import FaultQueue
+from autoheal.adapters.sagemaker import HyperPodNodes
+from autoheal.faults import utcnow
+from autoheal.observability import flush_counts, logger
+from autoheal.remediate.service import Clock, Deps, RemediationReport, remediate
+from autoheal.settings import Settings
+
+ClientFactory = Callable[[str], Any]
+
+
+def build_deps(settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow) -> Deps:
+    sagemaker = client("sagemaker")
+    policy = settings.policy
+    return Deps(
+        directory=NodeDirectory(sagemaker),
+        ledger=Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl),
+        nodes=HyperPodNodes(sagemaker),
+        notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
+        retry_queue=FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else None,
+        policy=policy,
+        clock=clock,
+    )
+
+
+def handle_batch(event: Mapping[str, Any], settings: Settings, deps: Deps | None = None) -> RemediationReport:
+    """Remediate one SQS event and flush its metrics."""
+    records = event.get("Records") or []
+    report = remediate(records, deps or build_deps(settings))
+    flush_counts(report.metrics)
+    logger.info(
+        "batch remediated",
+        extra={
+            "records": len(records),
+            "calls": [f"{c.operation}:{c.cluster}:{c.size}" for c in report.calls],
+            "batch_item_failures": len(report.batch_item_failures),
+        },
+    )
+    return report
