@@ -1,0 +1,146 @@
+"""The only module touching moto internals (moto==5.2.5, guarded by tests/integration/test_moto_guard.py).
+
+What it relies on:
+
+* ``moto.sagemaker.responses.SageMakerResponse`` dispatches each request by looking up the snake_case
+  action name among the *class's* functions at request time, with the parameters already parsed from
+  the installed botocore model into ``self.params`` (``automated_parameter_parsing``); so functions
+  set on the class answer calls moto lacks (the four Batch* calls) and replace the ones it gets
+  wrong, both in-process (``mock_aws``) and in a ``ThreadedMotoServer`` in the same process.
+* Such a function may return an ``ActionResult(dict)`` (serialised against the operation's output
+  shape) or a ``(body, headers)`` tuple (sent as is, status from ``headers["status"]``); a moto
+  ``ServiceException`` it lets through (moto's own CreateCluster validation) becomes an AWS error.
+* ``moto.sagemaker.models.sagemaker_backends[account][region].clusters`` maps cluster name -> moto
+  ``Cluster`` with ``cluster_name``, ``arn``, ``status``, ``instance_groups``, ``nodes`` and
+  ``describe()``; moto's CreateCluster fills ``nodes`` with one ``ClusterNode`` per instance.
+
+Patched actions: create_cluster (hook: adopt the new cluster), delete_cluster (accepts the ARN),
+describe_cluster, describe_cluster_node, list_cluster_nodes, and the four Batch* calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from moto.core.responses import ActionResult
+from moto.sagemaker.models import sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
+
+from hyperpod_local.errors import ApiError
+from hyperpod_local.ports import RawCluster, Scope
+
+if TYPE_CHECKING:
+    from hyperpod_local.control import ControlPlane
+
+RESPONSE_CLASS = SageMakerResponse
+PATCHED_ACTIONS = {  # response-class method name -> SageMaker operation
+    "create_cluster": "CreateCluster",
+    "delete_cluster": "DeleteCluster",
+    "describe_cluster": "DescribeCluster",
+    "describe_cluster_node": "DescribeClusterNode",
+    "list_cluster_nodes": "ListClusterNodes",
+    "batch_reboot_cluster_nodes": "BatchRebootClusterNodes",
+    "batch_replace_cluster_nodes": "BatchReplaceClusterNodes",
+    "batch_delete_cluster_nodes": "BatchDeleteClusterNodes",
+    "batch_add_cluster_nodes": "BatchAddClusterNodes",
+}
+
+_install_lock = threading.Lock()
+_installed: ControlPlane | None = None
+_originals: dict[str, Any] = {}
+
+ERROR_HTTP_STATUS = 400
+
+_Response = ActionResult | tuple[str, dict[str, Any]]  # what a response-class method may return
+_Handler = Callable[[Any], _Response]
+
+
+class MotoClusters:
+    """:class:`~hyperpod_local.ports.ClusterSource` over moto's SageMaker backends."""
+
+    def lookup(self, scope: Scope, name_or_arn: str) -> RawCluster | None:
+        clusters: dict[str, Any] = sagemaker_backends[scope.account_id][scope.region].clusters
+        if name_or_arn.startswith("arn:"):
+            return next((cluster for cluster in clusters.values() if cluster.arn == name_or_arn), None)
+        cluster: RawCluster | None = clusters.get(name_or_arn)
+        return cluster
+
+    def all_clusters(self) -> Iterator[tuple[Scope, RawCluster]]:
+        for account_id, per_region in list(sagemaker_backends.items()):
+            for region, backend in list(per_region.items()):
+                for cluster in list(backend.clusters.values()):
+                    yield Scope(account_id, region), cluster
+
+    def delete(self, scope: Scope, name: str) -> None:
+        del sagemaker_backends[scope.account_id][scope.region].clusters[name]
+
+
+def install(control: ControlPlane) -> None:
+    """Answer the patched SageMaker actions with ``control`` (process-wide; one control plane at a time)."""
+    global _installed
+    with _install_lock:
+        if _installed is not None:
+            raise RuntimeError("a ControlPlane is already installed in this process; uninstall() it first")
+        for method_name, operation in PATCHED_ACTIONS.items():
+            original = RESPONSE_CLASS.__dict__.get(method_name)
+            _originals[method_name] = original
+            setattr(RESPONSE_CLASS, method_name, _handler(control, operation, original))
+        _installed = control
+
+
+def uninstall() -> None:
+    """Restore moto's own SageMaker actions."""
+    global _installed
+    with _install_lock:
+        for action, original in _originals.items():
+            if original is None:
+                delattr(RESPONSE_CLASS, action)
+            else:
+                setattr(RESPONSE_CLASS, action, original)
+        _originals.clear()
+        _installed = None
+
+
+def installed_control() -> ControlPlane | None:
+    return _installed
+
+
+def _answer(produce: Callable[[], dict[str, Any]]) -> _Response:
+    """Serialise a result with moto's serialiser, or an :class:`ApiError` as an AWS JSON 1.1 error.
+
+    Errors are rendered here rather than raised as moto ``ServiceException``s: moto's serialiser
+    looks the code up among SageMaker's modelled errors and warns on ``ThrottlingException``, which
+    the real service sends but does not model. The body is what AWS sends and botocore parses:
+    ``{"__type": code, "message": ...}`` with HTTP 400 and ``x-amzn-ErrorType``.
+    """
+    try:
+        return ActionResult(produce())
+    except ApiError as error:
+        body = json.dumps({"__type": error.code, "message": error.message})
+        headers = {
+            "status": ERROR_HTTP_STATUS,
+            "content-type": "application/x-amz-json-1.1",
+            "x-amzn-ErrorType": error.code,
+        }
+        return body, headers
+
+
+def _handler(control: ControlPlane, operation: str, original: _Handler | None) -> _Handler:
+    """A function to set on the response class: parsed parameters in, control plane's answer out."""
+
+    def handler(self: Any) -> _Response:
+        create_in_backend: Callable[[], object] | None = None
+        if operation == "CreateCluster" and original is not None:
+            create_in_backend = functools.partial(original, self)  # moto validates and creates
+        params: dict[str, Any] = self.params  # parsed from the botocore model by moto
+        return _answer(lambda: control.serve(operation, _scope(self), params, create_in_backend))
+
+    return handler
+
+
+def _scope(response: Any) -> Scope:
+    return Scope(account_id=str(response.current_account), region=str(response.region))
