@@ -51,6 +51,8 @@ class RemediationPolicy(BaseModel):
       that caused it (HyperPod may send several events per state change), not a recurrence.
     - `failure_signals`: signals that say the last action itself failed (e.g. a Cluster Event
       "Failed to submit reboot request"); they climb the ladder at once, grace or not.
+    - `retry_backoff`: the first delay before a transient failure is retried; it doubles per retry
+      (with +-20% jitter) up to SQS's 15-minute maximum.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
     """
@@ -69,6 +71,7 @@ class RemediationPolicy(BaseModel):
     )
     max_transient_retries: int = Field(default=3, ge=0)
     recurrence_grace: timedelta = timedelta(minutes=5)
+    retry_backoff: timedelta = timedelta(seconds=30)
     failure_signals: frozenset[str] = frozenset({"RebootFailed", "ReplacementFailed"})
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)

@@ -38,6 +38,7 @@ class Settings(BaseModel):
     | REPLACE_BUDGET | replaces per node within the budget window, then a human | 2 |
     | REPLACE_BUDGET_WINDOW_HOURS | the replace budget's sliding window | 168 |
     | MAX_TRANSIENT_RETRIES | retries of one step after transient failures, then a human | 3 |
+    | RETRY_BACKOFF_SECONDS | first delay before a transient failure is retried (doubles per retry) | 30 |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
     """
@@ -53,6 +54,7 @@ class Settings(BaseModel):
     replace_budget: int = Field(default=2, ge=0, le=100)
     replace_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)
     max_transient_retries: int = Field(default=3, ge=0, le=100)
+    retry_backoff_seconds: int = Field(default=30, ge=0, le=900)
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
 
@@ -65,6 +67,7 @@ class Settings(BaseModel):
             self.replace_budget,
             self.replace_budget_window_hours,
             self.max_transient_retries,
+            self.retry_backoff_seconds,
         )
 
     def require(self, *names: str) -> Settings:
@@ -84,6 +87,7 @@ def _policy(
     replace_budget: int,
     replace_budget_window: int,
     max_transient_retries: int,
+    retry_backoff_seconds: int,
 ) -> RemediationPolicy:
     return RemediationPolicy(
         ladder=(
@@ -95,6 +99,7 @@ def _policy(
             Action.REPLACE: Budget(max_actions=replace_budget, window=timedelta(hours=replace_budget_window))
         },
         max_transient_retries=max_transient_retries,
+        retry_backoff=timedelta(seconds=retry_backoff_seconds),
     )
 
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory, NodeInfo
 from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
 from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.queue import QueueError
 from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import Decision, DecisionKind, NodeFaults, Reason, decide
@@ -42,7 +43,6 @@ REQUEST_METRICS: Mapping[Action, Metric] = {
     Action.REPLACE: Metric.REPLACE_REQUESTS,
 }
 
-RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum
 
 
@@ -440,13 +440,14 @@ def _requeue(retries: Sequence[_Claimed], deps: Deps, report: RemediationReport)
     retry queue (or if re-queueing fails), returned to SQS as batch item failures."""
     for c in retries:
         attempt = c.before.transient_retries + 1 if c.decision.retry else 1
-        delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+        base = deps.policy.retry_backoff.total_seconds()
+        delay = min(RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))
         delay = int(delay * deps.rng.uniform(0.8, 1.2))
         if deps.retry_queue is None:
             report.batch_item_failures.extend(c.node.message_ids)
             continue
         try:
             deps.retry_queue.requeue([NodeFaults(tuple(c.node.faults)).latest], min(delay, RETRY_MAX_SECONDS))
-        except Exception:  # the message is not lost: SQS redelivers it
+        except QueueError:  # the message is not lost: SQS redelivers it
             logger.exception("re-queueing a transient failure failed; returning it as a batch item failure")
             report.batch_item_failures.extend(c.node.message_ids)

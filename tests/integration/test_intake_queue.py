@@ -1,0 +1,98 @@
+"""Intake -> SQS round trip against moto (in-process `mock_aws`), queues built from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from autoheal.adapters.queue import FaultQueue
+from autoheal.faults import FaultSource, NodeFault
+from autoheal.intake import normalise
+from autoheal.intake.service import handle_event
+from autoheal.settings import load_settings
+from tests.support.stack import INTAKE_FUNCTION, StackResources, create_stack_resources
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackResources]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield create_stack_resources(
+            lambda service: boto3.client(service, region_name=REGION), suffix="intake"
+        )
+
+
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", []):
+        messages.extend(batch)
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return messages
+
+
+def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
+    assert settings.queue_url == stack.queue_url
+    queue = FaultQueue(sqs, settings.queue_url)
+
+    expected: list[NodeFault] = []
+    for path in sorted(EVENTS.glob("*.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        report = handle_event(event, settings, queue)
+        faults = normalise(event, settings).faults
+        assert report.enqueued == len(faults)
+        expected.extend(faults)
+
+    messages = drain(sqs, stack.queue_url)
+    received = [NodeFault.model_validate_json(m["Body"]) for m in messages]
+    assert sorted(received, key=lambda f: f.dedupe_key) == sorted(expected, key=lambda f: f.dedupe_key)
+    assert len(received) == 10
+    for message, fault in zip(messages, received, strict=True):
+        attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        assert attributes["source"] == fault.source and attributes["node"] == fault.node_ref
+        assert attributes.get("cluster") == fault.cluster_ref
+
+
+def test_a_storm_of_faults_is_sent_ten_per_call_and_all_arrive(stack: StackResources) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    faults = [
+        NodeFault(
+            instance_id=f"i-{n:017x}",
+            signal="AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            reason="ノード " + "r" * 1500,
+            source=FaultSource.AWS_HEALTH,
+            source_event_id=f"storm/{n}",
+            observed_at=datetime(2025, 6, 1, tzinfo=UTC),
+        )
+        for n in range(37)
+    ]
+    report = FaultQueue(sqs, stack.queue_url).send(faults)
+    assert (report.sent, report.calls, report.retried) == (37, 4, 0)
+    received = {NodeFault.model_validate_json(m["Body"]) for m in drain(sqs, stack.queue_url)}
+    assert received == set(faults)

@@ -1,0 +1,214 @@
+"""A local world for integration and scenario tests: the stack's resources (from template.yaml) on the
+local moto server, a HyperPod cluster on the local control plane, and the real handlers in between.
+
+Events go through the real intake handler onto the real FaultQueue; `remediate()` receives the queue's
+messages as the SQS event source mapping would and runs the remediate logic with the control plane's
+clock, so that time moves only when a test says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from autoheal import clients
+from autoheal.remediate.service import RemediationReport
+from autoheal.remediate.wiring import build_deps, handle_batch
+from autoheal.settings import Settings, load_settings
+from tests.support.stack import StackResources, create_stack_resources
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import `functions/<function>/app.py` under a unique module name (every handler is `app`)."""
+    path = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{function}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class FakeContext:
+    """The LambdaContext fields Powertools reads."""
+
+    function_name: str = "autoheal-local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:autoheal-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def node_health_event(
+    cluster: str,
+    cluster_arn: str,
+    instance_id: str,
+    at: datetime,
+    *,
+    event_id: str | None = None,
+    fault_type: str = "NvidiaErrorTerminate",
+    status: str = "Unhealthy",
+) -> dict[str, Any]:
+    """A `SageMaker HyperPod Cluster Node Health Event` as EventBridge delivers it."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "SageMaker HyperPod Cluster Node Health Event",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [cluster_arn],
+        "detail": {
+            "ClusterName": cluster,
+            "ClusterArn": cluster_arn,
+            "InstanceId": instance_id,
+            "Tags": {},
+            "HealthSummary": {
+                "HealthStatus": status,
+                "HealthStatusReason": (
+                    f"HyperPod Health Monitoring Agent (HMA) has detected fault type {fault_type} "
+                    "on this node and is unhealthy."
+                ),
+                "RepairAction": "None",
+                "Recommendation": "Please Replace the Faulty Node.",
+            },
+        },
+    }
+
+
+class LocalWorld:
+    def __init__(
+        self, aws: Any, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.aws = aws
+        self.control = aws.control
+        clients.reset()  # cached clients may point at another endpoint or carry stubs
+        self.stack: StackResources = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
+        merged = {**self.stack.env(), "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0", **(env or {})}
+        for key, value in merged.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HyperPodAutoheal")
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+        self.settings: Settings = load_settings()
+        self.sqs = aws.client("sqs")
+        self.intake = load_handler("intake")
+        self.reports: list[RemediationReport] = []
+        self._topic_tap = self._tap_topic()
+
+    def now(self) -> datetime:
+        now: datetime = self.control.now()
+        return now
+
+    def advance(self, seconds: float) -> None:
+        self.control.advance(seconds)
+
+    # --- intake ----------------------------------------------------------------------------------------
+
+    def deliver(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each event through the real intake handler, as EventBridge would invoke it."""
+        return [self.intake.lambda_handler(dict(e), FakeContext()) for e in events]
+
+    # --- the queue --------------------------------------------------------------------------------------
+
+    def drain(self, queue_url: str | None = None, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Receive every visible message as SQS event records (deleting them, as a successful batch
+        would; `remediate` puts back the ones reported as batch item failures)."""
+        url = queue_url or self.stack.queue_url
+        records: list[dict[str, Any]] = []
+        while len(records) < limit:
+            got = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                records.append(
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": self.stack.queue_arn,
+                    }
+                )
+        return records
+
+    def _settle(self, records: Sequence[Mapping[str, Any]], failures: Sequence[str]) -> None:
+        """Delete what succeeded; make failures visible again (SQS would after the timeout)."""
+        failed = set(failures)
+        for r in records:
+            if r["messageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.stack.queue_url, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                self.sqs.delete_message(QueueUrl=self.stack.queue_url, ReceiptHandle=r["receiptHandle"])
+
+    # --- remediate --------------------------------------------------------------------------------------
+
+    def remediate(
+        self, records: Sequence[Mapping[str, Any]] | None = None, clock: Callable[[], datetime] | None = None
+    ) -> RemediationReport:
+        """One remediate invocation over the queue's messages (or the given records)."""
+        batch = list(records) if records is not None else self.drain()
+        deps = build_deps(self.settings, clients.client, clock=clock or self.now)
+        report = handle_batch({"Records": batch}, self.settings, deps)
+        self._settle(batch, report.batch_item_failures)
+        self.reports.append(report)
+        return report
+
+    def run_until_quiet(self, max_rounds: int = 10, step_seconds: float = 0) -> list[RemediationReport]:
+        """Remediate until the queue is empty (retries included), advancing the clock between rounds."""
+        out: list[RemediationReport] = []
+        for _ in range(max_rounds):
+            records = self.drain()
+            if not records:
+                return out
+            out.append(self.remediate(records))
+            if step_seconds:
+                self.advance(step_seconds)
+        raise AssertionError(f"the queue did not drain in {max_rounds} rounds")
+
+    # --- what happened ------------------------------------------------------------------------------------
+
+    def calls(self, action: str | None = None) -> list[Any]:
+        return [c for c in self.control.calls if action is None or c.action == action]
+
+    def topic_messages(self) -> list[dict[str, Any]]:
+        """Needs-human notifications published since the last call (read from a subscribed queue)."""
+        return [json.loads(r["body"]) for r in self.drain(self._topic_tap)]
+
+    def _tap_topic(self) -> str:
+        url: str = self.sqs.create_queue(QueueName=f"topic-tap-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.aws.client("sns").subscribe(
+            TopicArn=self.stack.topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return url
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
