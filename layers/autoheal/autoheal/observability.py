@@ -30,6 +30,7 @@ class Metric(StrEnum):
     FAULTS_IGNORED = "FaultsIgnored"  # dimension Reason
     EVENTS_REJECTED = "EventsRejected"  # dimension Reason: malformed input, dropped
     FAULTS_ENQUEUED = "FaultsEnqueued"
+    FAULTS_DEQUEUED = "FaultsDequeued"  # faults remediate took off the queue
     DUPLICATE_FAULTS = "DuplicateFaults"
     REBOOT_REQUESTS = "RebootRequests"  # nodes asked to reboot
     REPLACE_REQUESTS = "ReplaceRequests"  # nodes asked to be replaced
@@ -61,8 +62,8 @@ class MetricCounts:
         expected = METRIC_DIMENSIONS.get(metric, ())
         if tuple(sorted(dimensions)) != tuple(sorted(expected)):
             raise ValueError(f"{metric} takes dimensions {expected}, got {tuple(dimensions)}")
-        if value:
-            self.counts[(metric, tuple(sorted(dimensions.items())))] += value
+        # zero is kept: a FaultsReceived of 0 still shows the function ran
+        self.counts[(metric, tuple(sorted(dimensions.items())))] += value
 
     def total(self, metric: Metric, **dimensions: str) -> int:
         want = set(dimensions.items())

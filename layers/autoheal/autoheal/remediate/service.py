@@ -179,7 +179,7 @@ def _resolve(
 ) -> dict[NodeRef, _Node]:
     nodes: dict[NodeRef, _Node] = {}
     for message_id, fault in faults:
-        report.metrics.add(Metric.FAULTS_RECEIVED)
+        report.metrics.add(Metric.FAULTS_DEQUEUED)
         info, why = _locate(fault, directory)
         if info is None:
             report.metrics.add(Metric.FAULTS_IGNORED, Reason=why)

@@ -1,0 +1,66 @@
+"""The deployed entry points: the real remediate handler answers SQS with batch item failures and
+writes EMF metrics, including one FailedEntries count per failed entry with Action and ErrorCode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hyperpod_local.fixtures import ClusterFixture
+from tests.scenarios.conftest import GPU_GROUP
+from tests.support.world import FakeContext, LocalWorld, load_handler, node_health_event
+
+pytestmark = pytest.mark.scenario
+
+
+def emf_metrics(stdout: str) -> list[tuple[str, dict[str, str], float]]:
+    """(metric name, dimensions, value) for every EMF blob printed."""
+    out: list[tuple[str, dict[str, str], float]] = []
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob: dict[str, Any] = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dims = {d: blob[d] for group in directive["Dimensions"] for d in group}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                out.append((metric["Name"], dims, sum(value) if isinstance(value, list) else value))
+    return out
+
+
+def test_the_remediate_handler_emits_failed_entries_by_code(
+    world: LocalWorld, cluster: ClusterFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes = cluster.instance_ids(GPU_GROUP)[:5]
+    world.control.inject_entry_error(nodes[0], "InstanceIdInUse")
+    world.control.inject_entry_error(nodes[1], "InstanceIdInUse")
+    world.control.inject_entry_error(nodes[2], "InstanceIdNotFound")
+    world.deliver([node_health_event(cluster.name, cluster.arn, i, world.now()) for i in nodes])
+    records = world.drain()
+    capsys.readouterr()
+
+    remediate = load_handler("remediate")
+    response = remediate.lambda_handler({"Records": records}, FakeContext())
+
+    assert response == {"batchItemFailures": []}  # transient entries were re-queued with a delay
+    metrics = emf_metrics(capsys.readouterr().out)
+    failed = {(d["Action"], d["ErrorCode"]): v for name, d, v in metrics if name == "FailedEntries"}
+    assert failed == {("reboot", "InstanceIdInUse"): 2, ("reboot", "InstanceIdNotFound"): 1}
+    assert [(d["Action"], v) for n, d, v in metrics if n == "BatchCalls"] == [("reboot", 1)]
+    assert sum(v for n, _, v in metrics if n == "RebootRequests") == 2
+    assert sum(v for n, _, v in metrics if n == "RetriesScheduled") == 2
+
+
+def test_the_intake_handler_counts_and_drops_a_malformed_event(
+    world: LocalWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    (summary,) = world.deliver(
+        [{"detail-type": "SageMaker HyperPod Cluster Node Health Event", "source": "aws.sagemaker"}]
+    )
+    assert summary["enqueued"] == 0 and sum(summary["rejected"].values()) == 1
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert any(n == "EventsRejected" and v == 1 for n, _, v in metrics)
+    assert world.drain() == []
