@@ -11,7 +11,7 @@ from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.sagemaker import HyperPodNodes, RequestTooLarge
 from autoheal.core.results import IdKind, Outcome
 from hyperpod_local.fixtures import GroupSpec, create_cluster
-from tests.support.stack import create_stack_resources
+from hyperpod_local.stack import create_stack_resources
 
 pytestmark = pytest.mark.integration
 

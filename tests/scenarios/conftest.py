@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from tests.support.world import LocalWorld
+from hyperpod_local.world import LocalWorld
 
 GPU_GROUP = "gpu-a"
 
 
 @pytest.fixture
 def world(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[no-untyped-def]
-    return LocalWorld(aws, monkeypatch)
+    return LocalWorld(aws, monkeypatch.setenv)
 
 
 @pytest.fixture

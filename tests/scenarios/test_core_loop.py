@@ -12,8 +12,8 @@ import pytest
 
 from autoheal.adapters.ledger import Ledger
 from hyperpod_local.fixtures import ClusterFixture
+from hyperpod_local.world import LocalWorld, minutes, node_health_event
 from tests.scenarios.conftest import GPU_GROUP
-from tests.support.world import LocalWorld, minutes, node_health_event
 
 pytestmark = pytest.mark.scenario
 

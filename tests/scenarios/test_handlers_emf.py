@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hyperpod_local.fixtures import ClusterFixture
+from hyperpod_local.world import FakeContext, LocalWorld, load_handler, node_health_event
 from tests.scenarios.conftest import GPU_GROUP
-from tests.support.world import FakeContext, LocalWorld, load_handler, node_health_event
 
 pytestmark = pytest.mark.scenario
 

@@ -20,8 +20,8 @@ from moto.events.models import EventPattern
 from autoheal import adapters, observability
 from autoheal.intake.normalise import ROUTES
 from autoheal.settings import Settings, load_settings
-from tests.support.intrinsics import Resolver, UnresolvedError
-from tests.support.stack import (
+from hyperpod_local.intrinsics import Resolver, UnresolvedError
+from hyperpod_local.stack import (
     FAULT_DLQ,
     FAULT_QUEUE,
     FUNCTIONS,

@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.intrinsics import Resolver, UnresolvedError
+from hyperpod_local.intrinsics import Resolver, UnresolvedError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 # Logical ids in template.yaml that tests and local stacks rely on.

@@ -1,5 +1,5 @@
-"""A local world for integration and scenario tests: the stack's resources (from template.yaml) on the
-local moto server, a HyperPod cluster on the local control plane, and the real handlers in between.
+"""A local world for the demo and the tests: the stack's resources (from template.yaml) on the local
+moto server, HyperPod clusters on the local control plane, and the real handlers in between.
 
 Events go through the real intake handler onto the real FaultQueue; `remediate()` receives the queue's
 messages as the SQS event source mapping would and runs the remediate logic with the control plane's
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,15 +19,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 from autoheal import clients
 from autoheal.remediate.service import RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from autoheal.settings import Settings, load_settings
-from tests.support.stack import StackResources, create_stack_resources
+from hyperpod_local.stack import StackResources, create_stack_resources
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -94,18 +93,24 @@ def node_health_event(
 
 class LocalWorld:
     def __init__(
-        self, aws: Any, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str] | None = None
+        self,
+        aws: Any,
+        setenv: Callable[[str, str], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`aws` has `.control` and `.client(service)` (a `LocalAws`, or the tests' `AwsEnv`);
+        `setenv` sets the functions' environment (default: this process's `os.environ`)."""
+        put = setenv or os.environ.__setitem__
         self.aws = aws
         self.control = aws.control
         clients.reset()  # cached clients may point at another endpoint or carry stubs
         self.stack: StackResources = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
         merged = {**self.stack.env(), "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0", **(env or {})}
         for key, value in merged.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HyperPodAutoheal")
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+            put(key, value)
+        put("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")
+        put("POWERTOOLS_METRICS_NAMESPACE", "HyperPodAutoheal")
+        put("POWERTOOLS_TRACE_DISABLED", "1")
         self.settings: Settings = load_settings()
         self.sqs = aws.client("sqs")
         self.intake = load_handler("intake")
