@@ -41,6 +41,7 @@ class Metric(StrEnum):
     NEEDS_HUMAN = "NeedsHuman"
     CLAIM_CONFLICTS = "ClaimConflicts"
     NODES_CLOSED = "NodesClosed"  # dimension Reason
+    FAULTS_HELD = "FaultsHeld"  # dimension Reason: kept for later (paused), never dropped
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -49,6 +50,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.BATCH_CALLS: ("Action",),
     Metric.FAILED_ENTRIES: ("Action", "ErrorCode"),
     Metric.NODES_CLOSED: ("Reason",),
+    Metric.FAULTS_HELD: ("Reason",),
 }
 
 

@@ -1,14 +1,18 @@
 """Remediate one SQS batch of NodeFaults: resolve, collapse, decide, claim, act, record, report.
 
-The order is fixed and each step is a small function:
+Two phases. `plan` only reads (it is also the CLI's dry run):
 
 1. parse the records (a malformed body is logged, counted and acknowledged: retrying cannot fix it);
 2. resolve every fault to a current cluster node (one ListClusterNodes listing per cluster);
 3. collapse the faults per node (duplicates and repeats become one decision);
-4. load the nodes' histories from the ledger in bulk and decide with the ladder (pure);
-5. claim each node to act on with a conditional write — a node claimed by someone else is skipped;
-6. call SageMaker in the fewest requests (<= 25 ids each) and classify every entry;
-7. record outcomes and attempts, re-queue transient failures with a backoff, notify humans.
+4. load the nodes' histories and the pause switches in bulk, and decide with the ladder (pure).
+
+`execute` writes and acts:
+
+5. hold the faults of paused clusters (re-queued, never dropped);
+6. claim each node to act on with a conditional write — a node claimed by someone else is skipped;
+7. call SageMaker in the fewest requests (<= 25 ids each) and classify every entry;
+8. record outcomes and attempts, re-queue transient failures with a backoff, notify humans.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.queue import QueueError
 from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
+from autoheal.adapters.switches import Pause, Switches, covering
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import Decision, DecisionKind, NodeFaults, Reason, decide
-from autoheal.core.planner import Target, plan_requests
+from autoheal.core.planner import BatchRequest, Target, plan_requests
 from autoheal.core.results import EntryResult, Outcome, unknown_codes
 from autoheal.faults import NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
@@ -61,6 +66,7 @@ class Deps:
     retry_queue: RetryQueue | None
     policy: RemediationPolicy
     clock: Clock
+    switches: Switches | None = None
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -118,27 +124,92 @@ class _Claimed:
     claimed: NodeHistory  # as written by our claim
 
 
+@dataclass(frozen=True)
+class NodePlan:
+    """One node's decision, before anything is written."""
+
+    node: _Node
+    history: NodeHistory
+    decision: Decision
+    held_by: Pause | None = None
+
+
+@dataclass
+class BatchPlan:
+    """What one batch would do: decisions per node, and the faults that resolved to no node."""
+
+    now: datetime
+    nodes: list[NodePlan]
+    report: RemediationReport
+    policy: RemediationPolicy
+
+    def action_for(self, plan: NodePlan) -> Action | None:
+        step = self.policy.step(plan.decision.step) if plan.decision.acts else None
+        return step.action if step else None
+
+    def requests(self) -> list[BatchRequest]:
+        """The mutating calls executing this plan would make (before claims and per-entry results)."""
+        planned = [
+            (p.node.target, action)
+            for p in self.nodes
+            if p.held_by is None and (action := self.action_for(p)) is not None
+        ]
+        return plan_requests(planned)
+
+
 def remediate(records: Sequence[Mapping[str, Any]], deps: Deps) -> RemediationReport:
+    return execute(plan(records, deps), deps)
+
+
+def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
+    """Parse, resolve and decide. Reads the directory, the ledger and the switches; writes nothing."""
     report = RemediationReport()
     now = deps.clock()
     faults = _parse(records, report)
     nodes = _resolve(faults, deps.directory, report)
     if not nodes:
-        return report
+        return BatchPlan(now, [], report, deps.policy)
     histories = deps.ledger.load(nodes)
+    pauses = deps.switches.paused({c for c, _ in nodes}) if deps.switches else {}
+    plans = [
+        NodePlan(
+            node=node,
+            history=histories[ref],
+            decision=decide(NodeFaults(tuple(node.faults)), histories[ref], now, deps.policy),
+            held_by=covering(pauses, ref[0]),
+        )
+        for ref, node in nodes.items()
+    ]
+    return BatchPlan(now, plans, report, deps.policy)
+
+
+def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
+    """Hold, claim, act, record, notify."""
+    report, now = batch.report, batch.now
     claimed: list[_Claimed] = []
     humans: list[HumanNeeded] = []
-    for ref, node in nodes.items():
-        history = histories[ref]
-        decision = decide(NodeFaults(tuple(node.faults)), history, now, deps.policy)
-        _apply_decision(node, history, decision, now, deps, report, claimed, humans)
+    held: list[_Node] = []
+    for p in batch.nodes:
+        if p.held_by is not None and p.decision.kind is not DecisionKind.IGNORE:
+            held.append(p.node)
+            report.metrics.add(Metric.FAULTS_HELD, len(p.node.faults), Reason="paused")
+            report.nodes.append(_row(p.node, "held", f"paused:{p.held_by.scope}"))
+            continue
+        _apply_decision(p.node, p.history, p.decision, now, deps, report, claimed, humans)
     states, attempts, retries = _act(claimed, now, deps, report, humans)
     deps.ledger.commit(states, attempts, now)
-    _requeue(retries, deps, report)
+    _requeue(
+        [(c.node, _backoff(c, deps)) for c in retries] + [(n, RETRY_MAX_SECONDS) for n in held], deps, report
+    )
     sent = deps.notifier.needs_human(humans)
     if humans and not sent:
         logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(humans)})
     return report
+
+
+def _row(node: _Node, decision: str, reason: str) -> NodeRow:
+    t = node.target
+    return NodeRow(t.cluster, t.node_key, t.instance_id, decision, reason)
 
 
 # --- 1. parse ---------------------------------------------------------------------------------------------
@@ -435,19 +506,22 @@ def _attempt(c: _Claimed, result: EntryResult, receipt: CallReceipt, now: dateti
     )
 
 
-def _requeue(retries: Sequence[_Claimed], deps: Deps, report: RemediationReport) -> None:
-    """Transient failures come back later, alone: re-queued with a jittered backoff, or, without a
-    retry queue (or if re-queueing fails), returned to SQS as batch item failures."""
-    for c in retries:
-        attempt = c.before.transient_retries + 1 if c.decision.retry else 1
-        base = deps.policy.retry_backoff.total_seconds()
-        delay = min(RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))
-        delay = int(delay * deps.rng.uniform(0.8, 1.2))
+def _backoff(c: _Claimed, deps: Deps) -> int:
+    """Jittered exponential backoff for the n-th transient retry of a step."""
+    attempt = c.before.transient_retries + 1 if c.decision.retry else 1
+    base = deps.policy.retry_backoff.total_seconds() * 2 ** (attempt - 1)
+    return int(min(RETRY_MAX_SECONDS, base * deps.rng.uniform(0.8, 1.2)))
+
+
+def _requeue(later: Sequence[tuple[_Node, int]], deps: Deps, report: RemediationReport) -> None:
+    """Faults to try again later (transient failures, paused clusters): re-queued alone with a delay,
+    or, without a retry queue (or if re-queueing fails), returned to SQS as batch item failures."""
+    for node, delay in later:
         if deps.retry_queue is None:
-            report.batch_item_failures.extend(c.node.message_ids)
+            report.batch_item_failures.extend(node.message_ids)
             continue
         try:
-            deps.retry_queue.requeue([NodeFaults(tuple(c.node.faults)).latest], min(delay, RETRY_MAX_SECONDS))
+            deps.retry_queue.requeue([NodeFaults(tuple(node.faults)).latest], delay)
         except QueueError:  # the message is not lost: SQS redelivers it
-            logger.exception("re-queueing a transient failure failed; returning it as a batch item failure")
-            report.batch_item_failures.extend(c.node.message_ids)
+            logger.exception("re-queueing failed; returning the messages as batch item failures")
+            report.batch_item_failures.extend(node.message_ids)

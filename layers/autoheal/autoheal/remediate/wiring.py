@@ -15,6 +15,7 @@ from autoheal.adapters.ledger import Ledger
 from autoheal.adapters.notify import Notifier
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
+from autoheal.adapters.switches import Switches
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.remediate.service import Clock, Deps, RemediationReport, remediate
@@ -25,10 +26,12 @@ ClientFactory = Callable[[str], Any]
 
 def build_deps(settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow) -> Deps:
     sagemaker = client("sagemaker")
+    dynamodb = client("dynamodb")
     policy = settings.policy
     return Deps(
         directory=NodeDirectory(sagemaker),
-        ledger=Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl),
+        ledger=Ledger(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl),
+        switches=Switches(dynamodb, settings.table_name),
         nodes=HyperPodNodes(sagemaker),
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
         retry_queue=FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else None,
