@@ -209,3 +209,10 @@ def replace_seen(history: NodeHistory) -> NodeHistory:
     from dataclasses import replace
 
     return replace(history, seen_event_ids=())
+
+
+def test_a_replace_that_found_no_capacity_goes_to_a_human() -> None:
+    soon = T0 + timedelta(minutes=3)
+    history = after(Action.REPLACE, T0, 1)
+    d = decide(faults(fault("e4", soon, signal="InsufficientCapacity")), history, soon, POLICY)
+    assert (d.kind, d.reason) == (DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED)

@@ -50,7 +50,8 @@ class RemediationPolicy(BaseModel):
     - `recurrence_grace`: a fault observed within this time after an action is an echo of the fault
       that caused it (HyperPod may send several events per state change), not a recurrence.
     - `failure_signals`: signals that say the last action itself failed (e.g. a Cluster Event
-      "Failed to submit reboot request"); they climb the ladder at once, grace or not.
+      "Failed to submit reboot request", or a replacement that found no capacity); they climb the
+      ladder at once, grace or not — past a failed replace, that means a human.
     - `retry_backoff`: the first delay before a transient failure is retried; it doubles per retry
       (with +-20% jitter) up to SQS's 15-minute maximum.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
@@ -72,7 +73,7 @@ class RemediationPolicy(BaseModel):
     max_transient_retries: int = Field(default=3, ge=0)
     recurrence_grace: timedelta = timedelta(minutes=5)
     retry_backoff: timedelta = timedelta(seconds=30)
-    failure_signals: frozenset[str] = frozenset({"RebootFailed", "ReplacementFailed"})
+    failure_signals: frozenset[str] = frozenset({"RebootFailed", "ReplacementFailed", "InsufficientCapacity"})
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
 
