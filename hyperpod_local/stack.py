@@ -230,6 +230,37 @@ def _create_topic(sns: Any, properties: Mapping[str, Any], name: str) -> str:
     return arn
 
 
+#: The Outputs of template.yaml that name resources `create_stack_resources` makes (the functions' are left out).
+LOCAL_OUTPUTS = ("LedgerTableName", "FaultQueueUrl", "FaultDLQUrl", "IntakeDLQUrl", "NeedsHumanTopicArn")
+
+
+def register_stack(
+    cloudformation: Any, name: str, resources: StackResources, parameters: Mapping[str, str] | None = None
+) -> None:
+    """A CloudFormation stack on the local endpoint whose Outputs name `resources`, as a deployed stack's
+    would, so that `autoheal --stack NAME` finds them the same way locally; `parameters` become its
+    Parameters (e.g. the remediation policy's). It creates nothing else."""
+    parameters = dict(parameters or {})
+    values = {
+        "LedgerTableName": resources.table_name,
+        "FaultQueueUrl": resources.queue_url,
+        "FaultDLQUrl": resources.dlq_url,
+        "IntakeDLQUrl": resources.intake_dlq_url,
+        "NeedsHumanTopicArn": resources.topic_arn,
+    }
+    template = {
+        "Description": "hyperpod-autoheal resources on the local endpoint (created by hyperpod_local)",
+        "Parameters": {key: {"Type": "String"} for key in parameters},
+        "Resources": {"LocalMarker": {"Type": "AWS::SNS::Topic"}},  # CloudFormation needs one resource
+        "Outputs": {key: {"Value": values[key]} for key in LOCAL_OUTPUTS},
+    }
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+    )
+
+
 def create_stack_resources(
     boto3_session_or_client_factory: Any,
     template_path: str | Path = TEMPLATE_PATH,

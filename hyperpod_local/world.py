@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from autoheal import clients
+from autoheal.intake.service import IntakeReport
 from autoheal.remediate.service import RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from autoheal.settings import Settings, load_settings
@@ -28,6 +29,9 @@ from hyperpod_local.stack import StackResources, create_stack_resources
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+#: Real seconds a drained message stays invisible: longer than any local remediate invocation (a big
+#: storm on moto takes tens of seconds), so its receipt handle is still valid when `_settle` runs.
+RECEIVE_VISIBILITY_SECONDS = 900
 
 
 def load_handler(function: str) -> ModuleType:
@@ -114,6 +118,8 @@ class LocalWorld:
         self.settings: Settings = load_settings()
         self.sqs = aws.client("sqs")
         self.intake = load_handler("intake")
+        self.intake_reports: list[IntakeReport] = []
+        self._record_intake_reports()
         self.reports: list[RemediationReport] = []
         self._topic_tap = self._tap_topic()
 
@@ -127,8 +133,24 @@ class LocalWorld:
     # --- intake ----------------------------------------------------------------------------------------
 
     def deliver(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Each event through the real intake handler, as EventBridge would invoke it."""
+        """Each event through the real intake handler, as EventBridge would invoke it.
+
+        Returns the handler's summaries; the full reports (with their metric counts) are kept in
+        `intake_reports`."""
         return [self.intake.lambda_handler(dict(e), FakeContext()) for e in events]
+
+    def _record_intake_reports(self) -> None:
+        """Keep every `IntakeReport` the real handler builds (it returns only the summary).
+
+        Wraps `handle_event` in this world's own copy of the handler module, nowhere else."""
+        real: Callable[..., IntakeReport] = self.intake.handle_event
+
+        def recording(*args: Any, **kwargs: Any) -> IntakeReport:
+            report = real(*args, **kwargs)
+            self.intake_reports.append(report)
+            return report
+
+        vars(self.intake)["handle_event"] = recording  # the module global the handler calls
 
     # --- the queue --------------------------------------------------------------------------------------
 
@@ -139,7 +161,10 @@ class LocalWorld:
         records: list[dict[str, Any]] = []
         while len(records) < limit:
             got = self.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
+                AttributeNames=["All"],
             ).get("Messages", [])
             if not got:
                 break

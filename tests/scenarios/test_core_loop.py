@@ -171,7 +171,9 @@ def test_a_healthy_transition_is_acknowledged_not_acted_on(
     assert world.calls() == []
 
 
-def test_a_paused_cluster_holds_its_faults_and_calls_nothing(world: LocalWorld, cluster: ClusterFixture) -> None:
+def test_a_paused_cluster_holds_its_faults_and_calls_nothing(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
     from autoheal.adapters.switches import Switches
 
     switches = Switches(world.aws.client("dynamodb"), world.stack.table_name)
@@ -183,7 +185,9 @@ def test_a_paused_cluster_holds_its_faults_and_calls_nothing(world: LocalWorld, 
 
     assert world.calls() == []
     assert report.metrics.total("FaultsHeld", Reason="paused") == 3
-    attrs = world.sqs.get_queue_attributes(QueueUrl=world.stack.queue_url, AttributeNames=["All"])["Attributes"]
+    attrs = world.sqs.get_queue_attributes(QueueUrl=world.stack.queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
     assert int(attrs["ApproximateNumberOfMessagesDelayed"]) == 3  # held in the queue, not dropped
 
     assert switches.resume(cluster.name) is True

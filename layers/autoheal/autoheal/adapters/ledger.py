@@ -10,12 +10,16 @@ Table layout (template.yaml `LedgerTable`):
 The node key is the NodeLogicalId when known (it survives replacement), else the instance id.
 A node is claimed with a conditional put (`version` unchanged since we read it) before any mutating
 call; outcomes are written afterwards in batches of 25 items.
+
+Read-only queries for operators (the `autoheal` CLI): `open_nodes` (the open index), `node_record`
+(a node's state and attempts), `find_nodes` (by node key, NodeLogicalId or any instance id it had) and
+`attempt_count`. The functions never call them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -81,6 +85,17 @@ class AttemptRecord:
     node_logical_id: str | None = None
     signal: str | None = None
     source_event_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """Everything the ledger holds for one node: its state item (None if it has none) and its
+    attempts, oldest first."""
+
+    cluster: str
+    node_key: str
+    state: NodeHistory | None
+    attempts: tuple[AttemptRecord, ...]
 
 
 # --- explicit mapping between items and domain objects --------------------------------------------------
@@ -278,8 +293,98 @@ class Ledger:
 
     def attempts(self, cluster: str, node_key: str) -> list[AttemptRecord]:
         """Every attempt recorded for a node, oldest first."""
-        out: list[AttemptRecord] = []
-        kwargs: dict[str, Any] = {
+        return [item_to_attempt(i) for i in self._items("query", **self._attempts_query(cluster, node_key))]
+
+    # --- read-only queries for operators (never called by the functions) --------------------------------
+
+    def open_nodes(self, cluster: str | None = None) -> list[NodeHistory]:
+        """Nodes with an open fault, from the sparse `open-index` (eventually consistent, like every
+        index read): one cluster's by Query, every cluster's by a Scan of the index, which holds open
+        nodes only. Sorted by cluster, then node key."""
+        if cluster is None:
+            items = self._items("scan", TableName=self._table, IndexName=OPEN_INDEX)
+        else:
+            items = self._items(
+                "query",
+                TableName=self._table,
+                IndexName=OPEN_INDEX,
+                KeyConditionExpression="open_cluster = :c",
+                ExpressionAttributeValues={":c": {"S": cluster}},
+            )
+        return sorted((item_to_history(i) for i in items), key=lambda h: (h.cluster, h.node_key))
+
+    def node_record(self, cluster: str, node_key: str) -> NodeRecord:
+        """A node's state item and all its attempts, in one (paginated) Query of its partition."""
+        state: NodeHistory | None = None
+        attempts: list[AttemptRecord] = []
+        for item in self._items(
+            "query",
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": node_pk(cluster, node_key)}},
+            ConsistentRead=True,
+        ):
+            if item["sk"] == STATE_SK:
+                state = item_to_history(item)
+            elif str(item["sk"]).startswith(ATTEMPT_PREFIX):
+                attempts.append(item_to_attempt(item))
+        return NodeRecord(cluster, node_key, state, tuple(attempts))
+
+    def attempt_count(self, cluster: str, node_key: str) -> int:
+        """How many attempts the ledger holds for a node (attempts expire with the table's TTL)."""
+        kwargs: dict[str, Any] = {**self._attempts_query(cluster, node_key), "Select": "COUNT"}
+        count = 0
+        while True:
+            response = self._call("query", **kwargs)
+            count += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return count
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def find_nodes(self, ref: str, cluster: str | None = None) -> list[NodeRef]:
+        """The nodes whose ledger items name `ref` as node key or NodeLogicalId, or as an instance id:
+        the current one (state item) or one an attempt acted on, so an instance that has been replaced
+        still finds its node. Instance ids are not keys, so this is a filtered Scan (an operator's
+        lookup, not a hot path); with `cluster`, a node key is tried first with one Query."""
+        if cluster is not None and self._has_partition(cluster, ref):
+            return [(cluster, ref)]
+        names = {
+            "#pk": "pk",
+            "#cluster": "cluster",
+            "#key": "node_key",
+            "#lid": "node_logical_id",
+            "#iid": "instance_id",
+        }
+        values: dict[str, Any] = {":node": {"S": "NODE#"}, ":ref": {"S": ref}}
+        condition = "begins_with(#pk, :node) AND (#key = :ref OR #lid = :ref OR #iid = :ref)"
+        if cluster is not None:
+            values[":cluster"] = {"S": cluster}
+            condition += " AND #cluster = :cluster"
+        found = self._items(
+            "scan",
+            TableName=self._table,
+            FilterExpression=condition,
+            ProjectionExpression="#cluster, #key",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+        )
+        return sorted({(str(i["cluster"]), str(i["node_key"])) for i in found})
+
+    def _has_partition(self, cluster: str, node_key: str) -> bool:
+        response = self._call(
+            "query",
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": node_pk(cluster, node_key)}},
+            Select="COUNT",
+            Limit=1,
+            ConsistentRead=True,
+        )
+        return int(response.get("Count", 0)) > 0
+
+    def _attempts_query(self, cluster: str, node_key: str) -> dict[str, Any]:
+        return {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {
@@ -287,11 +392,14 @@ class Ledger:
                 ":prefix": {"S": ATTEMPT_PREFIX},
             },
         }
+
+    def _items(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated Query or Scan, unmarshalled (filtered pages may be empty)."""
         while True:
-            response = self._call("query", **kwargs)
-            out.extend(item_to_attempt(_unmarshal(i)) for i in response.get("Items", []))
+            response = self._call(operation, **kwargs)
+            yield from (_unmarshal(i) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
-                return out
+                return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:

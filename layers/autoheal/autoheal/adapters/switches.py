@@ -1,6 +1,8 @@
 """The kill switch: pause items in the ledger table, read by remediate at every invocation.
 
-`pk = CONTROL#<scope>`, `sk = PAUSE`, where scope is a cluster name or `*` for every cluster. An
+All switches share one partition, `pk = CONTROL`, with `sk = PAUSE#<scope>`, where scope is a cluster
+name or `*` for every cluster: remediate reads the scopes it needs with one BatchGetItem, and an
+operator lists them all with one Query. An
 operator sets and clears them with `autoheal pause` / `autoheal resume`; no redeploy is needed. While a
 scope is paused, remediate holds its faults (re-queued, never dropped) and calls nothing mutating.
 """
@@ -15,21 +17,23 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 ALL_CLUSTERS = "*"
-PAUSE_SK = "PAUSE"
+CONTROL_PK = "CONTROL"
+PAUSE_PREFIX = "PAUSE#"
 
 
 class SwitchClient(Protocol):
     def batch_get_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def put_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def delete_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def query(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 class SwitchError(RuntimeError):
     """The switches could not be read or written."""
 
 
-def switch_pk(scope: str) -> str:
-    return f"CONTROL#{scope}"
+def pause_key(scope: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": CONTROL_PK}, "sk": {"S": f"{PAUSE_PREFIX}{scope}"}}
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Switches:
     def paused(self, clusters: Iterable[str]) -> dict[str, Pause]:
         """The pauses in force for these clusters (and the global one), keyed by scope."""
         scopes = sorted({ALL_CLUSTERS, *clusters})
-        keys = [{"pk": {"S": switch_pk(s)}, "sk": {"S": PAUSE_SK}} for s in scopes]
+        keys = [pause_key(s) for s in scopes]
         found: dict[str, Pause] = {}
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
@@ -65,11 +69,31 @@ class Switches:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
+    def all(self) -> dict[str, Pause]:
+        """Every pause in force, keyed by scope (one Query on the control partition)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": CONTROL_PK}, ":prefix": {"S": PAUSE_PREFIX}},
+            "ConsistentRead": True,
+        }
+        found: dict[str, Pause] = {}
+        while True:
+            try:
+                response = self._client.query(**kwargs)
+            except ClientError as exc:
+                raise SwitchError(f"listing pause switches failed: {_code(exc)}") from exc
+            for item in response.get("Items", []):
+                pause = _pause(item)
+                found[pause.scope] = pause
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def pause(self, scope: str, by: str, reason: str, now: datetime | None = None) -> Pause:
         at = (now or datetime.now(UTC)).astimezone(UTC)
         item = {
-            "pk": {"S": switch_pk(scope)},
-            "sk": {"S": PAUSE_SK},
+            **pause_key(scope),
             "scope": {"S": scope},
             "by": {"S": by},
             "reason": {"S": reason},
@@ -86,7 +110,7 @@ class Switches:
         try:
             response = self._client.delete_item(
                 TableName=self._table,
-                Key={"pk": {"S": switch_pk(scope)}, "sk": {"S": PAUSE_SK}},
+                Key=pause_key(scope),
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:

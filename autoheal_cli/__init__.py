@@ -1,0 +1,5 @@
+"""`autoheal`: the operator CLI for hyperpod-autoheal, deployed or local (not part of the Lambda layer).
+
+Commands: `status`, `history NODE`, `pause` / `resume`, `replay EVENT.json`, `plan EVENTS.json`. They use
+the same adapters as the functions (`autoheal.adapters`, intake's `normalise`, remediate's `plan`).
+"""

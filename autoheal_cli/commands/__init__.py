@@ -1,0 +1,1 @@
+"""One module per subcommand; each `run(ctx, args)` returns an `Output` and prints nothing itself."""

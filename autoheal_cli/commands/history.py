@@ -1,0 +1,147 @@
+"""`autoheal history NODE [--cluster C]`: the whole ledger of one node, across replacements.
+
+NODE is a NodeLogicalId or an instance id. The ledger keys a node by its NodeLogicalId when the cluster
+has one, so a replaced node keeps one history: it is found by its logical id, by any instance id an
+attempt acted on, or by the current instance id of its state item. An instance id the ledger has not
+seen yet (a replacement that has not faulted) is looked up in the cluster with ListClusterNodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
+from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRecord, NodeRef
+from autoheal.core.history import NodeHistory
+from autoheal_cli import ids
+from autoheal_cli.commands.context import Context
+from autoheal_cli.commands.status import node_json
+from autoheal_cli.errors import EXIT_NOT_FOUND
+from autoheal_cli.render import Output, cell, table
+
+ATTEMPT_HEADERS = ("at", "action", "step", "instance", "outcome", "error", "signal", "request id")
+
+
+def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "history",
+        parents=parents,
+        help="the full ledger of one node (by NodeLogicalId or instance id)",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("node", metavar="NODE", help="NodeLogicalId or EC2 instance id (current or replaced)")
+    parser.add_argument("--cluster", help="the node's cluster (name or ARN); narrows the search")
+    parser.set_defaults(run=run)
+
+
+def run(ctx: Context, args: argparse.Namespace) -> Output:
+    ref = ids.node_ref(args.node)
+    cluster = ids.cluster_ref(args.cluster)
+    ledger = ctx.ledger()
+    found = ledger.find_nodes(ref, cluster)
+    via = "ledger"
+    if not found and ids.is_instance_id(ref):
+        found = _via_cluster(ctx, ledger, ref, cluster)
+        via = "ListClusterNodes"
+    records = [ledger.node_record(c, key) for c, key in found]
+    data: dict[str, Any] = {"query": ref, "cluster": cluster, "found_via": via, "nodes": []}
+    if not records:
+        where = f" in cluster {cluster}" if cluster else ""
+        return Output(data, [f"no ledger entries for {ref}{where}"], code=EXIT_NOT_FOUND)
+    lines: list[str] = []
+    for record in records:
+        data["nodes"].append(record_json(record))
+        if lines:
+            lines.append("")
+        lines += record_lines(record)
+    return Output(data, lines)
+
+
+def _via_cluster(ctx: Context, ledger: Ledger, instance_id: str, cluster: str | None) -> list[NodeRef]:
+    """The instance's node as the cluster reports it now, if the ledger knows that node."""
+    directory = NodeDirectory(ctx.clients("sagemaker"))
+    if cluster is None:
+        info = directory.locate(instance_id, None)
+    else:
+        try:
+            info = directory.cluster(cluster).find(instance_id, None)
+        except ClusterNotFound:
+            return []
+    if info is None or info.node_key == instance_id:
+        return []
+    return ledger.find_nodes(info.node_key, info.cluster_name)
+
+
+def instance_chain(record: NodeRecord) -> list[str]:
+    """The instance ids the node has had, oldest first (attempts, then the state item's current one)."""
+    seen = [a.instance_id for a in record.attempts if a.instance_id]
+    if record.state and record.state.instance_id:
+        seen.append(record.state.instance_id)
+    return list(dict.fromkeys(seen))
+
+
+def record_json(record: NodeRecord) -> dict[str, Any]:
+    return {
+        "cluster": record.cluster,
+        "node_key": record.node_key,
+        "instance_ids": instance_chain(record),
+        "state": _state_json(record.state, len(record.attempts)),
+        "attempts": [attempt_json(a) for a in record.attempts],
+    }
+
+
+def _state_json(state: NodeHistory | None, attempts: int) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        **node_json(state, attempts),
+        "action_times": {a.value: list(ts) for a, ts in state.action_times.items()},
+        "seen_event_ids": list(state.seen_event_ids),
+    }
+
+
+def attempt_json(a: AttemptRecord) -> dict[str, Any]:
+    return {
+        "attempt_id": a.attempt_id,
+        "at": a.at,
+        "action": a.action,
+        "step": a.step,
+        "instance_id": a.instance_id,
+        "node_logical_id": a.node_logical_id,
+        "outcome": a.outcome,
+        "error_code": a.error_code,
+        "message": a.message,
+        "signal": a.signal,
+        "request_id": a.request_id,
+        "source_event_ids": list(a.source_event_ids),
+    }
+
+
+def record_lines(record: NodeRecord) -> list[str]:
+    h = record.state
+    lines = [f"node {record.node_key} in cluster {record.cluster}"]
+    chain = instance_chain(record)
+    if chain:
+        lines.append(f"  instances: {' -> '.join(chain)}")
+    if h is None:
+        lines.append("  state: none (attempts only)")
+    else:
+        lines.append(
+            f"  state: {h.status.value}, step {cell(h.step if h.step >= 0 else None)}, "
+            f"last action {cell(h.last_action)} at {cell(h.last_action_at)}, "
+            f"last outcome {cell(h.last_outcome)}"
+            + (f" ({h.last_error_code})" if h.last_error_code else "")
+            + f", retries {h.transient_retries}, version {h.version}"
+        )
+        if h.instance_group or h.node_logical_id:
+            lines.append(f"  group {cell(h.instance_group)}, logical id {cell(h.node_logical_id)}")
+    if record.attempts:
+        rows = [
+            (a.at, a.action, a.step, a.instance_id, a.outcome, a.error_code, a.signal, a.request_id)
+            for a in record.attempts
+        ]
+        lines += ["  " + line for line in table(ATTEMPT_HEADERS, rows)]
+    else:
+        lines.append("  no attempts recorded")
+    return lines

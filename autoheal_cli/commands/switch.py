@@ -1,0 +1,78 @@
+"""`autoheal pause` / `autoheal resume` `[--cluster C]`: the kill switch remediate reads every invocation.
+
+A pause is an item in the ledger table (`autoheal.adapters.switches`): no redeploy. While a cluster (or,
+without --cluster, every cluster: scope `*`) is paused, remediate holds its faults in the queue and
+calls nothing mutating; `resume` lets the held faults through on their next delivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import socket
+from typing import Any
+
+from autoheal.adapters.switches import ALL_CLUSTERS, covering
+from autoheal_cli import ids
+from autoheal_cli.commands.context import Context
+from autoheal_cli.commands.status import pause_json, pause_line
+from autoheal_cli.render import Output
+
+
+def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    pause = commands.add_parser(
+        "pause",
+        parents=parents,
+        help="stop remediation (one cluster, or all)",
+        description="Pause remediation: remediate holds the faults of the paused scope and acts on nothing.",
+    )
+    pause.add_argument("--cluster", help="pause this cluster only (name or ARN); default: every cluster")
+    pause.add_argument("--reason", default="", help="why (shown by `status` and stored with the pause)")
+    pause.set_defaults(run=run_pause)
+
+    resume = commands.add_parser(
+        "resume",
+        parents=parents,
+        help="lift a pause",
+        description="Lift a pause set by `autoheal pause` (the same --cluster, or none for the global one).",
+    )
+    resume.add_argument("--cluster", help="resume this cluster (name or ARN); default: the global pause")
+    resume.set_defaults(run=run_resume)
+
+
+def operator() -> str:
+    """Who set the pause, for the record: local user and host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry / no login name in a container
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def run_pause(ctx: Context, args: argparse.Namespace) -> Output:
+    scope = ids.cluster_ref(args.cluster) or ALL_CLUSTERS
+    pause = ctx.switches().pause(scope, by=operator(), reason=args.reason, now=ctx.now())
+    return Output(
+        {"paused": pause_json(pause)}, [pause_line(pause), f"resume with: autoheal resume{_flag(scope)}"]
+    )
+
+
+def run_resume(ctx: Context, args: argparse.Namespace) -> Output:
+    scope = ids.cluster_ref(args.cluster) or ALL_CLUSTERS
+    switches = ctx.switches()
+    cleared = switches.resume(scope)
+    what = "every cluster" if scope == ALL_CLUSTERS else f"cluster {scope}"
+    lines = [f"resumed {what}" if cleared else f"{what} was not paused"]
+    still = covering(switches.paused([scope]), scope)
+    if still is not None:
+        lines.append(f"still held by: {pause_line(still)}")
+    data = {
+        "scope": scope,
+        "resumed": cleared,
+        "still_paused_by": pause_json(still) if still else None,
+    }
+    return Output(data, lines)
+
+
+def _flag(scope: str) -> str:
+    return "" if scope == ALL_CLUSTERS else f" --cluster {scope}"

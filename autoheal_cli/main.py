@@ -1,0 +1,139 @@
+"""`autoheal`: inspect and steer hyperpod-autoheal, deployed (`--stack`) or local (`--endpoint-url`).
+
+Exit codes: 0 done, 1 nothing found (`history`), 2 an error (one line on stderr: missing stack, table
+or queue, bad id, no credentials, unreachable endpoint, unreadable file, AWS refusals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from autoheal.observability import logger as service_logger
+from autoheal_cli.aws import Clients
+from autoheal_cli.commands import history, plan, replay, status, switch
+from autoheal_cli.commands.context import Context
+from autoheal_cli.errors import EXIT_ERROR, HANDLED, CliError, Where, explain
+from autoheal_cli.render import Output
+from autoheal_cli.resolve import ENV_QUEUE, ENV_TABLE, resolve
+
+PROG = "autoheal"
+EXAMPLES = """examples:
+  autoheal --stack hyperpod-autoheal-prod status
+  autoheal --stack hyperpod-autoheal-prod history i-0a1b2c3d4e5f60718
+  autoheal --stack hyperpod-autoheal-prod pause --cluster ml-cluster --reason "bad AMI rollout"
+  autoheal --endpoint-url http://127.0.0.1:5000 --table T --queue-url URL replay events/node-health-unhealthy.json
+  autoheal plan --json storm.json
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global flags. On subcommands they default to SUPPRESS, so that they may come before or after
+    the subcommand without the subparser's defaults overwriting what was given before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("where")
+    group.add_argument(
+        "--stack", default=default(None), help="CloudFormation stack: table, queue and topic from its Outputs"
+    )
+    group.add_argument(
+        "--table", default=default(None), help=f"ledger table name (else the stack's, else ${ENV_TABLE})"
+    )
+    group.add_argument(
+        "--queue-url", default=default(None), help=f"fault queue URL (else the stack's, else ${ENV_QUEUE})"
+    )
+    group.add_argument("--region", default=default(None), help="AWS region (else AWS_REGION / the profile's)")
+    group.add_argument(
+        "--profile", default=default(None), help="AWS profile (else AWS_PROFILE / the default chain)"
+    )
+    group.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="a local endpoint, e.g. http://127.0.0.1:5000 (the local moto server); else AWS_ENDPOINT_URL / AWS",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", default=default(False), help="one JSON document on stdout"
+    )
+    output.add_argument(
+        "--verbose", action="store_true", default=default(False), help="the service's own logs, on stderr"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(__doc__ or "").splitlines()[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    status.add_parser(commands, [common])
+    history.add_parser(commands, [common])
+    switch.add_parsers(commands, [common])
+    replay.add_parser(commands, [common])
+    plan.add_parser(commands, [common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, now: Callable[[], datetime] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    where = Where(endpoint_url=args.endpoint_url, region=args.region)
+    try:
+        with _service_logs(verbose=args.verbose):
+            clients = Clients(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+            where = Where(endpoint_url=clients.endpoint, region=clients.region)
+            service = resolve(
+                clients,
+                stack=args.stack,
+                table=args.table,
+                queue_url=args.queue_url,
+                environ=os.environ,
+                region=clients.region,
+            )
+            where = Where(clients.endpoint, clients.region, service.table_name, service.queue_url)
+            output: Output = args.run(Context(clients, service, now or _utcnow), args)
+    except HANDLED as exc:
+        print(f"{PROG}: error: {explain(exc, where)}", file=sys.stderr)
+        return exc.code if isinstance(exc, CliError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(output.render(args.json))
+    return output.code
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _service_logs(*, verbose: bool) -> Iterator[None]:
+    """The adapters log through the functions' Powertools logger, which writes JSON to stdout at INFO:
+    for the CLI, send it to stderr, and only warnings unless --verbose. Restored afterwards."""
+    handler = service_logger.registered_handler
+    stream = getattr(handler, "stream", None)
+    level = service_logger.log_level
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+    service_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        service_logger.setLevel(level)
+        if isinstance(handler, logging.StreamHandler) and stream is not None:
+            handler.setStream(stream)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Which table, queue and topic a command talks to, and the settings the deployed functions run with.
+
+Precedence, per value: an explicit flag (`--table`, `--queue-url`), then the stack's CloudFormation
+Outputs (`--stack`: LedgerTableName, FaultQueueUrl, NeedsHumanTopicArn), then the environment
+(AUTOHEAL_TABLE_NAME, AUTOHEAL_QUEUE_URL, AUTOHEAL_TOPIC_ARN, the same variables the functions read).
+The remediation policy and alarm dimensions come from the environment's AUTOHEAL_* variables,
+overridden by the stack's Parameters when `--stack` is given, so that `plan` decides as the deployed
+remediate function would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from autoheal.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from autoheal_cli.errors import CliError
+
+OUTPUT_TABLE = "LedgerTableName"
+OUTPUT_QUEUE = "FaultQueueUrl"
+OUTPUT_TOPIC = "NeedsHumanTopicArn"
+
+ENV_TABLE = "AUTOHEAL_TABLE_NAME"
+ENV_QUEUE = "AUTOHEAL_QUEUE_URL"
+ENV_TOPIC = "AUTOHEAL_TOPIC_ARN"
+
+#: template.yaml Parameters -> the function environment variable each one sets (a test keeps them in step).
+PARAMETER_ENV: Mapping[str, str] = {
+    "RebootTimeoutMinutes": "AUTOHEAL_REBOOT_TIMEOUT_MINUTES",
+    "ReplaceTimeoutMinutes": "AUTOHEAL_REPLACE_TIMEOUT_MINUTES",
+    "EscalationWindowMinutes": "AUTOHEAL_ESCALATION_WINDOW_MINUTES",
+    "ReplaceBudget": "AUTOHEAL_REPLACE_BUDGET",
+    "ReplaceBudgetWindowHours": "AUTOHEAL_REPLACE_BUDGET_WINDOW_HOURS",
+    "MaxTransientRetries": "AUTOHEAL_MAX_TRANSIENT_RETRIES",
+    "RetryBackoffSeconds": "AUTOHEAL_RETRY_BACKOFF_SECONDS",
+    "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
+    "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    """The resolved resources of one hyperpod-autoheal deployment (local or in AWS)."""
+
+    table_name: str = ""
+    queue_url: str = ""
+    topic_arn: str = ""
+    stack: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)  # AUTOHEAL_* the functions would see
+
+    def require_table(self) -> str:
+        if not self.table_name:
+            raise CliError(self._missing("ledger table", "--table", ENV_TABLE, OUTPUT_TABLE))
+        return self.table_name
+
+    def require_queue(self) -> str:
+        if not self.queue_url:
+            raise CliError(self._missing("fault queue", "--queue-url", ENV_QUEUE, OUTPUT_QUEUE))
+        return self.queue_url
+
+    def settings(self) -> Settings:
+        """The functions' settings: policy and alarm dimensions, with this service's resources."""
+        env = {
+            **self.environment,
+            ENV_TABLE: self.table_name,
+            ENV_QUEUE: self.queue_url,
+            ENV_TOPIC: self.topic_arn,
+        }
+        try:
+            return load_settings(env)
+        except SettingsError as exc:
+            raise CliError(str(exc)) from exc
+
+    def _missing(self, what: str, flag: str, env: str, output: str) -> str:
+        if self.stack:
+            return f"stack {self.stack!r} has no {output} output: is it a hyperpod-autoheal stack?"
+        return f"no {what}: pass --stack NAME or {flag}, or set {env}"
+
+
+def resolve(
+    clients: Callable[[str], Any],
+    *,
+    stack: str | None,
+    table: str | None,
+    queue_url: str | None,
+    environ: Mapping[str, str],
+    region: str | None = None,
+) -> Service:
+    """The service the flags (else the stack, else the environment) name. DescribeStacks only with --stack."""
+    environment = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    outputs: dict[str, str] = {}
+    if stack:
+        outputs, parameters = describe_stack(clients("cloudformation"), stack, region)
+        environment.update({PARAMETER_ENV[k]: v for k, v in parameters.items() if k in PARAMETER_ENV})
+    return Service(
+        table_name=table or outputs.get(OUTPUT_TABLE) or ("" if stack else environ.get(ENV_TABLE, "")),
+        queue_url=queue_url or outputs.get(OUTPUT_QUEUE) or ("" if stack else environ.get(ENV_QUEUE, "")),
+        topic_arn=outputs.get(OUTPUT_TOPIC) or ("" if stack else environ.get(ENV_TOPIC, "")),
+        stack=stack,
+        environment=environment,
+    )
+
+
+def describe_stack(
+    cloudformation: Any, stack: str, region: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A stack's Outputs and Parameters, by key."""
+    where = f" in {region}" if region else ""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        # CloudFormation says "ValidationError" for a stack that does not exist (there is no other code).
+        if exc.response.get("Error", {}).get("Code") in ("ValidationError", "ValidationException"):
+            raise CliError(f"stack {stack!r} not found{where} (CloudFormation: ValidationError)") from exc
+        raise
+    if not stacks:
+        raise CliError(f"stack {stack!r} not found{where}")
+    found = stacks[0]
+    outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in found.get("Outputs", [])}
+    parameters = {
+        str(p["ParameterKey"]): str(p.get("ResolvedValue", p.get("ParameterValue", "")))
+        for p in found.get("Parameters", [])
+    }
+    return outputs, parameters

@@ -1,0 +1,167 @@
+"""The built-in incident: what ``make demo`` runs when no ``--scenario`` is given.
+
+Two Slurm clusters on ml.p5.48xlarge. ``train-p5`` has a controller, two login nodes and a GPU group
+of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
+
+1. storm: ``nodes`` GPU faults in ``train-p5/gpu-a`` at once (60: three reboot calls, 25 + 25 + 10),
+   with, in the same batch, one event delivered twice (same id), a healthy transition and a malformed
+   event;
+2. busy node: HyperPod itself is working on an ``infer-p5`` node, so our reboot gets
+   ``InstanceIdInUse``: a retry is scheduled;
+3. time passes (one reboot's duration): the reboots finish, the busy node's retry is accepted, and
+   EventBridge redelivers the duplicate event once more;
+4. recurrence: past the echo grace period, the first storm node faults again: it is replaced (the
+   ladder's next step), and after the replacement's duration it runs with a new instance id under the
+   same NodeLogicalId.
+
+Durations come from the control plane's ``NodeTimings`` and the policy's recurrence grace, so the
+script stays right if either changes.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from hyperpod_local.demo.scenario_file import (
+    Busy,
+    ClusterSpecModel,
+    GroupSpecModel,
+    HealthFaults,
+    Remediate,
+    Scenario,
+    Step,
+)
+from hyperpod_local.model import NodeTimings
+
+DEFAULT_NODES = 60
+#: The biggest storm --nodes allows: moto slows down with queue and table size (500 takes ~20 s).
+MAX_STORM_NODES = 500
+MIN_GROUP = 64
+TRAIN, INFER = "train-p5", "infer-p5"
+STORM_GROUP, INFER_GROUP = "gpu-a", "gpu"
+GPU = "ml.p5.48xlarge"
+
+LABEL_RECURS = "faults again -> replace"
+LABEL_BUSY = "busy (InstanceIdInUse)"
+LABEL_DUPLICATE = "duplicate event"
+LABEL_HEALTHY = "healthy transition"
+
+#: infer-p5/gpu node indexes of the special nodes
+DUPLICATE_INDEX, HEALTHY_INDEX, BUSY_INDEX, MALFORMED_INDEX = 0, 1, 2, 3
+
+
+def storm_group_size(nodes: int) -> int:
+    return max(MIN_GROUP, nodes)
+
+
+def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: float) -> Scenario:
+    """The scripted incident with a storm of ``nodes`` faults (1 <= nodes <= MAX_STORM_NODES)."""
+    duplicate_id = str(uuid.UUID(int=random.Random(f"duplicate:{seed}").getrandbits(128), version=4))
+    remediate = Step(remediate=Remediate())
+    steps = [
+        Step(
+            phase="storm",
+            health=HealthFaults(cluster=TRAIN, group=STORM_GROUP, nodes=[f"0-{nodes - 1}"]),
+        ),
+        _health(INFER_GROUP, DUPLICATE_INDEX, LABEL_DUPLICATE, event_id=duplicate_id, copies=2),
+        _health(INFER_GROUP, HEALTHY_INDEX, LABEL_HEALTHY, status="Healthy"),
+        Step(deliver=[_malformed_event()]),
+        remediate,
+        Step(
+            phase="busy node",
+            busy=Busy(cluster=INFER, group=INFER_GROUP, index=BUSY_INDEX, seconds=timings.reboot_seconds / 2),
+        ),
+        _health(INFER_GROUP, BUSY_INDEX, LABEL_BUSY),
+        remediate,
+        Step(phase="time passes", advance=timings.reboot_seconds),
+        _health(INFER_GROUP, DUPLICATE_INDEX, LABEL_DUPLICATE, event_id=duplicate_id),
+        remediate,
+        Step(phase="recurrence", advance=grace_seconds),
+        Step(
+            health=HealthFaults(
+                cluster=TRAIN,
+                group=STORM_GROUP,
+                nodes=[0],
+                fault_type="NvidiaErrorTerminate",
+                label=LABEL_RECURS,
+            )
+        ),
+        remediate,
+        Step(phase="replacement", advance=timings.replace_seconds),
+    ]
+    return Scenario(
+        description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
+        "a duplicate, a malformed event, a healthy transition",
+        clusters=[
+            ClusterSpecModel(
+                name=TRAIN,
+                groups=[
+                    GroupSpecModel(
+                        name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
+                    ),
+                    GroupSpecModel(name="login", instance_type="ml.m5.4xlarge", count=2, node_type="Login"),
+                    GroupSpecModel(
+                        name=STORM_GROUP,
+                        instance_type=GPU,
+                        count=storm_group_size(nodes),
+                        node_type="Compute",
+                    ),
+                ],
+            ),
+            ClusterSpecModel(
+                name=INFER,
+                groups=[
+                    GroupSpecModel(
+                        name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
+                    ),
+                    GroupSpecModel(name=INFER_GROUP, instance_type=GPU, count=8, node_type="Compute"),
+                ],
+            ),
+        ],
+        steps=steps,
+    )
+
+
+def _health(
+    group: str,
+    index: int,
+    label: str,
+    *,
+    status: str = "Unhealthy",
+    event_id: str | None = None,
+    copies: int = 1,
+) -> Step:
+    return Step(
+        health=HealthFaults.model_validate(
+            {
+                "cluster": INFER,
+                "group": group,
+                "nodes": [index],
+                "status": status,
+                "event_id": event_id,
+                "copies": copies,
+                "label": label,
+            }
+        )
+    )
+
+
+def _malformed_event() -> dict[str, object]:
+    """A Node Health Event without its HealthSummary: intake must reject it (and count it)."""
+    return {
+        "version": "0",
+        "id": "0b9f3c1e-5d7a-4e2b-9c8d-6f1a2b3c4d5e",
+        "detail-type": "SageMaker HyperPod Cluster Node Health Event",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "{{now}}",
+        "region": "us-east-1",
+        "resources": [f"{{{{cluster_arn:{INFER}}}}}"],
+        "detail": {
+            "ClusterName": INFER,
+            "ClusterArn": f"{{{{cluster_arn:{INFER}}}}}",
+            "InstanceId": f"{{{{node:{INFER}:{INFER_GROUP}:{MALFORMED_INDEX}}}}}",
+            "Tags": {},
+        },
+    }

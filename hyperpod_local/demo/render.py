@@ -1,0 +1,233 @@
+"""Plain-text output for a person: progress lines while the demo runs, then the summary as tables.
+
+No terminal control codes: the output reads the same in a terminal, a pipe or a CI log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autoheal.intake.service import IntakeReport
+from autoheal.observability import Metric
+
+if TYPE_CHECKING:
+    from hyperpod_local.demo.scenario_file import ClusterSpecModel
+    from hyperpod_local.demo.script import Invocation
+
+OPERATION_SHORT = {
+    "BatchRebootClusterNodes": "reboot",
+    "BatchReplaceClusterNodes": "replace",
+    "BatchDeleteClusterNodes": "delete",
+    "BatchAddClusterNodes": "add",
+}
+
+
+# ------------------------------------------------------------------------------------------- progress
+
+
+def duration(seconds: float) -> str:
+    """1020 -> '17m', 90 -> '1m30s', 45.5 -> '45.5s'."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if minutes else ""
+    return text + (f"{rest}s" if rest else "")
+
+
+def progress_line(at_seconds: float, text: str) -> str:
+    return f"  [t+{duration(at_seconds):>6}] {text}"
+
+
+def phase_line(phase: str) -> str:
+    return f"-- {phase}"
+
+
+def cluster_line(spec: ClusterSpecModel) -> str:
+    groups = ", ".join(
+        f"{g.name} {g.count}x {g.instance_type}" + (f" ({g.node_type})" if g.node_type else "")
+        for g in spec.groups
+    )
+    return f"created cluster {spec.name} ({spec.orchestrator}): {groups}"
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
+
+
+def delivery_line(events: int, reports: Sequence[IntakeReport], label: str | None) -> str:
+    received = sum(r.received for r in reports)
+    enqueued = sum(r.enqueued for r in reports)
+    ignored: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    for report in reports:
+        ignored.update(report.ignored)
+        rejected.update(report.rejected)
+    text = f"intake: {_plural(events, 'event')} -> {_plural(received, 'fault')}, {enqueued} enqueued"
+    if ignored:
+        text += f"; ignored: {_counts(ignored)}"
+    if rejected:
+        text += f"; rejected (dropped): {_counts(rejected)}"
+    return text + (f"  [{label}]" if label else "")
+
+
+def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) -> str:
+    report = invocation.report
+    sizes: dict[tuple[str, str], list[int]] = {}
+    for call in report.calls:
+        key = (
+            OPERATION_SHORT.get(call.operation, call.operation),
+            cluster_names.get(call.cluster, call.cluster),
+        )
+        sizes.setdefault(key, []).append(call.size)
+    calls = sum(len(s) for s in sizes.values())
+    text = f"remediate #{invocation.number}: {_plural(invocation.messages, 'message')} -> {_plural(calls, 'call')}"
+    if sizes:
+        text += (
+            " ("
+            + ", ".join(f"{op} {cluster} {'+'.join(map(str, s))}" for (op, cluster), s in sizes.items())
+            + ")"
+        )
+    failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, "succeeded"))
+    metrics = report.metrics
+    extras = [
+        f"failed entries: {_counts({str(k): v for k, v in failed.items()})}" if failed else "",
+        _metric_phrase(metrics.total(Metric.DUPLICATE_FAULTS), "duplicate collapsed", "duplicates collapsed"),
+        _metric_phrase(metrics.total(Metric.FAULTS_IGNORED), "fault ignored", "faults ignored"),
+        _metric_phrase(metrics.total(Metric.RETRIES_SCHEDULED), "retry scheduled", "retries scheduled"),
+        _metric_phrase(metrics.total(Metric.ESCALATIONS), "escalation", "escalations"),
+        _metric_phrase(metrics.total(Metric.NEEDS_HUMAN), "node needs a human", "nodes need a human"),
+        _metric_phrase(metrics.total(Metric.EVENTS_REJECTED), "message rejected", "messages rejected"),
+    ]
+    return "; ".join([text, *(e for e in extras if e)])
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _metric_phrase(value: int, one: str, many: str) -> str:
+    return "" if not value else f"{value} {one if value == 1 else many}"
+
+
+def advance_line(seconds: float, statuses: Mapping[str, int]) -> str:
+    return f"time +{duration(seconds)} (simulated) -> nodes: {_counts(statuses)}"
+
+
+# -------------------------------------------------------------------------------------------- summary
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "  ") -> list[str]:
+    """Left-aligned columns; numbers right-aligned; None shown as '-'."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    numeric = [bool(rows) and all(isinstance(r[i], int | float) for r in rows) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def render_summary(summary: Mapping[str, Any]) -> str:
+    out: list[str] = []
+    timings = summary["timings"]
+    out += [
+        "",
+        "== hyperpod-autoheal demo: summary ==",
+        f"scenario: {summary['scenario']} (seed {summary['seed']})",
+        f"simulated time: {duration(summary['simulated_seconds'])} on a frozen clock advanced by the script "
+        f"(node timings: reboot {duration(timings['reboot_seconds'])}, replace {duration(timings['replace_seconds'])} "
+        f"incl. {duration(timings['shutdown_seconds'])} shutdown)",
+    ]
+    for cluster in summary["clusters"]:
+        groups = ", ".join(f"{g['name']} {g['count']}x {g['instance_type']}" for g in cluster["groups"])
+        out.append(f"cluster {cluster['name']} ({cluster['orchestrator']}): {groups}")
+
+    events = summary["events"]
+    rows: list[list[object]] = [
+        ["events delivered", events["delivered"]],
+        ["faults received", events["faults_received"]],
+        ["faults enqueued", events["faults_enqueued"]],
+        *([f"ignored: {reason}", n] for reason, n in events["ignored"].items()),
+        *([f"rejected (dropped): {reason}", n] for reason, n in events["rejected"].items()),
+    ]
+    out += ["", "Intake", *table(["", "count"], rows)]
+
+    rem = summary["remediate"]
+    rows = [[key.replace("_", " "), value] for key, value in rem.items()]
+    out += ["", "Remediate", *table(["", "count"], rows)]
+
+    rows = [
+        [d["nodes"], d["decision"], d["reason"], d["action"], d["outcome"], d["error_code"]]
+        for d in summary["decisions"]
+    ]
+    out += ["", "Decisions (node decisions across all invocations)"]
+    out += table(["nodes", "decision", "reason", "action", "outcome", "error"], rows)
+
+    rows = [
+        [
+            c["at_seconds"],
+            c["operation"],
+            c["cluster"],
+            c["size"],
+            _counts(c["failed"]) or None,
+            c["error_code"],
+        ]
+        for c in summary["calls"]
+    ]
+    out += ["", "SageMaker mutating calls (as the local control plane received them)"]
+    out += table(["t+s", "operation", "cluster", "nodes", "failed entries", "call error"], rows)
+    for operation, entry in summary["calls_by_operation"].items():
+        sizes = "+".join(str(s) for s in entry["sizes"])
+        out.append(
+            f"  {operation}: {_plural(entry['calls'], 'call')}, {sizes} = {_plural(entry['nodes'], 'node')}"
+        )
+
+    failed = summary["failed_entries"]
+    out += [
+        "",
+        "Failed entries by error code",
+        *table(["code", "entries"], list(failed.items()) or [["none", 0]]),
+    ]
+
+    out += ["", "Nodes worth a look (labelled in the scenario, or more than a single accepted first action)"]
+    nodes = summary["nodes"]
+    width = max([len(str(n["label"] or "-")) for n in nodes] or [0])
+    for node in nodes:
+        where = f"{node['cluster']}/{node['group']}"
+        ids = " -> ".join(node["instance_ids"])
+        label = str(node["label"] or "-")
+        out.append(f"  {label:<{width}}  {where}  {ids}  now {node['status']}")
+        out.append(f"  {'':<{width}}    {'; '.join(_step(h) for h in node['history']) or 'no remediation'}")
+    if not nodes:
+        out.append("  none")
+
+    rows = [[m["metric"], _dims(m["dimensions"]), m["value"]] for m in summary["metrics"]]
+    out += ["", "Metrics emitted (EMF, namespace HyperPodAutoheal; intake + remediate)"]
+    out += table(["metric", "dimensions", "value"], rows)
+    return "\n".join(out) + "\n"
+
+
+def _step(h: Mapping[str, Any]) -> str:
+    """'#4 replace (fault_recurred): accepted', '#2 reboot (retry_scheduled): InstanceIdInUse'."""
+    text = f"#{h['invocation']} {h['action'] or h['decision']} ({h['reason']})"
+    if h["outcome"] == "succeeded":
+        return text + ": accepted"
+    return text + (f": {h['error_code'] or h['outcome']}" if h["outcome"] else "")
+
+
+def _dims(dimensions: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in dimensions.items()) or "-"

@@ -1,0 +1,317 @@
+"""The demo's scenario format: clusters to create, then steps to run, as one JSON document.
+
+A scenario is what ``--scenario FILE`` replays, and the built-in incident is one too (built in
+Python, validated by the same models). :func:`load_scenario` checks everything before the local server
+starts: unknown keys, bad numbers, clusters/groups/node indexes that do not exist, unknown placeholders.
+
+Shape::
+
+    {
+      "description": "one line shown in the output",
+      "clusters": [
+        {"name": "train-p5", "groups": [
+          {"name": "controller", "instance_type": "ml.m5.12xlarge", "count": 1, "node_type": "Controller"},
+          {"name": "gpu-a", "instance_type": "ml.p5.48xlarge", "count": 16, "node_type": "Compute"}
+        ]}
+      ],
+      "steps": [
+        {"phase": "storm", "health": {"cluster": "train-p5", "group": "gpu-a", "nodes": ["0-9"]}},
+        {"deliver": [{"detail-type": "...", "detail": {"InstanceId": "{{node:train-p5:gpu-a:3}}"}}]},
+        {"remediate": {}},
+        {"advance": 300}
+      ]
+    }
+
+Steps (each has exactly one of these keys, plus an optional ``phase`` title that later steps keep):
+
+- ``health``: Node Health Events for nodes of one group, generated like HyperPod's:
+  ``{"cluster", "group", "nodes": [0, "2-5"], "status": "Unhealthy"|"Healthy",
+  "fault_type": "NvidiaErrorTerminate", "event_id": "..." (one node only), "copies": 1, "label": "..."}``.
+  ``copies`` > 1 delivers the very same event (same id) again; ``label`` names the nodes in the summary.
+- ``deliver``: raw EventBridge events, sent through the real intake handler as they are, after
+  placeholder substitution (below). Malformed ones are welcome: intake must reject them.
+- ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue.
+- ``advance``: seconds of simulated time (node operations complete when their time comes).
+- ``busy``: ``{"cluster", "group", "index", "seconds"}`` - the node answers ``InstanceIdInUse``.
+- ``capacity``: ``{"cluster", "group", "count"}`` - further launches allowed in the group (null: no limit).
+- ``entry_error``: ``{"cluster", "group", "index", "code", "times": 1}`` - the next entries naming the
+  node fail with ``code``.
+
+Placeholders, in any string of a ``deliver`` event (resolved when the step runs):
+
+- ``{{node:<cluster>:<group>:<index>}}`` - the node's current instance id (a new one after a replace);
+- ``{{logical:<cluster>:<group>:<index>}}`` - its NodeLogicalId;
+- ``{{cluster_arn:<cluster>}}``;
+- ``{{now}}`` - the simulated time, ``2025-06-01T16:20:25Z``; ``{{now_ms}}`` - epoch milliseconds (a
+  number when it is the whole string, as ``EventTime`` is).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MAX_NODES_PER_GROUP = 1000
+MAX_NODES_TOTAL = 2000
+MAX_ADVANCE_SECONDS = 30 * 24 * 3600
+MAX_ERRORS_SHOWN = 8
+
+_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)((?::[^:}]*)*)\s*\}\}")
+_RANGE_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+#: placeholder kind -> number of arguments
+PLACEHOLDERS = {"node": 3, "logical": 3, "cluster_arn": 1, "now": 0, "now_ms": 0}
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run: unreadable, invalid JSON, or invalid content (exit code 2)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GroupSpecModel(_Model):
+    name: str = Field(pattern=_NAME)
+    instance_type: str = "ml.p5.48xlarge"
+    count: int = Field(ge=1, le=MAX_NODES_PER_GROUP)
+    node_type: Literal["Controller", "Login", "Compute"] | None = None
+    capacity: int | None = Field(default=None, ge=0)
+
+
+class ClusterSpecModel(_Model):
+    name: str = Field(pattern=_NAME)
+    orchestrator: Literal["Slurm", "Eks"] = "Slurm"
+    node_recovery: Literal["None", "Automatic"] = "None"
+    groups: list[GroupSpecModel] = Field(min_length=1)
+
+    @field_validator("groups")
+    @classmethod
+    def _unique_groups(cls, groups: list[GroupSpecModel]) -> list[GroupSpecModel]:
+        names = [g.name for g in groups]
+        if len(set(names)) != len(names):
+            raise ValueError("instance group names must be unique in a cluster")
+        return groups
+
+    def group(self, name: str) -> GroupSpecModel | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+
+class GroupRef(_Model):
+    cluster: str
+    group: str
+
+
+class NodeRef(GroupRef):
+    index: int = Field(ge=0)
+
+
+class HealthFaults(GroupRef):
+    nodes: list[int | str] = Field(min_length=1)
+    status: Literal["Unhealthy", "Healthy"] = "Unhealthy"
+    fault_type: str = Field(default="NvidiaErrorTerminate", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    event_id: str | None = Field(default=None, min_length=1, max_length=64)
+    copies: int = Field(default=1, ge=1, le=10)
+    label: str | None = Field(default=None, max_length=40)
+
+    def indexes(self) -> list[int]:
+        """The node indexes, ranges ("2-5", inclusive) expanded, in order, without repeats."""
+        out: list[int] = []
+        for item in self.nodes:
+            if isinstance(item, int):
+                out.append(item)
+                continue
+            match = _RANGE_RE.match(item)
+            if match is None:
+                raise ValueError(f"node {item!r} is neither an index nor a range like '0-9'")
+            first = int(match[1])
+            last = int(match[2]) if match[2] is not None else first
+            if last < first:
+                raise ValueError(f"range {item!r} runs backwards")
+            out.extend(range(first, last + 1))
+        return list(dict.fromkeys(out))
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthFaults:
+        indexes = self.indexes()
+        if any(i < 0 for i in indexes):
+            raise ValueError("node indexes start at 0")
+        if self.event_id is not None and len(indexes) != 1:
+            raise ValueError("event_id names one event: give exactly one node")
+        return self
+
+
+class Busy(NodeRef):
+    seconds: float = Field(gt=0, le=MAX_ADVANCE_SECONDS)
+
+
+class Capacity(GroupRef):
+    count: int | None = Field(ge=0)
+
+
+class EntryError(NodeRef):
+    code: str = Field(pattern=r"^[A-Za-z]{1,64}$")
+    times: int = Field(default=1, ge=1, le=100)
+
+
+class Remediate(_Model):
+    pass
+
+
+ACTIONS = ("health", "deliver", "remediate", "advance", "busy", "capacity", "entry_error")
+
+
+class Step(_Model):
+    phase: str | None = Field(default=None, max_length=60)
+    health: HealthFaults | None = None
+    deliver: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    remediate: Remediate | None = None
+    advance: float | None = Field(default=None, gt=0, le=MAX_ADVANCE_SECONDS)
+    busy: Busy | None = None
+    capacity: Capacity | None = None
+    entry_error: EntryError | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        given = [name for name in ACTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a step needs exactly one of {', '.join(ACTIONS)} (got {given or 'none'})")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(name for name in ACTIONS if getattr(self, name) is not None)
+
+
+class Scenario(_Model):
+    description: str = Field(default="", max_length=200)
+    clusters: list[ClusterSpecModel] = Field(min_length=1, max_length=10)
+    steps: list[Step] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _unique_and_bounded(self) -> Scenario:
+        names = [c.name for c in self.clusters]
+        if len(set(names)) != len(names):
+            raise ValueError("cluster names must be unique")
+        total = sum(g.count for c in self.clusters for g in c.groups)
+        if total > MAX_NODES_TOTAL:
+            raise ValueError(f"{total} nodes in all: at most {MAX_NODES_TOTAL}")
+        return self
+
+    def reference_problems(self) -> list[str]:
+        """``"<path>: <problem>"`` for every cluster, group, node index or placeholder that does not exist."""
+        return [problem for i, step in enumerate(self.steps) for problem in self._step_problems(i, step)]
+
+    def cluster(self, name: str) -> ClusterSpecModel | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def _group_problem(self, cluster: str, group: str, indexes: Sequence[int] = ()) -> str | None:
+        spec = self.cluster(cluster)
+        if spec is None:
+            return f"no cluster {cluster!r} in clusters"
+        found = spec.group(group)
+        if found is None:
+            return f"cluster {cluster!r} has no instance group {group!r}"
+        too_big = [i for i in indexes if i >= found.count]
+        if too_big:
+            return (
+                f"{cluster}/{group} has {found.count} nodes (indexes 0-{found.count - 1}), not {too_big[0]}"
+            )
+        return None
+
+    def _step_problems(self, number: int, step: Step) -> Iterator[str]:
+        ref: GroupRef | None = step.health or step.busy or step.capacity or step.entry_error
+        if ref is not None:
+            indexes = (
+                step.health.indexes() if step.health else [ref.index] if isinstance(ref, NodeRef) else []
+            )
+            problem = self._group_problem(ref.cluster, ref.group, indexes)
+            if problem:
+                yield f"steps.{number}.{step.action}: {problem}"
+        for path, text in _strings(step.deliver or [], f"steps.{number}.deliver"):
+            for match in PLACEHOLDER_RE.finditer(text):
+                problem = self._placeholder_problem(match[1], placeholder_args(match[2]))
+                if problem:
+                    yield f"{path}: {match[0]}: {problem}"
+
+    def _placeholder_problem(self, kind: str, args: list[str]) -> str | None:
+        if kind not in PLACEHOLDERS:
+            return f"unknown placeholder (known: {', '.join(PLACEHOLDERS)})"
+        if len(args) != PLACEHOLDERS[kind]:
+            return f"takes {PLACEHOLDERS[kind]} argument(s) after {kind!r}, separated by ':'"
+        if kind == "cluster_arn":
+            return None if self.cluster(args[0]) else f"no cluster {args[0]!r} in clusters"
+        if kind in ("node", "logical"):
+            if not args[2].isdigit():
+                return f"index {args[2]!r} is not a number"
+            return self._group_problem(args[0], args[1], [int(args[2])])
+        return None
+
+
+def placeholder_args(text: str) -> list[str]:
+    """The arguments of a placeholder match: ':a:b:c' -> ['a', 'b', 'c']."""
+    return [part.strip() for part in text.split(":")[1:]] if text else []
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value, with its path (``deliver.0.detail.InstanceId``)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}.{i}")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raises :class:`ScenarioError` with a readable message."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{where}: not UTF-8 text") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(
+            f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    return parse_scenario(raw, where)
+
+
+def parse_scenario(raw: Any, where: str = "scenario") -> Scenario:
+    """Validate a decoded scenario: its shape, then every reference in its steps."""
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(f"{where}: invalid scenario:\n" + describe(exc)) from exc
+    problems = scenario.reference_problems()
+    if problems:
+        lines = [f"  at {p}" for p in problems[:MAX_ERRORS_SHOWN]]
+        if len(problems) > MAX_ERRORS_SHOWN:
+            lines.append(f"  ... and {len(problems) - MAX_ERRORS_SHOWN} more")
+        raise ScenarioError(f"{where}: invalid scenario:\n" + "\n".join(lines))
+    return scenario
+
+
+def describe(exc: ValidationError) -> str:
+    """At most a few lines ``  at <path>: <message>`` (never the input itself)."""
+    lines = []
+    for error in exc.errors()[:MAX_ERRORS_SHOWN]:
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  at {location}: {message}")
+    hidden = exc.error_count() - MAX_ERRORS_SHOWN
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more")
+    return "\n".join(lines)

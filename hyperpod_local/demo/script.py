@@ -1,0 +1,262 @@
+"""Run a scenario against a :class:`~hyperpod_local.world.LocalWorld` and record what happened.
+
+The runner creates the scenario's clusters through a real SageMaker client, then runs its steps in
+order: events go through the real intake handler, ``remediate`` is one real remediate invocation over
+the queue, ``advance`` moves the control plane's simulated clock. It reports progress as it goes, one
+line per step, and returns a :class:`RunRecord` for the summary.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from autoheal.intake.service import IntakeReport
+from autoheal.remediate.service import RemediationReport
+from hyperpod_local.demo import render
+from hyperpod_local.demo.scenario_file import (
+    PLACEHOLDER_RE,
+    Busy,
+    Capacity,
+    EntryError,
+    HealthFaults,
+    Scenario,
+    ScenarioError,
+    Step,
+    placeholder_args,
+)
+from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.model import BatchCall, NodeView
+from hyperpod_local.world import LocalWorld, node_health_event
+
+Progress = Callable[[str], None]
+NodeKey = tuple[str, str]  # (cluster name, NodeLogicalId)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One remediate invocation: when, in which phase, over how many messages, and its report."""
+
+    number: int
+    at_seconds: float
+    phase: str
+    messages: int
+    report: RemediationReport
+
+
+@dataclass
+class RunRecord:
+    """Everything the summary needs, captured when the run ends."""
+
+    scenario: Scenario
+    started: datetime
+    finished: datetime
+    clusters: dict[str, ClusterFixture]
+    labels: dict[NodeKey, str]
+    intake: list[IntakeReport]
+    invocations: list[Invocation]
+    calls: list[BatchCall]
+    final_nodes: list[NodeView]
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def simulated_seconds(self) -> float:
+        return (self.finished - self.started).total_seconds()
+
+
+class ScriptRunner:
+    """Runs one scenario in one world. ``rng`` makes generated event ids reproducible."""
+
+    def __init__(self, world: LocalWorld, scenario: Scenario, progress: Progress, rng: random.Random) -> None:
+        self.world = world
+        self.scenario = scenario
+        self.progress = progress
+        self.rng = rng
+        self.started = world.now()
+        self.clusters: dict[str, ClusterFixture] = {}
+        self.labels: dict[NodeKey, str] = {}
+        self.invocations: list[Invocation] = []
+        self.phase = ""
+
+    # ------------------------------------------------------------------------------------- running
+
+    def run(self) -> RunRecord:
+        self._create_clusters()
+        for step in self.scenario.steps:
+            if step.phase is not None and step.phase != self.phase:
+                self.phase = step.phase
+                self.progress(render.phase_line(self.phase))
+            self._run_step(step)
+        finished = self.world.now()
+        return RunRecord(
+            scenario=self.scenario,
+            started=self.started,
+            finished=finished,
+            clusters=self.clusters,
+            labels=self.labels,
+            intake=list(self.world.intake_reports),
+            invocations=self.invocations,
+            calls=self.world.control.calls,
+            final_nodes=[view for name in self.clusters for view in self.world.control.nodes(name)],
+            notifications=self.world.topic_messages(),
+        )
+
+    def _create_clusters(self) -> None:
+        sagemaker = self.world.aws.client("sagemaker")
+        for spec in self.scenario.clusters:
+            groups = [
+                GroupSpec(g.name, g.instance_type, g.count, node_type=g.node_type, capacity=g.capacity)
+                for g in spec.groups
+            ]
+            try:
+                self.clusters[spec.name] = create_cluster(
+                    sagemaker,
+                    self.world.control,
+                    spec.name,
+                    groups,
+                    node_recovery=spec.node_recovery,
+                    orchestrator=spec.orchestrator,
+                )
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                raise ScenarioError(
+                    f"cluster {spec.name!r}: CreateCluster refused: {error.get('Code')}: {error.get('Message')}"
+                ) from exc
+            self._say(render.cluster_line(spec))
+
+    def _run_step(self, step: Step) -> None:
+        if step.health is not None:
+            self._deliver(self._health_events(step.health), step.health.label)
+        elif step.deliver is not None:
+            self._deliver([self._substitute(event) for event in step.deliver])
+        elif step.remediate is not None:
+            self._remediate()
+        elif step.advance is not None:
+            self.world.advance(step.advance)
+            self._say(render.advance_line(step.advance, self._statuses()))
+        elif step.busy is not None:
+            self._busy(step.busy)
+        elif step.capacity is not None:
+            self._capacity(step.capacity)
+        elif step.entry_error is not None:
+            self._entry_error(step.entry_error)
+
+    # --------------------------------------------------------------------------------------- steps
+
+    def _health_events(self, faults: HealthFaults) -> list[dict[str, Any]]:
+        fixture = self.clusters[faults.cluster]
+        events: list[dict[str, Any]] = []
+        for index in faults.indexes():
+            logical_id = fixture.in_group(faults.group)[index].logical_id
+            if faults.label:
+                self.labels[(faults.cluster, logical_id)] = faults.label
+            event = node_health_event(
+                fixture.name,
+                fixture.arn,
+                self._instance_id(faults.cluster, logical_id),
+                self.world.now(),
+                event_id=faults.event_id or self._event_id(),
+                fault_type=faults.fault_type,
+                status=faults.status,
+            )
+            events.extend([event] * faults.copies)
+        return events
+
+    def _deliver(self, events: Sequence[Mapping[str, Any]], label: str | None = None) -> None:
+        before = len(self.world.intake_reports)
+        self.world.deliver(events)
+        reports = self.world.intake_reports[before:]
+        self._say(render.delivery_line(len(events), reports, label))
+
+    def _remediate(self) -> None:
+        records = self.world.drain()
+        if not records:
+            self._say("remediate: the queue is empty, nothing to invoke")
+            return
+        at = self._elapsed()
+        report = self.world.remediate(records)
+        invocation = Invocation(len(self.invocations) + 1, at, self.phase, len(records), report)
+        self.invocations.append(invocation)
+        self._say(render.invocation_line(invocation, self._cluster_names()))
+
+    def _busy(self, busy: Busy) -> None:
+        logical_id = self._logical_id(busy.cluster, busy.group, busy.index)
+        self.world.control.set_busy(logical_id, busy.seconds, reason="recovery")
+        instance_id = self._instance_id(busy.cluster, logical_id)
+        self._say(
+            f"{busy.cluster}/{busy.group}[{busy.index}] {instance_id} is busy for {render.duration(busy.seconds)} "
+            "(an operation HyperPod started itself: new calls get InstanceIdInUse)"
+        )
+
+    def _capacity(self, capacity: Capacity) -> None:
+        self.world.control.set_capacity(capacity.cluster, capacity.group, capacity.count)
+        allowed = "unlimited" if capacity.count is None else f"{capacity.count} more"
+        self._say(f"{capacity.cluster}/{capacity.group}: instance launches allowed: {allowed}")
+
+    def _entry_error(self, error: EntryError) -> None:
+        logical_id = self._logical_id(error.cluster, error.group, error.index)
+        self.world.control.inject_entry_error(logical_id, error.code, error.times)
+        self._say(
+            f"{error.cluster}/{error.group}[{error.index}]: the next {error.times} Batch* entries "
+            f"naming it fail with {error.code}"
+        )
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _say(self, text: str) -> None:
+        self.progress(render.progress_line(self._elapsed(), text))
+
+    def _elapsed(self) -> float:
+        return (self.world.now() - self.started).total_seconds()
+
+    def _event_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _logical_id(self, cluster: str, group: str, index: int) -> str:
+        return self.clusters[cluster].in_group(group)[index].logical_id
+
+    def _instance_id(self, cluster: str, logical_id: str) -> str:
+        """The node's current instance id (a replaced node has a new one)."""
+        return self.world.control.node(logical_id, cluster).instance_id or ""
+
+    def _statuses(self) -> Counter[str]:
+        return Counter(view.status for name in self.clusters for view in self.world.control.nodes(name))
+
+    def _cluster_names(self) -> dict[str, str]:
+        """Cluster name or ARN (as a call may name it) -> name."""
+        names = {name: name for name in self.clusters}
+        names.update({fixture.arn: name for name, fixture in self.clusters.items()})
+        return names
+
+    def _substitute(self, value: Any) -> Any:
+        """Resolve the placeholders in every string of a JSON value (validated when loaded)."""
+        if isinstance(value, dict):
+            return {key: self._substitute(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        whole = PLACEHOLDER_RE.fullmatch(value.strip())
+        if whole is not None and whole[1] == "now_ms":
+            return self._resolve(whole)
+        return PLACEHOLDER_RE.sub(lambda match: str(self._resolve(match)), value)
+
+    def _resolve(self, match: re.Match[str]) -> str | int:
+        kind, args = match[1], placeholder_args(match[2])
+        now = self.world.now()
+        if kind == "now":
+            return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if kind == "now_ms":
+            return int(now.timestamp() * 1000)
+        if kind == "cluster_arn":
+            return self.clusters[args[0]].arn
+        logical_id = self._logical_id(args[0], args[1], int(args[2]))
+        return logical_id if kind == "logical" else self._instance_id(args[0], logical_id)

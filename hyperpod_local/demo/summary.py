@@ -1,0 +1,194 @@
+"""The demo's summary: one JSON-able document built from a :class:`~hyperpod_local.demo.script.RunRecord`.
+
+``--json`` prints it as is; the text output renders the same document (:mod:`hyperpod_local.demo.render`).
+Ids (instance ids, NodeLogicalIds) appear only under ``nodes``; everything else is counts, sizes and
+reasons, identical from run to run for the same scenario.
+
+Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
+
+    scenario, description, seed, simulated_seconds
+    timings            {reboot_seconds, shutdown_seconds, replace_seconds}   control plane NodeTimings
+    clusters           [{name, orchestrator, groups: [{name, instance_type, count, node_type}]}]
+    events             {delivered, faults_received, faults_enqueued, ignored: {reason: n}, rejected: {reason: n}}
+    remediate          {invocations, messages, faults_dequeued, duplicates_collapsed, retries_scheduled,
+                        escalations, needs_human, notifications, claim_conflicts, nodes_closed, faults_held,
+                        batch_item_failures}
+    decisions          [{decision, reason, action, outcome, error_code, nodes}]    one row per kind, most first
+    calls              [{at_seconds, operation, cluster, size, failed: {code: n}, error_code}]  control plane log
+    calls_by_operation {operation: {calls, nodes, sizes: [..]}}
+    failed_entries     {code: n}                                  per-entry failures the control plane answered
+    nodes              [{label, cluster, group, logical_id, instance_ids: [..], status, history: [
+                         {at_seconds, invocation, decision, reason, action, outcome, error_code}]}]
+    metrics            [{metric, dimensions, value}]     MetricCounts of every intake and remediate invocation
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from autoheal.observability import Metric, MetricCounts
+from autoheal.remediate.service import NodeRow
+from hyperpod_local.demo.script import NodeKey, RunRecord
+from hyperpod_local.model import NodeTimings
+
+SCHEMA = "hyperpod-autoheal.demo/1"
+MAX_NODES_LISTED = 25
+
+
+def build_summary(record: RunRecord, *, name: str, seed: int, timings: NodeTimings) -> dict[str, Any]:
+    metrics = MetricCounts().merge(
+        [r.counts for r in record.intake] + [i.report.metrics for i in record.invocations]
+    )
+    calls = _calls(record)
+    return {
+        "schema": SCHEMA,
+        "scenario": name,
+        "description": record.scenario.description,
+        "seed": seed,
+        "simulated_seconds": record.simulated_seconds,
+        "timings": {
+            "reboot_seconds": timings.reboot_seconds,
+            "shutdown_seconds": timings.shutdown_seconds,
+            "replace_seconds": timings.replace_seconds,
+        },
+        "clusters": [
+            {
+                "name": c.name,
+                "orchestrator": c.orchestrator,
+                "groups": [
+                    {
+                        "name": g.name,
+                        "instance_type": g.instance_type,
+                        "count": g.count,
+                        "node_type": g.node_type,
+                    }
+                    for g in c.groups
+                ],
+            }
+            for c in record.scenario.clusters
+        ],
+        "events": _events(record),
+        "remediate": _remediate(record, metrics),
+        "decisions": _decisions(row for i in record.invocations for row in i.report.nodes),
+        "calls": calls,
+        "calls_by_operation": _by_operation(calls),
+        "failed_entries": dict(
+            sorted(Counter(code for call in record.calls for code in call.failed_codes).items())
+        ),
+        "nodes": _nodes(record),
+        "metrics": metrics.as_rows(),
+    }
+
+
+def _events(record: RunRecord) -> dict[str, Any]:
+    ignored: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    for report in record.intake:
+        ignored.update(report.ignored)
+        rejected.update(report.rejected)
+    return {
+        "delivered": len(record.intake),
+        "faults_received": sum(r.received for r in record.intake),
+        "faults_enqueued": sum(r.enqueued for r in record.intake),
+        "ignored": dict(sorted(ignored.items())),
+        "rejected": dict(sorted(rejected.items())),
+    }
+
+
+def _remediate(record: RunRecord, metrics: MetricCounts) -> dict[str, Any]:
+    return {
+        "invocations": len(record.invocations),
+        "messages": sum(i.messages for i in record.invocations),
+        "faults_dequeued": metrics.total(Metric.FAULTS_DEQUEUED),
+        "duplicates_collapsed": metrics.total(Metric.DUPLICATE_FAULTS),
+        "retries_scheduled": metrics.total(Metric.RETRIES_SCHEDULED),
+        "escalations": metrics.total(Metric.ESCALATIONS),
+        "needs_human": metrics.total(Metric.NEEDS_HUMAN),
+        "notifications": len(record.notifications),
+        "claim_conflicts": metrics.total(Metric.CLAIM_CONFLICTS),
+        "nodes_closed": metrics.total(Metric.NODES_CLOSED),
+        "faults_held": metrics.total(Metric.FAULTS_HELD),
+        "batch_item_failures": sum(len(i.report.batch_item_failures) for i in record.invocations),
+    }
+
+
+def _decisions(rows: Iterable[NodeRow]) -> list[dict[str, Any]]:
+    counts = Counter((r.decision, r.reason, r.action, r.outcome, r.error_code) for r in rows)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], [str(part) for part in item[0]]))
+    return [
+        {"decision": d, "reason": reason, "action": a, "outcome": o, "error_code": e, "nodes": n}
+        for (d, reason, a, o, e), n in ordered
+    ]
+
+
+def _calls(record: RunRecord) -> list[dict[str, Any]]:
+    names = {fixture.arn: name for name, fixture in record.clusters.items()}
+    return [
+        {
+            "at_seconds": (call.at - record.started).total_seconds(),
+            "operation": call.action,
+            "cluster": names.get(call.cluster, call.cluster),
+            "size": call.size,
+            "failed": dict(sorted(Counter(call.failed_codes).items())),
+            "error_code": call.error_code,
+        }
+        for call in record.calls
+    ]
+
+
+def _by_operation(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for call in calls:
+        entry = out.setdefault(call["operation"], {"calls": 0, "nodes": 0, "sizes": []})
+        entry["calls"] += 1
+        entry["nodes"] += call["size"]
+        entry["sizes"].append(call["size"])
+    return dict(sorted(out.items()))
+
+
+def _nodes(record: RunRecord) -> list[dict[str, Any]]:
+    """The labelled nodes, then any other node whose story is more than one accepted first action."""
+    history: dict[NodeKey, list[dict[str, Any]]] = {}
+    seen_ids: dict[NodeKey, list[str]] = {}
+    for invocation in record.invocations:
+        for row in invocation.report.nodes:
+            key = (row.cluster, row.node_key)
+            history.setdefault(key, []).append(
+                {
+                    "at_seconds": invocation.at_seconds,
+                    "invocation": invocation.number,
+                    "decision": row.decision,
+                    "reason": row.reason,
+                    "action": row.action,
+                    "outcome": row.outcome,
+                    "error_code": row.error_code,
+                }
+            )
+            if row.instance_id:
+                seen_ids.setdefault(key, []).append(row.instance_id)
+    keys = list(record.labels)
+    keys += [key for key, steps in history.items() if key not in record.labels and _notable(steps)]
+    views = {(v.cluster_name, v.logical_id): v for v in record.final_nodes}
+    out: list[dict[str, Any]] = []
+    for key in keys[:MAX_NODES_LISTED]:
+        view = views.get(key)
+        ids = [*seen_ids.get(key, []), *([view.instance_id] if view and view.instance_id else [])]
+        out.append(
+            {
+                "label": record.labels.get(key),
+                "cluster": key[0],
+                "group": view.instance_group_name if view else None,
+                "logical_id": key[1],
+                "instance_ids": list(dict.fromkeys(ids)),
+                "status": view.status if view else None,
+                "history": history.get(key, []),
+            }
+        )
+    return out
+
+
+def _notable(steps: list[dict[str, Any]]) -> bool:
+    only = steps[0] if len(steps) == 1 else None
+    return not (only and only["reason"] == "first_fault" and only["outcome"] == "succeeded")

@@ -1,0 +1,305 @@
+"""`make demo` as a test: the built-in incident's JSON summary, scenario files, and bad input.
+
+The demo runs in this process on the session's local server (moto's backends are process-wide, so it
+must not start a second one): `main(argv, local=...)` resets it and runs there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperpod_local import LocalAws
+from hyperpod_local.demo import main
+from hyperpod_local.demo.builtin import (
+    LABEL_BUSY,
+    LABEL_DUPLICATE,
+    LABEL_HEALTHY,
+    LABEL_RECURS,
+    incident,
+)
+from hyperpod_local.demo.scenario_file import ScenarioError, parse_scenario
+from hyperpod_local.model import NodeTimings
+
+pytestmark = pytest.mark.scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "hyperpod_local" / "demo" / "examples" / "flapping-node.json"
+REBOOT, REPLACE = "BatchRebootClusterNodes", "BatchReplaceClusterNodes"
+MALFORMED = "malformed:SageMaker HyperPod Cluster Node Health Event"
+
+
+def run_demo(local: LocalAws, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), local=local, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def act(
+    reason: str, action: str | None, outcome: str | None = "succeeded", code: str | None = None
+) -> dict[str, Any]:
+    decision = "act" if action else "ignore"
+    return {"decision": decision, "reason": reason, "action": action, "outcome": outcome, "error_code": code}
+
+
+@pytest.fixture(scope="module")
+def demo(local_aws: LocalAws) -> tuple[dict[str, Any], str, dict[str, str | None]]:
+    """The default incident (60-node storm) once: its summary, its stderr, and the control plane's
+    instance id per NodeLogicalId of the special nodes right after the run."""
+    env_before = dict(os.environ)
+    code, out, err = run_demo(local_aws, "--json")
+    assert code == 0, err
+    assert dict(os.environ) == env_before  # the demo puts the environment back
+    summary: dict[str, Any] = json.loads(out)  # stdout is exactly one JSON document
+    current = {n["logical_id"]: local_aws.control.node(n["logical_id"]).instance_id for n in summary["nodes"]}
+    return summary, err, current
+
+
+def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted_for(demo: Any) -> None:
+    summary, _, _ = demo
+    assert summary["calls_by_operation"] == {
+        REBOOT: {"calls": 6, "nodes": 63, "sizes": [25, 25, 10, 1, 1, 1]},
+        REPLACE: {"calls": 1, "nodes": 1, "sizes": [1]},
+    }
+    assert [
+        (c["at_seconds"], c["operation"], c["cluster"], c["size"], c["failed"]) for c in summary["calls"]
+    ] == [
+        (0, REBOOT, "train-p5", 25, {}),
+        (0, REBOOT, "train-p5", 25, {}),
+        (0, REBOOT, "train-p5", 10, {}),  # the storm: 60 faults, 3 calls
+        (0, REBOOT, "infer-p5", 1, {}),  # the duplicated event, acted on once
+        (0, REBOOT, "infer-p5", 1, {"InstanceIdInUse": 1}),  # the busy node
+        (120, REBOOT, "infer-p5", 1, {}),  # ... retried once the clock moved
+        (420, REPLACE, "train-p5", 1, {}),  # the recurrence, escalated
+    ]
+    assert summary["failed_entries"] == {"InstanceIdInUse": 1}
+    assert summary["simulated_seconds"] == 120 + 300 + 600  # reboot, echo grace, replacement
+
+
+def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo: Any) -> None:
+    summary, _, _ = demo
+    assert summary["events"] == {
+        "delivered": 67,  # 60 storm + duplicate x2 + healthy + malformed + busy + redelivery + recurrence
+        "faults_received": 65,
+        "faults_enqueued": 65,
+        "ignored": {"healthy_transition": 1},
+        "rejected": {MALFORMED: 1},
+    }
+
+
+def test_remediate_counters(demo: Any) -> None:
+    summary, _, _ = demo
+    assert summary["remediate"] == {
+        "invocations": 4,
+        "messages": 66,  # 65 enqueued by intake + the busy node's re-queued retry
+        "faults_dequeued": 66,
+        "duplicates_collapsed": 1,
+        "retries_scheduled": 1,
+        "escalations": 1,
+        "needs_human": 0,
+        "notifications": 0,
+        "claim_conflicts": 0,
+        "nodes_closed": 0,
+        "faults_held": 0,
+        "batch_item_failures": 0,
+    }
+    decisions = [({k: v for k, v in d.items() if k != "nodes"}, d["nodes"]) for d in summary["decisions"]]
+    assert decisions == [
+        (act("first_fault", "reboot"), 61),
+        (act("fault_recurred", "replace"), 1),
+        (act("retry_after_transient_failure", "reboot"), 1),
+        (act("retry_scheduled", "reboot", "transient", "InstanceIdInUse"), 1),
+        (act("duplicate_event", None, None), 1),
+    ]
+
+
+def test_the_special_nodes_tell_their_story(demo: Any) -> None:
+    summary, _, current = demo
+    nodes = {n["label"]: n for n in summary["nodes"]}
+    assert list(nodes) == [LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_BUSY, LABEL_RECURS]
+
+    def story(label: str) -> list[tuple[int, str | None, str, str | None]]:
+        return [(h["invocation"], h["action"], h["reason"], h["error_code"]) for h in nodes[label]["history"]]
+
+    recurs = nodes[LABEL_RECURS]
+    assert story(LABEL_RECURS) == [(1, "reboot", "first_fault", None), (4, "replace", "fault_recurred", None)]
+    old, new = recurs["instance_ids"]  # replaced once: a new instance id under the same logical id
+    assert old != new == current[recurs["logical_id"]]
+    assert (recurs["cluster"], recurs["group"], recurs["status"]) == ("train-p5", "gpu-a", "Running")
+
+    assert story(LABEL_BUSY) == [
+        (2, "reboot", "retry_scheduled", "InstanceIdInUse"),
+        (3, "reboot", "retry_after_transient_failure", None),
+    ]
+    assert story(LABEL_DUPLICATE) == [(1, "reboot", "first_fault", None), (3, None, "duplicate_event", None)]
+    assert story(LABEL_HEALTHY) == []  # acknowledged by intake, never remediated
+    for label in (LABEL_BUSY, LABEL_DUPLICATE, LABEL_HEALTHY):
+        assert nodes[label]["instance_ids"] == [current[nodes[label]["logical_id"]]]
+
+
+def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> None:
+    summary, _, _ = demo
+    metrics = {(m["metric"], tuple(sorted(m["dimensions"].items()))): m["value"] for m in summary["metrics"]}
+    assert metrics == {
+        ("BatchCalls", (("Action", "reboot"),)): 6,
+        ("BatchCalls", (("Action", "replace"),)): 1,
+        ("DuplicateFaults", ()): 1,
+        ("Escalations", ()): 1,
+        ("EventsRejected", (("Reason", MALFORMED),)): 1,
+        ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
+        ("FaultsDequeued", ()): 66,
+        ("FaultsEnqueued", ()): 65,
+        ("FaultsIgnored", (("Reason", "duplicate_event"),)): 1,
+        ("FaultsIgnored", (("Reason", "healthy_transition"),)): 1,
+        ("FaultsReceived", ()): 65,
+        ("RebootRequests", ()): 62,
+        ("ReplaceRequests", ()): 1,
+        ("RetriesScheduled", ()): 1,
+    }
+
+
+def test_json_mode_sends_progress_to_stderr(demo: Any) -> None:
+    _, err, _ = demo
+    assert "-- storm" in err
+    assert "remediate #1: 62 messages -> 4 calls (reboot train-p5 25+25+10, reboot infer-p5 1)" in err
+
+
+def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
+    code, out, err = run_demo(local_aws, "--nodes", "3")
+    assert (code, err) == (0, "")
+    assert out.index("-- storm") < out.index("== hyperpod-autoheal demo: summary ==")
+    assert "BatchRebootClusterNodes: 4 calls, 3+1+1+1 = 6 nodes" in out
+    assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out
+    assert "faults again -> replace" in out
+
+
+def test_the_shipped_example_scenario(local_aws: LocalAws) -> None:
+    code, out, err = run_demo(local_aws, "--json", "--quiet", "--scenario", str(EXAMPLE))
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["calls_by_operation"] == {
+        REBOOT: {"calls": 3, "nodes": 31, "sizes": [25, 5, 1]},  # 30 faults, one flaky entry retried
+        REPLACE: {"calls": 1, "nodes": 1, "sizes": [1]},
+    }
+    assert summary["failed_entries"] == {"InternalServerError": 1}
+    assert summary["events"]["ignored"] == {"info_level": 1}
+    assert summary["remediate"]["needs_human"] == summary["remediate"]["notifications"] == 1
+    (flapping,) = (n for n in summary["nodes"] if n["label"])
+    assert [(h["action"], h["reason"]) for h in flapping["history"]] == [
+        ("reboot", "first_fault"),
+        ("replace", "fault_recurred"),
+        (None, "ladder_exhausted"),
+    ]
+
+
+def scenario_file(tmp_path: Path, content: str) -> str:
+    path = tmp_path / "scenario.json"
+    path.write_text(content, encoding="utf-8")
+    return str(path)
+
+
+GOOD_CLUSTERS = '[{"name": "c", "groups": [{"name": "g", "count": 2}]}]'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"clusters": [', "invalid JSON at line 1, column 15"),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"advance": 0}}]}}',
+            "at steps.0.advance: Input should be greater than 0",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"wait": 5}}]}}',
+            "at steps.0.wait: Extra inputs are not permitted",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"remediate": {{}}, "advance": 5}}]}}',
+            "a step needs exactly one of",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"health": {{"cluster": "c", "group": "g", "nodes": ["0-2"]}}}}]}}',
+            "at steps.0.health: c/g has 2 nodes (indexes 0-1), not 2",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"deliver": [{{"detail": {{"InstanceId": "{{{{node:c:h:0}}}}"}}}}]}}]}}',
+            "at steps.0.deliver.0.detail.InstanceId: {{node:c:h:0}}: cluster 'c' has no instance group 'h'",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"deliver": [{{"time": "{{{{today}}}}"}}]}}]}}',
+            "{{today}}: unknown placeholder",
+        ),
+    ],
+)
+def test_a_bad_scenario_file_is_a_clear_error_with_exit_code_2(
+    local_aws: LocalAws, tmp_path: Path, content: str, message: str
+) -> None:
+    path = scenario_file(tmp_path, content)
+    code, out, err = run_demo(local_aws, "--scenario", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}: ")
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--nodes", "0"], "--nodes must be between 1 and 500, not 0"),
+        (["--nodes", "501"], "--nodes must be between 1 and 500, not 501"),
+        (["--nodes", "3", "--scenario", str(EXAMPLE)], "--nodes scales the built-in incident"),
+        (["--scenario", "/nonexistent/scenario.json"], "cannot read: No such file or directory"),
+    ],
+)
+def test_bad_arguments_exit_with_2(local_aws: LocalAws, argv: list[str], message: str) -> None:
+    code, out, err = run_demo(local_aws, *argv)
+    assert (code, out) == (2, "")
+    assert message in err
+
+
+@pytest.mark.parametrize("nodes", [1, 60, 500])
+def test_the_builtin_incident_is_a_valid_scenario(nodes: int) -> None:
+    scenario = incident(nodes, seed=1, timings=NodeTimings(), grace_seconds=300)
+    assert scenario.reference_problems() == []
+    assert parse_scenario(scenario.model_dump(exclude_none=True)) == scenario  # the file format says it all
+
+
+def test_node_ranges_and_single_indexes() -> None:
+    scenario = parse_scenario(
+        json.loads(
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"health": {{"cluster": "c", "group": "g", "nodes": ["1", 0, "0-1"]}}}}]}}'
+        )
+    )
+    health = scenario.steps[0].health
+    assert health is not None and health.indexes() == [1, 0]
+    with pytest.raises(ScenarioError, match="runs backwards"):
+        parse_scenario(
+            json.loads(
+                f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"health": {{"cluster": "c", "group": "g", "nodes": ["1-0"]}}}}]}}'
+            )
+        )
+
+
+def test_the_module_runs_as_a_program_with_the_same_output_for_the_same_seed() -> None:
+    """Two processes (each with its own server): stdout is pure JSON, ids included, identical."""
+    command = [sys.executable, "-m", "hyperpod_local.demo", "--json", "--nodes", "2", "--seed", "5"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "autoheal"), str(ROOT)])}
+    env.pop("AWS_ENDPOINT_URL", None)
+    runs = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs[0][1]
+    first, second = (json.loads(out) for out, _ in outputs)
+    assert first == second
+    assert first["seed"] == 5 and first["calls_by_operation"][REBOOT]["sizes"] == [2, 1, 1, 1]
+    assert "-- storm" in outputs[0][1]  # progress went to stderr

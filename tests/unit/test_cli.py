@@ -1,0 +1,327 @@
+"""The operator CLI's pure parts: id checks, stack resolution, the read-only guard, error lines,
+rendering and event files. No network (the unit conftest refuses connections)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from autoheal.adapters.ledger import Ledger, LedgerError
+from autoheal.adapters.queue import QueueNotFoundError
+from autoheal_cli import ids
+from autoheal_cli.aws import Clients, ReadOnlyClient, read_only
+from autoheal_cli.errors import CliError, MutatingCallRefused, Where, explain
+from autoheal_cli.events import load_events, refreshed
+from autoheal_cli.render import ago, jsonable, table
+from autoheal_cli.resolve import PARAMETER_ENV, resolve
+from hyperpod_local.stack import FUNCTIONS, TEMPLATE_PATH, load_template, template_function_env
+
+# ---------------------------------------------------------------- ids
+
+
+@pytest.mark.parametrize("good", ["i-0123456789abcdef0", "i-01234567", "gpu-a-1", "0b1c5d2e-7f3a-4a9b"])
+def test_node_refs_accept_instance_and_logical_ids(good: str) -> None:
+    assert ids.node_ref(good) == good
+
+
+@pytest.mark.parametrize("bad", ["x", "bad id!", "-leading", "trailing-", "a" * 129, "../etc"])
+def test_node_refs_reject_anything_else(bad: str) -> None:
+    with pytest.raises(CliError, match="not a NodeLogicalId or EC2 instance id"):
+        ids.node_ref(bad)
+
+
+def test_cluster_refs_take_names_and_arns_only() -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:cluster/abcdef012345"
+    assert ids.cluster_ref("ml-cluster") == "ml-cluster"
+    assert ids.cluster_ref(arn) == arn
+    assert ids.cluster_ref(None) is None
+    with pytest.raises(CliError, match="not a HyperPod cluster name or ARN"):
+        ids.cluster_ref("bad_cluster!")
+
+
+# ---------------------------------------------------------------- resolution
+
+
+class FakeCloudFormation:
+    def __init__(self, stacks: dict[str, dict[str, Any]]) -> None:
+        self.stacks = stacks
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        if StackName not in self.stacks:
+            error = {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}
+            raise ClientError({"Error": error}, "DescribeStacks")
+        return {"Stacks": [self.stacks[StackName]]}
+
+
+STACK = {
+    "StackName": "autoheal-prod",
+    "Outputs": [
+        {"OutputKey": "LedgerTableName", "OutputValue": "prod-ledger"},
+        {"OutputKey": "FaultQueueUrl", "OutputValue": "https://sqs/q"},
+        {"OutputKey": "NeedsHumanTopicArn", "OutputValue": "arn:aws:sns:us-east-1:1:t"},
+    ],
+    "Parameters": [
+        {"ParameterKey": "EscalationWindowMinutes", "ParameterValue": "90"},
+        {"ParameterKey": "Stage", "ParameterValue": "prod"},
+    ],
+}
+
+
+def clients_with(cfn: FakeCloudFormation) -> Any:
+    return lambda service: cfn if service == "cloudformation" else pytest.fail(f"unexpected client {service}")
+
+
+def test_a_stack_gives_table_queue_topic_and_the_functions_policy() -> None:
+    env = {"AUTOHEAL_TABLE_NAME": "env-table", "AUTOHEAL_ESCALATION_WINDOW_MINUTES": "30"}
+    service = resolve(
+        clients_with(FakeCloudFormation({"autoheal-prod": STACK})),
+        stack="autoheal-prod",
+        table=None,
+        queue_url=None,
+        environ=env,
+    )
+    assert (service.table_name, service.queue_url, service.topic_arn) == (
+        "prod-ledger",
+        "https://sqs/q",
+        "arn:aws:sns:us-east-1:1:t",
+    )
+    assert service.settings().escalation_window_minutes == 90  # the stack's parameter beats the env
+
+
+def test_flags_beat_the_stack_and_the_stack_beats_the_environment() -> None:
+    service = resolve(
+        clients_with(FakeCloudFormation({"autoheal-prod": STACK})),
+        stack="autoheal-prod",
+        table="flag-table",
+        queue_url=None,
+        environ={"AUTOHEAL_QUEUE_URL": "https://sqs/env"},
+    )
+    assert (service.table_name, service.queue_url) == ("flag-table", "https://sqs/q")
+
+
+def test_without_a_stack_the_environment_is_used_and_nothing_is_called() -> None:
+    service = resolve(
+        lambda service: pytest.fail("no client without --stack"),
+        stack=None,
+        table=None,
+        queue_url=None,
+        environ={"AUTOHEAL_TABLE_NAME": "t", "AUTOHEAL_QUEUE_URL": "https://sqs/q"},
+    )
+    assert (service.require_table(), service.require_queue()) == ("t", "https://sqs/q")
+
+
+def test_missing_pieces_say_how_to_name_them() -> None:
+    bare = resolve(lambda s: None, stack=None, table=None, queue_url=None, environ={})
+    with pytest.raises(
+        CliError, match="no ledger table: pass --stack NAME or --table, or set AUTOHEAL_TABLE_NAME"
+    ):
+        bare.require_table()
+    with pytest.raises(CliError, match="no fault queue: pass --stack NAME or --queue-url"):
+        bare.require_queue()
+    partial = {**STACK, "Outputs": []}
+    service = resolve(
+        clients_with(FakeCloudFormation({"s": partial})), stack="s", table=None, queue_url=None, environ={}
+    )
+    with pytest.raises(CliError, match="stack 's' has no LedgerTableName output"):
+        service.require_table()
+
+
+def test_a_missing_stack_is_a_clear_error() -> None:
+    with pytest.raises(CliError, match="stack 'nope' not found in eu-west-1"):
+        resolve(
+            clients_with(FakeCloudFormation({})),
+            stack="nope",
+            table=None,
+            queue_url=None,
+            environ={},
+            region="eu-west-1",
+        )
+
+
+def test_stack_parameters_map_to_the_variables_the_template_sets() -> None:
+    """PARAMETER_ENV must follow template.yaml: each AUTOHEAL_* variable set from a parameter."""
+    template = load_template(TEMPLATE_PATH)
+    from_template = {
+        value["Ref"]: name
+        for fn in FUNCTIONS
+        for name, value in template_function_env(template, fn).items()
+        if name.startswith("AUTOHEAL_")
+        and isinstance(value, dict)
+        and value.get("Ref") in template["Parameters"]
+    }
+    assert dict(PARAMETER_ENV) == from_template
+
+
+# ---------------------------------------------------------------- clients
+
+
+def test_loopback_endpoints_get_test_credentials_only_when_none_are_configured() -> None:
+    local = Clients(endpoint_url="http://127.0.0.1:5000", region="us-east-1", environ={})
+    assert local._boto_session().get_credentials().access_key == "testing"
+    from_env = Clients(region="us-east-1", environ={"AWS_ENDPOINT_URL": "http://localhost:1"})
+    assert from_env._boto_session().get_credentials().access_key == "testing"
+    with_keys = Clients(
+        endpoint_url="http://127.0.0.1:5000", region="us-east-1", environ={"AWS_ACCESS_KEY_ID": "AKIA"}
+    )
+    assert with_keys._has_credentials_config()
+
+
+def test_endpoint_urls_are_checked() -> None:
+    with pytest.raises(CliError, match="--endpoint-url must be an http"):
+        Clients(endpoint_url="127.0.0.1:5000")
+
+
+class FakeSageMaker:
+    def __init__(self) -> None:
+        self.called: list[str] = []
+
+    def list_cluster_nodes(self, **kwargs: Any) -> dict[str, Any]:
+        self.called.append("list_cluster_nodes")
+        return {"ClusterNodeSummaries": []}
+
+    def batch_reboot_cluster_nodes(self, **kwargs: Any) -> dict[str, Any]:
+        self.called.append("batch_reboot_cluster_nodes")
+        return {}
+
+    def get_paginator(self, name: str) -> str:
+        return f"paginator:{name}"
+
+
+def test_the_read_only_client_lets_reads_through_and_refuses_the_rest_unsent() -> None:
+    inner = FakeSageMaker()
+    client = ReadOnlyClient("sagemaker", inner)
+    assert client.list_cluster_nodes(ClusterName="c") == {"ClusterNodeSummaries": []}
+    assert client.get_paginator("list_cluster_nodes") == "paginator:list_cluster_nodes"
+    with pytest.raises(MutatingCallRefused, match=r"sagemaker\.batch_reboot_cluster_nodes"):
+        client.batch_reboot_cluster_nodes(ClusterName="c", NodeIds=["i-01234567"])
+    with pytest.raises(MutatingCallRefused):
+        client.get_paginator("batch_delete_cluster_nodes")
+    assert inner.called == ["list_cluster_nodes"]
+
+
+@pytest.mark.parametrize("method", ["put_item", "delete_item", "batch_write_item", "update_item"])
+def test_the_read_only_factory_guards_every_service(method: str) -> None:
+    factory = read_only(lambda service: object())
+    with pytest.raises(MutatingCallRefused, match=f"dynamodb.{method}"):
+        getattr(factory("dynamodb"), method)()
+
+
+# ---------------------------------------------------------------- error lines
+
+
+def client_error(code: str, operation: str = "Query", **extra: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "msg", **extra}}, operation)
+
+
+WHERE = Where(endpoint_url=None, region="us-east-1", table_name="ledger", queue_url="https://sqs/q")
+
+
+def wrapped(cause: BaseException, outer: type[Exception], message: str) -> Exception:
+    try:
+        raise outer(message) from cause
+    except Exception as exc:  # the chain as the adapters build it
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (NoCredentialsError(), "no AWS credentials found"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), "cannot reach http://127.0.0.1:1"),
+        (client_error("ResourceNotFoundException"), "ledger table 'ledger' not found in us-east-1"),
+        (
+            wrapped(client_error("ResourceNotFoundException"), LedgerError, "query failed"),
+            "ledger table 'ledger' not found",
+        ),
+        (
+            wrapped(
+                client_error(
+                    "AWS.SimpleQueueService.NonExistentQueue",
+                    "SendMessageBatch",
+                    QueryErrorCode="QueueDoesNotExist",
+                ),
+                QueueNotFoundError,
+                "SQS SendMessageBatch failed",
+            ),
+            "fault queue https://sqs/q does not exist",
+        ),
+        (client_error("ExpiredTokenException"), "AWS rejected the credentials (ExpiredTokenException)"),
+        (client_error("AccessDeniedException", "Scan"), "access denied to Scan (AccessDeniedException)"),
+        (client_error("Whatever", "Scan"), "Scan failed (Whatever): msg"),
+        (MutatingCallRefused("dry run refused a mutating call: x.y"), "(a bug: nothing was sent)"),
+    ],
+)
+def test_errors_become_one_clear_line(exc: BaseException, expected: str) -> None:
+    line = explain(exc, WHERE)
+    assert expected in line
+    assert "\n" not in line
+
+
+# ---------------------------------------------------------------- rendering and event files
+
+
+def test_tables_align_columns_and_show_missing_values_as_dashes() -> None:
+    lines = table(("node", "status"), [("n1", "in_progress"), ("node-22", None)])
+    assert lines == ["NODE     STATUS", "n1       in_progress", "node-22  -"]
+
+
+def test_json_values_are_plain() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert jsonable({"at": at, "ids": ("a",)}) == {"at": "2026-01-02T03:04:05+00:00", "ids": ["a"]}
+    assert ago(datetime(2026, 1, 1, tzinfo=UTC), at) == "1d3h"
+
+
+def test_event_files_hold_one_event_or_a_list(tmp_path: Path) -> None:
+    one, many, bad, empty = (tmp_path / n for n in ("one.json", "many.json", "bad.json", "empty.json"))
+    one.write_text(json.dumps({"id": "e1"}))
+    many.write_text(json.dumps([{"id": "e1"}, {"id": "e2"}]))
+    bad.write_text("{not json")
+    empty.write_text("[]")
+    assert load_events(str(one)) == [{"id": "e1"}]
+    assert len(load_events(str(many))) == 2
+    with pytest.raises(CliError, match=r"bad\.json is not valid JSON: .* line 1"):
+        load_events(str(bad))
+    with pytest.raises(CliError, match="must hold an event"):
+        load_events(str(empty))
+    with pytest.raises(CliError, match=r"cannot read .*missing\.json: No such file"):
+        load_events(str(tmp_path / "missing.json"))
+
+
+def test_fresh_events_get_a_new_id_and_time() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = refreshed({"id": "old", "time": "2020-01-01T00:00:00Z", "detail": {}}, now)
+    assert event["id"] != "old" and event["time"] == "2026-01-02T03:04:05Z"
+    assert refreshed("not an event", now) == "not an event"
+
+
+# ---------------------------------------------------------------- the ledger's operator queries, paginated
+
+
+class PagedDynamo:
+    """Two pages per Scan/Query; the first one filtered empty (as DynamoDB may return)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> dict[str, Any]:
+            self.calls.append({"op": name, **kwargs})
+            if "ExclusiveStartKey" not in kwargs:
+                return {"Items": [], "Count": 0, "LastEvaluatedKey": {"pk": {"S": "x"}}}
+            item = {"cluster": {"S": "c1"}, "node_key": {"S": "gpu-1"}}
+            return {"Items": [item], "Count": 3}
+
+        return call
+
+
+def test_operator_queries_follow_every_page() -> None:
+    client = PagedDynamo()
+    ledger = Ledger(client, "t")  # type: ignore[arg-type]
+    assert ledger.find_nodes("i-0123456789abcdef0") == [("c1", "gpu-1")]
+    assert ledger.attempt_count("c1", "gpu-1") == 3
+    assert [c["op"] for c in client.calls] == ["scan", "scan", "query", "query"]
