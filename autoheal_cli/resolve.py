@@ -36,6 +36,9 @@ PARAMETER_ENV: Mapping[str, str] = {
     "ReplaceBudgetWindowHours": "AUTOHEAL_REPLACE_BUDGET_WINDOW_HOURS",
     "MaxTransientRetries": "AUTOHEAL_MAX_TRANSIENT_RETRIES",
     "RetryBackoffSeconds": "AUTOHEAL_RETRY_BACKOFF_SECONDS",
+    "HealthyDelayMinutes": "AUTOHEAL_HEALTHY_DELAY_MINUTES",
+    "RedriveAfterMinutes": "AUTOHEAL_REDRIVE_AFTER_MINUTES",
+    "CapacityCooldownMinutes": "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES",
     "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
     "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
 }

@@ -21,9 +21,13 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.intake.service import IntakeReport
-from autoheal.remediate.service import RemediationReport
+from autoheal.reconcile.service import ReconcileReport
+from autoheal.reconcile.wiring import build_deps as build_reconcile_deps
+from autoheal.reconcile.wiring import handle_event as handle_reconcile
+from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from autoheal.settings import Settings, load_settings
+from hyperpod_local.model import ClusterEvent
 from hyperpod_local.stack import StackResources, create_stack_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +99,37 @@ def node_health_event(
     }
 
 
+def cluster_event(event: ClusterEvent) -> dict[str, Any]:
+    """A control-plane cluster event as EventBridge delivers a `SageMaker HyperPod Cluster Event`
+    (nested under `detail.EventDetails`, EventTime in epoch milliseconds)."""
+    details: dict[str, Any] = {
+        "EventId": event.event_id,
+        "ClusterArn": event.cluster_arn,
+        "ClusterName": event.cluster_name,
+        "EventTime": int(event.event_time.timestamp() * 1000),
+        "ResourceType": event.resource_type,
+        "EventLevel": event.event_level,
+        "Description": event.description,
+    }
+    if event.instance_group_name is not None:
+        details["InstanceGroupName"] = event.instance_group_name
+    if event.instance_id is not None:
+        details["InstanceId"] = event.instance_id
+    if event.metadata:
+        details["EventMetadata"] = event.metadata
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker HyperPod Cluster Event",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [event.cluster_arn],
+        "detail": {"EventDetails": details},
+    }
+
+
 class LocalWorld:
     def __init__(
         self,
@@ -121,6 +156,7 @@ class LocalWorld:
         self.intake_reports: list[IntakeReport] = []
         self._record_intake_reports()
         self.reports: list[RemediationReport] = []
+        self.reconcile_reports: list[ReconcileReport] = []
         self._topic_tap = self._tap_topic()
 
     def now(self) -> datetime:
@@ -195,14 +231,28 @@ class LocalWorld:
     # --- remediate --------------------------------------------------------------------------------------
 
     def remediate(
-        self, records: Sequence[Mapping[str, Any]] | None = None, clock: Callable[[], datetime] | None = None
+        self,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        deps_hook: Callable[[Deps], Deps] | None = None,
     ) -> RemediationReport:
-        """One remediate invocation over the queue's messages (or the given records)."""
+        """One remediate invocation over the queue's messages (or the given records). `deps_hook`
+        may wrap the adapters (to inject a crash at a chosen step); an exception escapes, as it would
+        from the Lambda, and the records stay unacknowledged."""
         batch = list(records) if records is not None else self.drain()
         deps = build_deps(self.settings, clients.client, clock=clock or self.now)
+        if deps_hook is not None:
+            deps = deps_hook(deps)
         report = handle_batch({"Records": batch}, self.settings, deps)
         self._settle(batch, report.batch_item_failures)
         self.reports.append(report)
+        return report
+
+    def reconcile(self, event: Mapping[str, Any] | None = None) -> ReconcileReport:
+        """One reconcile round (the schedule's empty event, or a Cluster Event), on the local clock."""
+        deps = build_reconcile_deps(self.settings, clients.client, clock=self.now)
+        report = handle_reconcile(event or {}, self.settings, deps)
+        self.reconcile_reports.append(report)
         return report
 
     def run_until_quiet(self, max_rounds: int = 10, step_seconds: float = 0) -> list[RemediationReport]:

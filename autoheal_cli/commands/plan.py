@@ -15,7 +15,6 @@ from typing import Any
 
 from autoheal.adapters.sagemaker import OPERATIONS
 from autoheal.adapters.switches import Switches
-from autoheal.core.ladder import DecisionKind
 from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
@@ -132,14 +131,13 @@ def request_json(r: BatchRequest) -> dict[str, Any]:
 def node_json(batch: BatchPlan, p: NodePlan) -> dict[str, Any]:
     target = p.node.target
     action = batch.action_for(p)
-    held = p.held_by is not None and p.decision.kind is not DecisionKind.IGNORE  # as execute() holds
     return {
         "cluster": target.cluster,
         "node_key": target.node_key,
         "instance_id": target.instance_id,
         "faults": len(p.node.faults),
-        "decision": "held" if held else p.decision.kind.value,
-        "reason": f"paused:{p.held_by.scope}" if held and p.held_by else p.decision.reason.value,
+        "decision": "held" if p.hold else p.decision.kind.value,
+        "reason": p.hold.detail if p.hold else p.decision.reason.value,
         "step": p.decision.step,
         "action": action,
         "status_before": p.history.status,

@@ -216,3 +216,13 @@ def test_a_replace_that_found_no_capacity_goes_to_a_human() -> None:
     history = after(Action.REPLACE, T0, 1)
     d = decide(faults(fault("e4", soon, signal="InsufficientCapacity")), history, soon, POLICY)
     assert (d.kind, d.reason) == (DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED)
+
+
+def test_a_failure_report_about_an_older_action_does_not_escalate_again() -> None:
+    """RebootFailed (Cluster Event) and ActionFailed (reconcile) about the same reboot: once the
+    first has escalated to replace, the second is about the reboot, not the replace."""
+    replaced_at = T0 + timedelta(minutes=10)
+    history = after(Action.REPLACE, replaced_at, 1)
+    late_report = fault("e8", T0 + timedelta(minutes=4), signal="ActionFailed")
+    d = decide(faults(late_report), history, replaced_at + timedelta(minutes=1), POLICY)
+    assert (d.kind, d.reason) == (DecisionKind.IGNORE, Reason.PREDATES_LAST_ACTION)

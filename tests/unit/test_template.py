@@ -7,6 +7,7 @@ import fnmatch
 import importlib
 import json
 import pkgutil
+import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -29,6 +30,7 @@ from hyperpod_local.stack import (
     INTAKE_FUNCTION,
     LEDGER_TABLE,
     NEEDS_HUMAN_TOPIC,
+    RECONCILE_FUNCTION,
     REMEDIATE_FUNCTION,
     REPO_ROOT,
     TEMPLATE_PATH,
@@ -43,6 +45,12 @@ T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]
 GLOBAL_FUNCTION: Mapping[str, Any] = T["Globals"]["Function"]
 RULES = ("HyperPodEvents", "HealthEvents", "AlarmEvents")
+RECONCILE_DLQ = "ReconcileDLQ"
+#: Each EventBridge-invoked function: its events (rules) and the dead-letter queue they and it fail to.
+EVENT_FUNCTIONS = {
+    INTAKE_FUNCTION: (RULES, INTAKE_DLQ),
+    RECONCILE_FUNCTION: (("Schedule", "ClusterEvents"), RECONCILE_DLQ),
+}
 FOURTEEN_DAYS = 14 * 24 * 3600
 ACCOUNT = "123456789012"
 CLUSTER_A = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:cluster/aaaaaaaaaaaa"
@@ -73,13 +81,16 @@ def test_template_parses_into_the_expected_resources() -> None:
         "AutohealLayer": "AWS::Serverless::LayerVersion",
         INTAKE_FUNCTION: "AWS::Serverless::Function",
         REMEDIATE_FUNCTION: "AWS::Serverless::Function",
+        RECONCILE_FUNCTION: "AWS::Serverless::Function",
         FAULT_QUEUE: "AWS::SQS::Queue",
         FAULT_DLQ: "AWS::SQS::Queue",
         INTAKE_DLQ: "AWS::SQS::Queue",
+        RECONCILE_DLQ: "AWS::SQS::Queue",
         LEDGER_TABLE: "AWS::DynamoDB::Table",
         NEEDS_HUMAN_TOPIC: "AWS::SNS::Topic",
         "IntakeLogGroup": "AWS::Logs::LogGroup",
         "RemediateLogGroup": "AWS::Logs::LogGroup",
+        "ReconcileLogGroup": "AWS::Logs::LogGroup",
     }
     assert {lid: RESOURCES[lid]["Type"] for lid in expected} == expected
 
@@ -166,6 +177,15 @@ def cluster_event(cluster: str = CLUSTER_A) -> Event:
     return envelope("aws.sagemaker", "SageMaker HyperPod Cluster Event", detail, [cluster])
 
 
+def cluster_scope_event(cluster: str = CLUSTER_A) -> Event:
+    event = cluster_event(cluster)
+    details = event["detail"]["EventDetails"]
+    for key in ("InstanceGroupName", "InstanceId"):
+        del details[key]
+    details.update(ResourceType="Cluster", EventLevel="Info", Description="Cluster train is InService")
+    return event
+
+
 def cluster_state(cluster: str = CLUSTER_A) -> Event:
     detail = {
         "ClusterArn": cluster,
@@ -232,10 +252,20 @@ def alarm_configuration_change() -> Event:
     return event
 
 
-def rule_pattern(rule: str, **parameters: str) -> dict[str, Any]:
-    pattern = props(INTAKE_FUNCTION)["Events"][rule]["Properties"]["Pattern"]
+def _pattern(function: str, rule: str, parameters: Mapping[str, str]) -> dict[str, Any]:
+    pattern = props(function)["Events"][rule]["Properties"]["Pattern"]
     resolved: dict[str, Any] = Resolver(T, parameters=parameters).resolve(pattern)
     return resolved
+
+
+def rule_pattern(rule: str, **parameters: str) -> dict[str, Any]:
+    return _pattern(INTAKE_FUNCTION, rule, parameters)
+
+
+def reconcile_matches(event: Event, **parameters: str) -> bool:
+    """Whether reconcile's Cluster Event rule (as deployed with `parameters`) matches `event`."""
+    pattern = json.dumps(_pattern(RECONCILE_FUNCTION, "ClusterEvents", parameters))
+    return bool(EventPattern.load(pattern).matches_event(event))  # type: ignore[arg-type]
 
 
 def matching_rules(event: Event, **parameters: str) -> set[str]:
@@ -337,35 +367,124 @@ def test_sample_event_files_match_the_rule_they_are_for(path: Path) -> None:
     assert matching_rules(event) == _expected_rule(event)
 
 
-def test_every_rule_retries_and_dead_letters_to_the_intake_dlq() -> None:
-    for rule in RULES:
-        rule_props = props(INTAKE_FUNCTION)["Events"][rule]["Properties"]
-        assert props(INTAKE_FUNCTION)["Events"][rule]["Type"] == "EventBridgeRule"
+@pytest.mark.parametrize("function", EVENT_FUNCTIONS)
+def test_every_rule_retries_and_dead_letters_to_its_function_dlq(function: str) -> None:
+    rules, dlq = EVENT_FUNCTIONS[function]
+    events = props(function)["Events"]
+    assert set(events) == set(rules)
+    for rule in rules:
+        rule_props = events[rule]["Properties"]
+        assert events[rule]["Type"] in ("EventBridgeRule", "Schedule")
         assert set(rule_props["RetryPolicy"]) == {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}
-        assert rule_props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [INTAKE_DLQ, "Arn"]}}
+        assert rule_props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}}
 
 
-def test_intake_dlq_policy_lets_exactly_our_rules_write() -> None:
+def test_each_dlq_policy_lets_exactly_its_function_rules_write() -> None:
     cfn = transformed()["Resources"]
     rules = {lid for lid, r in cfn.items() if r["Type"] == "AWS::Events::Rule"}
-    assert rules == {INTAKE_FUNCTION + rule for rule in RULES}
-    for lid in rules:
-        (target,) = cfn[lid]["Properties"]["Targets"]
-        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [INTAKE_DLQ, "Arn"]}}
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-    (statement,) = cfn["IntakeDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
-    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert {s["Fn::GetAtt"][0] for s in sources} == rules
+    assert rules == {fn + rule for fn, (fn_rules, _) in EVENT_FUNCTIONS.items() for rule in fn_rules}
+    for function, (fn_rules, dlq) in EVENT_FUNCTIONS.items():
+        own = {function + rule for rule in fn_rules}
+        for lid in own:
+            (target,) = cfn[lid]["Properties"]["Targets"]
+            assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+            assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}}
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        (statement,) = cfn[f"{dlq}Policy"]["Properties"]["PolicyDocument"]["Statement"]
+        assert cfn[f"{dlq}Policy"]["Properties"]["Queues"] == [{"Ref": dlq}]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": [dlq, "Arn"]}
+        sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert {s["Fn::GetAtt"][0] for s in sources} == own
 
 
-def test_intake_handler_failures_go_to_the_intake_dlq() -> None:
-    config = props(INTAKE_FUNCTION)["EventInvokeConfig"]
+@pytest.mark.parametrize("function", EVENT_FUNCTIONS)
+def test_handler_failures_go_to_the_function_dlq(function: str) -> None:
+    config = props(function)["EventInvokeConfig"]
     assert config["DestinationConfig"]["OnFailure"] == {
         "Type": "SQS",
-        "Destination": {"Fn::GetAtt": [INTAKE_DLQ, "Arn"]},
+        "Destination": {"Fn::GetAtt": [EVENT_FUNCTIONS[function][1], "Arn"]},
     }
+
+
+# ---------------------------------------------------------------- reconcile: schedule and Cluster Events
+
+# EventBridge's rate(): "rate(1 minute)", "rate(N minutes)" for N > 1; "rate(1 minutes)" is rejected.
+RATE = re.compile(r"rate\((?:1 minute|(?:[2-9]|[1-9][0-9]+) minutes)\)")
+
+
+@pytest.mark.parametrize(
+    ("interval", "expression"),
+    [
+        (None, "rate(2 minutes)"),
+        ("1", "rate(1 minute)"),
+        ("2", "rate(2 minutes)"),
+        ("60", "rate(60 minutes)"),
+    ],
+)
+def test_reconcile_runs_on_a_schedule_set_by_its_parameter(interval: str | None, expression: str) -> None:
+    event = props(RECONCILE_FUNCTION)["Events"]["Schedule"]
+    assert event["Type"] == "Schedule"
+    parameters = {} if interval is None else {"ReconcileIntervalMinutes": interval}
+    resolved = Resolver(T, parameters=parameters).resolve(event["Properties"]["Schedule"])
+    assert resolved == expression
+    assert RATE.fullmatch(resolved)
+    spec = T["Parameters"]["ReconcileIntervalMinutes"]
+    assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 2, 1, 60)
+
+
+def test_reconcile_schedule_gives_up_on_a_tick_the_next_one_supersedes() -> None:
+    retry = props(RECONCILE_FUNCTION)["Events"]["Schedule"]["Properties"]["RetryPolicy"]
+    assert retry["MaximumEventAgeInSeconds"] == 60  # EventBridge's minimum, and the shortest interval
+
+
+def test_reconcile_code_handler_and_timeout() -> None:
+    assert function_setting(RECONCILE_FUNCTION, "Timeout") == 300
+    assert props(RECONCILE_FUNCTION)["CodeUri"] == "functions/reconcile/"
+    assert props(RECONCILE_FUNCTION)["Handler"] == "app.lambda_handler"
+    assert "Layers" not in props(RECONCILE_FUNCTION)  # the shared layer comes from Globals
+
+
+def test_reconcile_cluster_event_rule_matches_the_replacement_failed_sample() -> None:
+    event = json.loads((REPO_ROOT / "events" / "cluster-event-replacement-failed.json").read_text())
+    assert reconcile_matches(event)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO_ROOT / "events").glob("cluster-event-*.json")), ids=lambda p: p.name
+)
+def test_reconcile_sees_every_instance_cluster_event_sample(path: Path) -> None:
+    event = json.loads(path.read_text())
+    assert event["detail"]["EventDetails"]["ResourceType"] == "Instance"
+    assert reconcile_matches(event)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (cluster_event(), True),
+        (cluster_scope_event(), False),
+        (node_health(), False),
+        (cluster_state(), False),
+        (training_job(), False),
+        ({**cluster_event(), "source": "custom.hyperpod"}, False),
+    ],
+    ids=["instance event", "cluster-scope event", "node health", "state change", "training job", "spoofed"],
+)
+def test_reconcile_rule_takes_only_instance_cluster_events(event: Event, expected: bool) -> None:
+    assert reconcile_matches(event) is expected
+
+
+def test_reconcile_rule_is_scoped_like_intake() -> None:
+    scope = {"ClusterArns": f"{CLUSTER_A},{CLUSTER_B}"}
+    assert reconcile_matches(cluster_event(CLUSTER_B), **scope)
+    assert not reconcile_matches(cluster_event(CLUSTER_C), **scope)
+    assert "resources" not in _pattern(RECONCILE_FUNCTION, "ClusterEvents", {})
+    assert (
+        props(RECONCILE_FUNCTION)["Events"]["ClusterEvents"]["Properties"]["Pattern"]["resources"]
+        == props(INTAKE_FUNCTION)["Events"]["HyperPodEvents"]["Properties"]["Pattern"]["resources"]
+    )
 
 
 # ---------------------------------------------------------------- fault queue and remediate
@@ -408,13 +527,13 @@ def test_visibility_timeout_covers_six_remediate_timeouts_plus_the_batching_wind
     assert int(props(FAULT_QUEUE)["VisibilityTimeout"]) >= 6 * timeout + longest_window
 
 
-@pytest.mark.parametrize("logical_id", [FAULT_QUEUE, FAULT_DLQ, INTAKE_DLQ])
+@pytest.mark.parametrize("logical_id", [FAULT_QUEUE, FAULT_DLQ, INTAKE_DLQ, RECONCILE_DLQ])
 def test_queues_are_encrypted(logical_id: str) -> None:
     p = props(logical_id)
     assert p.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in p
 
 
-@pytest.mark.parametrize("logical_id", [FAULT_DLQ, INTAKE_DLQ])
+@pytest.mark.parametrize("logical_id", [FAULT_DLQ, INTAKE_DLQ, RECONCILE_DLQ])
 def test_dead_letter_queues_keep_messages_fourteen_days(logical_id: str) -> None:
     assert props(logical_id)["MessageRetentionPeriod"] == FOURTEEN_DAYS
 
@@ -463,7 +582,7 @@ def test_one_log_group_per_function_with_retention() -> None:
 
 def test_outputs_name_the_queues_table_topic_and_functions() -> None:
     values = [o["Value"] for o in T["Outputs"].values()]
-    for logical_id in (FAULT_QUEUE, FAULT_DLQ, INTAKE_DLQ, LEDGER_TABLE, NEEDS_HUMAN_TOPIC):
+    for logical_id in (FAULT_QUEUE, FAULT_DLQ, INTAKE_DLQ, RECONCILE_DLQ, LEDGER_TABLE, NEEDS_HUMAN_TOPIC):
         assert {"Ref": logical_id} in values
     for logical_id in FUNCTIONS:
         assert {"Fn::GetAtt": [logical_id, "Arn"]} in values
@@ -503,19 +622,43 @@ def test_parameter_defaults_and_ranges_agree_with_settings() -> None:
                 assert spec["MaxValue"] <= le, name
 
 
-def test_remediate_gets_every_policy_knob_from_a_constrained_parameter() -> None:
-    knobs = {
-        "AUTOHEAL_REBOOT_TIMEOUT_MINUTES": "RebootTimeoutMinutes",
-        "AUTOHEAL_REPLACE_TIMEOUT_MINUTES": "ReplaceTimeoutMinutes",
-        "AUTOHEAL_ESCALATION_WINDOW_MINUTES": "EscalationWindowMinutes",
-        "AUTOHEAL_REPLACE_BUDGET": "ReplaceBudget",
-        "AUTOHEAL_REPLACE_BUDGET_WINDOW_HOURS": "ReplaceBudgetWindowHours",
-        "AUTOHEAL_MAX_TRANSIENT_RETRIES": "MaxTransientRetries",
+POLICY_KNOBS = {
+    "AUTOHEAL_REBOOT_TIMEOUT_MINUTES": "RebootTimeoutMinutes",
+    "AUTOHEAL_REPLACE_TIMEOUT_MINUTES": "ReplaceTimeoutMinutes",
+    "AUTOHEAL_ESCALATION_WINDOW_MINUTES": "EscalationWindowMinutes",
+    "AUTOHEAL_REPLACE_BUDGET": "ReplaceBudget",
+    "AUTOHEAL_REPLACE_BUDGET_WINDOW_HOURS": "ReplaceBudgetWindowHours",
+    "AUTOHEAL_MAX_TRANSIENT_RETRIES": "MaxTransientRetries",
+    "AUTOHEAL_RETRY_BACKOFF_SECONDS": "RetryBackoffSeconds",
+    "AUTOHEAL_HEALTHY_DELAY_MINUTES": "HealthyDelayMinutes",
+    "AUTOHEAL_REDRIVE_AFTER_MINUTES": "RedriveAfterMinutes",
+    "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES": "CapacityCooldownMinutes",
+}
+#: Policy knobs a function does not read (remediate never re-drives: reconcile does).
+NOT_READ = {REMEDIATE_FUNCTION: {"AUTOHEAL_REDRIVE_AFTER_MINUTES"}, RECONCILE_FUNCTION: set[str]()}
+
+
+@pytest.mark.parametrize("function", [REMEDIATE_FUNCTION, RECONCILE_FUNCTION])
+def test_policy_functions_get_their_knobs_from_constrained_parameters(function: str) -> None:
+    env = template_function_env(T, function)
+    expected = {v: {"Ref": p} for v, p in POLICY_KNOBS.items() if v not in NOT_READ[function]}
+    assert {v: env[v] for v in POLICY_KNOBS if v in env} == expected
+    for parameter in POLICY_KNOBS.values():
+        assert {"Type", "Default", "MinValue", "MaxValue"} <= set(T["Parameters"][parameter])
+    for variable in ("AUTOHEAL_TABLE_NAME", "AUTOHEAL_QUEUE_URL", "AUTOHEAL_TOPIC_ARN"):
+        assert env[variable] == template_function_env(T, REMEDIATE_FUNCTION)[variable]
+
+
+def test_every_settings_field_is_set_by_the_template() -> None:
+    """A field added to Settings with no parameter behind it would silently keep its default when deployed."""
+    set_somewhere = {
+        name for fn in FUNCTIONS for name in template_function_env(T, fn) if name.startswith("AUTOHEAL_")
     }
-    env = template_function_env(T, REMEDIATE_FUNCTION)
-    for variable, parameter in knobs.items():
-        assert env[variable] == {"Ref": parameter}
-        assert {"Default", "MinValue", "MaxValue"} <= set(T["Parameters"][parameter])
+    assert set_somewhere == {f"AUTOHEAL_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_intake_gets_no_policy_knobs() -> None:
+    assert not set(template_function_env(T, INTAKE_FUNCTION)) & set(POLICY_KNOBS)
 
 
 # ---------------------------------------------------------------- IAM
@@ -554,11 +697,12 @@ def test_no_role_grants_anything_but_list_clusters_on_star() -> None:
                 assert _actions(statement) == ["sagemaker:ListClusters"], (lid, statement)
 
 
+@pytest.mark.parametrize("role", ["RemediateFunctionRole", "ReconcileFunctionRole"])
 @pytest.mark.parametrize("parameters", [{}, {"ClusterArnPattern": CLUSTER_A}])
-def test_sagemaker_actions_are_scoped_to_cluster_arns(parameters: dict[str, str]) -> None:
+def test_sagemaker_actions_are_scoped_to_cluster_arns(role: str, parameters: dict[str, str]) -> None:
     cfn = transformed()
     resolver = Resolver(cfn, parameters=parameters)
-    for statement in _statements("RemediateFunctionRole"):
+    for statement in _statements(role):
         actions = [a for a in _actions(statement) if a.startswith("sagemaker:")]
         if not actions or actions == ["sagemaker:ListClusters"]:
             continue
@@ -593,6 +737,45 @@ def test_remediate_role_grants_exactly_the_sagemaker_and_ledger_actions() -> Non
     assert _role_actions("RemediateFunctionRole", "sns") == {"sns:Publish"}
 
 
+def test_reconcile_role_reads_nodes_and_writes_the_ledger_but_never_acts() -> None:
+    role = "ReconcileFunctionRole"
+    assert _role_actions(role, "sagemaker") == {
+        "sagemaker:DescribeClusterNode",
+        "sagemaker:ListClusterNodes",
+        "sagemaker:ListClusters",
+    }
+    for verb in ("Reboot", "Replace", "Delete", "Add"):  # remediate is the only actor
+        assert not _granted(role, f"sagemaker:Batch{verb}ClusterNodes"), verb
+    assert _role_actions(role, "dynamodb") == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+    }
+    table = {"Fn::GetAtt": [LEDGER_TABLE, "Arn"]}
+    (gsi,) = props(LEDGER_TABLE)["GlobalSecondaryIndexes"]
+    for statement in _statements(role):
+        if any(a.startswith("dynamodb:") for a in _actions(statement)):
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            if _actions(statement) == ["dynamodb:Query"]:  # the table and its open-nodes index, no other
+                assert resources == [table, {"Fn::Sub": f"${{{LEDGER_TABLE}.Arn}}/index/{gsi['IndexName']}"}]
+            else:
+                assert resources == [table]
+    assert _role_actions(role, "sns") == {"sns:Publish"}
+    sqs_targets = {
+        json.dumps(s["Resource"], sort_keys=True)
+        for s in _statements(role)
+        if _actions(s)[0].startswith("sqs:")
+    }
+    assert all(a.startswith("sqs:SendMessage") for a in _role_actions(role, "sqs"))
+    assert len(sqs_targets) == 2
+    assert any(FAULT_QUEUE in t for t in sqs_targets)  # re-drives go through the queue
+    assert any(RECONCILE_DLQ in t for t in sqs_targets)  # its own failed invocations (EventInvokeConfig)
+
+
 def test_intake_role_only_sends_to_queues() -> None:
     assert _role_actions("IntakeFunctionRole", "sagemaker") == set()
     assert _role_actions("IntakeFunctionRole", "dynamodb") == set()
@@ -623,7 +806,9 @@ def test_roles_grant_every_action_the_adapters_declare() -> None:
     declared = _adapter_iam_actions()
     assert declared, "no adapter declares IAM_ACTIONS"
     for module, actions in declared.items():
-        roles = ["RemediateFunctionRole"] + (["IntakeFunctionRole"] if module.endswith(".queue") else [])
+        roles = ["RemediateFunctionRole"]
+        if module.endswith(".queue"):  # every function sends faults; only remediate calls the rest (so far)
+            roles += ["IntakeFunctionRole", "ReconcileFunctionRole"]
         for role in roles:
             missing = [a for a in actions if not _granted(role, a)]
             assert missing == [], f"{role} lacks {missing} that {module} calls"
@@ -679,3 +864,12 @@ def test_create_stack_resources_builds_the_template_table_queues_and_topic() -> 
         stack.topic_arn,
     )
     assert settings.replace_budget == T["Parameters"]["ReplaceBudget"]["Default"]
+
+    reconcile = load_settings(stack.env(RECONCILE_FUNCTION))
+    assert (reconcile.table_name, reconcile.queue_url, reconcile.topic_arn) == (
+        stack.table_name,
+        stack.queue_url,
+        stack.topic_arn,
+    )
+    assert reconcile.redrive_after_minutes == T["Parameters"]["RedriveAfterMinutes"]["Default"]
+    assert reconcile.policy == load_settings(stack.env(REMEDIATE_FUNCTION)).policy

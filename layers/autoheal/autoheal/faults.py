@@ -65,6 +65,7 @@ class FaultSource(StrEnum):
     AWS_HEALTH = "aws.health"
     CLOUDWATCH_ALARM = "aws.cloudwatch"
     HMA_LOG = "hyperpod.hma_log"
+    RECONCILE = "autoheal.reconcile"  # reconcile saw an action fail or time out
 
 
 class Severity(StrEnum):

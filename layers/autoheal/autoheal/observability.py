@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 SERVICE = "hyperpod-autoheal"
 NAMESPACE = "HyperPodAutoheal"
@@ -41,7 +41,13 @@ class Metric(StrEnum):
     NEEDS_HUMAN = "NeedsHuman"
     CLAIM_CONFLICTS = "ClaimConflicts"
     NODES_CLOSED = "NodesClosed"  # dimension Reason
-    FAULTS_HELD = "FaultsHeld"  # dimension Reason: kept for later (paused), never dropped
+    FAULTS_HELD = "FaultsHeld"  # dimension Reason: kept for later (paused, cool-down), never dropped
+    TIME_TO_ACTION = "TimeToAction"  # seconds, dimension Action: fault observed -> action accepted
+    TIME_TO_HEALTHY = "TimeToHealthy"  # seconds, dimension Action: action accepted -> node verified healthy
+    ACTION_RESULTS = "ActionResults"  # dimensions Action, Signal, Result: success rate per action and signal
+    RETRIES_REDRIVEN = "RetriesRedriven"  # reconcile re-drove an overdue retry
+    CLAIMS_RECOVERED = "ClaimsRecovered"  # dimension Resolution: a crashed invocation's claim resolved
+    CAPACITY_COOLDOWNS = "CapacityCooldowns"  # an instance group stopped for replaces after no capacity
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -51,21 +57,46 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.FAILED_ENTRIES: ("Action", "ErrorCode"),
     Metric.NODES_CLOSED: ("Reason",),
     Metric.FAULTS_HELD: ("Reason",),
+    Metric.TIME_TO_ACTION: ("Action",),
+    Metric.TIME_TO_HEALTHY: ("Action",),
+    Metric.ACTION_RESULTS: ("Action", "Signal", "Result"),
+    Metric.CLAIMS_RECOVERED: ("Resolution",),
 }
+
+#: Metrics that carry durations (seconds) rather than counts.
+TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY})
+#: EMF allows at most 100 values per metric in one blob.
+MAX_VALUES_PER_BLOB = 100
+
+
+Key = tuple[Metric, tuple[tuple[str, str], ...]]
+
+
+def _key(metric: Metric, dimensions: Mapping[str, str]) -> Key:
+    expected = METRIC_DIMENSIONS.get(metric, ())
+    if tuple(sorted(dimensions)) != tuple(sorted(expected)):
+        raise ValueError(f"{metric} takes dimensions {expected}, got {tuple(dimensions)}")
+    return (metric, tuple(sorted(dimensions.items())))
 
 
 @dataclass
 class MetricCounts:
-    """Counts keyed by (metric, dimensions); flushed once per invocation."""
+    """Counts (and durations) keyed by (metric, dimensions); flushed once per invocation."""
 
-    counts: Counter[tuple[Metric, tuple[tuple[str, str], ...]]] = field(default_factory=Counter)
+    counts: Counter[Key] = field(default_factory=Counter)
+    timings: dict[Key, list[float]] = field(default_factory=dict)
 
     def add(self, metric: Metric, value: int = 1, **dimensions: str) -> None:
-        expected = METRIC_DIMENSIONS.get(metric, ())
-        if tuple(sorted(dimensions)) != tuple(sorted(expected)):
-            raise ValueError(f"{metric} takes dimensions {expected}, got {tuple(dimensions)}")
+        if metric in TIMINGS:
+            raise ValueError(f"{metric} is a duration: use observe()")
         # zero is kept: a FaultsReceived of 0 still shows the function ran
-        self.counts[(metric, tuple(sorted(dimensions.items())))] += value
+        self.counts[_key(metric, dimensions)] += value
+
+    def observe(self, metric: Metric, seconds: float, **dimensions: str) -> None:
+        """Record one duration sample (CloudWatch gets every sample, so p50/p99 can be charted)."""
+        if metric not in TIMINGS:
+            raise ValueError(f"{metric} is a count: use add()")
+        self.timings.setdefault(_key(metric, dimensions), []).append(max(0.0, seconds))
 
     def total(self, metric: Metric, **dimensions: str) -> int:
         want = set(dimensions.items())
@@ -81,6 +112,8 @@ class MetricCounts:
     def merge(self, others: Iterable[MetricCounts]) -> MetricCounts:
         for other in others:
             self.counts.update(other.counts)
+            for key, values in other.timings.items():
+                self.timings.setdefault(key, []).extend(values)
         return self
 
 
@@ -93,3 +126,11 @@ def flush_counts(counts: MetricCounts) -> None:
         with single_metric(name=str(metric), unit=MetricUnit.Count, value=value) as metric_ctx:
             for key, dim_value in dims:
                 metric_ctx.add_dimension(name=key, value=dim_value)
+    for (metric, dims), values in counts.timings.items():
+        for start in range(0, len(values), MAX_VALUES_PER_BLOB):
+            blob = EphemeralMetrics()
+            for key, dim_value in dims:
+                blob.add_dimension(name=key, value=dim_value)
+            for sample in values[start : start + MAX_VALUES_PER_BLOB]:
+                blob.add_metric(name=str(metric), unit=MetricUnit.Seconds, value=sample)
+            blob.flush_metrics()

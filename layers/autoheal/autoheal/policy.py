@@ -54,6 +54,12 @@ class RemediationPolicy(BaseModel):
       ladder at once, grace or not — past a failed replace, that means a human.
     - `retry_backoff`: the first delay before a transient failure is retried; it doubles per retry
       (with +-20% jitter) up to SQS's 15-minute maximum.
+    - `healthy_delay`: reconcile calls an action successful once the node is `Running` again and this
+      long has passed since the action with no new fault.
+    - `redrive_after`: a transient retry still pending this long after it was due is re-driven by
+      reconcile (the delayed message was lost); the retry budget still applies.
+    - `capacity_cooldown`: after a replacement found no capacity, no replace is sent to that
+      instance group for this long (faults are held, reboots go on).
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
     """
@@ -73,7 +79,12 @@ class RemediationPolicy(BaseModel):
     max_transient_retries: int = Field(default=3, ge=0)
     recurrence_grace: timedelta = timedelta(minutes=5)
     retry_backoff: timedelta = timedelta(seconds=30)
-    failure_signals: frozenset[str] = frozenset({"RebootFailed", "ReplacementFailed", "InsufficientCapacity"})
+    healthy_delay: timedelta = timedelta(minutes=5)
+    redrive_after: timedelta = timedelta(minutes=10)
+    capacity_cooldown: timedelta = timedelta(minutes=60)
+    failure_signals: frozenset[str] = frozenset(
+        {"RebootFailed", "ReplacementFailed", "InsufficientCapacity", "ActionFailed", "ActionTimedOut"}
+    )
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
 

@@ -39,6 +39,9 @@ class Settings(BaseModel):
     | REPLACE_BUDGET_WINDOW_HOURS | the replace budget's sliding window | 168 |
     | MAX_TRANSIENT_RETRIES | retries of one step after transient failures, then a human | 3 |
     | RETRY_BACKOFF_SECONDS | first delay before a transient failure is retried (doubles per retry) | 30 |
+    | HEALTHY_DELAY_MINUTES | Running this long after an action, with no new fault, means it worked | 5 |
+    | REDRIVE_AFTER_MINUTES | reconcile re-drives a retry this long overdue | 10 |
+    | CAPACITY_COOLDOWN_MINUTES | no replace in a group this long after it ran out of capacity | 60 |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
     """
@@ -55,6 +58,9 @@ class Settings(BaseModel):
     replace_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)
     max_transient_retries: int = Field(default=3, ge=0, le=100)
     retry_backoff_seconds: int = Field(default=30, ge=0, le=900)
+    healthy_delay_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    redrive_after_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    capacity_cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
 
@@ -68,6 +74,9 @@ class Settings(BaseModel):
             self.replace_budget_window_hours,
             self.max_transient_retries,
             self.retry_backoff_seconds,
+            self.healthy_delay_minutes,
+            self.redrive_after_minutes,
+            self.capacity_cooldown_minutes,
         )
 
     def require(self, *names: str) -> Settings:
@@ -88,6 +97,9 @@ def _policy(
     replace_budget_window: int,
     max_transient_retries: int,
     retry_backoff_seconds: int,
+    healthy_delay: int,
+    redrive_after: int,
+    capacity_cooldown: int,
 ) -> RemediationPolicy:
     return RemediationPolicy(
         ladder=(
@@ -100,6 +112,9 @@ def _policy(
         },
         max_transient_retries=max_transient_retries,
         retry_backoff=timedelta(seconds=retry_backoff_seconds),
+        healthy_delay=timedelta(minutes=healthy_delay),
+        redrive_after=timedelta(minutes=redrive_after),
+        capacity_cooldown=timedelta(minutes=capacity_cooldown),
     )
 
 

@@ -126,7 +126,14 @@ def history_to_item(h: NodeHistory, now: datetime) -> dict[str, Any]:
         "node_logical_id": h.node_logical_id,
         "instance_group": h.instance_group,
         "open_cluster": h.cluster if h.status in OPEN_STATUSES else None,
+        "intent_action": h.intent_action.value if h.intent_action else None,
+        "intent_at": _iso(h.intent_at),
+        "intent_instance_id": h.intent_instance_id,
+        "pending_fault": h.pending_fault,
+        "retry_at": _iso(h.retry_at),
     }
+    if h.intent_action is not None:
+        item["intent_step"] = h.intent_step
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
 
@@ -154,6 +161,12 @@ def item_to_history(item: Mapping[str, Any]) -> NodeHistory:
         instance_id=item.get("instance_id"),
         node_logical_id=item.get("node_logical_id"),
         instance_group=item.get("instance_group"),
+        intent_action=Action(item["intent_action"]) if item.get("intent_action") else None,
+        intent_step=int(item.get("intent_step", -1)),
+        intent_at=_dt(item.get("intent_at")),
+        intent_instance_id=item.get("intent_instance_id"),
+        pending_fault=item.get("pending_fault"),
+        retry_at=_dt(item.get("retry_at")),
     )
 
 

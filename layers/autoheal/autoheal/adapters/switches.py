@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 ALL_CLUSTERS = "*"
 CONTROL_PK = "CONTROL"
 PAUSE_PREFIX = "PAUSE#"
+COOLDOWN_PREFIX = "COOLDOWN#"
 
 
 class SwitchClient(Protocol):
@@ -52,22 +53,8 @@ class Switches:
     def paused(self, clusters: Iterable[str]) -> dict[str, Pause]:
         """The pauses in force for these clusters (and the global one), keyed by scope."""
         scopes = sorted({ALL_CLUSTERS, *clusters})
-        keys = [pause_key(s) for s in scopes]
-        found: dict[str, Pause] = {}
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}
-            }
-            while request:
-                try:
-                    response = self._client.batch_get_item(RequestItems=request)
-                except ClientError as exc:
-                    raise SwitchError(f"reading pause switches failed: {_code(exc)}") from exc
-                for item in response.get("Responses", {}).get(self._table, []):
-                    pause = _pause(item)
-                    found[pause.scope] = pause
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        pauses = (_pause(item) for item in self._get([pause_key(s) for s in scopes]))
+        return {p.scope: p for p in pauses}
 
     def all(self) -> dict[str, Pause]:
         """Every pause in force, keyed by scope (one Query on the control partition)."""
@@ -89,6 +76,50 @@ class Switches:
             if "LastEvaluatedKey" not in response:
                 return found
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def cooldowns(self, groups: Iterable[tuple[str, str]], now: datetime) -> dict[tuple[str, str], Cooldown]:
+        """The capacity cool-downs still running for these (cluster, group) pairs."""
+        found: dict[tuple[str, str], Cooldown] = {}
+        for item in self._get([cooldown_key(c, g) for c, g in sorted(set(groups))]):
+            cooldown = Cooldown(
+                cluster=item["cluster"]["S"],
+                group=item["group"]["S"],
+                until=datetime.fromisoformat(item["until"]["S"]),
+                reason=item.get("reason", {}).get("S", ""),
+                node=item.get("node", {}).get("S", ""),
+            )
+            if cooldown.until > now:
+                found[(cooldown.cluster, cooldown.group)] = cooldown
+        return found
+
+    def start_cooldown(self, cooldown: Cooldown) -> None:
+        item = {
+            **cooldown_key(cooldown.cluster, cooldown.group),
+            "cluster": {"S": cooldown.cluster},
+            "group": {"S": cooldown.group},
+            "until": {"S": cooldown.until.astimezone(UTC).isoformat()},
+            "reason": {"S": cooldown.reason[:1024]},
+            "node": {"S": cooldown.node},
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except ClientError as exc:
+            raise SwitchError(f"starting a capacity cool-down failed: {_code(exc)}") from exc
+
+    def _get(self, keys: list[dict[str, dict[str, str]]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+            }
+            while request:
+                try:
+                    response = self._client.batch_get_item(RequestItems=request)
+                except ClientError as exc:
+                    raise SwitchError(f"reading switches failed: {_code(exc)}") from exc
+                out.extend(response.get("Responses", {}).get(self._table, []))
+                request = response.get("UnprocessedKeys") or {}
+        return out
 
     def pause(self, scope: str, by: str, reason: str, now: datetime | None = None) -> Pause:
         at = (now or datetime.now(UTC)).astimezone(UTC)
@@ -116,6 +147,21 @@ class Switches:
         except ClientError as exc:
             raise SwitchError(f"clearing the pause failed: {_code(exc)}") from exc
         return bool(response.get("Attributes"))
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """No replace in (cluster, group) until `until`: its last replacement found no capacity."""
+
+    cluster: str
+    group: str
+    until: datetime
+    reason: str
+    node: str
+
+
+def cooldown_key(cluster: str, group: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": CONTROL_PK}, "sk": {"S": f"{COOLDOWN_PREFIX}{cluster}#{group}"}}
 
 
 def covering(pauses: dict[str, Pause], cluster: str) -> Pause | None:

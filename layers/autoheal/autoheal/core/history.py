@@ -32,6 +32,7 @@ OPEN_STATUSES = frozenset(
 
 class LastOutcome(StrEnum):
     ACCEPTED = "accepted"
+    HEALED = "healed"  # reconcile saw the node Running after the action
     FAILED_TRANSIENT = "failed_transient"
     FAILED = "failed"  # the action did not fix the node (reconcile, or a failure event)
     GONE = "gone"
@@ -59,6 +60,14 @@ class NodeHistory:
     instance_id: str | None = None
     node_logical_id: str | None = None
     instance_group: str | None = None
+    # the intent recorded by a claim, cleared with the outcome (crash recovery reads it)
+    intent_action: Action | None = None
+    intent_step: int = -1
+    intent_at: datetime | None = None
+    intent_instance_id: str | None = None
+    # while open: the fault to re-drive, and when a transient retry is due
+    pending_fault: str | None = None
+    retry_at: datetime | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

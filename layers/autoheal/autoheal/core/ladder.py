@@ -85,7 +85,13 @@ class _Context:
 
     @property
     def reports_failure(self) -> bool:
-        return any(f.signal in self.policy.failure_signals for f in self.new)
+        """A new fault says the *current* action failed (one about an older action says nothing: the
+        same failure often arrives twice, from a Cluster Event and from reconcile)."""
+        last = self.history.last_action_at
+        return any(
+            f.signal in self.policy.failure_signals and (last is None or f.observed_at > last)
+            for f in self.new
+        )
 
 
 Rule = Callable[[_Context], Decision | None]

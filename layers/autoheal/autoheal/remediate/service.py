@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.queue import QueueError
 from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
-from autoheal.adapters.switches import Pause, Switches, covering
+from autoheal.adapters.switches import Cooldown, Switches, covering
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import Decision, DecisionKind, NodeFaults, Reason, decide
 from autoheal.core.planner import BatchRequest, Target, plan_requests
@@ -49,6 +49,7 @@ REQUEST_METRICS: Mapping[Action, Metric] = {
 }
 
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum
+CAPACITY_SIGNAL = "InsufficientCapacity"
 
 
 class RetryQueue(Protocol):
@@ -131,7 +132,13 @@ class NodePlan:
     node: _Node
     history: NodeHistory
     decision: Decision
-    held_by: Pause | None = None
+    hold: Hold | None = None  # why its action waits (pause, capacity cool-down), if it does
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str  # metric reason: "paused" | "capacity_cooldown"
+    detail: str  # e.g. "paused:*", "capacity_cooldown:gpu-a"
 
 
 @dataclass
@@ -152,7 +159,7 @@ class BatchPlan:
         planned = [
             (p.node.target, action)
             for p in self.nodes
-            if p.held_by is None and (action := self.action_for(p)) is not None
+            if p.hold is None and (action := self.action_for(p)) is not None
         ]
         return plan_requests(planned)
 
@@ -170,16 +177,30 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     if not nodes:
         return BatchPlan(now, [], report, deps.policy)
     histories = deps.ledger.load(nodes)
-    pauses = deps.switches.paused({c for c, _ in nodes}) if deps.switches else {}
-    plans = [
-        NodePlan(
-            node=node,
-            history=histories[ref],
-            decision=decide(NodeFaults(tuple(node.faults)), histories[ref], now, deps.policy),
-            held_by=covering(pauses, ref[0]),
-        )
+    decisions = {
+        ref: decide(NodeFaults(tuple(node.faults)), histories[ref], now, deps.policy)
         for ref, node in nodes.items()
-    ]
+    }
+    pauses = deps.switches.paused({c for c, _ in nodes}) if deps.switches else {}
+    replacing = {
+        (ref[0], nodes[ref].target.instance_group or "")
+        for ref, d in decisions.items()
+        if d.acts and (step := deps.policy.step(d.step)) is not None and step.action is Action.REPLACE
+    }
+    cooldowns = deps.switches.cooldowns(replacing, now) if deps.switches and replacing else {}
+    plans = []
+    for ref, node in nodes.items():
+        decision = decisions[ref]
+        hold: Hold | None = None
+        pause = covering(pauses, ref[0])
+        cooldown = cooldowns.get((ref[0], node.target.instance_group or ""))
+        if pause is not None and decision.kind is not DecisionKind.IGNORE:
+            hold = Hold("paused", f"paused:{pause.scope}")
+        elif cooldown is not None and (ref[0], cooldown.group) in replacing and decision.acts:
+            step = deps.policy.step(decision.step)
+            if step is not None and step.action is Action.REPLACE:
+                hold = Hold("capacity_cooldown", f"capacity_cooldown:{cooldown.group}")
+        plans.append(NodePlan(node=node, history=histories[ref], decision=decision, hold=hold))
     return BatchPlan(now, plans, report, deps.policy)
 
 
@@ -190,21 +211,53 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     humans: list[HumanNeeded] = []
     held: list[_Node] = []
     for p in batch.nodes:
-        if p.held_by is not None and p.decision.kind is not DecisionKind.IGNORE:
+        if p.hold is not None:
             held.append(p.node)
-            report.metrics.add(Metric.FAULTS_HELD, len(p.node.faults), Reason="paused")
-            report.nodes.append(_row(p.node, "held", f"paused:{p.held_by.scope}"))
+            report.metrics.add(Metric.FAULTS_HELD, len(p.node.faults), Reason=p.hold.reason)
+            report.nodes.append(_row(p.node, "held", p.hold.detail))
             continue
         _apply_decision(p.node, p.history, p.decision, now, deps, report, claimed, humans)
+    humans.extend(_capacity_cooldowns(batch, deps))
     states, attempts, retries = _act(claimed, now, deps, report, humans)
     deps.ledger.commit(states, attempts, now)
-    _requeue(
-        [(c.node, _backoff(c, deps)) for c in retries] + [(n, RETRY_MAX_SECONDS) for n in held], deps, report
-    )
+    _requeue(retries + [(n, RETRY_MAX_SECONDS) for n in held], deps, report)
     sent = deps.notifier.needs_human(humans)
     if humans and not sent:
         logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(humans)})
     return report
+
+
+def _capacity_cooldowns(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
+    """A replacement that found no capacity stops replaces in its group for a while, and says why."""
+    if deps.switches is None:
+        return []
+    started: dict[tuple[str, str], HumanNeeded] = {}
+    for p in batch.nodes:
+        short = [f for f in p.node.faults if f.signal == CAPACITY_SIGNAL]
+        group = p.node.target.instance_group or (short[0].instance_group if short else None)
+        if not short or not group or (p.node.target.cluster, group) in started:
+            continue
+        until = batch.now + deps.policy.capacity_cooldown
+        deps.switches.start_cooldown(
+            Cooldown(
+                p.node.target.cluster,
+                group,
+                until,
+                short[0].reason or CAPACITY_SIGNAL,
+                p.node.target.node_key,
+            )
+        )
+        batch.report.metrics.add(Metric.CAPACITY_COOLDOWNS)
+        logger.warning("capacity cool-down started", extra={"cluster": p.node.target.cluster, "group": group})
+        started[(p.node.target.cluster, group)] = HumanNeeded(
+            cluster=p.node.target.cluster,
+            node_key=p.node.target.node_key,
+            instance_id=p.node.target.instance_id,
+            reason=f"insufficient capacity: no replace in group {group} until {until.isoformat()}",
+            last_action=None,
+            signal=CAPACITY_SIGNAL,
+        )
+    return list(started.values())
 
 
 def _row(node: _Node, decision: str, reason: str) -> NodeRow:
@@ -342,6 +395,12 @@ def _apply_decision(
         status=NodeStatus.CLAIMED,
         version=history.version + 1,
         claim_expires_at=now + deps.policy.claim_ttl,
+        # the intent, so that reconcile can tell what happened if we die before the outcome is written
+        intent_action=step.action,
+        intent_step=decision.step,
+        intent_at=now,
+        intent_instance_id=target.instance_id,
+        pending_fault=latest.model_dump_json(),
     )
     if not deps.ledger.put_if_unchanged(claim, history.version, now):
         _conflict(row, report)
@@ -374,25 +433,26 @@ def _act(
     deps: Deps,
     report: RemediationReport,
     humans: list[HumanNeeded],
-) -> tuple[list[NodeHistory], list[AttemptRecord], list[_Claimed]]:
+) -> tuple[list[NodeHistory], list[AttemptRecord], list[tuple[_Node, int]]]:
     by_call_id: dict[tuple[str, Action, str], _Claimed] = {
         (c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed
     }
     states: list[NodeHistory] = []
     attempts: list[AttemptRecord] = []
-    retries: list[_Claimed] = []
+    retries: list[tuple[_Node, int]] = []
     for request in plan_requests((c.node.target, c.action) for c in claimed):
         receipt = deps.nodes.execute(request)
         _count_call(receipt, request.action, report)
         for result in receipt.results:
             c = by_call_id[(request.cluster, request.action, result.node_id)]
-            state, row = _outcome(c, result, now, deps.policy)
+            delay = _backoff(c, deps)
+            state, row = _outcome(c, result, now, deps.policy, delay)
             states.append(state)
             attempts.append(_attempt(c, result, receipt, now))
             report.nodes.append(row)
-            _count_entry(c, result, state, report)
+            _count_entry(c, result, state, now, report)
             if state.status is NodeStatus.RETRY_PENDING:
-                retries.append(c)
+                retries.append((c.node, delay))
             elif state.status is NodeStatus.NEEDS_HUMAN:
                 humans.append(_human(state, row.reason, NodeFaults(tuple(c.node.faults)).latest.signal))
     return states, attempts, retries
@@ -408,9 +468,15 @@ def _count_call(receipt: CallReceipt, action: Action, report: RemediationReport)
         logger.warning("unknown SageMaker error code, treated as transient", extra={"error_code": code})
 
 
-def _count_entry(c: _Claimed, result: EntryResult, state: NodeHistory, report: RemediationReport) -> None:
+def _count_entry(
+    c: _Claimed, result: EntryResult, state: NodeHistory, now: datetime, report: RemediationReport
+) -> None:
     if result.outcome is Outcome.SUCCEEDED:
         report.metrics.add(REQUEST_METRICS[c.action])
+        first_seen = min(f.observed_at for f in c.node.faults)
+        report.metrics.observe(
+            Metric.TIME_TO_ACTION, (now - first_seen).total_seconds(), Action=c.action.value
+        )
         if c.decision.escalated:
             report.metrics.add(Metric.ESCALATIONS)
         return
@@ -424,10 +490,20 @@ def _count_entry(c: _Claimed, result: EntryResult, state: NodeHistory, report: R
 
 
 def _outcome(
-    c: _Claimed, result: EntryResult, now: datetime, policy: RemediationPolicy
+    c: _Claimed, result: EntryResult, now: datetime, policy: RemediationPolicy, retry_delay: int
 ) -> tuple[NodeHistory, NodeRow]:
     """The node's state after the call, and its report row."""
-    base = replace(c.claimed, version=c.claimed.version + 1, claim_expires_at=None, last_attempt_at=now)
+    base = replace(
+        c.claimed,
+        version=c.claimed.version + 1,
+        claim_expires_at=None,
+        last_attempt_at=now,
+        intent_action=None,
+        intent_step=-1,
+        intent_at=None,
+        intent_instance_id=None,
+        retry_at=None,
+    )
     if result.outcome is Outcome.SUCCEEDED:
         times = (*c.claimed.action_times.get(c.action, ()), now)
         state = replace(
@@ -455,13 +531,18 @@ def _outcome(
             status=NodeStatus.RETRY_PENDING
             if retries <= policy.max_transient_retries
             else NodeStatus.NEEDS_HUMAN,
+            retry_at=now + timedelta(seconds=retry_delay),
         )
         reason = (
             "retry_scheduled" if state.status is NodeStatus.RETRY_PENDING else Reason.RETRIES_EXHAUSTED.value
         )
     elif result.outcome in (Outcome.GONE, Outcome.CLUSTER_GONE):
         state = replace(
-            base, status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, last_error_code=result.error_code
+            base,
+            status=NodeStatus.CLOSED,
+            last_outcome=LastOutcome.GONE,
+            last_error_code=result.error_code,
+            pending_fault=None,
         )
         reason = result.outcome.value
     else:

@@ -1,0 +1,122 @@
+"""The pure reconcile verdict: given an open node's ledger state, what the platform says about the node
+now, and the clock — did the action work, fail, time out, or is something stuck?
+
+No I/O. `autoheal.reconcile.service` reads the ledger and ListClusterNodes, asks this module, and
+applies the verdicts (close, escalate through the queue, record a crashed action, re-drive a retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from autoheal.core.history import NodeHistory, NodeStatus
+from autoheal.policy import Action, RemediationPolicy
+
+#: ListClusterNodes statuses that show an operation under way on the node.
+BUSY_STATUSES = frozenset({"Pending", "ShuttingDown", "SystemUpdating", "DeepHealthCheckInProgress"})
+RUNNING = "Running"
+FAILURE = "Failure"
+
+
+class Verdict(StrEnum):
+    WAIT = "wait"  # the action is still within its time; look again later
+    HEALED = "healed"  # Running again, past the healthy delay: the action worked
+    FAILED = "failed"  # the node is in Failure: climb the ladder
+    TIMED_OUT = "timed_out"  # past the step's timeout and not healthy: climb the ladder
+    GONE = "gone"  # the node no longer exists: close
+    RECORD_TAKEN = "record_taken"  # a crashed claim whose action did reach the platform
+    RELEASE_CLAIM = "release_claim"  # a crashed claim whose action never happened: try again
+    REDRIVE = "redrive"  # a transient retry is overdue (its message was lost): re-drive it
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The node as ListClusterNodes shows it now (None of it when the node is not listed)."""
+
+    status: str
+    instance_id: str | None
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    history: NodeHistory
+    observed: Observed | None
+    now: datetime
+    policy: RemediationPolicy
+
+
+Rule = Callable[[_Ctx], Verdict | None]
+
+
+def _in_progress(ctx: _Ctx) -> Verdict | None:
+    h, seen = ctx.history, ctx.observed
+    if h.status is not NodeStatus.IN_PROGRESS or h.last_action_at is None:
+        return None
+    if seen is None:
+        return Verdict.GONE
+    if seen.status == FAILURE:
+        return Verdict.FAILED
+    step = ctx.policy.step(h.step)
+    elapsed = ctx.now - h.last_action_at
+    if seen.status == RUNNING and elapsed >= ctx.policy.healthy_delay and _action_visible(h, seen):
+        return Verdict.HEALED
+    if step is not None and elapsed > step.timeout:
+        return Verdict.TIMED_OUT
+    return Verdict.WAIT
+
+
+def _action_visible(h: NodeHistory, seen: Observed) -> bool:
+    """A replace is only done once the node runs on a new instance."""
+    if h.last_action is Action.REPLACE and h.instance_id and seen.instance_id:
+        return seen.instance_id != h.instance_id
+    return True
+
+
+def _crashed_claim(ctx: _Ctx) -> Verdict | None:
+    h, seen = ctx.history, ctx.observed
+    if h.status is not NodeStatus.CLAIMED or h.claimed_at(ctx.now):
+        return None
+    if seen is None:
+        return Verdict.GONE
+    if h.intent_action is None:
+        return Verdict.RELEASE_CLAIM
+    return Verdict.RECORD_TAKEN if _took_effect(h, seen) else Verdict.RELEASE_CLAIM
+
+
+def _took_effect(h: NodeHistory, seen: Observed) -> bool:
+    """Did the claimed action reach the platform? A replace leaves a new instance id or a node on its
+    way down/up; a reboot leaves the node busy. A reboot already finished cannot be told from one never
+    sent: it is released and may be sent again, which a reboot tolerates (a replace is never re-sent
+    blindly: its evidence does not fade)."""
+    if h.intent_action is Action.REPLACE:
+        moved = bool(h.intent_instance_id and seen.instance_id and seen.instance_id != h.intent_instance_id)
+        return moved or seen.status in BUSY_STATUSES or seen.status == FAILURE
+    return seen.status in BUSY_STATUSES
+
+
+def _overdue_retry(ctx: _Ctx) -> Verdict | None:
+    h = ctx.history
+    if h.status is not NodeStatus.RETRY_PENDING:
+        return None
+    due = h.retry_at or h.last_attempt_at
+    if due is not None and ctx.now - due >= ctx.policy.redrive_after:
+        return Verdict.REDRIVE
+    return Verdict.WAIT
+
+
+RULES: Sequence[Rule] = (_in_progress, _crashed_claim, _overdue_retry)
+
+
+def verdict(
+    history: NodeHistory, observed: Observed | None, now: datetime, policy: RemediationPolicy
+) -> Verdict:
+    """What reconcile should do about one open node (WAIT for anything it does not own)."""
+    ctx = _Ctx(history, observed, now, policy)
+    for rule in RULES:
+        found = rule(ctx)
+        if found is not None:
+            return found
+    return Verdict.WAIT

@@ -1,0 +1,256 @@
+"""Reconcile: verify every open remediation against the platform and close the loop.
+
+For every node the ledger holds open (one `open-index` read; ListClusterNodes once per cluster):
+
+- the action worked (Running again past the healthy delay) -> the node is closed as healed;
+- it failed (node in Failure) or timed out -> a reconcile fault goes through the queue, and remediate's
+  ladder climbs a step (reconcile itself never calls anything mutating: remediate is the only actor);
+- the node is gone -> closed;
+- a claim whose invocation died: if the action reached the platform it is recorded as taken,
+  otherwise the claim is released and the fault re-driven (a replace is never re-sent blindly);
+- a transient retry overdue (its delayed message lost) -> re-driven; the retry budget still applies.
+
+Every state change is a conditional write on the node's version: if remediate touched the node since
+we read it, reconcile leaves it for the next round.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
+from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.reconcile import Observed, Verdict, verdict
+from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
+from autoheal.observability import Metric, MetricCounts, logger
+from autoheal.policy import Action, RemediationPolicy
+
+Clock = Callable[[], datetime]
+
+
+class FaultSink(Protocol):
+    def send(self, faults: Sequence[NodeFault]) -> Any: ...
+
+
+@dataclass
+class ReconcileDeps:
+    ledger: Ledger
+    directory: NodeDirectory
+    queue: FaultSink
+    policy: RemediationPolicy
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class ReconcileRow:
+    cluster: str
+    node_key: str
+    status: str
+    verdict: str
+    applied: bool
+
+
+@dataclass
+class ReconcileReport:
+    rows: list[ReconcileRow] = field(default_factory=list)
+    metrics: MetricCounts = field(default_factory=MetricCounts)
+    enqueued: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        verdicts = Counter(r.verdict for r in self.rows if r.applied or r.verdict == Verdict.WAIT)
+        return {"open_nodes": len(self.rows), "verdicts": dict(verdicts), "faults_enqueued": self.enqueued}
+
+
+@dataclass
+class _Change:
+    state: NodeHistory
+    expected_version: int
+    attempt: AttemptRecord | None = None
+    fault: NodeFault | None = None
+
+
+def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileReport:
+    report = ReconcileReport()
+    now = deps.clock()
+    faults: list[NodeFault] = []
+    for history in deps.ledger.open_nodes(cluster):
+        observed, exists = _observe(history, deps.directory)
+        v = verdict(history, observed if exists else None, now, deps.policy)
+        change = (
+            _change(v, history, observed, now, deps.policy, report.metrics) if v is not Verdict.WAIT else None
+        )
+        applied = change is not None and deps.ledger.put_if_unchanged(
+            change.state, change.expected_version, now
+        )
+        report.rows.append(
+            ReconcileRow(history.cluster, history.node_key, history.status.value, v.value, applied)
+        )
+        if change is None or not applied:
+            continue
+        if change.attempt is not None:
+            deps.ledger.commit([], [change.attempt], now)
+        if change.fault is not None:
+            faults.append(change.fault)
+        logger.info(
+            "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": v.value}
+        )
+    if faults:
+        deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
+        report.enqueued = len(faults)
+    return report
+
+
+def _observe(history: NodeHistory, directory: NodeDirectory) -> tuple[Observed | None, bool]:
+    try:
+        nodes = directory.cluster(history.cluster)
+    except ClusterNotFound:
+        return None, False
+    info = nodes.find(history.instance_id, history.node_logical_id)
+    if info is None:
+        return None, False
+    return Observed(status=info.status or "", instance_id=info.instance_id), True
+
+
+def _change(
+    v: Verdict,
+    h: NodeHistory,
+    seen: Observed | None,
+    now: datetime,
+    policy: RemediationPolicy,
+    metrics: MetricCounts,
+) -> _Change:
+    base = replace(h, version=h.version + 1)
+    signal = _signal(h)
+    if v is Verdict.HEALED:
+        assert h.last_action is not None and h.last_action_at is not None
+        metrics.observe(
+            Metric.TIME_TO_HEALTHY, (now - h.last_action_at).total_seconds(), Action=h.last_action.value
+        )
+        metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="healed")
+        state = replace(
+            base,
+            status=NodeStatus.IDLE,
+            last_outcome=LastOutcome.HEALED,
+            pending_fault=None,
+            instance_id=(seen.instance_id if seen else None) or h.instance_id,
+        )
+        return _Change(state, h.version, attempt=_verification(h, h.last_action, now, "healed"))
+    if v in (Verdict.FAILED, Verdict.TIMED_OUT):
+        assert h.last_action is not None
+        metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result=v.value)
+        fault = _reconcile_fault(h, seen, v, now)
+        state = replace(
+            base,
+            status=NodeStatus.RETRY_PENDING,  # stays open until remediate acts: re-driven if the fault is lost
+            last_outcome=LastOutcome.FAILED,
+            retry_at=now,
+            pending_fault=fault.model_dump_json(),
+        )
+        return _Change(state, h.version, attempt=_verification(h, h.last_action, now, v.value), fault=fault)
+    if v is Verdict.GONE:
+        metrics.add(Metric.NODES_CLOSED, Reason="gone")
+        if h.last_action is not None and h.status is NodeStatus.IN_PROGRESS:
+            metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="gone")
+        state = replace(base, status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
+        return _Change(_cleared(state), h.version)
+    if v is Verdict.RECORD_TAKEN:
+        assert h.intent_action is not None and h.intent_at is not None
+        metrics.add(Metric.CLAIMS_RECOVERED, Resolution="recorded_as_taken")
+        times = (*h.action_times.get(h.intent_action, ()), h.intent_at)
+        state = replace(
+            base,
+            status=NodeStatus.IN_PROGRESS,
+            step=h.intent_step,
+            last_action=h.intent_action,
+            last_action_at=h.intent_at,
+            last_attempt_at=h.intent_at,
+            last_outcome=LastOutcome.ACCEPTED,
+            transient_retries=0,
+            action_times={**h.action_times, h.intent_action: times},
+        )
+        return _Change(
+            _cleared(state), h.version, attempt=_verification(h, h.intent_action, now, "recovered")
+        )
+    if v is Verdict.RELEASE_CLAIM:
+        metrics.add(Metric.CLAIMS_RECOVERED, Resolution="released")
+        fault = _pending(h) or _reconcile_fault(h, seen, v, now)
+        state = replace(
+            base,
+            status=NodeStatus.RETRY_PENDING,
+            step=h.intent_step,
+            last_outcome=LastOutcome.FAILED_TRANSIENT,
+            last_attempt_at=h.intent_at or now,
+            transient_retries=h.transient_retries + 1,  # repeated crashes end with a human
+            retry_at=now,
+            seen_event_ids=tuple(e for e in h.seen_event_ids if e != fault.source_event_id),
+        )
+        return _Change(_cleared(state), h.version, fault=fault)
+    assert v is Verdict.REDRIVE
+    metrics.add(Metric.RETRIES_REDRIVEN)
+    fault = _pending(h) or _reconcile_fault(h, seen, v, now)
+    return _Change(replace(base, retry_at=now), h.version, fault=fault)
+
+
+def _cleared(h: NodeHistory) -> NodeHistory:
+    return replace(
+        h, claim_expires_at=None, intent_action=None, intent_step=-1, intent_at=None, intent_instance_id=None
+    )
+
+
+def _pending(h: NodeHistory) -> NodeFault | None:
+    return NodeFault.model_validate_json(h.pending_fault) if h.pending_fault else None
+
+
+def _signal(h: NodeHistory) -> str:
+    fault = _pending(h)
+    return fault.signal if fault else "unknown"
+
+
+def _reconcile_fault(h: NodeHistory, seen: Observed | None, v: Verdict, now: datetime) -> NodeFault:
+    """A fault that says 'the last action did not work', in the ladder's own vocabulary."""
+    is_arn = bool(CLUSTER_ARN_RE.fullmatch(h.cluster))
+    since = (h.last_action_at or h.intent_at or now).isoformat()
+    return NodeFault(
+        cluster_name=None if is_arn else h.cluster,
+        cluster_arn=h.cluster if is_arn else None,
+        instance_id=(seen.instance_id if seen else None) or h.instance_id,
+        node_logical_id=h.node_logical_id,
+        instance_group=h.instance_group,
+        signal=RECONCILE_SIGNALS[v],
+        reason=f"reconcile: last {h.last_action or h.intent_action} {v.value}",
+        source=FaultSource.RECONCILE,
+        # deterministic: the same verdict on the same action is one fault, however often it is seen
+        source_event_id=f"reconcile:{v.value}:{h.node_key}:{since}"[:256],
+        observed_at=now,
+    )
+
+
+#: Reconcile's verdicts as fault signals; the failures are in the policy's `failure_signals`.
+RECONCILE_SIGNALS: dict[Verdict, str] = {
+    Verdict.FAILED: "ActionFailed",
+    Verdict.TIMED_OUT: "ActionTimedOut",
+    Verdict.RELEASE_CLAIM: "ClaimReleased",
+    Verdict.REDRIVE: "RetryRedriven",
+}
+
+
+def _verification(h: NodeHistory, action: Action, now: datetime, outcome: str) -> AttemptRecord:
+    """An attempt-history entry for what reconcile found (shows in `autoheal history`)."""
+    return AttemptRecord(
+        cluster=h.cluster,
+        node_key=h.node_key,
+        attempt_id=f"verify-{uuid.uuid4().hex[:10]}",
+        action=action,
+        step=h.step,
+        at=now,
+        outcome=outcome,
+        instance_id=h.instance_id,
+        node_logical_id=h.node_logical_id,
+        signal=_signal(h),
+    )

@@ -1,0 +1,51 @@
+"""Build reconcile's adapters from settings and run one round (scheduled, or for one cluster when a
+HyperPod Cluster Event about an instance arrives)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from autoheal import clients
+from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.queue import FaultQueue
+from autoheal.faults import CLUSTER_NAME_RE, utcnow
+from autoheal.observability import flush_counts, logger
+from autoheal.reconcile.service import Clock, ReconcileDeps, ReconcileReport, reconcile
+from autoheal.settings import Settings
+
+ClientFactory = Callable[[str], Any]
+CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
+
+
+def build_deps(
+    settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow
+) -> ReconcileDeps:
+    policy = settings.policy
+    return ReconcileDeps(
+        ledger=Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl),
+        directory=NodeDirectory(client("sagemaker")),
+        queue=FaultQueue(client("sqs"), settings.queue_url),
+        policy=policy,
+        clock=clock,
+    )
+
+
+def event_cluster(event: Mapping[str, Any]) -> str | None:
+    """The cluster a Cluster Event is about (None for the schedule, or anything unexpected)."""
+    if event.get("detail-type") != CLUSTER_EVENT:
+        return None
+    details = (event.get("detail") or {}).get("EventDetails") or {}
+    name = details.get("ClusterName")
+    return name if isinstance(name, str) and CLUSTER_NAME_RE.fullmatch(name) else None
+
+
+def handle_event(
+    event: Mapping[str, Any], settings: Settings, deps: ReconcileDeps | None = None
+) -> ReconcileReport:
+    cluster = event_cluster(event)
+    report = reconcile(deps or build_deps(settings), cluster)
+    flush_counts(report.metrics)
+    logger.info("reconcile round", extra={"cluster": cluster or "*", **report.summary()})
+    return report

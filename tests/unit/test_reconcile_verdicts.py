@@ -1,0 +1,107 @@
+"""Reconcile's pure verdicts: healed, failed, timed out, gone, crashed claims, overdue retries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.reconcile import Observed, Verdict, verdict
+from autoheal.policy import Action, RemediationPolicy
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+POLICY = RemediationPolicy()
+OLD, NEW = "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"
+
+
+def acting(action: Action = Action.REBOOT, step: int = 0) -> NodeHistory:
+    return NodeHistory(
+        cluster="c1",
+        node_key="lid-1",
+        version=3,
+        status=NodeStatus.IN_PROGRESS,
+        step=step,
+        last_action=action,
+        last_action_at=T0,
+        last_outcome=LastOutcome.ACCEPTED,
+        instance_id=OLD,
+        node_logical_id="lid-1",
+    )
+
+
+def claimed(intent: Action, expires: datetime = T0 + timedelta(minutes=15)) -> NodeHistory:
+    return NodeHistory(
+        cluster="c1",
+        node_key="lid-1",
+        version=2,
+        status=NodeStatus.CLAIMED,
+        claim_expires_at=expires,
+        intent_action=intent,
+        intent_step=0 if intent is Action.REBOOT else 1,
+        intent_at=T0,
+        intent_instance_id=OLD,
+        instance_id=OLD,
+        node_logical_id="lid-1",
+    )
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "status", "expected"),
+    [
+        (6, "Running", Verdict.HEALED),
+        (2, "Running", Verdict.WAIT),  # too soon to call it healthy
+        (10, "Pending", Verdict.WAIT),  # still rebooting, within the 30 minute step timeout
+        (31, "Pending", Verdict.TIMED_OUT),
+        (3, "Failure", Verdict.FAILED),
+    ],
+)
+def test_a_reboot_in_progress(minutes: float, status: str, expected: Verdict) -> None:
+    assert verdict(acting(), Observed(status, OLD), at(minutes), POLICY) is expected
+
+
+def test_a_replace_is_only_healed_on_a_new_instance() -> None:
+    h = acting(Action.REPLACE, 1)
+    assert verdict(h, Observed("Running", OLD), at(20), POLICY) is Verdict.WAIT
+    assert verdict(h, Observed("Running", NEW), at(20), POLICY) is Verdict.HEALED
+    assert verdict(h, Observed("Pending", NEW), at(46), POLICY) is Verdict.TIMED_OUT
+
+
+def test_a_node_that_is_not_listed_any_more_is_gone() -> None:
+    assert verdict(acting(), None, at(1), POLICY) is Verdict.GONE
+
+
+def test_a_live_claim_is_left_to_its_holder() -> None:
+    assert verdict(claimed(Action.REPLACE), Observed("Running", OLD), at(5), POLICY) is Verdict.WAIT
+
+
+@pytest.mark.parametrize(
+    ("intent", "observed", "expected"),
+    [
+        (Action.REPLACE, Observed("Running", NEW), Verdict.RECORD_TAKEN),  # the replace happened
+        (Action.REPLACE, Observed("ShuttingDown", OLD), Verdict.RECORD_TAKEN),
+        (Action.REPLACE, Observed("Running", OLD), Verdict.RELEASE_CLAIM),  # never sent: try again
+        (Action.REBOOT, Observed("Pending", OLD), Verdict.RECORD_TAKEN),
+        (Action.REBOOT, Observed("Running", OLD), Verdict.RELEASE_CLAIM),
+    ],
+)
+def test_a_claim_whose_holder_died(intent: Action, observed: Observed, expected: Verdict) -> None:
+    assert verdict(claimed(intent), observed, at(16), POLICY) is expected
+
+
+def test_an_overdue_retry_is_redriven() -> None:
+    h = replace(
+        acting(), status=NodeStatus.RETRY_PENDING, last_outcome=LastOutcome.FAILED_TRANSIENT, retry_at=T0
+    )
+    assert verdict(h, Observed("Running", OLD), at(5), POLICY) is Verdict.WAIT
+    assert verdict(h, Observed("Running", OLD), at(11), POLICY) is Verdict.REDRIVE
+
+
+@pytest.mark.parametrize("status", [NodeStatus.NEEDS_HUMAN, NodeStatus.IDLE, NodeStatus.CLOSED])
+def test_nodes_reconcile_does_not_own_are_left_alone(status: NodeStatus) -> None:
+    assert verdict(replace(acting(), status=status), Observed("Failure", OLD), at(60), POLICY) is Verdict.WAIT
