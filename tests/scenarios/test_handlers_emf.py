@@ -64,3 +64,19 @@ def test_the_intake_handler_counts_and_drops_a_malformed_event(
     metrics = emf_metrics(capsys.readouterr().out)
     assert any(n == "EventsRejected" and v == 1 for n, _, v in metrics)
     assert world.drain() == []
+
+
+def test_the_reconcile_handler_runs_a_scheduled_round(
+    world: LocalWorld, cluster: ClusterFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    world.deliver([node_health_event(cluster.name, cluster.arn, node, world.now())])
+    world.remediate()
+
+    reconcile = load_handler("reconcile")
+    scheduled = {"detail-type": "Scheduled Event", "source": "aws.events", "id": "tick-1", "detail": {}}
+    summary = reconcile.lambda_handler(scheduled, FakeContext())
+
+    assert summary["open_nodes"] == 1
+    assert sum(summary["verdicts"].values()) == 1
+    assert world.calls("BatchReplaceClusterNodes") == []  # reconcile never acts itself
