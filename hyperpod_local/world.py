@@ -102,21 +102,11 @@ def node_health_event(
 def cluster_event(event: ClusterEvent) -> dict[str, Any]:
     """A control-plane cluster event as EventBridge delivers a `SageMaker HyperPod Cluster Event`
     (nested under `detail.EventDetails`, EventTime in epoch milliseconds)."""
-    details: dict[str, Any] = {
-        "EventId": event.event_id,
-        "ClusterArn": event.cluster_arn,
-        "ClusterName": event.cluster_name,
-        "EventTime": int(event.event_time.timestamp() * 1000),
-        "ResourceType": event.resource_type,
-        "EventLevel": event.event_level,
-        "Description": event.description,
-    }
-    if event.instance_group_name is not None:
-        details["InstanceGroupName"] = event.instance_group_name
-    if event.instance_id is not None:
-        details["InstanceId"] = event.instance_id
-    if event.metadata:
-        details["EventMetadata"] = event.metadata
+    details = event.to_api()  # the API's ClusterEventDetail; EventBridge flattens EventMetadata into it
+    details["EventTime"] = int(event.event_time.timestamp() * 1000)
+    metadata = details.pop("EventDetails", {}).get("EventMetadata")
+    if metadata:
+        details["EventMetadata"] = metadata
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
