@@ -47,6 +47,7 @@ PATCHED_ACTIONS = {  # response-class method name -> SageMaker operation
     "batch_replace_cluster_nodes": "BatchReplaceClusterNodes",
     "batch_delete_cluster_nodes": "BatchDeleteClusterNodes",
     "batch_add_cluster_nodes": "BatchAddClusterNodes",
+    "list_tags": "ListTags",  # clusters only; other resources go to moto
 }
 
 _install_lock = threading.Lock()
@@ -137,6 +138,9 @@ def _handler(control: ControlPlane, operation: str, original: _Handler | None) -
         if operation == "CreateCluster" and original is not None:
             create_in_backend = functools.partial(original, self)  # moto validates and creates
         params: dict[str, Any] = self.params  # parsed from the botocore model by moto
+        if operation == "ListTags" and ":cluster/" not in str(params.get("ResourceArn", "")):
+            assert original is not None
+            return original(self)
         return _answer(lambda: control.serve(operation, _scope(self), params, create_in_backend))
 
     return handler

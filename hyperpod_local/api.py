@@ -140,6 +140,7 @@ class ClusterApi:
             "BatchReplaceClusterNodes": self.batch_replace,
             "BatchDeleteClusterNodes": self.batch_delete,
             "BatchAddClusterNodes": self.batch_add,
+            "ListTags": self.list_tags,
         }
 
     def serve(
@@ -192,6 +193,11 @@ class ClusterApi:
         if not description.get("FailureMessage"):
             description.pop("FailureMessage", None)
         return description
+
+    def list_tags(self, scope: Scope, params: Params) -> dict[str, Any]:
+        """A cluster's tags (moto cannot find a cluster by our ARNs, which end in a cluster id)."""
+        state = self._registry.for_request(scope, str(params["ResourceArn"]))
+        return {"Tags": list(state.backend_cluster.tags or [])}
 
     # ----------------------------------------------------------------------------- node reads
 

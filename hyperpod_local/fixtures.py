@@ -9,7 +9,7 @@ caller of the real API would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,7 @@ def create_cluster(
     provisioning_mode: str | None = "Continuous",
     orchestrator: str | None = "Slurm",
     account_id: str = DEFAULT_ACCOUNT_ID,
+    tags: Mapping[str, str] | None = None,
 ) -> ClusterFixture:
     """Create a HyperPod cluster through ``sagemaker_client`` and describe its nodes.
 
@@ -83,6 +84,7 @@ def create_cluster(
         provisioning_mode: ``"Continuous"`` (NodeLogicalIds, BatchAdd) or None for the legacy mode.
         orchestrator: ``"Slurm"``, ``"Eks"`` or None.
         account_id: account used in the execution role ARN.
+        tags: cluster tags (ListTags on the cluster ARN returns them).
     """
     request: dict[str, Any] = {
         "ClusterName": name,
@@ -91,6 +93,8 @@ def create_cluster(
     }
     if provisioning_mode is not None:
         request["NodeProvisioningMode"] = provisioning_mode
+    if tags:
+        request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
     if orchestrator == "Slurm":
         request["Orchestrator"] = {"Slurm": {"SlurmConfigStrategy": "Managed"}}
     elif orchestrator == "Eks":

@@ -27,6 +27,7 @@ class RawCluster(Protocol):
     status: str
     instance_groups: list[dict[str, Any]]
     nodes: dict[str, Any]
+    tags: list[dict[str, str]]
 
     def describe(self) -> dict[str, Any]: ...
 

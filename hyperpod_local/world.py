@@ -38,6 +38,27 @@ REGION = "us-east-1"
 RECEIVE_VISIBILITY_SECONDS = 900
 
 
+#: The local world's defaults: retries come back at once, and the safety guards that limit how much
+#: is done at a time (circuit breaker, per-node cool-down) are opened wide, so that the core loop can
+#: be shown and tested at scale. Guard scenarios pass the production defaults back in `env`.
+RELAXED = {
+    "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0",
+    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "10000",
+    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "100",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "10000",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "100",
+    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "0",
+}
+#: The template's defaults for the same settings (what a deployed stack runs with).
+PRODUCTION_GUARDS = {
+    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "25",
+    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "20",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "50",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "20",
+    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "30",
+}
+
+
 def load_handler(function: str) -> ModuleType:
     """Import `functions/<function>/app.py` under a unique module name (every handler is `app`)."""
     path = ROOT / "functions" / function / "app.py"
@@ -134,7 +155,7 @@ class LocalWorld:
         self.control = aws.control
         clients.reset()  # cached clients may point at another endpoint or carry stubs
         self.stack: StackResources = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
-        merged = {**self.stack.env(), "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0", **(env or {})}
+        merged = {**self.stack.env(), **RELAXED, **(env or {})}
         for key, value in merged.items():
             put(key, value)
         put("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")

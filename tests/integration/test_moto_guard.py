@@ -128,7 +128,7 @@ def test_backend_cluster_shape() -> None:
     backend.create_cluster(cluster_name="guard-probe", instance_groups=[group], vpc_config=None, tags=None)
     try:
         cluster = backend.clusters["guard-probe"]
-        for attribute in ("cluster_name", "arn", "status", "instance_groups", "nodes"):
+        for attribute in ("cluster_name", "arn", "status", "instance_groups", "nodes", "tags"):
             assert hasattr(cluster, attribute), GUARD + f"moto's Cluster has no attribute {attribute!r}"
         assert callable(cluster.describe), GUARD + "moto's Cluster has no describe()"
         assert isinstance(cluster.nodes, dict) and len(cluster.nodes) == 2, (

@@ -591,12 +591,43 @@ def test_outputs_name_the_queues_table_topic_and_functions() -> None:
 # ---------------------------------------------------------------- settings agree with the env
 
 
-def _bounds(field_name: str) -> tuple[Any, Any]:
-    ge = le = None
+#: pydantic constraint -> (template parameter key, how the parameter's value must relate to it).
+_CONSTRAINTS: dict[str, tuple[str, Any]] = {
+    "ge": ("MinValue", lambda spec, bound: spec >= bound),
+    "gt": ("MinValue", lambda spec, bound: spec > bound),
+    "le": ("MaxValue", lambda spec, bound: spec <= bound),
+    "lt": ("MaxValue", lambda spec, bound: spec < bound),
+    "min_length": ("MinLength", lambda spec, bound: spec >= bound),
+    "max_length": ("MaxLength", lambda spec, bound: spec <= bound),
+}
+
+
+def _constraints(field_name: str) -> dict[str, Any]:
+    """The Field constraints (ge, gt, le, lt, min_length, max_length) of a Settings field."""
+    found: dict[str, Any] = {}
     for constraint in Settings.model_fields[field_name].metadata:
-        ge = getattr(constraint, "ge", ge)
-        le = getattr(constraint, "le", le)
-    return ge, le
+        for attr in _CONSTRAINTS:
+            if getattr(constraint, attr, None) is not None:
+                found[attr] = getattr(constraint, attr)
+    return found
+
+
+def _field(variable: str) -> str:
+    return variable.removeprefix("AUTOHEAL_").lower()
+
+
+def _from_env(variable: str, raw: str) -> Any:
+    """What a function's settings make of `variable=raw` (Lambda passes every value as a string)."""
+    return getattr(load_settings({variable: raw}), _field(variable))
+
+
+#: AUTOHEAL_* variable -> the template parameter it is set from (in any function).
+PARAMETER_VARIABLES = {
+    name: value["Ref"]
+    for fn in FUNCTIONS
+    for name, value in template_function_env(T, fn).items()
+    if name.startswith("AUTOHEAL_") and isinstance(value, dict) and value.get("Ref") in T["Parameters"]
+}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -607,19 +638,30 @@ def test_every_autoheal_variable_is_a_settings_field(logical_id: str) -> None:
     assert unknown == []
 
 
-def test_parameter_defaults_and_ranges_agree_with_settings() -> None:
-    for fn in FUNCTIONS:
-        for name, value in template_function_env(T, fn).items():
-            if not name.startswith("AUTOHEAL_") or "Ref" not in value or value["Ref"] not in T["Parameters"]:
-                continue
-            field_name = name.removeprefix("AUTOHEAL_").lower()
-            spec = T["Parameters"][value["Ref"]]
-            assert str(spec["Default"]) == str(Settings.model_fields[field_name].default), name
-            ge, le = _bounds(field_name)
-            if ge is not None:
-                assert spec["MinValue"] >= ge, name
-            if le is not None:
-                assert spec["MaxValue"] <= le, name
+@pytest.mark.parametrize(("variable", "parameter"), sorted(PARAMETER_VARIABLES.items()))
+def test_parameter_defaults_and_ranges_agree_with_settings(variable: str, parameter: str) -> None:
+    """Through the string CloudFormation hands the function: the default parses back to the Settings
+    default, the bounds lie within the Field's and are themselves accepted, booleans are "true"/"false"."""
+    spec = T["Parameters"][parameter]
+    field = Settings.model_fields[_field(variable)]
+    assert _from_env(variable, str(spec["Default"])) == field.default
+    for attr, bound in _constraints(_field(variable)).items():
+        key, within = _CONSTRAINTS[attr]
+        assert key in spec, f"{parameter} lacks {key} for the field's {attr}={bound}"
+        assert within(spec[key], bound), f"{parameter}: {key}={spec[key]} vs {attr}={bound}"
+    for key in ("MinValue", "MaxValue"):
+        if key in spec:
+            _from_env(variable, str(spec[key]))  # raises SettingsError when the bound is not accepted
+    if field.annotation in (int, float):
+        assert spec["Type"] == "Number"
+        assert {"MinValue", "MaxValue"} <= set(spec)
+    if field.annotation is float:  # a Number parameter may carry decimals; a float field takes them
+        assert _from_env(variable, "12.5") == 12.5
+    if field.annotation is bool:
+        assert (spec["Type"], spec["AllowedValues"]) == ("String", ["true", "false"])
+        assert [_from_env(variable, v) for v in spec["AllowedValues"]] == [True, False]
+    for allowed in spec.get("AllowedValues", []):
+        _from_env(variable, str(allowed))
 
 
 POLICY_KNOBS = {
@@ -633,6 +675,24 @@ POLICY_KNOBS = {
     "AUTOHEAL_HEALTHY_DELAY_MINUTES": "HealthyDelayMinutes",
     "AUTOHEAL_REDRIVE_AFTER_MINUTES": "RedriveAfterMinutes",
     "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES": "CapacityCooldownMinutes",
+}
+#: The safety guards (issue 5): part of the same RemediationPolicy, so remediate and reconcile get them all.
+GUARD_KNOBS = {
+    "AUTOHEAL_DRY_RUN": "DryRun",
+    "AUTOHEAL_BREAKER_WINDOW_MINUTES": "BreakerWindowMinutes",
+    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "BreakerGroupMaxNodes",
+    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "BreakerGroupMaxPercent",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "BreakerClusterMaxNodes",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "BreakerClusterMaxPercent",
+    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "NodeCooldownMinutes",
+    "AUTOHEAL_NODE_ACTION_BUDGET": "NodeActionBudget",
+    "AUTOHEAL_NODE_ACTION_BUDGET_WINDOW_HOURS": "NodeActionBudgetWindowHours",
+    "AUTOHEAL_PROTECTED_NODE_TYPES": "ProtectedNodeTypes",
+    "AUTOHEAL_ALLOWED_GROUPS": "AllowedGroups",
+    "AUTOHEAL_DENIED_GROUPS": "DeniedGroups",
+    "AUTOHEAL_OPT_OUT_TAG": "OptOutTag",
+    "AUTOHEAL_DEFER_TO_HYPERPOD": "DeferToHyperPod",
+    "AUTOHEAL_MAX_EVENT_AGE_MINUTES": "MaxEventAgeMinutes",
 }
 #: Policy knobs a function does not read (remediate never re-drives: reconcile does).
 NOT_READ = {REMEDIATE_FUNCTION: {"AUTOHEAL_REDRIVE_AFTER_MINUTES"}, RECONCILE_FUNCTION: set[str]()}
@@ -649,6 +709,51 @@ def test_policy_functions_get_their_knobs_from_constrained_parameters(function: 
         assert env[variable] == template_function_env(T, REMEDIATE_FUNCTION)[variable]
 
 
+@pytest.mark.parametrize("function", [REMEDIATE_FUNCTION, RECONCILE_FUNCTION])
+def test_policy_functions_get_every_safety_guard_from_its_parameter(function: str) -> None:
+    env = template_function_env(T, function)
+    assert {v: env.get(v) for v in GUARD_KNOBS} == {v: {"Ref": p} for v, p in GUARD_KNOBS.items()}
+
+
+def _parameter_groups() -> dict[str, list[str]]:
+    interface = T["Metadata"]["AWS::CloudFormation::Interface"]
+    return {g["Label"]["default"]: g["Parameters"] for g in interface["ParameterGroups"]}
+
+
+def test_every_parameter_is_in_one_console_group_and_the_guards_in_theirs() -> None:
+    grouped = [p for parameters in _parameter_groups().values() for p in parameters]
+    assert sorted(grouped) == sorted(T["Parameters"])
+    assert set(_parameter_groups()["Safety guards"]) == set(GUARD_KNOBS.values())
+
+
+PATTERN_CASES = [
+    ("ProtectedNodeTypes", "Controller,Login", True),
+    ("ProtectedNodeTypes", "Controller", True),
+    ("ProtectedNodeTypes", "Login,Controller,Compute", True),
+    ("ProtectedNodeTypes", "Login", False),  # the controller is never replaced (issue 5)
+    ("ProtectedNodeTypes", "", False),
+    ("ProtectedNodeTypes", "Controller, Login", False),
+    ("ProtectedNodeTypes", "Controller,Worker", False),
+    ("AllowedGroups", "", True),
+    ("AllowedGroups", "workers", True),
+    ("AllowedGroups", "gpu-workers,cpu--pool2", True),
+    ("DeniedGroups", "login-group", True),
+    ("DeniedGroups", "workers,", False),
+    ("DeniedGroups", "-workers", False),
+    ("DeniedGroups", "a b", False),
+    ("DeniedGroups", "gpu_workers", False),
+]
+
+
+@pytest.mark.parametrize(("parameter", "value", "accepted"), PATTERN_CASES)
+def test_list_parameters_accept_only_what_settings_understands(
+    parameter: str, value: str, accepted: bool
+) -> None:
+    spec = T["Parameters"][parameter]
+    assert bool(re.fullmatch(spec["AllowedPattern"], value)) is accepted
+    assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"]))
+
+
 def test_every_settings_field_is_set_by_the_template() -> None:
     """A field added to Settings with no parameter behind it would silently keep its default when deployed."""
     set_somewhere = {
@@ -658,7 +763,7 @@ def test_every_settings_field_is_set_by_the_template() -> None:
 
 
 def test_intake_gets_no_policy_knobs() -> None:
-    assert not set(template_function_env(T, INTAKE_FUNCTION)) & set(POLICY_KNOBS)
+    assert not set(template_function_env(T, INTAKE_FUNCTION)) & (set(POLICY_KNOBS) | set(GUARD_KNOBS))
 
 
 # ---------------------------------------------------------------- IAM
@@ -719,6 +824,7 @@ def test_remediate_role_grants_exactly_the_sagemaker_and_ledger_actions() -> Non
         "sagemaker:DescribeClusterNode",
         "sagemaker:ListClusterNodes",
         "sagemaker:DescribeCluster",
+        "sagemaker:ListTags",
         "sagemaker:ListClusters",
     }
     assert _role_actions("RemediateFunctionRole", "dynamodb") == {
@@ -873,3 +979,4 @@ def test_create_stack_resources_builds_the_template_table_queues_and_topic() -> 
     )
     assert reconcile.redrive_after_minutes == T["Parameters"]["RedriveAfterMinutes"]["Default"]
     assert reconcile.policy == load_settings(stack.env(REMEDIATE_FUNCTION)).policy
+    assert reconcile.policy.guards == Settings().policy.guards  # the deployed defaults are the model's

@@ -48,6 +48,8 @@ class Metric(StrEnum):
     RETRIES_REDRIVEN = "RetriesRedriven"  # reconcile re-drove an overdue retry
     CLAIMS_RECOVERED = "ClaimsRecovered"  # dimension Resolution: a crashed invocation's claim resolved
     CAPACITY_COOLDOWNS = "CapacityCooldowns"  # an instance group stopped for replaces after no capacity
+    BREAKER_TRIPS = "BreakerTrips"  # dimension Scope: group | cluster
+    DRY_RUN_ACTIONS = "DryRunActions"  # dimension Action: what dry-run mode would have done
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -61,6 +63,8 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.TIME_TO_HEALTHY: ("Action",),
     Metric.ACTION_RESULTS: ("Action", "Signal", "Result"),
     Metric.CLAIMS_RECOVERED: ("Resolution",),
+    Metric.BREAKER_TRIPS: ("Scope",),
+    Metric.DRY_RUN_ACTIONS: ("Action",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

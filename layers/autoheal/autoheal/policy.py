@@ -37,6 +37,62 @@ class Budget(BaseModel):
     window: timedelta
 
 
+class Breaker(BaseModel):
+    """Stop acting when too many nodes of one scope (instance group, cluster) are in trouble at once.
+
+    A scope may have at most `min(max_nodes, max(1, floor(max_percent% of its size)))` nodes under
+    remediation (acted on within `window`, plus those wanting an action now); above that the breaker
+    trips: no mutating call for the scope, its faults are held, an operator is told. It re-arms when
+    the window has passed without the scope being over its limit, or when an operator resumes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    window: timedelta = timedelta(minutes=30)
+    group_max_nodes: int = Field(default=25, ge=1)
+    group_max_percent: float = Field(default=20.0, gt=0, le=100)
+    cluster_max_nodes: int = Field(default=50, ge=1)
+    cluster_max_percent: float = Field(default=20.0, gt=0, le=100)
+
+    def allowed(self, size: int, max_nodes: int, max_percent: float) -> int:
+        return min(max_nodes, max(1, int(size * max_percent / 100)))
+
+
+class Guards(BaseModel):
+    """Safety guards: never make a cluster worse than the fault did.
+
+    - `breaker`: per cluster and per instance group (see `Breaker`).
+    - `node_cooldown`: no new action on a node within this time of its last (faults are held).
+    - `node_budget`: at most this many actions of any kind per node in the window, then a human.
+    - `protected_node_types`: Slurm node types (from the cluster's instance-group configuration)
+      that are never replaced or deleted; their faults go to a human instead.
+    - `allowed_groups` / `denied_groups`: instance groups to act on (empty allow list: all).
+    - `opt_out_tag`: a cluster tagged with this key (value "true") is left alone.
+    - `defer_to_hyperpod`: with NodeRecovery=Automatic and a RepairAction other than None in the
+      event, HyperPod is already repairing: record a deferral and do nothing.
+    - `max_event_age`: an older event causes no action.
+    - `dry_run`: run the whole pipeline, write the ledger with `dry_run` outcomes, call nothing mutating.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    breaker: Breaker = Breaker()
+    node_cooldown: timedelta = timedelta(minutes=30)
+    node_budget: Budget = Budget(max_actions=5, window=timedelta(days=7))
+    protected_node_types: frozenset[str] = frozenset({"Controller", "Login"})
+    allowed_groups: frozenset[str] = frozenset()
+    denied_groups: frozenset[str] = frozenset()
+    opt_out_tag: str = "hyperpod-autoheal:opt-out"
+    defer_to_hyperpod: bool = True
+    max_event_age: timedelta = timedelta(hours=1)
+    dry_run: bool = False
+
+    def group_allowed(self, group: str | None) -> bool:
+        if group is not None and group in self.denied_groups:
+            return False
+        return not self.allowed_groups or (group is not None and group in self.allowed_groups)
+
+
 class RemediationPolicy(BaseModel):
     """Reboot first; replace when the reboot failed or the fault recurred; then a human.
 
@@ -87,6 +143,7 @@ class RemediationPolicy(BaseModel):
     )
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
+    guards: Guards = Guards()
 
     @field_validator("ladder")
     @classmethod

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from autoheal.policy import Action, Budget, RemediationPolicy, Step
+from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 
 ENV_PREFIX = "AUTOHEAL_"
 
@@ -42,6 +42,17 @@ class Settings(BaseModel):
     | HEALTHY_DELAY_MINUTES | Running this long after an action, with no new fault, means it worked | 5 |
     | REDRIVE_AFTER_MINUTES | reconcile re-drives a retry this long overdue | 10 |
     | CAPACITY_COOLDOWN_MINUTES | no replace in a group this long after it ran out of capacity | 60 |
+    | BREAKER_WINDOW_MINUTES | circuit breaker: the sliding window nodes under remediation are counted in | 30 |
+    | BREAKER_GROUP_MAX_NODES / BREAKER_GROUP_MAX_PERCENT | most nodes of one instance group under remediation | 25 / 20 |
+    | BREAKER_CLUSTER_MAX_NODES / BREAKER_CLUSTER_MAX_PERCENT | most nodes of one cluster under remediation | 50 / 20 |
+    | NODE_COOLDOWN_MINUTES | no new action on a node within this time of its last | 30 |
+    | NODE_ACTION_BUDGET / NODE_ACTION_BUDGET_WINDOW_HOURS | actions of any kind per node per window, then a human | 5 / 168 |
+    | PROTECTED_NODE_TYPES | Slurm node types never replaced (comma list) | Controller,Login |
+    | ALLOWED_GROUPS / DENIED_GROUPS | instance groups to act on / never act on (comma lists; empty allow = all) | empty |
+    | OPT_OUT_TAG | a cluster tagged with this key = "true" is left alone | hyperpod-autoheal:opt-out |
+    | DEFER_TO_HYPERPOD | leave faults HyperPod is already repairing (NodeRecovery Automatic) | true |
+    | MAX_EVENT_AGE_MINUTES | older events cause no action | 60 |
+    | DRY_RUN | decide and record everything, call nothing mutating | false |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
     """
@@ -61,23 +72,27 @@ class Settings(BaseModel):
     healthy_delay_minutes: int = Field(default=5, ge=0, le=24 * 60)
     redrive_after_minutes: int = Field(default=10, ge=1, le=24 * 60)
     capacity_cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    breaker_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    breaker_group_max_nodes: int = Field(default=25, ge=1, le=10_000)
+    breaker_group_max_percent: float = Field(default=20.0, gt=0, le=100)
+    breaker_cluster_max_nodes: int = Field(default=50, ge=1, le=10_000)
+    breaker_cluster_max_percent: float = Field(default=20.0, gt=0, le=100)
+    node_cooldown_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    node_action_budget: int = Field(default=5, ge=1, le=100)
+    node_action_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)
+    protected_node_types: str = "Controller,Login"
+    allowed_groups: str = ""
+    denied_groups: str = ""
+    opt_out_tag: str = Field(default="hyperpod-autoheal:opt-out", min_length=1, max_length=128)
+    defer_to_hyperpod: bool = True
+    max_event_age_minutes: int = Field(default=60, ge=1, le=30 * 24 * 60)
+    dry_run: bool = False
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
 
     @property
     def policy(self) -> RemediationPolicy:
-        return _policy(
-            self.reboot_timeout_minutes,
-            self.replace_timeout_minutes,
-            self.escalation_window_minutes,
-            self.replace_budget,
-            self.replace_budget_window_hours,
-            self.max_transient_retries,
-            self.retry_backoff_seconds,
-            self.healthy_delay_minutes,
-            self.redrive_after_minutes,
-            self.capacity_cooldown_minutes,
-        )
+        return _policy(self)
 
     def require(self, *names: str) -> Settings:
         """Fail at cold start when a function's required setting is missing."""
@@ -88,33 +103,48 @@ class Settings(BaseModel):
         return self
 
 
+def _names(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
 @lru_cache(maxsize=8)
-def _policy(
-    reboot_timeout: int,
-    replace_timeout: int,
-    escalation_window: int,
-    replace_budget: int,
-    replace_budget_window: int,
-    max_transient_retries: int,
-    retry_backoff_seconds: int,
-    healthy_delay: int,
-    redrive_after: int,
-    capacity_cooldown: int,
-) -> RemediationPolicy:
+def _policy(s: Settings) -> RemediationPolicy:
     return RemediationPolicy(
         ladder=(
-            Step(action=Action.REBOOT, timeout=timedelta(minutes=reboot_timeout)),
-            Step(action=Action.REPLACE, timeout=timedelta(minutes=replace_timeout)),
+            Step(action=Action.REBOOT, timeout=timedelta(minutes=s.reboot_timeout_minutes)),
+            Step(action=Action.REPLACE, timeout=timedelta(minutes=s.replace_timeout_minutes)),
         ),
-        escalation_window=timedelta(minutes=escalation_window),
+        escalation_window=timedelta(minutes=s.escalation_window_minutes),
         budgets={
-            Action.REPLACE: Budget(max_actions=replace_budget, window=timedelta(hours=replace_budget_window))
+            Action.REPLACE: Budget(
+                max_actions=s.replace_budget, window=timedelta(hours=s.replace_budget_window_hours)
+            )
         },
-        max_transient_retries=max_transient_retries,
-        retry_backoff=timedelta(seconds=retry_backoff_seconds),
-        healthy_delay=timedelta(minutes=healthy_delay),
-        redrive_after=timedelta(minutes=redrive_after),
-        capacity_cooldown=timedelta(minutes=capacity_cooldown),
+        max_transient_retries=s.max_transient_retries,
+        retry_backoff=timedelta(seconds=s.retry_backoff_seconds),
+        healthy_delay=timedelta(minutes=s.healthy_delay_minutes),
+        redrive_after=timedelta(minutes=s.redrive_after_minutes),
+        capacity_cooldown=timedelta(minutes=s.capacity_cooldown_minutes),
+        guards=Guards(
+            breaker=Breaker(
+                window=timedelta(minutes=s.breaker_window_minutes),
+                group_max_nodes=s.breaker_group_max_nodes,
+                group_max_percent=s.breaker_group_max_percent,
+                cluster_max_nodes=s.breaker_cluster_max_nodes,
+                cluster_max_percent=s.breaker_cluster_max_percent,
+            ),
+            node_cooldown=timedelta(minutes=s.node_cooldown_minutes),
+            node_budget=Budget(
+                max_actions=s.node_action_budget, window=timedelta(hours=s.node_action_budget_window_hours)
+            ),
+            protected_node_types=_names(s.protected_node_types),
+            allowed_groups=_names(s.allowed_groups),
+            denied_groups=_names(s.denied_groups),
+            opt_out_tag=s.opt_out_tag,
+            defer_to_hyperpod=s.defer_to_hyperpod,
+            max_event_age=timedelta(minutes=s.max_event_age_minutes),
+            dry_run=s.dry_run,
+        ),
     )
 
 

@@ -19,6 +19,8 @@ CLUSTER_MISSING_CODES = frozenset({"ResourceNotFound", "ValidationException"})
 
 class DirectoryClient(Protocol):
     def get_paginator(self, operation_name: str) -> Any: ...
+    def describe_cluster(self, **kwargs: Any) -> dict[str, Any]: ...
+    def list_tags(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,26 @@ class ClusterNodes:
         return len(self.by_instance) + sum(1 for n in self.by_logical.values() if not n.instance_id)
 
 
+@dataclass(frozen=True)
+class GroupInfo:
+    name: str
+    status: str | None
+    node_type: str | None  # Slurm: Controller | Login | Compute
+    size: int
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What DescribeCluster and ListTags say about a cluster (the guards read it)."""
+
+    name: str
+    arn: str | None
+    status: str | None
+    node_recovery: str | None
+    groups: dict[str, GroupInfo]
+    tags: dict[str, str]
+
+
 class ClusterNotFound(LookupError):
     """The cluster named by a fault does not exist (any more)."""
 
@@ -69,6 +91,7 @@ class NodeDirectory:
     def __init__(self, client: DirectoryClient) -> None:
         self._client = client
         self._clusters: dict[str, ClusterNodes] = {}
+        self._infos: dict[str, ClusterInfo] = {}
         self._all_listed = False
         self.list_calls = 0
 
@@ -78,6 +101,36 @@ class NodeDirectory:
         if cluster_ref not in self._clusters:
             self._clusters[cluster_ref] = self._list_nodes(cluster_ref)
         return self._clusters[cluster_ref]
+
+    def info(self, cluster_ref: str) -> ClusterInfo:
+        """DescribeCluster (+ ListTags), once per cluster per invocation. Raises `ClusterNotFound`."""
+        if cluster_ref not in self._infos:
+            try:
+                described = self._client.describe_cluster(ClusterName=cluster_ref)
+                arn = described.get("ClusterArn")
+                tags = self._client.list_tags(ResourceArn=arn).get("Tags", []) if arn else []
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in CLUSTER_MISSING_CODES:
+                    raise ClusterNotFound(cluster_ref) from exc
+                raise
+            groups = {
+                g["InstanceGroupName"]: GroupInfo(
+                    name=g["InstanceGroupName"],
+                    status=g.get("Status"),
+                    node_type=(g.get("SlurmConfig") or {}).get("NodeType"),
+                    size=int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0),
+                )
+                for g in described.get("InstanceGroups", [])
+            }
+            self._infos[cluster_ref] = ClusterInfo(
+                name=str(described.get("ClusterName", cluster_ref)),
+                arn=arn,
+                status=described.get("ClusterStatus"),
+                node_recovery=described.get("NodeRecovery"),
+                groups=groups,
+                tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+            )
+        return self._infos[cluster_ref]
 
     def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None:
         """Find a node whose cluster is unknown, across every cluster of the account."""

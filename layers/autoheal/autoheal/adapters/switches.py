@@ -20,6 +20,8 @@ ALL_CLUSTERS = "*"
 CONTROL_PK = "CONTROL"
 PAUSE_PREFIX = "PAUSE#"
 COOLDOWN_PREFIX = "COOLDOWN#"
+BREAKER_PREFIX = "BREAKER#"
+OVERRIDE_PREFIX = "OVERRIDE#"
 
 
 class SwitchClient(Protocol):
@@ -106,6 +108,78 @@ class Switches:
         except ClientError as exc:
             raise SwitchError(f"starting a capacity cool-down failed: {_code(exc)}") from exc
 
+    def breakers(self, now: datetime) -> BreakerState:
+        """Breakers still tripped, and operator overrides still in force (one Query)."""
+        tripped: dict[str, datetime] = {}
+        overrides: dict[str, datetime] = {}
+        for item in self._control_items():
+            sk, until = item["sk"]["S"], item.get("until", {}).get("S")
+            if until is None or datetime.fromisoformat(until) <= now:
+                continue
+            if sk.startswith(BREAKER_PREFIX):
+                tripped[sk[len(BREAKER_PREFIX) :]] = datetime.fromisoformat(until)
+            elif sk.startswith(OVERRIDE_PREFIX):
+                overrides[sk[len(OVERRIDE_PREFIX) :]] = datetime.fromisoformat(until)
+        return BreakerState(tripped, overrides)
+
+    def trip(self, label: str, until: datetime, count: int, allowed: int) -> None:
+        """Record a tripped breaker for the scope `cluster/group` (or `cluster/*`)."""
+        self._put(
+            {
+                "pk": {"S": CONTROL_PK},
+                "sk": {"S": f"{BREAKER_PREFIX}{label}"},
+                "until": {"S": until.astimezone(UTC).isoformat()},
+                "count": {"N": str(count)},
+                "allowed": {"N": str(allowed)},
+            }
+        )
+
+    def override_breakers(self, cluster: str, until: datetime) -> int:
+        """An operator's resume: clear the cluster's tripped breakers and keep them from tripping
+        again until `until`. Returns how many were cleared."""
+        cleared = 0
+        for item in self._control_items():
+            sk = item["sk"]["S"]
+            if sk.startswith(f"{BREAKER_PREFIX}{cluster}/") or (
+                cluster == ALL_CLUSTERS and sk.startswith(BREAKER_PREFIX)
+            ):
+                self._client.delete_item(
+                    TableName=self._table, Key={"pk": {"S": CONTROL_PK}, "sk": {"S": sk}}
+                )
+                cleared += 1
+        self._put(
+            {
+                "pk": {"S": CONTROL_PK},
+                "sk": {"S": f"{OVERRIDE_PREFIX}{cluster}"},
+                "until": {"S": until.astimezone(UTC).isoformat()},
+            }
+        )
+        return cleared
+
+    def _control_items(self) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": CONTROL_PK}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            try:
+                response = self._client.query(**kwargs)
+            except ClientError as exc:
+                raise SwitchError(f"reading switches failed: {_code(exc)}") from exc
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _put(self, item: dict[str, Any]) -> None:
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except ClientError as exc:
+            raise SwitchError(f"writing a switch failed: {_code(exc)}") from exc
+
     def _get(self, keys: list[dict[str, dict[str, str]]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
@@ -162,6 +236,14 @@ class Cooldown:
 
 def cooldown_key(cluster: str, group: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": CONTROL_PK}, "sk": {"S": f"{COOLDOWN_PREFIX}{cluster}#{group}"}}
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """Tripped breakers (scope label -> until) and operator overrides (cluster -> until)."""
+
+    tripped: dict[str, datetime]
+    overrides: dict[str, datetime]
 
 
 def covering(pauses: dict[str, Pause], cluster: str) -> Pause | None:

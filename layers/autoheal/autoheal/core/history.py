@@ -33,6 +33,7 @@ OPEN_STATUSES = frozenset(
 class LastOutcome(StrEnum):
     ACCEPTED = "accepted"
     HEALED = "healed"  # reconcile saw the node Running after the action
+    DRY_RUN = "dry_run"  # decided and recorded, nothing called
     FAILED_TRANSIENT = "failed_transient"
     FAILED = "failed"  # the action did not fix the node (reconcile, or a failure event)
     GONE = "gone"

@@ -26,12 +26,15 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from autoheal.adapters.directory import ClusterNotFound, NodeDirectory, NodeInfo
+from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, NodeDirectory, NodeInfo
 from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.queue import QueueError
 from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
-from autoheal.adapters.switches import Cooldown, Switches, covering
+from autoheal.adapters.switches import ALL_CLUSTERS, Cooldown, Switches, covering
+from autoheal.core import guards
+from autoheal.core.guards import GuardKind, GuardVerdict, NodeContext
+from autoheal.core.guards import Scope as BreakerScope
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import Decision, DecisionKind, NodeFaults, Reason, decide
 from autoheal.core.planner import BatchRequest, Target, plan_requests
@@ -49,6 +52,8 @@ REQUEST_METRICS: Mapping[Action, Metric] = {
 }
 
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum
+#: Statuses that count a node as "under remediation" for the circuit breaker.
+BREAKER_COUNTED = frozenset({NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING})
 CAPACITY_SIGNAL = "InsufficientCapacity"
 
 
@@ -112,6 +117,7 @@ class _Node:
 
     ref: NodeRef
     target: Target
+    status: str | None = None  # InstanceStatus from ListClusterNodes
     faults: list[NodeFault] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
 
@@ -126,19 +132,26 @@ class _Claimed:
 
 
 @dataclass(frozen=True)
+class Hold:
+    reason: str  # metric reason: paused | capacity_cooldown | breaker_open | node_cooldown | cluster_... | node_...
+    detail: str  # e.g. "paused:*", "capacity_cooldown:gpu-a", "breaker:train/gpu-a"
+    delay: int = 900  # seconds until the held fault comes back
+
+
+@dataclass(frozen=True)
 class NodePlan:
     """One node's decision, before anything is written."""
 
     node: _Node
     history: NodeHistory
     decision: Decision
-    hold: Hold | None = None  # why its action waits (pause, capacity cool-down), if it does
+    guard: GuardVerdict | None = None  # a safety guard's say (ignore, or hand to a human)
+    hold: Hold | None = None  # why its action waits, if it does
+    action: Action | None = None  # what the ladder's step would do
 
-
-@dataclass(frozen=True)
-class Hold:
-    reason: str  # metric reason: "paused" | "capacity_cooldown"
-    detail: str  # e.g. "paused:*", "capacity_cooldown:gpu-a"
+    @property
+    def would_act(self) -> bool:
+        return self.action is not None and self.guard is None and self.hold is None
 
 
 @dataclass
@@ -149,19 +162,16 @@ class BatchPlan:
     nodes: list[NodePlan]
     report: RemediationReport
     policy: RemediationPolicy
+    trips: dict[BreakerScope, tuple[int, int]] = field(default_factory=dict)  # newly tripped breakers
 
     def action_for(self, plan: NodePlan) -> Action | None:
-        step = self.policy.step(plan.decision.step) if plan.decision.acts else None
-        return step.action if step else None
+        return plan.action
 
     def requests(self) -> list[BatchRequest]:
         """The mutating calls executing this plan would make (before claims and per-entry results)."""
-        planned = [
-            (p.node.target, action)
-            for p in self.nodes
-            if p.hold is None and (action := self.action_for(p)) is not None
-        ]
-        return plan_requests(planned)
+        if self.policy.guards.dry_run:
+            return []
+        return plan_requests((p.node.target, p.action) for p in self.nodes if p.would_act and p.action)
 
 
 def remediate(records: Sequence[Mapping[str, Any]], deps: Deps) -> RemediationReport:
@@ -177,54 +187,180 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     if not nodes:
         return BatchPlan(now, [], report, deps.policy)
     histories = deps.ledger.load(nodes)
-    decisions = {
-        ref: decide(NodeFaults(tuple(node.faults)), histories[ref], now, deps.policy)
-        for ref, node in nodes.items()
-    }
-    pauses = deps.switches.paused({c for c, _ in nodes}) if deps.switches else {}
+    infos = _cluster_infos(nodes, deps.directory)
+    plans = [
+        _node_plan(node, histories[ref], infos.get(ref[0]), now, deps.policy) for ref, node in nodes.items()
+    ]
+    plans = _hold_switched(plans, deps, now)
+    plans, trips = _breaker(plans, infos, deps, now)
+    return BatchPlan(now, plans, report, deps.policy, trips)
+
+
+def _cluster_infos(nodes: Mapping[NodeRef, _Node], directory: NodeDirectory) -> dict[str, ClusterInfo]:
+    infos: dict[str, ClusterInfo] = {}
+    for cluster in {c for c, _ in nodes}:
+        try:
+            infos[cluster] = directory.info(cluster)
+        except ClusterNotFound:
+            continue  # deleted since its nodes were listed: the guards see no context
+    return infos
+
+
+def _context(node: _Node, info: ClusterInfo | None) -> NodeContext:
+    group = info.groups.get(node.target.instance_group or "") if info else None
+    return NodeContext(
+        cluster_status=info.status if info else None,
+        node_recovery=info.node_recovery if info else None,
+        cluster_tags=info.tags if info else {},
+        group=node.target.instance_group,
+        group_status=group.status if group else None,
+        node_type=group.node_type if group else None,
+        node_status=node.status,
+    )
+
+
+def _node_plan(
+    node: _Node, history: NodeHistory, info: ClusterInfo | None, now: datetime, policy: RemediationPolicy
+) -> NodePlan:
+    """The ladder's decision, checked by the guards before and after it."""
+    faults = NodeFaults(tuple(node.faults))
+    decision = decide(faults, history, now, policy)
+    step = policy.step(decision.step) if decision.acts else None
+    action = step.action if step else None
+    if decision.kind is DecisionKind.IGNORE:
+        return NodePlan(node, history, decision)
+    ctx = _context(node, info)
+    guard = guards.before(faults.new_since(history) or faults.faults, ctx, now, policy.guards)
+    if guard is None and action is not None:
+        guard = guards.after(decision, action, history, ctx, now, policy.guards)
+    if guard is not None and guard.kind is GuardKind.HOLD:
+        delay = RETRY_MAX_SECONDS
+        if guard.reason == "node_cooldown" and history.last_action_at is not None:
+            remaining = policy.guards.node_cooldown - (now - history.last_action_at)
+            delay = max(1, min(RETRY_MAX_SECONDS, int(remaining.total_seconds()) + 1))
+        return NodePlan(node, history, decision, hold=Hold(guard.reason, guard.reason, delay), action=action)
+    return NodePlan(node, history, decision, guard=guard, action=action)
+
+
+def _hold_switched(plans: list[NodePlan], deps: Deps, now: datetime) -> list[NodePlan]:
+    """Paused clusters hold every fault that would act or notify; a capacity cool-down holds replaces."""
+    if deps.switches is None:
+        return plans
+    pauses = deps.switches.paused({p.node.ref[0] for p in plans})
     replacing = {
-        (ref[0], nodes[ref].target.instance_group or "")
-        for ref, d in decisions.items()
-        if d.acts and (step := deps.policy.step(d.step)) is not None and step.action is Action.REPLACE
+        (p.node.ref[0], p.node.target.instance_group or "")
+        for p in plans
+        if p.would_act and p.action is Action.REPLACE
     }
-    cooldowns = deps.switches.cooldowns(replacing, now) if deps.switches and replacing else {}
-    plans = []
-    for ref, node in nodes.items():
-        decision = decisions[ref]
-        hold: Hold | None = None
-        pause = covering(pauses, ref[0])
-        cooldown = cooldowns.get((ref[0], node.target.instance_group or ""))
-        if pause is not None and decision.kind is not DecisionKind.IGNORE:
-            hold = Hold("paused", f"paused:{pause.scope}")
-        elif cooldown is not None and (ref[0], cooldown.group) in replacing and decision.acts:
-            step = deps.policy.step(decision.step)
-            if step is not None and step.action is Action.REPLACE:
-                hold = Hold("capacity_cooldown", f"capacity_cooldown:{cooldown.group}")
-        plans.append(NodePlan(node=node, history=histories[ref], decision=decision, hold=hold))
-    return BatchPlan(now, plans, report, deps.policy)
+    cooldowns = deps.switches.cooldowns(replacing, now) if replacing else {}
+    out = []
+    for p in plans:
+        pause = covering(pauses, p.node.ref[0])
+        acts_or_tells = p.decision.kind is not DecisionKind.IGNORE and (
+            p.guard is None or p.guard.kind is not GuardKind.IGNORE
+        )
+        cooldown = cooldowns.get((p.node.ref[0], p.node.target.instance_group or ""))
+        if pause is not None and acts_or_tells and p.hold is None:
+            p = replace(p, hold=Hold("paused", f"paused:{pause.scope}"))
+        elif cooldown is not None and p.would_act and p.action is Action.REPLACE:
+            p = replace(p, hold=Hold("capacity_cooldown", f"capacity_cooldown:{cooldown.group}"))
+        out.append(p)
+    return out
+
+
+def _breaker(
+    plans: list[NodePlan], infos: Mapping[str, ClusterInfo], deps: Deps, now: datetime
+) -> tuple[list[NodePlan], dict[BreakerScope, tuple[int, int]]]:
+    """Count nodes under remediation per instance group and cluster; hold the scopes over the limit."""
+    wanting = [p for p in plans if p.would_act]
+    if not wanting or deps.switches is None:
+        return plans, {}
+    window = deps.policy.guards.breaker.window
+    in_batch = {p.node.ref for p in wanting}
+    active: list[tuple[str, str | None]] = []
+    for cluster in {p.node.ref[0] for p in wanting}:
+        for h in deps.ledger.open_nodes(cluster):
+            recent = h.last_action_at is not None and now - h.last_action_at < window
+            if recent and (h.cluster, h.node_key) not in in_batch and h.status in BREAKER_COUNTED:
+                active.append((h.cluster, h.instance_group))
+    sizes: dict[BreakerScope, int] = {}
+    for cluster, info in infos.items():
+        for group_info in info.groups.values():
+            sizes[BreakerScope(cluster, group_info.name)] = group_info.size
+        sizes[BreakerScope(cluster, None)] = sum(g.size for g in info.groups.values())
+    state = deps.switches.breakers(now)
+    over = guards.breaker_trips(
+        [(p.node.ref[0], p.node.target.instance_group) for p in wanting], active, sizes, deps.policy.guards
+    )
+    over = {
+        s: v
+        for s, v in over.items()
+        if s.cluster not in state.overrides and ALL_CLUSTERS not in state.overrides
+    }
+    open_labels = set(state.tripped) | {s.label for s in over}
+    out = []
+    for p in plans:
+        cluster, group = p.node.ref[0], p.node.target.instance_group
+        labels = [BreakerScope(cluster, group).label, BreakerScope(cluster, None).label]
+        hit = next((label for label in labels if label in open_labels), None)
+        if p.would_act and hit is not None and cluster not in state.overrides:
+            p = replace(p, hold=Hold("breaker_open", f"breaker:{hit}"))
+        out.append(p)
+    new_trips = {s: v for s, v in over.items() if s.label not in state.tripped}
+    return out, new_trips
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
-    """Hold, claim, act, record, notify."""
+    """Hold, claim, act, record, notify (in dry-run: record, call nothing)."""
     report, now = batch.report, batch.now
     claimed: list[_Claimed] = []
     humans: list[HumanNeeded] = []
-    held: list[_Node] = []
+    held: list[tuple[_Node, int]] = []
+    dry: list[AttemptRecord] = []
+    humans.extend(_trip_breakers(batch, deps))
     for p in batch.nodes:
         if p.hold is not None:
-            held.append(p.node)
+            held.append((p.node, p.hold.delay))
             report.metrics.add(Metric.FAULTS_HELD, len(p.node.faults), Reason=p.hold.reason)
             report.nodes.append(_row(p.node, "held", p.hold.detail))
             continue
-        _apply_decision(p.node, p.history, p.decision, now, deps, report, claimed, humans)
+        _apply_decision(p, now, deps, report, claimed, humans, dry)
     humans.extend(_capacity_cooldowns(batch, deps))
     states, attempts, retries = _act(claimed, now, deps, report, humans)
-    deps.ledger.commit(states, attempts, now)
-    _requeue(retries + [(n, RETRY_MAX_SECONDS) for n in held], deps, report)
+    deps.ledger.commit(states, attempts + dry, now)
+    _requeue(retries + held, deps, report)
     sent = deps.notifier.needs_human(humans)
     if humans and not sent:
         logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(humans)})
     return report
+
+
+def _trip_breakers(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
+    """Record newly tripped breakers (they hold their scope for the window) and tell a human."""
+    if deps.switches is None or not batch.trips:
+        return []
+    told = []
+    until = batch.now + deps.policy.guards.breaker.window
+    for scope, (count, allowed) in batch.trips.items():
+        deps.switches.trip(scope.label, until, count, allowed)
+        batch.report.metrics.add(Metric.BREAKER_TRIPS, Scope="group" if scope.group else "cluster")
+        logger.warning(
+            "circuit breaker tripped", extra={"scope": scope.label, "nodes": count, "allowed": allowed}
+        )
+        told.append(
+            HumanNeeded(
+                cluster=scope.cluster,
+                node_key=scope.label,
+                instance_id=None,
+                reason=(
+                    f"circuit breaker open: {count} nodes under remediation in {scope.label}, "
+                    f"{allowed} allowed; faults held until {until.isoformat()} or `autoheal resume`"
+                ),
+                last_action=None,
+                signal=None,
+            )
+        )
+    return told
 
 
 def _capacity_cooldowns(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
@@ -322,7 +458,7 @@ def _resolve(
                 node_logical_id=info.node_logical_id,
                 instance_group=info.instance_group,
             )
-            node = nodes[ref] = _Node(ref=ref, target=target)
+            node = nodes[ref] = _Node(ref=ref, target=target, status=info.status)
         if any(f.source_event_id == fault.source_event_id for f in node.faults):
             report.metrics.add(Metric.DUPLICATE_FAULTS)
         node.faults.append(fault)
@@ -350,19 +486,21 @@ def _locate(fault: NodeFault, directory: NodeDirectory) -> tuple[NodeInfo | None
 
 
 def _apply_decision(
-    node: _Node,
-    history: NodeHistory,
-    decision: Decision,
+    p: NodePlan,
     now: datetime,
     deps: Deps,
     report: RemediationReport,
     claimed: list[_Claimed],
     humans: list[HumanNeeded],
+    dry: list[AttemptRecord],
 ) -> None:
+    node, history, decision = p.node, p.history, p.decision
     target = node.target
-    row = NodeRow(
-        target.cluster, target.node_key, target.instance_id, decision.kind.value, decision.reason.value
-    )
+    kind, reason = decision.kind, decision.reason.value
+    if p.guard is not None:  # a guard overrules the ladder: ignore, or a human
+        kind = DecisionKind.IGNORE if p.guard.kind is GuardKind.IGNORE else DecisionKind.NEEDS_HUMAN
+        reason = p.guard.reason
+    row = NodeRow(target.cluster, target.node_key, target.instance_id, kind.value, reason)
     current = replace(
         history,
         instance_id=target.instance_id or history.instance_id,
@@ -370,33 +508,33 @@ def _apply_decision(
         instance_group=target.instance_group or history.instance_group,
     )
     latest = NodeFaults(tuple(node.faults)).latest
-    if decision.kind is DecisionKind.IGNORE:
-        report.metrics.add(Metric.FAULTS_IGNORED, len(node.faults), Reason=decision.reason.value)
+    seen = current.remember(tuple(f.source_event_id for f in node.faults))
+    if kind is DecisionKind.IGNORE:
+        report.metrics.add(Metric.FAULTS_IGNORED, len(node.faults), Reason=reason)
         report.nodes.append(row)
         return
-    if decision.kind is DecisionKind.NEEDS_HUMAN:
+    if deps.policy.guards.dry_run:
+        _dry_run(p, kind, reason, seen, now, deps, report, dry)
+        return
+    if kind is DecisionKind.NEEDS_HUMAN:
         stopped = replace(
-            current.remember(tuple(f.source_event_id for f in node.faults)),
-            status=NodeStatus.NEEDS_HUMAN,
-            version=history.version + 1,
-            claim_expires_at=None,
+            seen, status=NodeStatus.NEEDS_HUMAN, version=history.version + 1, claim_expires_at=None
         )
         if deps.ledger.put_if_unchanged(stopped, history.version, now):
             report.metrics.add(Metric.NEEDS_HUMAN)
-            humans.append(_human(stopped, decision.reason.value, latest.signal))
+            humans.append(_human(stopped, reason, latest.signal))
             report.nodes.append(row)
         else:
             _conflict(row, report)
         return
-    step = deps.policy.step(decision.step)
-    assert step is not None  # decide() turns an out-of-ladder step into NEEDS_HUMAN
+    assert p.action is not None  # an ACT decision inside the ladder
     claim = replace(
-        current.remember(tuple(f.source_event_id for f in node.faults)),
+        seen,
         status=NodeStatus.CLAIMED,
         version=history.version + 1,
         claim_expires_at=now + deps.policy.claim_ttl,
         # the intent, so that reconcile can tell what happened if we die before the outcome is written
-        intent_action=step.action,
+        intent_action=p.action,
         intent_step=decision.step,
         intent_at=now,
         intent_instance_id=target.instance_id,
@@ -405,7 +543,45 @@ def _apply_decision(
     if not deps.ledger.put_if_unchanged(claim, history.version, now):
         _conflict(row, report)
         return
-    claimed.append(_Claimed(node, decision, step.action, before=current, claimed=claim))
+    claimed.append(_Claimed(node, decision, p.action, before=current, claimed=claim))
+
+
+def _dry_run(
+    p: NodePlan,
+    kind: DecisionKind,
+    reason: str,
+    seen: NodeHistory,
+    now: datetime,
+    deps: Deps,
+    report: RemediationReport,
+    dry: list[AttemptRecord],
+) -> None:
+    """Record what would have been done; the node's ladder state does not move (nothing was done)."""
+    what = p.action.value if kind is DecisionKind.ACT and p.action else "needs_human"
+    state = replace(seen, version=p.history.version + 1, last_outcome=LastOutcome.DRY_RUN)
+    row = NodeRow(
+        p.node.target.cluster, p.node.target.node_key, p.node.target.instance_id, kind.value, reason
+    )
+    if not deps.ledger.put_if_unchanged(state, p.history.version, now):
+        _conflict(row, report)
+        return
+    report.metrics.add(Metric.DRY_RUN_ACTIONS, Action=what)
+    report.nodes.append(replace(row, action=what, step=p.decision.step, outcome="dry_run"))
+    dry.append(
+        AttemptRecord(
+            cluster=p.node.target.cluster,
+            node_key=p.node.target.node_key,
+            attempt_id=f"dry-{uuid.uuid4().hex[:12]}",
+            action=p.action or Action.REBOOT,
+            step=p.decision.step,
+            at=now,
+            outcome=f"dry_run:{what}:{reason}",
+            instance_id=p.node.target.instance_id,
+            node_logical_id=p.node.target.node_logical_id,
+            signal=NodeFaults(tuple(p.node.faults)).latest.signal,
+            source_event_ids=tuple(f.source_event_id for f in p.node.faults),
+        )
+    )
 
 
 def _conflict(row: NodeRow, report: RemediationReport) -> None:
