@@ -91,6 +91,7 @@ def node_health_event(
     event_id: str | None = None,
     fault_type: str = "NvidiaErrorTerminate",
     status: str = "Unhealthy",
+    repair_action: str = "None",
 ) -> dict[str, Any]:
     """A `SageMaker HyperPod Cluster Node Health Event` as EventBridge delivers it."""
     return {
@@ -113,7 +114,7 @@ def node_health_event(
                     f"HyperPod Health Monitoring Agent (HMA) has detected fault type {fault_type} "
                     "on this node and is unhealthy."
                 ),
-                "RepairAction": "None",
+                "RepairAction": repair_action,
                 "Recommendation": "Please Replace the Faulty Node.",
             },
         },

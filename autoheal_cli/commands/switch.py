@@ -61,14 +61,21 @@ def run_resume(ctx: Context, args: argparse.Namespace) -> Output:
     scope = ids.cluster_ref(args.cluster) or ALL_CLUSTERS
     switches = ctx.switches()
     cleared = switches.resume(scope)
+    # a resume is also the operator's word on tripped circuit breakers: they are cleared, and the
+    # breaker stays open-handed for one window so the held faults can go through
+    window = ctx.service.settings().policy.guards.breaker.window
+    breakers = switches.override_breakers(scope, ctx.now() + window)
     what = "every cluster" if scope == ALL_CLUSTERS else f"cluster {scope}"
     lines = [f"resumed {what}" if cleared else f"{what} was not paused"]
+    if breakers:
+        lines.append(f"cleared {breakers} tripped circuit breaker(s); they re-arm in {window}")
     still = covering(switches.paused([scope]), scope)
     if still is not None:
         lines.append(f"still held by: {pause_line(still)}")
     data = {
         "scope": scope,
         "resumed": cleared,
+        "breakers_cleared": breakers,
         "still_paused_by": pause_json(still) if still else None,
     }
     return Output(data, lines)

@@ -232,6 +232,7 @@ def test_a_global_pause_holds_every_cluster_and_outlives_a_cluster_resume(  # ty
     assert run.json() == {
         "scope": cluster.name,
         "resumed": False,
+        "breakers_cleared": 0,
         "still_paused_by": run.json()["still_paused_by"],
     }
     assert run.json()["still_paused_by"]["scope"] == "*"
@@ -499,3 +500,17 @@ def test_the_installed_command_runs() -> None:
         "--json",
     ):
         assert name in done.stdout
+
+
+def test_resume_clears_a_tripped_breaker(world: LocalWorld, cluster: ClusterFixture, cli) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from autoheal.adapters.switches import Switches
+
+    switches = Switches(world.aws.client("dynamodb"), world.stack.table_name)
+    switches.trip(f"{cluster.name}/gpu-a", world.now() + timedelta(minutes=30), 40, 20)
+    run = cli("--json", "resume", "--cluster", cluster.name)
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["breakers_cleared"] == 1
+    assert switches.breakers(world.now()).tripped == {}
+    assert cluster.name in switches.breakers(world.now()).overrides
