@@ -171,3 +171,34 @@ def test_a_full_storm_in_dry_run_calls_nothing_and_records_everything(
         record = ledger.node_record(cluster.name, logical)
         assert record.state is not None and record.state.last_outcome is LastOutcome.DRY_RUN
         assert [a.outcome for a in record.attempts] == ["dry_run:reboot:first_fault"]
+
+
+def test_nothing_is_started_while_the_cluster_is_updating(guarded: LocalWorld) -> None:
+    cluster = make_cluster(guarded, gpus=4)
+    guarded.control.set_cluster_status(cluster.name, "Updating")
+    guarded.deliver(events(guarded, cluster, cluster.instance_ids(GPU)[:1]))
+    report = guarded.remediate()
+    assert guarded.calls() == []
+    assert report.metrics.total("FaultsHeld", Reason="cluster_Updating") == 1
+
+
+def test_a_denied_group_is_never_acted_on(aws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    world = LocalWorld(aws, monkeypatch.setenv, env={**PRODUCTION_GUARDS, "AUTOHEAL_DENIED_GROUPS": GPU})
+    cluster = make_cluster(world, gpus=4)
+    world.deliver(events(world, cluster, cluster.instance_ids(GPU)[:1] + cluster.instance_ids("login")))
+    report = world.remediate()
+    assert report.metrics.total("FaultsIgnored", Reason="group_excluded") == 1
+    assert [list(c.node_ids) for c in world.calls(REBOOT)] == [cluster.instance_ids("login")]
+
+
+def test_the_node_action_budget_hands_a_node_to_a_human(aws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    env = {"AUTOHEAL_NODE_ACTION_BUDGET": "2", "AUTOHEAL_ESCALATION_WINDOW_MINUTES": "10"}
+    world = LocalWorld(aws, monkeypatch.setenv, env=env)
+    cluster = make_cluster(world, gpus=4)
+    slot = cluster.in_group(GPU)[0].logical_id
+    for _ in range(3):  # a fault every 20 minutes: each starts the ladder again (window 10 min)
+        world.deliver(events(world, cluster, [world.control.node(slot).instance_id]))
+        report = world.remediate()
+        world.advance(minutes(20).total_seconds())
+    assert nodes_called(world, REBOOT) == 2
+    assert report.metrics.total("NeedsHuman") == 1
