@@ -1,15 +1,22 @@
-# hyperpod-autoheal — every target a newcomer needs. The venv is created on demand.
+# hyperpod-autoheal — every target a newcomer needs. The venvs are created on demand.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov and aws-sam-cli pin their own boto3 (and more): each gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help venv test unit integration scenarios lint typecheck template-lint clean
+.PHONY: help venv test unit integration scenarios lint template-lint sam-build clean
 
 help:
-	@echo "make test       install into .venv and run lint, type checks, template checks and all tests"
+	@echo "make test       lint, then sam build, then every test (creates the venvs it needs)"
+	@echo "make lint       ruff, ruff format, mypy strict, then template-lint"
+	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation"
+	@echo "make sam-build  sam build into a temporary directory (no Docker) and check the layer and functions"
 	@echo "make unit       pure-core unit tests only (no network)"
-	@echo "make lint       ruff + mypy + template validation"
 	@echo "make demo       the scripted incident on a local HyperPod control plane (ARGS=\"--json\" ...)"
 
 $(STAMP): requirements-dev.txt layers/autoheal/requirements.txt pyproject.toml
@@ -19,17 +26,32 @@ $(STAMP): requirements-dev.txt layers/autoheal/requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .  # the `autoheal` operator CLI
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+$(SAM_STAMP): requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $(SAM_STAMP)
+
 venv: $(STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) template-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-template-lint: $(STAMP)
+template-lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m tests.tools.lint_template template.yaml
+	$(BIN)/python -m tests.tools.checkov_template template.yaml --checkov $(CHECKOV_VENV)/bin/checkov
 
-test: lint template-lint
+# Needs python3.13 (the runtime) on PATH, or pyenv with a 3.13 installed; and PyPI for the layer's wheels.
+sam-build: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python -m tests.tools.sam_build template.yaml --sam $(SAM_VENV)/bin/sam
+
+test: lint sam-build
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -50,4 +72,4 @@ demo:
 	@PYTHONPATH=layers/autoheal $(BIN)/python -m hyperpod_local.demo $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,9 +1,10 @@
 """template.yaml as tests see it, and the stateful part of the stack built locally from it.
 
 `load_template` reads the SAM template (short-form tags included) into plain dicts.
-`create_stack_resources` creates the ledger table, the queues and the topic against whatever endpoint the
-clients point at (moto's in-process `mock_aws`, a moto server, DynamoDB Local), taking key schema, index,
-TTL, redrive and encryption settings from the template itself, so tests and deployment cannot drift.
+`create_stack_resources` creates the ledger table, the queues and the topic (with its KMS key) against
+whatever endpoint the clients point at (moto's in-process `mock_aws`, a moto server, DynamoDB Local),
+taking key schema, index, TTL, redrive and encryption settings from the template itself, so tests and
+deployment cannot drift.
 """
 
 from __future__ import annotations
@@ -225,6 +226,22 @@ def _create_table(dynamodb: Any, properties: Mapping[str, Any], name: str) -> st
     return name
 
 
+def _create_keys(
+    kms: Any, template: Mapping[str, Any], suffix: str
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Create every AWS::KMS::Key (symmetric, default policy: nothing local enforces key policies)."""
+    refs: dict[str, str] = {}
+    attrs: dict[tuple[str, str], str] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::KMS::Key":
+            continue
+        key = kms.create_key(Description=f"autoheal-{suffix}-{logical_id}")["KeyMetadata"]
+        refs[logical_id] = key["KeyId"]
+        attrs[(logical_id, "Arn")] = key["Arn"]
+        attrs[(logical_id, "KeyId")] = key["KeyId"]
+    return refs, attrs
+
+
 def _create_topic(sns: Any, properties: Mapping[str, Any], name: str) -> str:
     attributes = {k: str(properties[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in properties}
     arn: str = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
@@ -284,9 +301,12 @@ def create_stack_resources(
         resolver.resolve(template_properties(template, LEDGER_TABLE)),
         f"autoheal-{suffix}-{LEDGER_TABLE}",
     )
+    key_refs, key_attrs = _create_keys(client("kms"), template, suffix)
     topic_arn = _create_topic(
         client("sns"),
-        resolver.resolve(template_properties(template, NEEDS_HUMAN_TOPIC)),
+        resolver.with_resources(key_refs, key_attrs).resolve(
+            template_properties(template, NEEDS_HUMAN_TOPIC)
+        ),
         f"autoheal-{suffix}-{NEEDS_HUMAN_TOPIC}",
     )
 

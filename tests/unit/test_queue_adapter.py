@@ -268,8 +268,11 @@ def test_batch_size_above_the_sqs_limit_is_refused() -> None:
 
 
 def test_declared_iam_actions_cover_send_message_batch() -> None:
-    assert IAM_ACTIONS == ("sqs:SendMessage",)
-    assert FaultQueue.iam_actions == IAM_ACTIONS
+    # SendMessageBatch has no IAM action of its own: sqs:SendMessage authorises it.
+    assert dict(IAM_ACTIONS) == {
+        "FaultQueue.send": frozenset({"sqs:SendMessage"}),
+        "FaultQueue.requeue": frozenset({"sqs:SendMessage"}),
+    }
 
 
 def test_requeue_delays_every_entry(sqs: StubbedSqs) -> None:

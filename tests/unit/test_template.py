@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ast
-import fnmatch
-import importlib
 import json
-import pkgutil
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -18,10 +15,10 @@ import pytest
 from moto import mock_aws
 from moto.events.models import EventPattern
 
-from autoheal import adapters, observability
+from autoheal import observability
 from autoheal.intake.normalise import ROUTES
 from autoheal.settings import Settings, load_settings
-from hyperpod_local.intrinsics import Resolver, UnresolvedError
+from hyperpod_local.intrinsics import Resolver
 from hyperpod_local.stack import (
     FAULT_DLQ,
     FAULT_QUEUE,
@@ -563,7 +560,8 @@ def test_ledger_table_keys_index_ttl_pitr_and_encryption() -> None:
 
 
 def test_needs_human_topic_is_encrypted_and_email_is_optional() -> None:
-    assert props(NEEDS_HUMAN_TOPIC)["KmsMasterKeyId"] == "alias/aws/sns"
+    # our own key (tests/unit/test_dashboard.py checks its policy): alarms cannot publish under aws/sns
+    assert props(NEEDS_HUMAN_TOPIC)["KmsMasterKeyId"] == {"Fn::GetAtt": ["NeedsHumanTopicKey", "Arn"]}
     subscriptions = [r for r in RESOURCES.values() if r["Type"] == "AWS::SNS::Subscription"]
     assert subscriptions, "no email subscription"
     for subscription in subscriptions:
@@ -766,158 +764,7 @@ def test_intake_gets_no_policy_knobs() -> None:
     assert not set(template_function_env(T, INTAKE_FUNCTION)) & (set(POLICY_KNOBS) | set(GUARD_KNOBS))
 
 
-# ---------------------------------------------------------------- IAM
-
-
-def _statements(role: str) -> list[dict[str, Any]]:
-    policies = transformed()["Resources"][role]["Properties"].get("Policies", [])
-    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
-
-
-def _actions(statement: Mapping[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return [action] if isinstance(action, str) else list(action)
-
-
-def _resources(statement: Mapping[str, Any], resolver: Resolver) -> list[Any]:
-    """The statement's resources, evaluated where they depend on parameters only."""
-    try:
-        value = resolver.resolve(statement["Resource"])
-    except UnresolvedError:  # refers to a resource's physical id: keep the intrinsic
-        value = statement["Resource"]
-    return value if isinstance(value, list) else [value]
-
-
-def _role_actions(role: str, service: str) -> set[str]:
-    return {a for s in _statements(role) for a in _actions(s) if a.startswith(service + ":")}
-
-
-def test_no_role_grants_anything_but_list_clusters_on_star() -> None:
-    cfn = transformed()
-    for lid, resource in cfn["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for statement in _statements(lid):
-            if "*" in _resources(statement, Resolver(cfn)):
-                assert _actions(statement) == ["sagemaker:ListClusters"], (lid, statement)
-
-
-@pytest.mark.parametrize("role", ["RemediateFunctionRole", "ReconcileFunctionRole"])
-@pytest.mark.parametrize("parameters", [{}, {"ClusterArnPattern": CLUSTER_A}])
-def test_sagemaker_actions_are_scoped_to_cluster_arns(role: str, parameters: dict[str, str]) -> None:
-    cfn = transformed()
-    resolver = Resolver(cfn, parameters=parameters)
-    for statement in _statements(role):
-        actions = [a for a in _actions(statement) if a.startswith("sagemaker:")]
-        if not actions or actions == ["sagemaker:ListClusters"]:
-            continue
-        resources = _resources(statement, resolver)
-        assert resources == [
-            parameters.get("ClusterArnPattern", f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:cluster/*")
-        ]
-
-
-def test_remediate_role_grants_exactly_the_sagemaker_and_ledger_actions() -> None:
-    assert _role_actions("RemediateFunctionRole", "sagemaker") == {
-        "sagemaker:BatchRebootClusterNodes",
-        "sagemaker:BatchReplaceClusterNodes",
-        "sagemaker:DescribeClusterNode",
-        "sagemaker:ListClusterNodes",
-        "sagemaker:DescribeCluster",
-        "sagemaker:ListTags",
-        "sagemaker:ListClusters",
-    }
-    assert _role_actions("RemediateFunctionRole", "dynamodb") == {
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:PutItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:Query",
-    }
-    (ledger,) = (s for s in _statements("RemediateFunctionRole") if "dynamodb:Query" in _actions(s))
-    assert ledger["Resource"] == [
-        {"Fn::GetAtt": [LEDGER_TABLE, "Arn"]},
-        {"Fn::Sub": f"${{{LEDGER_TABLE}.Arn}}/index/*"},
-    ]
-    assert _role_actions("RemediateFunctionRole", "sns") == {"sns:Publish"}
-
-
-def test_reconcile_role_reads_nodes_and_writes_the_ledger_but_never_acts() -> None:
-    role = "ReconcileFunctionRole"
-    assert _role_actions(role, "sagemaker") == {
-        "sagemaker:DescribeClusterNode",
-        "sagemaker:ListClusterNodes",
-        "sagemaker:ListClusters",
-    }
-    for verb in ("Reboot", "Replace", "Delete", "Add"):  # remediate is the only actor
-        assert not _granted(role, f"sagemaker:Batch{verb}ClusterNodes"), verb
-    assert _role_actions(role, "dynamodb") == {
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:PutItem",
-        "dynamodb:BatchWriteItem",
-    }
-    table = {"Fn::GetAtt": [LEDGER_TABLE, "Arn"]}
-    (gsi,) = props(LEDGER_TABLE)["GlobalSecondaryIndexes"]
-    for statement in _statements(role):
-        if any(a.startswith("dynamodb:") for a in _actions(statement)):
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            if _actions(statement) == ["dynamodb:Query"]:  # the table and its open-nodes index, no other
-                assert resources == [table, {"Fn::Sub": f"${{{LEDGER_TABLE}.Arn}}/index/{gsi['IndexName']}"}]
-            else:
-                assert resources == [table]
-    assert _role_actions(role, "sns") == {"sns:Publish"}
-    sqs_targets = {
-        json.dumps(s["Resource"], sort_keys=True)
-        for s in _statements(role)
-        if _actions(s)[0].startswith("sqs:")
-    }
-    assert all(a.startswith("sqs:SendMessage") for a in _role_actions(role, "sqs"))
-    assert len(sqs_targets) == 2
-    assert any(FAULT_QUEUE in t for t in sqs_targets)  # re-drives go through the queue
-    assert any(RECONCILE_DLQ in t for t in sqs_targets)  # its own failed invocations (EventInvokeConfig)
-
-
-def test_intake_role_only_sends_to_queues() -> None:
-    assert _role_actions("IntakeFunctionRole", "sagemaker") == set()
-    assert _role_actions("IntakeFunctionRole", "dynamodb") == set()
-    sqs_targets = set()
-    for statement in _statements("IntakeFunctionRole"):
-        assert all(a.startswith("sqs:SendMessage") for a in _actions(statement))
-        sqs_targets.add(json.dumps(statement["Resource"], sort_keys=True))
-    assert any(FAULT_QUEUE in t for t in sqs_targets)
-    assert all(FAULT_QUEUE in t or INTAKE_DLQ in t for t in sqs_targets)
-
-
-def _granted(role: str, action: str) -> bool:
-    granted = (a for s in _statements(role) if s.get("Effect") == "Allow" for a in _actions(s))
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in granted)
-
-
-def _adapter_iam_actions() -> dict[str, tuple[str, ...]]:
-    """`IAM_ACTIONS` declared by each autoheal.adapters module (c7n style: adapters say what they call)."""
-    declared: dict[str, tuple[str, ...]] = {}
-    for info in pkgutil.iter_modules(adapters.__path__, adapters.__name__ + "."):
-        actions = getattr(importlib.import_module(info.name), "IAM_ACTIONS", None)
-        if actions:
-            declared[info.name] = tuple(actions)
-    return declared
-
-
-def test_roles_grant_every_action_the_adapters_declare() -> None:
-    declared = _adapter_iam_actions()
-    assert declared, "no adapter declares IAM_ACTIONS"
-    for module, actions in declared.items():
-        roles = ["RemediateFunctionRole"]
-        if module.endswith(".queue"):  # every function sends faults; only remediate calls the rest (so far)
-            roles += ["IntakeFunctionRole", "ReconcileFunctionRole"]
-        for role in roles:
-            missing = [a for a in actions if not _granted(role, a)]
-            assert missing == [], f"{role} lacks {missing} that {module} calls"
+# ---------------------------------------------------------------- IAM: tests/integration/test_iam.py
 
 
 # ---------------------------------------------------------------- local stack built from the template
@@ -954,7 +801,7 @@ def test_create_stack_resources_builds_the_template_table_queues_and_topic() -> 
         "maxReceiveCount": 5,
     }
     assert int(attributes["VisibilityTimeout"]) == props(FAULT_QUEUE)["VisibilityTimeout"]
-    assert topic["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert topic["Attributes"]["KmsMasterKeyId"].startswith("arn:aws:kms:")  # the template's key, local
 
     env = stack.env()
     assert env["AUTOHEAL_TABLE_NAME"] == stack.table_name

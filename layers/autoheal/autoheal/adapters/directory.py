@@ -7,7 +7,7 @@ some alarms) are located by scanning the account's clusters once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +15,14 @@ from botocore.exceptions import ClientError
 
 #: Error codes that mean "this cluster does not exist" (moto and the service differ).
 CLUSTER_MISSING_CODES = frozenset({"ResourceNotFound", "ValidationException"})
+
+#: The IAM actions behind each public method of `NodeDirectory` (c7n style; see
+#: tests/integration/test_iam.py).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "NodeDirectory.cluster": frozenset({"sagemaker:ListClusterNodes"}),
+    "NodeDirectory.info": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
+    "NodeDirectory.locate": frozenset({"sagemaker:ListClusters", "sagemaker:ListClusterNodes"}),
+}
 
 
 class DirectoryClient(Protocol):

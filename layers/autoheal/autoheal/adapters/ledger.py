@@ -38,6 +38,19 @@ BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 MAX_UNPROCESSED_ROUNDS = 8
 
+#: The IAM actions behind each public method of `Ledger` (c7n style; see tests/integration/test_iam.py).
+#: `open_nodes` queries the open index for one cluster and scans it for all of them.
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "Ledger.load": frozenset({"dynamodb:BatchGetItem"}),
+    "Ledger.put_if_unchanged": frozenset({"dynamodb:PutItem"}),
+    "Ledger.commit": frozenset({"dynamodb:BatchWriteItem"}),
+    "Ledger.attempts": frozenset({"dynamodb:Query"}),
+    "Ledger.open_nodes": frozenset({"dynamodb:Query", "dynamodb:Scan"}),
+    "Ledger.node_record": frozenset({"dynamodb:Query"}),
+    "Ledger.attempt_count": frozenset({"dynamodb:Query"}),
+    "Ledger.find_nodes": frozenset({"dynamodb:Query", "dynamodb:Scan"}),
+}
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 

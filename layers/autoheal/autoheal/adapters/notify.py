@@ -7,7 +7,7 @@ exceed SNS's message size.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -15,6 +15,11 @@ from botocore.exceptions import ClientError
 
 #: SNS allows 256 KiB; stay well below it so subject, attributes and JSON escaping fit.
 MAX_MESSAGE_BYTES = 200_000
+
+#: The IAM actions behind each public method of `Notifier` (c7n style; see tests/integration/test_iam.py).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "Notifier.needs_human": frozenset({"sns:Publish"}),
+}
 
 
 class SnsClient(Protocol):

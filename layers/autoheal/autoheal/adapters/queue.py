@@ -23,7 +23,12 @@ from autoheal.faults import NodeFault
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 262_144  # 256 KiB: message bodies plus attribute names, types and values
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
-IAM_ACTIONS = ("sqs:SendMessage",)  # SendMessageBatch is authorised by sqs:SendMessage
+#: The IAM actions behind each public method of `FaultQueue` (c7n style; see tests/integration/test_iam.py).
+#: SendMessageBatch is authorised by sqs:SendMessage; it has no IAM action of its own.
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "FaultQueue.send": frozenset({"sqs:SendMessage"}),
+    "FaultQueue.requeue": frozenset({"sqs:SendMessage"}),
+}
 
 
 class SqsClient(Protocol):
@@ -200,8 +205,6 @@ class SendReport:
 
 class FaultQueue:
     """SQS-backed fault queue (standard queue)."""
-
-    iam_actions = IAM_ACTIONS
 
     def __init__(
         self,

@@ -66,6 +66,18 @@ OPERATIONS: Mapping[Action, str] = {
 
 CONNECTION_ERROR = "ConnectionError"
 
+#: The IAM actions behind each public method of `HyperPodNodes` (c7n style: the adapter says what it
+#: calls; tests/integration/test_iam.py holds each function's role in template.yaml to the methods it uses).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "HyperPodNodes.execute": frozenset(
+        {"sagemaker:BatchRebootClusterNodes", "sagemaker:BatchReplaceClusterNodes"}
+    ),
+    "HyperPodNodes.reboot": frozenset({"sagemaker:BatchRebootClusterNodes"}),
+    "HyperPodNodes.replace": frozenset({"sagemaker:BatchReplaceClusterNodes"}),
+    "HyperPodNodes.delete": frozenset({"sagemaker:BatchDeleteClusterNodes"}),
+    "HyperPodNodes.add": frozenset({"sagemaker:BatchAddClusterNodes"}),
+}
+
 
 def _call_kwargs(cluster: str, requested: Mapping[IdKind, Sequence[str]]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"ClusterName": cluster}

@@ -9,7 +9,7 @@ scope is paused, remediate holds its faults (re-queued, never dropped) and calls
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,6 +22,19 @@ PAUSE_PREFIX = "PAUSE#"
 COOLDOWN_PREFIX = "COOLDOWN#"
 BREAKER_PREFIX = "BREAKER#"
 OVERRIDE_PREFIX = "OVERRIDE#"
+
+#: The IAM actions behind each public method of `Switches` (c7n style; see tests/integration/test_iam.py).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "Switches.paused": frozenset({"dynamodb:BatchGetItem"}),
+    "Switches.all": frozenset({"dynamodb:Query"}),
+    "Switches.cooldowns": frozenset({"dynamodb:BatchGetItem"}),
+    "Switches.start_cooldown": frozenset({"dynamodb:PutItem"}),
+    "Switches.breakers": frozenset({"dynamodb:Query"}),
+    "Switches.trip": frozenset({"dynamodb:PutItem"}),
+    "Switches.override_breakers": frozenset({"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem"}),
+    "Switches.pause": frozenset({"dynamodb:PutItem"}),
+    "Switches.resume": frozenset({"dynamodb:DeleteItem"}),
+}
 
 
 class SwitchClient(Protocol):

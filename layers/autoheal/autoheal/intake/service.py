@@ -7,16 +7,20 @@ raises, so the invocation fails and the event is retried.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from autoheal.adapters.queue import SendReport
+from autoheal.adapters.queue import FaultQueue, SendReport
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.settings import Settings
+
+#: The adapter methods intake calls (its handler injects a `FaultQueue`), c7n style: its role in
+#: template.yaml grants what their `IAM_ACTIONS` declare (tests/integration/test_iam.py).
+ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (FaultQueue.send,)
 
 
 class FaultSink(Protocol):

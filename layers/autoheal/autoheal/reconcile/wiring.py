@@ -18,6 +18,16 @@ from autoheal.settings import Settings
 ClientFactory = Callable[[str], Any]
 CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
 
+#: The adapter methods reconcile calls, c7n style (see remediate.wiring.ADAPTER_CALLS). Nothing here
+#: mutates a cluster: escalations go back through the fault queue to remediate.
+ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
+    Ledger.open_nodes,  # Query for a Cluster Event's cluster, Scan of the open index on the schedule
+    Ledger.put_if_unchanged,
+    Ledger.commit,
+    NodeDirectory.cluster,
+    FaultQueue.send,
+)
+
 
 def build_deps(
     settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow

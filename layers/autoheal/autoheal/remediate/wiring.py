@@ -23,6 +23,26 @@ from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]
 
+#: The adapter methods remediate calls, c7n style: its role in template.yaml grants what their
+#: `IAM_ACTIONS` declare, and tests/integration/test_iam.py checks both against the calls a run makes.
+ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
+    NodeDirectory.cluster,
+    NodeDirectory.info,
+    NodeDirectory.locate,
+    HyperPodNodes.execute,
+    Ledger.load,
+    Ledger.put_if_unchanged,
+    Ledger.commit,
+    Ledger.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
+    Switches.paused,
+    Switches.cooldowns,
+    Switches.start_cooldown,
+    Switches.breakers,
+    Switches.trip,
+    Notifier.needs_human,
+    FaultQueue.requeue,
+)
+
 
 def build_deps(settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow) -> Deps:
     sagemaker = client("sagemaker")

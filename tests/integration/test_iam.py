@@ -1,0 +1,601 @@
+"""Each function's IAM role grants exactly the calls its code makes (c7n-style declared permissions).
+
+Three sources must agree, per function:
+
+* **declared**: the adapter methods its wiring lists (`ADAPTER_CALLS` in `autoheal.intake.service`,
+  `autoheal.remediate.wiring`, `autoheal.reconcile.wiring`), through the `IAM_ACTIONS` that each adapter
+  module declares per method;
+* **observed**: the AWS operations a run of the function's real code makes against the local moto server
+  and HyperPod control plane, recorded with a botocore `before-call` hook on the session that
+  `autoheal.clients` builds the functions' clients from (the test's own set-up uses other sessions);
+* **granted**: the statements of the function's role in the CloudFormation that the SAM transform makes
+  of template.yaml, with SAM's policy templates expanded.
+
+The adapters' own declarations are checked the same way: every public method of every adapter, called
+against the same local AWS, makes exactly the calls it declares. What Lambda itself does with a role
+(logs, traces, polling the fault queue, async failure destinations) is listed in `PLATFORM` with its
+reason and checked separately. The operator CLI runs with its user's credentials, not these roles: its
+needs are in the README.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import pkgutil
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from autoheal import adapters, clients
+from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.queue import FaultQueue
+from autoheal.adapters.sagemaker import HyperPodNodes
+from autoheal.adapters.switches import Cooldown, Switches
+from autoheal.core.history import NodeHistory
+from autoheal.core.planner import BatchRequest
+from autoheal.core.results import IdKind
+from autoheal.faults import FaultSource, NodeFault
+from autoheal.intake import service as intake_service
+from autoheal.policy import Action
+from autoheal.reconcile import wiring as reconcile_wiring
+from autoheal.remediate import wiring as remediate_wiring
+from hyperpod_local import ControlPlaneClock, LocalAws
+from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.intrinsics import Resolver
+from hyperpod_local.stack import (
+    FAULT_QUEUE,
+    INTAKE_DLQ,
+    INTAKE_FUNCTION,
+    LEDGER_TABLE,
+    NEEDS_HUMAN_TOPIC,
+    RECONCILE_FUNCTION,
+    REMEDIATE_FUNCTION,
+    TEMPLATE_PATH,
+    load_template,
+)
+from hyperpod_local.world import LocalWorld, cluster_event, minutes, node_health_event
+from tests.tools.lint_template import transform
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+RECONCILE_DLQ = "ReconcileDLQ"
+
+#: Where each function declares the adapter methods it calls.
+WIRING: Mapping[str, ModuleType] = {
+    INTAKE_FUNCTION: intake_service,
+    REMEDIATE_FUNCTION: remediate_wiring,
+    RECONCILE_FUNCTION: reconcile_wiring,
+}
+FUNCTIONS = tuple(WIRING)
+
+#: Declared by a method a function uses, but never called by that function, so not granted to it.
+NOT_GRANTED: Mapping[str, Mapping[str, str]] = {
+    REMEDIATE_FUNCTION: {
+        "dynamodb:Scan": "Ledger.open_nodes scans for every cluster; remediate asks for one (the breaker)",
+    },
+}
+
+#: Reads: what a "not granted" exception may be (anything else would be a call that is never made).
+READ_PREFIXES = ("Get", "BatchGet", "Describe", "List", "Query", "Scan")
+
+#: What Lambda does with each function's role, not our code: managed policies and inline statements.
+MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # logs
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
+}
+#: (policy name suffix or statement Sid) -> why Lambda needs it.
+PLATFORM = {
+    "EventInvokeConfigOnFailureSQSPolicy": "Lambda sends a failed async invocation to the function's DLQ",
+    "LambdaPollsFaultQueue": "Lambda's event source mapping receives and deletes fault-queue messages",
+}
+
+# Physical ids the granted statements are evaluated against (any values would do; these read well).
+TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/autoheal-ledger"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:autoheal-needs-human"
+CLUSTERS_IN_ACCOUNT = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:cluster/*"
+ONE_CLUSTER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:cluster/aaaaaaaaaaaa"
+
+
+def queue_arn(logical_id: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:autoheal-{logical_id}"
+
+
+# ---------------------------------------------------------------- declared
+
+
+def adapter_modules() -> list[ModuleType]:
+    return [
+        importlib.import_module(info.name)
+        for info in pkgutil.iter_modules(adapters.__path__, adapters.__name__ + ".")
+    ]
+
+
+def adapter_classes(module: ModuleType) -> list[type]:
+    """Classes defined in `module` that take an injected boto3 client."""
+    return [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and "client" in inspect.signature(cls.__init__).parameters
+    ]
+
+
+def declarations() -> dict[str, frozenset[str]]:
+    """Every adapter's `IAM_ACTIONS`, keyed by `Class.method`."""
+    declared: dict[str, frozenset[str]] = {}
+    for module in adapter_modules():
+        for key, actions in getattr(module, "IAM_ACTIONS", {}).items():
+            assert key not in declared, f"{key} declared twice"
+            declared[key] = frozenset(actions)
+    return declared
+
+
+def method_actions(method: Callable[..., Any]) -> frozenset[str]:
+    """What one adapter method declares, looked up in its own module's `IAM_ACTIONS`."""
+    module = sys.modules[method.__module__]
+    declared: Mapping[str, frozenset[str]] = getattr(module, "IAM_ACTIONS", {})
+    assert method.__qualname__ in declared, f"{method.__module__} declares nothing for {method.__qualname__}"
+    return declared[method.__qualname__]
+
+
+def declared_for(function: str) -> frozenset[str]:
+    calls: tuple[Callable[..., Any], ...] = WIRING[function].ADAPTER_CALLS
+    return frozenset().union(*(method_actions(m) for m in calls))
+
+
+def needed_by(function: str) -> frozenset[str]:
+    """What the role must grant: the declared calls, less the listed ones the function never makes."""
+    return declared_for(function) - set(NOT_GRANTED.get(function, {}))
+
+
+def is_read(action: str) -> bool:
+    return action.split(":", 1)[1].startswith(READ_PREFIXES)
+
+
+# ---------------------------------------------------------------- granted (template.yaml, transformed)
+
+
+@cache
+def transformed() -> dict[str, Any]:
+    return transform(load_template(TEMPLATE_PATH))
+
+
+def deployment(parameters: Mapping[str, str] | None = None) -> Resolver:
+    """The transformed template as deployed with `parameters`, its resources given the ids above."""
+    queues = {lid for lid, r in transformed()["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    refs = {LEDGER_TABLE: "autoheal-ledger", NEEDS_HUMAN_TOPIC: TOPIC_ARN}
+    attrs = {(LEDGER_TABLE, "Arn"): TABLE_ARN, (NEEDS_HUMAN_TOPIC, "TopicName"): "autoheal-needs-human"}
+    for lid in queues:
+        attrs[(lid, "Arn")] = queue_arn(lid)
+        attrs[(lid, "QueueName")] = f"autoheal-{lid}"
+    return Resolver(transformed(), parameters=dict(parameters or {})).with_resources(refs, attrs)
+
+
+def role_of(function: str) -> str:
+    role = transformed()["Resources"][function]["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"} and role["Fn::GetAtt"][1] == "Arn", role
+    return str(role["Fn::GetAtt"][0])
+
+
+@dataclass(frozen=True)
+class Statement:
+    policy: str
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    @property
+    def platform(self) -> str | None:
+        """Why Lambda needs this statement, if it is one of Lambda's own."""
+        for marker, reason in PLATFORM.items():
+            if self.policy.endswith(marker) or self.sid == marker:
+                return reason
+        return None
+
+
+def statements(function: str, parameters: Mapping[str, str] | None = None) -> list[Statement]:
+    """The role's inline statements, evaluated for a deployment with `parameters`."""
+    resolver = deployment(parameters)
+    role = transformed()["Resources"][role_of(function)]["Properties"]
+    out: list[Statement] = []
+    for policy in role.get("Policies", []):
+        for raw in resolver.resolve(policy["PolicyDocument"])["Statement"]:
+            assert raw["Effect"] == "Allow" and not ({"NotAction", "NotResource"} & set(raw)), raw
+            action, resource = raw["Action"], raw["Resource"]
+            out.append(
+                Statement(
+                    policy=policy["PolicyName"],
+                    sid=raw.get("Sid", ""),
+                    actions=tuple([action] if isinstance(action, str) else action),
+                    resources=tuple([resource] if isinstance(resource, str) else resource),
+                )
+            )
+    return out
+
+
+def code_statements(function: str, parameters: Mapping[str, str] | None = None) -> list[Statement]:
+    return [s for s in statements(function, parameters) if s.platform is None]
+
+
+def matches(pattern: str, action: str) -> bool:
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+# ---------------------------------------------------------------- observed: calls recorded per step
+
+
+_OPERATION_ACTIONS = {  # boto3 operations authorised by an IAM action of another name
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
+def iam_action(operation: Any) -> str:
+    """The IAM action that authorises a botocore OperationModel."""
+    name = f"{operation.service_model.signing_name}:{operation.name}"
+    return _OPERATION_ACTIONS.get(name, name)
+
+
+class CallRecorder:
+    """The IAM actions of every call made through the sessions it is attached to, per labelled step."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, set[str]] = defaultdict(set)
+        self._label: str | None = None
+
+    def attach(self, session: boto3.Session) -> boto3.Session:
+        session.events.register("before-call", self._record)
+        return session
+
+    @contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        self._label = label
+        try:
+            yield
+        finally:
+            self._label = None
+
+    def _record(self, model: Any, **_: Any) -> None:
+        if self._label is None:
+            raise AssertionError(f"{iam_action(model)} called outside any recorded step")
+        self.calls[self._label].add(iam_action(model))
+
+
+@dataclass
+class Env:
+    world: LocalWorld
+    cluster: ClusterFixture
+    recorder: CallRecorder
+    functions: dict[str, set[str]]  # function -> IAM actions its run made
+
+
+def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
+    """Drive intake, remediate and reconcile through the paths that make calls: every kind of fault
+    source, reboot then replace, a transient failure re-queued, a protected node escalated to a human,
+    reconcile on the schedule and on a Cluster Event, a failed node re-driven through the queue."""
+    gpu, controller = cluster.in_group("gpu"), cluster.in_group("controller")[0]
+    world.control.inject_entry_error(gpu[2].instance_id, "InternalServerError")  # transient: re-queued
+    health = {  # names no cluster: remediate looks the node up across the account's clusters
+        "version": "0",
+        "id": "health-1",
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "account": ACCOUNT,
+        "time": world.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventArn": f"arn:aws:health:{REGION}::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/x",
+            "service": "EC2",
+            "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            "eventTypeCategory": "scheduledChange",
+            "statusCode": "upcoming",
+            "affectedEntities": [{"entityValue": gpu[1].instance_id}],
+        },
+    }
+
+    def faults(*nodes: Any) -> list[dict[str, Any]]:
+        return [node_health_event(cluster.name, cluster.arn, n.instance_id, world.now()) for n in nodes]
+
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver([*faults(gpu[0], gpu[2], controller), health])
+    with recorder.step(REMEDIATE_FUNCTION):
+        world.remediate()  # reboots; the transient failure is re-queued
+    world.advance(minutes(10).total_seconds())
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver(faults(gpu[0], controller))  # back again: replace; the controller is protected
+    with recorder.step(REMEDIATE_FUNCTION):
+        world.remediate()
+    world.control.set_status(gpu[1].instance_id, "Failure")
+    with recorder.step(RECONCILE_FUNCTION):
+        world.reconcile()  # the schedule: every cluster; gpu[1] failed after its reboot -> re-driven
+        world.reconcile(cluster_event(world.control.events(cluster.name)[-1]))  # one cluster
+
+
+@pytest.fixture(scope="module")
+def env(local_aws: LocalAws) -> Iterator[Env]:
+    """One run of the functions on fresh local state, then each adapter method's case, in this module."""
+    local_aws.reset()
+    recorder = CallRecorder()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {
+            "AWS_ENDPOINT_URL": local_aws.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }.items():
+            mp.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            mp.delenv(name, raising=False)
+        # autoheal.clients builds every client the functions use from boto3's default session;
+        # LocalWorld and the set-up below use sessions of their own, which are not recorded.
+        mp.setattr(boto3, "DEFAULT_SESSION", recorder.attach(boto3.Session(region_name=REGION)))
+        world = LocalWorld(local_aws, mp.setenv)
+        cluster = create_cluster(
+            local_aws.client("sagemaker"),
+            local_aws.control,
+            "train",
+            [
+                GroupSpec(name="controller", instance_type="ml.m5.xlarge", count=1, node_type="Controller"),
+                GroupSpec(name="gpu", instance_type="ml.p5.48xlarge", count=4, node_type="Compute"),
+            ],
+        )
+        try:
+            run_functions(world, cluster, recorder)
+            functions = {f: set(recorder.calls.pop(f, set())) for f in FUNCTIONS}
+            yield Env(world, cluster, recorder, functions)
+        finally:
+            clients.reset()  # cached clients hold the recording session
+
+
+# ---------------------------------------------------------------- the adapters' declarations
+
+
+def test_every_public_adapter_method_declares_its_iam_actions() -> None:
+    methods = {
+        f"{cls.__name__}.{name}"
+        for module in adapter_modules()
+        for cls in adapter_classes(module)
+        for name, _ in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_") and name in vars(cls)
+    }
+    assert methods, "no adapter classes found"
+    assert set(declarations()) == methods
+    for key, actions in declarations().items():
+        assert actions, f"{key} declares no action"
+        for action in actions:
+            service, _, name = action.partition(":")
+            assert service in {"sagemaker", "dynamodb", "sqs", "sns"} and name[:1].isupper(), (key, action)
+
+
+def test_each_function_declares_adapter_methods_only() -> None:
+    for function, module in WIRING.items():
+        calls = module.ADAPTER_CALLS
+        assert calls, function
+        assert len(set(calls)) == len(calls), f"{function} lists a method twice"
+        assert all(method_actions(m) for m in calls)
+
+
+Case = Callable[[Env, Callable[[str], Any]], object]
+
+
+def _fault() -> NodeFault:
+    return NodeFault(
+        cluster_name="train",
+        instance_id="i-0123456789abcdef0",
+        signal="NvidiaErrorTerminate",
+        source=FaultSource.NODE_HEALTH,
+        source_event_id="iam-test",
+        observed_at=ControlPlaneClock.frozen().now(),
+    )
+
+
+def _request(env: Env, action: Action, index: int) -> BatchRequest:
+    node = env.cluster.in_group("gpu")[index]
+    return BatchRequest(env.cluster.name, action, IdKind.NODE_ID, (node.instance_id,))
+
+
+def _override(env: Env, client: Callable[[str], Any]) -> object:
+    # a tripped breaker to clear, set up through the unrecorded session
+    Switches(env.world.aws.client("dynamodb"), env.world.stack.table_name).trip(
+        "train/gpu", env.world.now() + timedelta(hours=1), 3, 2
+    )
+    return _switches(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
+
+
+def _ledger(env: Env, client: Callable[[str], Any]) -> Ledger:
+    return Ledger(client("dynamodb"), env.world.stack.table_name)
+
+
+def _switches(env: Env, client: Callable[[str], Any]) -> Switches:
+    return Switches(client("dynamodb"), env.world.stack.table_name)
+
+
+def _attempt(env: Env) -> AttemptRecord:
+    return AttemptRecord("train", "n2", "a1", Action.REBOOT, 0, env.world.now(), "succeeded")
+
+
+#: One call (or a few, to take each branch) of every public adapter method.
+CASES: Mapping[str, Case] = {
+    "HyperPodNodes.execute": lambda e, c: [
+        HyperPodNodes(c("sagemaker")).execute(_request(e, Action.REBOOT, 0)),
+        HyperPodNodes(c("sagemaker")).execute(_request(e, Action.REPLACE, 1)),
+    ],
+    "HyperPodNodes.reboot": lambda e, c: HyperPodNodes(c("sagemaker")).reboot(
+        e.cluster.name, _request(e, Action.REBOOT, 2).requested
+    ),
+    "HyperPodNodes.replace": lambda e, c: HyperPodNodes(c("sagemaker")).replace(
+        e.cluster.name, _request(e, Action.REPLACE, 3).requested
+    ),
+    "HyperPodNodes.delete": lambda e, c: HyperPodNodes(c("sagemaker")).delete(
+        e.cluster.name, _request(e, Action.REBOOT, 3).requested
+    ),
+    "HyperPodNodes.add": lambda e, c: HyperPodNodes(c("sagemaker")).add(e.cluster.name, {"gpu": 1}, "iam"),
+    "NodeDirectory.cluster": lambda e, c: NodeDirectory(c("sagemaker")).cluster(e.cluster.name),
+    "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
+    "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
+    "Ledger.load": lambda e, c: _ledger(e, c).load([("train", "n1")]),
+    "Ledger.put_if_unchanged": lambda e, c: _ledger(e, c).put_if_unchanged(
+        NodeHistory(cluster="train", node_key="n1", version=1), 0, e.world.now()
+    ),
+    "Ledger.commit": lambda e, c: _ledger(e, c).commit(
+        [NodeHistory(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()
+    ),
+    "Ledger.attempts": lambda e, c: _ledger(e, c).attempts("train", "n2"),
+    "Ledger.open_nodes": lambda e, c: [_ledger(e, c).open_nodes("train"), _ledger(e, c).open_nodes()],
+    "Ledger.node_record": lambda e, c: _ledger(e, c).node_record("train", "n2"),
+    "Ledger.attempt_count": lambda e, c: _ledger(e, c).attempt_count("train", "n2"),
+    "Ledger.find_nodes": lambda e, c: _ledger(e, c).find_nodes("i-0123456789abcdef0", "train"),
+    "Switches.paused": lambda e, c: _switches(e, c).paused(["train"]),
+    "Switches.all": lambda e, c: _switches(e, c).all(),
+    "Switches.cooldowns": lambda e, c: _switches(e, c).cooldowns([("train", "gpu")], e.world.now()),
+    "Switches.start_cooldown": lambda e, c: _switches(e, c).start_cooldown(
+        Cooldown("train", "gpu", e.world.now() + timedelta(hours=1), "no capacity", "n1")
+    ),
+    "Switches.breakers": lambda e, c: _switches(e, c).breakers(e.world.now()),
+    "Switches.trip": lambda e, c: _switches(e, c).trip("train/gpu", e.world.now() + timedelta(hours=1), 3, 2),
+    "Switches.override_breakers": _override,
+    "Switches.pause": lambda e, c: _switches(e, c).pause("train", "iam-test", "testing"),
+    "Switches.resume": lambda e, c: _switches(e, c).resume("train"),
+    "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(
+        [HumanNeeded("train", "n1", None, "testing", None, None)]
+    ),
+    "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
+    "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
+}
+
+
+def test_every_declared_method_has_a_case() -> None:
+    assert set(CASES) == set(declarations())
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_each_adapter_method_calls_exactly_what_it_declares(env: Env, method: str) -> None:
+    def client(service: str) -> Any:
+        return boto3.client(service)  # the recorded default session, as autoheal.clients would
+
+    with env.recorder.step(method):
+        CASES[method](env, client)
+    assert env.recorder.calls[method] == declarations()[method]
+
+
+# ---------------------------------------------------------------- the functions: observed vs declared
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_calls_only_what_its_adapter_methods_declare(env: Env, function: str) -> None:
+    assert env.functions[function], f"the run made no calls for {function}"
+    assert env.functions[function] - declared_for(function) == set()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_run_makes_every_call_the_role_must_grant(env: Env, function: str) -> None:
+    """So each grant is proven used: nothing granted that the function never calls."""
+    assert needed_by(function) - env.functions[function] == set()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_what_is_declared_but_not_granted_is_a_read_the_function_never_makes(env: Env, function: str) -> None:
+    for action, reason in NOT_GRANTED.get(function, {}).items():
+        assert action in declared_for(function), f"{function}: stale exception {action}"
+        assert is_read(action) and reason
+        assert action not in env.functions[function]
+
+
+# ---------------------------------------------------------------- the functions: granted vs declared
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_role_grants_exactly_the_calls_its_function_makes(function: str) -> None:
+    granted = [a for s in code_statements(function) for a in s.actions]
+    needed = needed_by(function)
+    unused = sorted(p for p in granted if not any(matches(p, a) for a in needed))
+    missing = sorted(a for a in needed if not any(matches(p, a) for p in granted))
+    assert (unused, missing) == ([], []), (
+        f"{role_of(function)}: granted but never called / called, not granted"
+    )
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_lambdas_own_grants_are_the_listed_ones_only(function: str) -> None:
+    role = transformed()["Resources"][role_of(function)]["Properties"]
+    assert set(deployment().resolve(role["ManagedPolicyArns"])) == MANAGED_POLICIES
+    platform = {(s.actions, s.resources) for s in statements(function) if s.platform}
+    dlq = {INTAKE_FUNCTION: INTAKE_DLQ, RECONCILE_FUNCTION: RECONCILE_DLQ}
+    if function in dlq:  # EventInvokeConfig's OnFailure destination
+        assert platform == {(("sqs:SendMessage",), (queue_arn(dlq[function]),))}
+    else:  # the SQS event source mapping, on the fault queue only
+        poll = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+        assert platform == {(poll, (queue_arn(FAULT_QUEUE),))}
+
+
+def test_remediate_has_its_own_role_instead_of_sams_sqs_managed_policy() -> None:
+    """SAM would attach AWSLambdaSQSQueueExecutionRole: receive and delete on every queue in the account."""
+    assert role_of(REMEDIATE_FUNCTION) == "RemediateFunctionRole"
+    assert load_template(TEMPLATE_PATH)["Resources"]["RemediateFunctionRole"]["Type"] == "AWS::IAM::Role"
+
+
+# ---------------------------------------------------------------- resources each grant is scoped to
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("parameters", "clusters"),
+    [({}, CLUSTERS_IN_ACCOUNT), ({"ClusterArnPattern": ONE_CLUSTER}, ONE_CLUSTER)],
+    ids=["every cluster", "ClusterArnPattern"],
+)
+def test_grants_are_scoped_to_the_stacks_resources(
+    function: str, parameters: dict[str, str], clusters: str
+) -> None:
+    allowed = {
+        "sagemaker": {clusters},
+        "dynamodb": {TABLE_ARN, f"{TABLE_ARN}/index/open-index"},
+        "sns": {TOPIC_ARN},
+        "sqs": {queue_arn(FAULT_QUEUE)},
+    }
+    for s in code_statements(function, parameters):
+        assert all(":" in a and not a.endswith(":*") for a in s.actions), s
+        if s.actions == ("sagemaker:ListClusters",):
+            assert s.resources == ("*",)  # ListClusters acts on no resource type: IAM accepts only "*"
+            continue
+        services = {a.split(":", 1)[0] for a in s.actions}
+        assert len(services) == 1, f"one service per statement: {s}"
+        (service,) = services
+        assert set(s.resources) <= allowed[service], s
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_nothing_but_list_clusters_is_granted_on_star(function: str) -> None:
+    for s in statements(function):
+        if "*" in s.resources:
+            assert s.actions == ("sagemaker:ListClusters",), s
+
+
+def test_only_remediate_may_act_on_nodes() -> None:
+    mutating = {
+        "sagemaker:BatchRebootClusterNodes",
+        "sagemaker:BatchReplaceClusterNodes",
+        "sagemaker:BatchDeleteClusterNodes",
+        "sagemaker:BatchAddClusterNodes",
+    }
+    for function in FUNCTIONS:
+        granted = {a for s in statements(function) for a in s.actions}
+        expected = {"sagemaker:BatchRebootClusterNodes", "sagemaker:BatchReplaceClusterNodes"}
+        assert granted & mutating == (expected if function == REMEDIATE_FUNCTION else set()), function
