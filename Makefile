@@ -17,6 +17,7 @@ help:
 	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation"
 	@echo "make sam-build  sam build into a temporary directory (no Docker) and check the layer and functions"
 	@echo "make unit       pure-core unit tests only (no network)"
+	@echo "make bench      API-call, DynamoDB, cold-start, scaling, latency and memory benchmarks (bench/README.md)"
 	@echo "make demo       the scripted incident on a local HyperPod control plane (ARGS=\"--json\" ...)"
 
 $(STAMP): requirements-dev.txt layers/autoheal/requirements.txt pyproject.toml
@@ -70,6 +71,11 @@ scenarios: $(STAMP)
 demo:
 	@$(MAKE) --no-print-directory --question $(STAMP) || $(MAKE) --no-print-directory $(STAMP) >&2
 	@PYTHONPATH=layers/autoheal $(BIN)/python -m hyperpod_local.demo $(ARGS)
+
+# Benchmarks (not part of `make test`): writes bench/results.json and bench/README.md; see README "Benchmarks".
+.PHONY: bench
+bench: $(STAMP)
+	PYTHONPATH=layers/autoheal $(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

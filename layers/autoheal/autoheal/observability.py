@@ -7,19 +7,50 @@ in tests and to summarise in the demo); handlers flush it as EMF with `flush_cou
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, TypeAlias
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
+Handler: TypeAlias = Callable[[Any, Any], Any]
+
 SERVICE = "hyperpod-autoheal"
 NAMESPACE = "HyperPodAutoheal"
 
+
+class LazyTracer:
+    """Powertools' `Tracer`, built on the first invocation rather than at import: building it imports
+    the X-Ray SDK (~100 ms of a handler's ~300 ms import on this machine, see bench/README.md), which
+    the handler module should not pay before it is even invoked. Same decorator, same order."""
+
+    def __init__(self) -> None:
+        self._tracer: Tracer | None = None
+
+    def get(self) -> Tracer:
+        if self._tracer is None:
+            self._tracer = Tracer()
+        return self._tracer
+
+    def capture_lambda_handler(self, handler: Handler) -> Handler:
+        wrapped: Handler | None = None
+
+        @functools.wraps(handler)
+        def traced(event: Any, context: Any) -> Any:
+            nonlocal wrapped
+            if wrapped is None:
+                wrapped = self.get().capture_lambda_handler(handler)
+            return wrapped(event, context)
+
+        return traced
+
+
 logger = Logger(service=None)  # service name from POWERTOOLS_SERVICE_NAME
-tracer = Tracer()  # aws_xray_sdk is imported lazily by Powertools, on first use
+tracer = LazyTracer()
 metrics = Metrics()
 
 

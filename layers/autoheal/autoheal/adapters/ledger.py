@@ -18,13 +18,13 @@ Read-only queries for operators (the `autoheal` CLI): `open_nodes` (the open ind
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from autoheal.core.batching import chunked
@@ -51,8 +51,15 @@ IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "Ledger.find_nodes": frozenset({"dynamodb:Query", "dynamodb:Scan"}),
 }
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@functools.cache
+def _codec() -> tuple[Any, Any]:
+    """boto3's DynamoDB (de)serializers, imported on first use: `boto3.dynamodb.types` imports all of
+    boto3 (~100 ms), which a handler should not pay at import (bench/README.md, cold start)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
 
 NodeRef = tuple[str, str]  # (cluster, node key)
 
@@ -229,11 +236,13 @@ def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
 
 
 def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items()}
+    serializer = _codec()[0]
+    return {k: serializer.serialize(v) for k, v in item.items()}
 
 
 def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    deserializer = _codec()[1]
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
 
 
 # --- the adapter ----------------------------------------------------------------------------------------

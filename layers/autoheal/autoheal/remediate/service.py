@@ -17,9 +17,11 @@ Two phases. `plan` only reads (it is also the CLI's dry run):
 
 from __future__ import annotations
 
+import gc
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -175,7 +177,23 @@ class BatchPlan:
 
 
 def remediate(records: Sequence[Mapping[str, Any]], deps: Deps) -> RemediationReport:
-    return execute(plan(records, deps), deps)
+    with _gc_paused():
+        return execute(plan(records, deps), deps)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A storm batch allocates tens of thousands of short-lived objects with no reference cycles;
+    CPython's cyclic collector would rescan them over and over (10,000 faults cost 13.8x 1,000 with
+    it, 10.0x without: bench/README.md). Reference counting still frees everything; the collector is
+    restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:

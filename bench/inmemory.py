@@ -1,0 +1,138 @@
+"""remediate over in-memory fakes: the CPU-scaling benchmark, and (as `python -m bench.inmemory`) the
+peak-RSS probe run in a fresh process.
+
+Fault messages are made by the real intake logic (`handle_event` onto a fake SQS), so their bodies are
+exactly what remediate receives from the queue.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.fakes import FakeDynamoDB, FakeSageMaker, FakeSns, FakeSqs, fake_clusters
+from bench.ratios import group_sizes, storm_layout
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/fault-queue"
+#: The relaxed guards of hyperpod_local.world.RELAXED (copied: this module must not import moto).
+ENV = {
+    "AUTOHEAL_TABLE_NAME": "ledger",
+    "AUTOHEAL_QUEUE_URL": QUEUE_URL,
+    "AUTOHEAL_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:needs-human",
+    "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0",
+    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "10000",
+    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "100",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "10000",
+    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "100",
+    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "0",
+}
+
+
+def _settings() -> Any:
+    from autoheal.settings import load_settings
+
+    return load_settings(ENV)
+
+
+def _event(cluster: str, arn: str, instance_id: str, n: int) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"bench-{n:08d}",
+        "detail-type": "SageMaker HyperPod Cluster Node Health Event",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {
+            "ClusterName": cluster,
+            "ClusterArn": arn,
+            "InstanceId": instance_id,
+            "Tags": {},
+            "HealthSummary": {
+                "HealthStatus": "Unhealthy",
+                "HealthStatusReason": "HyperPod Health Monitoring Agent (HMA) has detected fault type "
+                "NvidiaErrorTerminate on this node and is unhealthy.",
+                "RepairAction": "None",
+                "Recommendation": "Please Replace the Faulty Node.",
+            },
+        },
+    }
+
+
+def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
+    """Fake clusters holding an n-fault storm, and its SQS records (via the real intake logic)."""
+    from autoheal.adapters.queue import FaultQueue
+    from autoheal.intake.service import handle_event
+
+    layout = storm_layout(n)
+    clusters = fake_clusters(group_sizes(layout))
+    settings, sqs = _settings(), FakeSqs()
+    queue = FaultQueue(sqs, QUEUE_URL)
+    for k, (cluster, group, index) in enumerate(layout):
+        c = clusters[cluster]
+        handle_event(_event(c.name, c.arn, c.groups[group][index][0], k), settings, queue)
+    records = [{"messageId": f"m-{k:08d}", "body": body} for k, body in enumerate(sqs.bodies)]
+    return FakeSageMaker(clusters), records
+
+
+def run(sagemaker: FakeSageMaker, records: list[dict[str, Any]]) -> tuple[float, Any, FakeDynamoDB]:
+    """remediate once over fresh fakes; returns (CPU seconds, report, the fake table)."""
+    from autoheal.remediate.service import remediate
+    from autoheal.remediate.wiring import build_deps
+
+    sagemaker.calls.clear()
+    dynamodb = FakeDynamoDB()
+    fakes = {"sagemaker": sagemaker, "dynamodb": dynamodb, "sns": FakeSns(), "sqs": FakeSqs()}
+    deps = build_deps(_settings(), fakes.__getitem__, clock=lambda: NOW)
+    gc.collect()
+    start = time.process_time()
+    report = remediate(records, deps)
+    return time.process_time() - start, report, dynamodb
+
+
+def quiet_logs() -> None:
+    """The service logs at INFO per dropped fault and per batch; keep benchmark output clean."""
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "hyperpod-autoheal")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "HyperPodAutoheal")
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS: VmHWM from /proc (Linux; reset by exec), else getrusage's ru_maxrss
+    (which Linux carries over from a forking parent, so it can overstate a child's peak)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _rss_probe(n: int) -> dict[str, Any]:
+    """Peak RSS (KiB) before and after one remediate run, in this process."""
+    quiet_logs()
+    sagemaker, records = storm(n)
+    run(*storm(1))  # warm: every lazy import and cache the first invocation pays
+    before = peak_rss_kib()
+    _, report, _ = run(sagemaker, records)
+    after = peak_rss_kib()
+    return {
+        "faults": n,
+        "calls": len(report.calls),
+        "rss_before_kib": before,
+        "rss_peak_kib": after,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(_rss_probe(int(sys.argv[1]))))

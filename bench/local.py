@@ -1,0 +1,171 @@
+"""Storms against the local server (moto + the local HyperPod control plane) through LocalWorld.
+
+Guards are `hyperpod_local.world.RELAXED` (circuit breaker and node cool-down opened wide), so a storm
+is remediated rather than held: these figures measure call efficiency, not the production guards.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from typing import Any
+
+from bench.inmemory import quiet_logs
+from bench.ratios import CLUSTERS, group_sizes, min_calls, percentile, ratio, storm_layout
+
+MUTATING = (
+    "BatchRebootClusterNodes",
+    "BatchReplaceClusterNodes",
+    "BatchDeleteClusterNodes",
+    "BatchAddClusterNodes",
+)
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+
+
+class DynamoCounter:
+    """Counts DynamoDB requests made through boto3's default session (where `autoheal.clients`
+    builds its clients), only while `active`."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.requests: Counter[str] = Counter()
+        self.write_items = 0
+        self.consumed_capacity: float | None = None
+
+    def install(self, session: Any) -> None:
+        session.events.register("before-call.dynamodb", self._before_call)
+        session.events.register("before-parameter-build.dynamodb", self._params)
+        session.events.register("after-call.dynamodb", self._after_call)
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        if self.active:
+            self.requests[model.name] += 1
+
+    def _params(self, params: Any, model: Any, **_: Any) -> None:
+        if not self.active:
+            return
+        if model.name == "BatchWriteItem":
+            self.write_items += sum(len(v) for v in params.get("RequestItems", {}).values())
+        elif model.name in WRITES:
+            self.write_items += 1
+
+    def _after_call(self, parsed: Any, **_: Any) -> None:
+        if not self.active or not isinstance(parsed, dict):
+            return
+        consumed = parsed.get("ConsumedCapacity")
+        for c in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+            self.consumed_capacity = (self.consumed_capacity or 0.0) + float(c.get("CapacityUnits", 0))
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.write_items = 0
+        self.consumed_capacity = None
+
+    def reads(self) -> int:
+        return sum(n for op, n in self.requests.items() if op in READS)
+
+    def writes(self) -> int:
+        return sum(n for op, n in self.requests.items() if op in WRITES)
+
+
+def run_storms(sizes: tuple[int, ...]) -> dict[str, Any]:
+    quiet_logs()  # before anything imports autoheal.observability (Powertools reads them then)
+    import boto3
+
+    from hyperpod_local import ControlPlane, ControlPlaneClock, LocalAws
+    from hyperpod_local.demo.environment import DemoEnvironment, service_output
+    from hyperpod_local.fixtures import GroupSpec, create_cluster
+    from hyperpod_local.world import LocalWorld, node_health_event
+
+    results: dict[str, Any] = {"storms": [], "guards": "hyperpod_local.world.RELAXED"}
+    sink = io.StringIO()
+    with (
+        DemoEnvironment() as env,
+        LocalAws(ControlPlane(clock=ControlPlaneClock.frozen())) as local,
+        service_output(sink),
+    ):
+        env.set("AWS_ENDPOINT_URL", local.endpoint_url)
+        env.set("POWERTOOLS_LOG_LEVEL", "WARNING")
+        boto3.setup_default_session()
+        counter = DynamoCounter()
+        counter.install(boto3.DEFAULT_SESSION)
+        for n in sizes:
+            local.reset()
+            world = LocalWorld(local, env.set)
+            sm = local.client("sagemaker")
+            layout = storm_layout(n)
+            fixtures = {
+                name: create_cluster(
+                    sm,
+                    world.control,
+                    name,
+                    [GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller")]
+                    + [
+                        GroupSpec(g, "ml.p5.48xlarge", size, node_type="Compute")
+                        for g, size in groups.items()
+                    ],
+                )
+                for name, groups in group_sizes(layout).items()
+            }
+            ids = {}  # node id (instance or logical) -> event index
+            events = []
+            for k, (cluster, group, index) in enumerate(layout):
+                node = fixtures[cluster].in_group(group)[index]
+                ids[node.instance_id] = ids[node.logical_id] = k
+                events.append(
+                    node_health_event(cluster, fixtures[cluster].arn, node.instance_id, world.now())
+                )
+            intake_seconds = []
+            for e in events:  # separate EventBridge events, all within one batching window
+                t0 = time.monotonic()
+                world.deliver([e])
+                intake_seconds.append(time.monotonic() - t0)
+            records = world.drain()
+            world.control.clear_calls()
+            counter.reset()
+            counter.active = True
+            started = time.monotonic()
+            report = world.remediate(records)
+            wall = time.monotonic() - started
+            counter.active = False
+            calls = [c for c in world.calls() if c.action in MUTATING]
+            per_target = Counter((c.cluster, c.action) for c in calls for _ in range(c.size))
+            accepted = sum(c.size - len(c.failed_codes) for c in calls if c.error_code is None)
+            latencies = []
+            for c in calls:
+                for node_id in (*c.node_ids, *c.node_logical_ids):
+                    k = ids[node_id]
+                    latencies.append(intake_seconds[k] + (c.monotonic - started))
+            minimum = min_calls(per_target)
+            results["storms"].append(
+                {
+                    "faults": n,
+                    "clusters": {name: sum(1 for c, _, _ in layout if c == name) for name in CLUSTERS},
+                    "messages": len(records),
+                    "calls": len(calls),
+                    "call_sizes": sorted((c.size for c in calls), reverse=True),
+                    "min_calls": minimum,
+                    "ratio_to_min": ratio(len(calls), minimum),
+                    "naive_calls": n,
+                    "ratio_to_naive": ratio(len(calls), n),
+                    "nodes_remediated": accepted,
+                    "batch_item_failures": len(report.batch_item_failures),
+                    "dynamodb": {
+                        "requests": dict(counter.requests),
+                        "reads": counter.reads(),
+                        "writes": counter.writes(),
+                        "write_items": counter.write_items,
+                        "reads_per_node": ratio(counter.reads(), accepted),
+                        "writes_per_node": ratio(counter.writes(), accepted),
+                        "consumed_capacity": counter.consumed_capacity,
+                    },
+                    "remediate_wall_seconds": wall,
+                    "latency_seconds": {
+                        "p50": percentile(latencies, 50) if latencies else None,
+                        "p99": percentile(latencies, 99) if latencies else None,
+                    },
+                }
+            )
+    return results

@@ -1,0 +1,50 @@
+"""The benchmark's ratio helpers (bench/ratios.py): pure, no timing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.ratios import group_sizes, median, min_calls, percentile, ratio, storm_layout, verdict
+
+
+@pytest.mark.parametrize(("n", "calls"), [(0, 0), (1, 1), (25, 1), (26, 2), (51, 3), (1000, 40)])
+def test_min_calls_is_ceil_n_over_25_per_cluster_and_action(n: int, calls: int) -> None:
+    assert min_calls({("a", "BatchRebootClusterNodes"): n}) == calls
+
+
+def test_min_calls_sums_over_clusters_and_actions() -> None:
+    sizes = {("a", "reboot"): 26, ("b", "reboot"): 1, ("a", "replace"): 25}
+    assert min_calls(sizes) == 2 + 1 + 1
+
+
+def test_ratio_and_its_zero_reference() -> None:
+    assert ratio(3, 2) == 1.5
+    assert ratio(0, 0) == 0.0
+    assert math.isinf(ratio(1, 0))
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_storm_layout_spreads_over_two_clusters_and_fits_its_groups() -> None:
+    layout = storm_layout(1000)
+    assert len(layout) == len(set(layout)) == 1000
+    assert sum(1 for c, _, _ in layout if c == "train-a") == 600
+    sizes = group_sizes(layout)
+    assert all(index < sizes[c][g] for c, g, index in layout)
+    assert storm_layout(1) == [("train-a", "gpu-a", 0)]
+
+
+def test_verdict() -> None:
+    assert verdict(1.0, 1.0) == "ok"
+    assert verdict(1.01, 1.0) == "OVER"
+    assert verdict(0.5, 1.0, at_most=False) == "UNDER"
