@@ -133,3 +133,22 @@ def _group_request(group: GroupSpec, account_id: str) -> dict[str, Any]:
     if group.node_type is not None:
         spec["SlurmConfig"] = {"NodeType": group.node_type}
     return spec
+
+
+def slurm_training_cluster(
+    sagemaker_client: Any,
+    control: ControlPlane | None,
+    name: str = "train-p5",
+    gpu_group: str = "gpu-a",
+    gpus: int = 64,
+) -> ClusterFixture:
+    """The tests' usual cluster: a Slurm controller and one group of ml.p5.48xlarge compute nodes."""
+    return create_cluster(
+        sagemaker_client,
+        control,
+        name,
+        [
+            GroupSpec(name="controller", instance_type="ml.m5.xlarge", count=1, node_type="Controller"),
+            GroupSpec(name=gpu_group, instance_type="ml.p5.48xlarge", count=gpus, node_type="Compute"),
+        ],
+    )

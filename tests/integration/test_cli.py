@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from autoheal_cli.main import main
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.fixtures import ClusterFixture, slurm_training_cluster
 from hyperpod_local.stack import REPO_ROOT, register_stack
 from hyperpod_local.world import LocalWorld, minutes, node_health_event
 
@@ -50,15 +50,7 @@ def world(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[n
 
 @pytest.fixture
 def cluster(world: LocalWorld) -> ClusterFixture:
-    return create_cluster(
-        world.aws.client("sagemaker"),
-        world.control,
-        "train-p5",
-        [
-            GroupSpec(name="controller", instance_type="ml.m5.xlarge", count=1, node_type="Controller"),
-            GroupSpec(name=GPU, instance_type="ml.p5.48xlarge", count=32, node_type="Compute"),
-        ],
-    )
+    return slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpu_group=GPU, gpus=32)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.fixtures import ClusterFixture, slurm_training_cluster
 from hyperpod_local.world import LocalWorld
 
 GPU_GROUP = "gpu-a"
@@ -17,12 +17,4 @@ def world(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[n
 
 @pytest.fixture
 def cluster(world: LocalWorld) -> ClusterFixture:
-    return create_cluster(
-        world.aws.client("sagemaker"),
-        world.control,
-        "train-p5",
-        [
-            GroupSpec(name="controller", instance_type="ml.m5.xlarge", count=1, node_type="Controller"),
-            GroupSpec(name=GPU_GROUP, instance_type="ml.p5.48xlarge", count=64, node_type="Compute"),
-        ],
-    )
+    return slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpu_group=GPU_GROUP, gpus=64)
