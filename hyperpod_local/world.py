@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 #: Real seconds a drained message stays invisible: longer than any local remediate invocation (a big
-#: storm on moto takes tens of seconds), so its receipt handle is still valid when `_settle` runs.
+#: storm on moto takes tens of seconds), so its receipt handle is still valid when `settle` runs.
 RECEIVE_VISIBILITY_SECONDS = 900
 
 
@@ -229,8 +229,9 @@ class LocalWorld:
                 )
         return records
 
-    def _settle(self, records: Sequence[Mapping[str, Any]], failures: Sequence[str]) -> None:
-        """Delete what succeeded; make failures visible again (SQS would after the timeout)."""
+    def settle(self, records: Sequence[Mapping[str, Any]], failures: Sequence[str]) -> None:
+        """Settle a batch as the SQS event source does: delete what succeeded; failures become visible
+        again at once (the real queue waits out the visibility timeout), so their receive count grows."""
         failed = set(failures)
         for r in records:
             if r["messageId"] in failed:
@@ -256,7 +257,7 @@ class LocalWorld:
         if deps_hook is not None:
             deps = deps_hook(deps)
         report = handle_batch({"Records": batch}, self.settings, deps)
-        self._settle(batch, report.batch_item_failures)
+        self.settle(batch, report.batch_item_failures)
         self.reports.append(report)
         return report
 

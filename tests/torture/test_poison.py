@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -30,19 +30,6 @@ from tests.torture.support import (
 pytestmark = pytest.mark.torture
 
 NODES = 10
-
-
-def _settle_visible(world: LocalWorld, records: Sequence[Mapping[str, Any]], failures: Sequence[str]) -> None:
-    """The SQS event source's own settling: delete successes; failures become visible again at once
-    (the real queue waits out the visibility timeout), so their receive count keeps growing."""
-    failed = set(failures)
-    for r in records:
-        if r["messageId"] in failed:
-            world.sqs.change_message_visibility(
-                QueueUrl=world.stack.queue_url, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=0
-            )
-        else:
-            world.sqs.delete_message(QueueUrl=world.stack.queue_url, ReceiptHandle=r["receiptHandle"])
 
 
 def test_a_message_failing_on_every_receive_ends_in_the_dlq_and_its_batch_succeeds(
@@ -121,5 +108,5 @@ def remediate_batch_visible(world: LocalWorld, batch: list[dict[str, Any]], hook
     """One invocation on records still in flight (not support.take's delete-as-received)."""
     deps = hook(build_deps(world.settings, clients.client, clock=world.now))
     result = handle_batch({"Records": batch}, world.settings, deps)
-    _settle_visible(world, batch, result.batch_item_failures)
+    world.settle(batch, result.batch_item_failures)
     return result.batch_item_failures
