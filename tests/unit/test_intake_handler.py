@@ -113,3 +113,13 @@ def test_counts_are_published_as_emf_with_reason_dimensions(
     published = emf_metrics(capsys.readouterr().out)
     assert published["FaultsIgnored"]["Reason"] == "health_backup_copy"
     assert published["FaultsIgnored"]["FaultsIgnored"] == [1.0]
+
+
+def test_hma_log_delivery_is_enqueued_through_the_same_handler(sqs: Stubber) -> None:
+    sqs.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "m0", "MessageId": "a", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+    )
+    result = app.lambda_handler(load_event("hma/slurm-dcgm-xid79.invoke.json"), FakeContext())
+    assert (result["received"], result["enqueued"]) == (1, 1)
+    assert result["ignored"] == {"duplicate_in_event": 2}

@@ -70,6 +70,7 @@ EXPECTED = {
     "alarm-alarm-instance-dimension.json": Expect(signals=["hyperpod-gpu-xid-errors-ml-cluster-node-a"]),
     "alarm-ok-transition.json": Expect(ignored=["alarm_not_alarm_state"]),
     "alarm-name-convention.json": Expect(signals=["autoheal:ml-cluster:i-0d4c2b1a0f9e8d7c6"]),
+    "alarm-contributor-hma-stream.json": Expect(signals=["autoheal-hma-ml-cluster"]),
     "malformed-node-health.json": Expect(rejected="malformed:SageMaker HyperPod Cluster Node Health Event"),
 }
 
@@ -570,6 +571,66 @@ def test_long_alarm_name_is_clipped_to_a_valid_signal() -> None:
     event = alarm()
     event["detail"]["alarmName"] = "x" * 255
     assert len(only_fault(run(event)).signal) == 128
+
+
+# ---------------------------------------------------------------- alarm contributor (Metrics Insights)
+
+
+def contributor(attributes: dict[str, str] | None = None, state: str = "ALARM") -> dict[str, Any]:
+    event = load_event("alarm-contributor-hma-stream.json")
+    if attributes is not None:
+        event["detail"]["alarmContributor"]["attributes"] = attributes
+    event["detail"]["state"]["value"] = state
+    return event
+
+
+def test_contributor_in_alarm_names_the_node_of_its_hma_stream() -> None:
+    fault = only_fault(run(contributor()))
+    assert (fault.cluster_name, fault.instance_id, fault.instance_group) == (
+        "ml-cluster",
+        NODE_A,
+        "worker-group-1",
+    )
+    assert (fault.source, fault.signal) == (FaultSource.CLOUDWATCH_ALARM, "autoheal-hma-ml-cluster")
+    assert fault.observed_at == datetime(2025, 6, 1, 16, 22, 4, tzinfo=UTC)
+
+
+def test_contributor_instance_dimension_wins_and_names_from_settings() -> None:
+    event = contributor(
+        {"InstanceId": "i-0d4c2b1a0f9e8d7c6", "HmaLogStream": "SagemakerHealthMonitoringAgent/g/" + NODE_A}
+    )
+    assert only_fault(run(event)).instance_id == "i-0d4c2b1a0f9e8d7c6"
+    event = contributor({"Host": NODE_A, "HyperPodCluster": CLUSTER_ARN})
+    settings = Settings(alarm_node_dimension="Host", alarm_cluster_dimension="HyperPodCluster")
+    fault = only_fault(run(event, settings))
+    assert (fault.instance_id, fault.cluster_arn, fault.cluster_name) == (NODE_A, CLUSTER_ARN, None)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "state", "reason"),
+    [
+        (None, "OK", "alarm_not_alarm_state"),
+        ({"ClusterName": "ml-cluster"}, "ALARM", "no_node"),
+        ({"HmaLogStream": "LifecycleConfig/g/i-0a1b2c3d4e5f60718"}, "ALARM", "no_node"),
+    ],
+)
+def test_contributor_without_a_node_or_not_in_alarm_is_ignored(
+    attributes: dict[str, str] | None, state: str, reason: str
+) -> None:
+    assert reasons(run(contributor(attributes, state))) == [reason]
+
+
+def test_contributor_with_a_bad_instance_id_is_rejected() -> None:
+    intake = run(contributor({"InstanceId": "host-17"}))
+    assert intake.rejected is not None
+    assert intake.rejected.reason == "malformed:CloudWatch Alarm Contributor State Change"
+
+
+def test_contributor_event_without_its_contributor_is_rejected() -> None:
+    event = contributor()
+    del event["detail"]["alarmContributor"]
+    intake = run(event)
+    assert intake.rejected is not None and "alarmContributor" in intake.rejected.message
 
 
 # ---------------------------------------------------------------- dispatch

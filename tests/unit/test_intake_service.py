@@ -121,3 +121,24 @@ def test_queue_failure_propagates_so_the_event_is_retried(logs: RecordingLogger)
 def test_non_object_input_is_rejected_not_raised(logs: RecordingLogger) -> None:
     report = handle_event([], SETTINGS, FakeQueue())  # type: ignore[arg-type]
     assert report.rejected == {"malformed:envelope": 1}
+
+
+def test_hma_delivery_counts_each_record_and_keeps_the_good_ones(logs: RecordingLogger) -> None:
+    queue = FakeQueue()
+    event = load_event("hma/malformed-records.invoke.json")
+    report = handle_event(event, SETTINGS, queue)
+    assert [(f.signal, f.instance_id) for f in queue.sent] == [("XidError:48", "i-0b2c3d4e5f6071829")]
+    assert report.rejected == {"malformed:hma_record": 3}
+    assert report.ignored == {"not_hma_detection": 1}
+    assert report.counts.total(Metric.EVENTS_REJECTED, Reason="malformed:hma_record") == 3
+    assert report.counts.total(Metric.FAULTS_ENQUEUED) == 1
+    warnings = [extra for level, message, extra in logs.records if message == "record rejected"]
+    assert len(warnings) == 3 and {w["source"] for w in warnings} == {"aws.logs"}
+    stream = "SagemakerHealthMonitoringAgent/worker-group-1/i-0b2c3d4e5f6071829"
+    assert all(w["subject"].endswith(stream) and "log event" in w["error"] for w in warnings)
+    assert all("DCGM" not in w["error"] for w in warnings)  # the record itself is never logged
+
+
+def test_undecodable_hma_delivery_is_one_rejection(logs: RecordingLogger) -> None:
+    report = handle_event(load_event("hma/malformed-not-gzip.invoke.json"), SETTINGS, FakeQueue())
+    assert report.rejected == {"malformed:awslogs": 1} and report.received == 0

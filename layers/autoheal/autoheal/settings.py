@@ -55,6 +55,7 @@ class Settings(BaseModel):
     | DRY_RUN | decide and record everything, call nothing mutating | false |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
+    | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -89,6 +90,12 @@ class Settings(BaseModel):
     dry_run: bool = False
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
+    hma_ignored_xids: str = Field(default="13,31,43,45,94", pattern=r"^$|^[0-9]{1,3}(,[0-9]{1,3})*$")
+
+    @property
+    def ignored_xids(self) -> frozenset[int]:
+        """`hma_ignored_xids` as numbers."""
+        return frozenset(int(part) for part in self.hma_ignored_xids.split(",") if part)
 
     @property
     def policy(self) -> RemediationPolicy:

@@ -37,6 +37,7 @@ CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
 CLUSTER_STATE_CHANGE = "SageMaker HyperPod Cluster State Change"
 HEALTH_EVENT = "AWS Health Event"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+ALARM_CONTRIBUTOR_STATE_CHANGE = "CloudWatch Alarm Contributor State Change"
 
 
 # ---------------------------------------------------------------- field helpers
@@ -349,3 +350,23 @@ class AlarmDetail(_CamelDetail):
 
 class AlarmStateChange(_Envelope):
     detail: AlarmDetail
+
+
+class AlarmContributor(_CamelDetail):
+    """One time series of a Metrics Insights multi-time-series alarm: its GROUP BY dimensions."""
+
+    id: str = Field(min_length=1, max_length=1024)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class AlarmContributorDetail(_CamelDetail):
+    """`CloudWatch Alarm Contributor State Change`: one contributor's state (no previousState)."""
+
+    alarm_name: str = Field(min_length=1, max_length=255)
+    alarm_contributor: AlarmContributor
+    state: AlarmState
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+
+
+class AlarmContributorStateChange(_Envelope):
+    detail: AlarmContributorDetail

@@ -1,9 +1,13 @@
-"""Turn one raw EventBridge event into typed faults: pure, no boto3, never raises on bad input.
+"""Turn one raw event into typed faults: pure, no boto3, never raises on bad input.
 
-Dispatch is by (source, detail-type) through `ROUTES`: each route names the parser model and the
-rule that maps it. An unknown pair is acknowledged (`unsupported_detail_type`); a known pair that
-does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>` with a short
-summary of the validation errors (never the event itself).
+EventBridge events are dispatched by (source, detail-type) through `ROUTES`: each route names the
+parser model and the rule that maps it. An unknown pair is acknowledged (`unsupported_detail_type`);
+a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
+with a short summary of the validation errors (never the event itself).
+
+A CloudWatch Logs subscription delivery (`{"awslogs": ...}`: HMA log records) is decoded and goes
+to `rules.hma`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
+record in a readable one as `malformed:hma_record` (the other records still count).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
 from autoheal.faults import NodeFault
-from autoheal.intake import models
+from autoheal.intake import logs, models
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
+    MALFORMED_LOGS,
     Ignored,
     IgnoreReason,
     Intake,
@@ -26,7 +31,7 @@ from autoheal.intake.result import (
     Rejected,
     malformed,
 )
-from autoheal.intake.rules import alarm, health, hyperpod
+from autoheal.intake.rules import alarm, health, hma, hyperpod
 from autoheal.settings import Settings
 
 E = TypeVar("E", bound=EventBridgeModel)
@@ -52,13 +57,22 @@ ROUTES: Mapping[tuple[str, str], Route[Any]] = {
     ),
     (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, health.health_event),
     (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(models.AlarmStateChange, alarm.alarm_state_change),
+    (models.CLOUDWATCH, models.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(
+        models.AlarmContributorStateChange, alarm.alarm_contributor_state_change
+    ),
 }
+
+#: How a CloudWatch Logs delivery shows up in logs and metrics (it has no EventBridge envelope).
+LOGS_SOURCE = "aws.logs"
+HMA_RECORDS = "HMA log records"
 
 
 def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
     """One event in; its faults, what was ignored and why, or why it was rejected."""
     if not isinstance(raw, Mapping):
         return Intake("", "", "", rejected=Rejected(MALFORMED_ENVELOPE, "event is not a JSON object"))
+    if logs.is_logs_payload(raw):
+        return _normalise_logs(raw, settings)
     event_id, source, detail_type = (_text(raw.get(key)) for key in ("id", "source", "detail-type"))
     intake = Intake(event_id, source, detail_type)
     if not source or not detail_type:
@@ -74,6 +88,25 @@ def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
         outcome = route.rule(event, settings)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
+    return _with(intake, outcome)
+
+
+def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
+    intake = Intake("", LOGS_SOURCE, HMA_RECORDS)
+    try:
+        payload = logs.decode(raw)
+    except logs.LogsPayloadError as exc:
+        return _reject(intake, MALFORMED_LOGS, str(exc))
+    except ValidationError as exc:
+        return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="awslogs.data."))
+    first = payload.logEvents[0].id if payload.logEvents else ""
+    intake = Intake(
+        _text(first), LOGS_SOURCE, HMA_RECORDS, subject=_text(f"{payload.logGroup} {payload.logStream}")
+    )
+    try:
+        outcome = hma.hma_logs(payload, settings)
+    except ValidationError as exc:
+        return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="fault."))
     return _with(intake, outcome)
 
 
@@ -100,11 +133,25 @@ def _with(intake: Intake, outcome: Outcome) -> Intake:
             continue
         seen.add(fault.dedupe_key)
         faults.append(fault)
-    return Intake(intake.event_id, intake.source, intake.detail_type, faults=faults, ignored=ignored)
+    return Intake(
+        intake.event_id,
+        intake.source,
+        intake.detail_type,
+        faults=faults,
+        ignored=ignored,
+        rejected_parts=list(outcome.rejected),
+        subject=intake.subject,
+    )
 
 
 def _reject(intake: Intake, reason: str, message: str) -> Intake:
-    return Intake(intake.event_id, intake.source, intake.detail_type, rejected=Rejected(reason, message))
+    return Intake(
+        intake.event_id,
+        intake.source,
+        intake.detail_type,
+        rejected=Rejected(reason, message),
+        subject=intake.subject,
+    )
 
 
 def _text(value: object) -> str:

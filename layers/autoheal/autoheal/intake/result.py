@@ -27,9 +27,14 @@ class IgnoreReason(StrEnum):
     AMBIGUOUS_NODE = "ambiguous_node"
     DUPLICATE_IN_EVENT = "duplicate_in_event"
     UNSUPPORTED_DETAIL_TYPE = "unsupported_detail_type"
+    LOGS_CONTROL_MESSAGE = "logs_control_message"
+    NOT_HMA_DETECTION = "not_hma_detection"
+    HMA_APPLICATION_FAULT = "hma_application_fault"
 
 
 MALFORMED_ENVELOPE = "malformed:envelope"
+MALFORMED_LOGS = "malformed:awslogs"  # a CloudWatch Logs delivery that cannot be decoded
+MALFORMED_HMA_RECORD = "malformed:hma_record"  # one HMA detection record that cannot be read
 
 
 def malformed(detail_type: str) -> str:
@@ -45,7 +50,7 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Rejected:
-    reason: str  # MALFORMED_ENVELOPE or malformed(<known detail-type>)
+    reason: str  # MALFORMED_ENVELOPE, MALFORMED_LOGS, MALFORMED_HMA_RECORD or malformed(<detail-type>)
     message: str  # short, human: the first validation errors, never the event itself
 
 
@@ -55,6 +60,7 @@ class Outcome:
 
     faults: list[NodeFault] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # parts (log records) that were unreadable
 
 
 def ignore(reason: IgnoreReason, subject: str = "") -> Outcome:
@@ -70,4 +76,6 @@ class Intake:
     detail_type: str
     faults: list[NodeFault] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
-    rejected: Rejected | None = None
+    rejected: Rejected | None = None  # the whole event
+    rejected_parts: list[Rejected] = field(default_factory=list)  # some of its records
+    subject: str = ""  # where it came from, for the log line (a log group and stream)

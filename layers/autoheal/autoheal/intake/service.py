@@ -55,6 +55,7 @@ def handle_event(raw: Mapping[str, Any], settings: Settings, queue: FaultSink) -
     counts = MetricCounts()
     ignored = Counter(str(i.reason) for i in intake.ignored)
     rejected = Counter([intake.rejected.reason] if intake.rejected else [])
+    rejected.update(part.reason for part in intake.rejected_parts)
     for reason, n in ignored.items():
         counts.add(Metric.FAULTS_IGNORED, n, Reason=reason)
     for reason, n in rejected.items():
@@ -82,7 +83,14 @@ def _log_dropped(intake: Intake) -> None:
             "event rejected",
             extra={**_context(intake), "reason": intake.rejected.reason, "error": intake.rejected.message},
         )
+    for part in intake.rejected_parts:
+        logger.warning(
+            "record rejected", extra={**_context(intake), "reason": part.reason, "error": part.message}
+        )
 
 
 def _context(intake: Intake) -> dict[str, str]:
-    return {"event_id": intake.event_id, "source": intake.source, "detail_type": intake.detail_type}
+    context = {"event_id": intake.event_id, "source": intake.source, "detail_type": intake.detail_type}
+    if intake.subject:
+        context["subject"] = intake.subject
+    return context

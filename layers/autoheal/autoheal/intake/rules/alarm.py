@@ -12,12 +12,19 @@ ignored). The alarm must name exactly one node, in one of two ways:
 
 The signal is the alarm name (clipped to 128 characters). Values that are not valid ids reject the
 event (`malformed:CloudWatch Alarm State Change`) rather than guessing.
+
+`CloudWatch Alarm Contributor State Change` (Metrics Insights alarms with GROUP BY, one event per
+time series): a contributor going to ALARM is a fault of the node its attributes name: the
+``AUTOHEAL_ALARM_NODE_DIMENSION`` attribute (an instance id), else an ``HmaLogStream`` attribute
+holding an HMA log stream name (what the optional HMA alarm section in template.yaml groups by), and
+the cluster from the ``AUTOHEAL_ALARM_CLUSTER_DIMENSION`` attribute.
 """
 
 from __future__ import annotations
 
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault, Severity
-from autoheal.intake.models import AlarmStateChange
+from autoheal.intake.hma import HMA_STREAM_DIMENSION, parse_stream
+from autoheal.intake.models import AlarmContributorStateChange, AlarmStateChange
 from autoheal.intake.result import IgnoreReason, Outcome, ignore
 from autoheal.intake.rules.common import SIGNAL_MAX, clip, reason_text
 from autoheal.settings import Settings
@@ -51,6 +58,37 @@ def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Outcome:
         cluster_name=None if is_arn else cluster,
         cluster_arn=cluster if is_arn else None,
         instance_id=instance_id,
+        signal=clip(detail.alarm_name, SIGNAL_MAX),
+        reason=reason_text(detail.state.reason),
+        severity=Severity.ERROR,
+        source=FaultSource.CLOUDWATCH_ALARM,
+        source_event_id=event.id,
+        observed_at=event.time,
+    )
+    return Outcome(faults=[fault])
+
+
+def alarm_contributor_state_change(event: AlarmContributorStateChange, settings: Settings) -> Outcome:
+    detail = event.detail
+    if detail.state.value != ALARM:
+        return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
+    attributes = detail.alarm_contributor.attributes
+    instance_id = attributes.get(settings.alarm_node_dimension)
+    group = None
+    if instance_id is None and HMA_STREAM_DIMENSION in attributes:
+        node = parse_stream(attributes[HMA_STREAM_DIMENSION])
+        if node is None:
+            return ignore(IgnoreReason.NO_NODE, attributes[HMA_STREAM_DIMENSION])
+        instance_id, group = node.instance_id, node.instance_group
+    if instance_id is None:
+        return ignore(IgnoreReason.NO_NODE, detail.alarm_name)
+    cluster = attributes.get(settings.alarm_cluster_dimension)
+    is_arn = cluster is not None and CLUSTER_ARN_RE.fullmatch(cluster) is not None
+    fault = NodeFault(
+        cluster_name=None if is_arn else cluster,
+        cluster_arn=cluster if is_arn else None,
+        instance_id=instance_id,
+        instance_group=group,
         signal=clip(detail.alarm_name, SIGNAL_MAX),
         reason=reason_text(detail.state.reason),
         severity=Severity.ERROR,
