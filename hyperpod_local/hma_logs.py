@@ -83,6 +83,18 @@ def delivery(decoded: Mapping[str, Any]) -> dict[str, Any]:
     return encode(decoded)
 
 
+def node_delivery(
+    cluster_name: str,
+    cluster_arn: str,
+    instance_group: str,
+    instance_id: str,
+    records: Sequence[tuple[datetime, str]],
+) -> dict[str, Any]:
+    """One node's HMA records as CloudWatch Logs delivers them from the cluster's log group."""
+    group = log_group(cluster_name, cluster_arn.rsplit("/", 1)[-1])
+    return delivery(payload(group, log_stream(instance_group, instance_id), records))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     directory = Path(argv[0]) if argv else SAMPLES
     for path in sorted(directory.glob("*.json")):

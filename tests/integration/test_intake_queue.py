@@ -72,7 +72,7 @@ def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) 
     messages = drain(sqs, stack.queue_url)
     received = [NodeFault.model_validate_json(m["Body"]) for m in messages]
     assert sorted(received, key=lambda f: f.dedupe_key) == sorted(expected, key=lambda f: f.dedupe_key)
-    assert len(received) == 10
+    assert len(received) == 11
     for message, fault in zip(messages, received, strict=True):
         attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
         assert attributes["source"] == fault.source and attributes["node"] == fault.node_ref
@@ -96,3 +96,27 @@ def test_a_storm_of_faults_is_sent_ten_per_call_and_all_arrive(stack: StackResou
     assert (report.sent, report.calls, report.retried) == (37, 4, 0)
     received = {NodeFault.model_validate_json(m["Body"]) for m in drain(sqs, stack.queue_url)}
     assert received == set(faults)
+
+
+def test_hma_log_deliveries_reach_the_queue_as_the_faults_they_normalise_into(stack: StackResources) -> None:
+    """CloudWatch Logs subscription payloads (events/hma/) through the intake service into SQS."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
+    queue = FaultQueue(sqs, settings.queue_url)
+    expected: list[NodeFault] = []
+    for path in sorted((EVENTS / "hma").glob("*.invoke.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        report = handle_event(event, settings, queue)
+        expected.extend(normalise(event, settings).faults)
+        assert report.enqueued == report.received
+    messages = drain(sqs, stack.queue_url)
+    received = [NodeFault.model_validate_json(m["Body"]) for m in messages]
+    assert sorted(received, key=lambda f: f.dedupe_key) == sorted(expected, key=lambda f: f.dedupe_key)
+    assert sorted((f.signal, f.source) for f in received) == [
+        ("NvidiaGPUUnhealthy", FaultSource.HMA_LOG),
+        ("XidError:48", FaultSource.HMA_LOG),
+        ("XidError:79", FaultSource.HMA_LOG),
+    ]
+    for message, fault in zip(messages, received, strict=True):
+        attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        assert (attributes["source"], attributes["node"]) == ("hyperpod.hma_log", fault.instance_id)
