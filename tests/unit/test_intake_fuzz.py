@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from autoheal.intake import ROUTES, Intake, normalise
-from autoheal.intake.result import MALFORMED_ENVELOPE
+from autoheal.intake.logs import encode
+from autoheal.intake.result import MALFORMED_ENVELOPE, MALFORMED_HMA_RECORD, MALFORMED_LOGS
 from autoheal.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -139,3 +140,64 @@ def test_rejection_message_summarises_only_the_first_errors() -> None:
     assert intake.rejected is not None
     assert intake.rejected.message.endswith("more)")
     assert intake.rejected.message.count(";") == 3
+
+
+# ---------------------------------------------------------------- HMA log deliveries (events/hma/)
+
+HMA_SAMPLES = sorted(p.name for p in (EVENTS / "hma").glob("*.json") if not p.name.endswith(".invoke.json"))
+HMA_REJECTIONS = {MALFORMED_LOGS, MALFORMED_HMA_RECORD}
+
+
+def assert_hma_well_formed(intake: Intake) -> None:
+    assert isinstance(intake, Intake)
+    if intake.rejected is not None:
+        assert intake.faults == [] and intake.ignored == [] and intake.rejected_parts == []
+    for rejection in ([intake.rejected] if intake.rejected else []) + intake.rejected_parts:
+        assert rejection.reason in HMA_REJECTIONS
+        assert 0 < len(rejection.message) <= 400 and HUGE[:100] not in rejection.message
+    assert len(intake.faults) <= 1  # one delivery is one log stream, one node
+    for fault in intake.faults:
+        assert len(fault.reason) <= 2048 and len(fault.signal) <= 128
+    for item in intake.ignored:
+        assert len(item.subject) <= 200
+    assert len(intake.event_id) <= 128 and len(intake.subject) <= 128
+
+
+def load_hma(name: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads((EVENTS / "hma" / name).read_text(encoding="utf-8"))
+    return decoded
+
+
+@pytest.mark.parametrize("kind", sorted(REPLACEMENTS))
+@pytest.mark.parametrize("name", HMA_SAMPLES)
+def test_any_wrong_value_or_missing_field_in_a_delivery_never_raises(name: str, kind: str) -> None:
+    decoded = load_hma(name)
+    for path in paths(decoded):
+        for variant in (
+            mutated(decoded, path, REPLACEMENTS[kind]),
+            mutated(decoded, path, None, delete=True),
+        ):
+            try:
+                event = encode(variant)
+            except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8: CloudWatch never sends one
+                continue
+            assert_hma_well_formed(normalise(event, SETTINGS))
+
+
+@pytest.mark.parametrize("kind", sorted(REPLACEMENTS))
+@pytest.mark.parametrize("name", HMA_SAMPLES)
+def test_any_wrong_value_or_missing_field_in_an_hma_record_never_raises(name: str, kind: str) -> None:
+    decoded = load_hma(name)
+    for index, log_event in enumerate(decoded["logEvents"]):
+        try:
+            record = json.loads(log_event["message"])
+        except ValueError:
+            continue
+        for path in paths(record):
+            for variant in (
+                mutated(record, path, REPLACEMENTS[kind]),
+                mutated(record, path, None, delete=True),
+            ):
+                text = json.dumps(variant)
+                changed = mutated(decoded, ("logEvents", index, "message"), text)
+                assert_hma_well_formed(normalise(encode(changed), SETTINGS))
