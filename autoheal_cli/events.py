@@ -1,4 +1,7 @@
-"""Reading EventBridge events from a file (or `-` for stdin): one event object, or a JSON list of them."""
+"""Reading events from a file (or `-` for stdin): one event object, or a JSON list of them.
+
+An event is an EventBridge event or a CloudWatch Logs delivery (`{"awslogs": ...}`, HMA records).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from autoheal.intake import logs
 from autoheal_cli.errors import CliError
 
 STDIN = "-"
@@ -37,7 +43,26 @@ def load_events(path: str) -> list[Any]:
 
 
 def refreshed(event: Any, now: datetime) -> Any:
-    """The event with a new id and `time` (so remediate sees a new fault, not a duplicate or an old one)."""
+    """The event with a new id and `time` (so remediate sees a new fault, not a duplicate or an old one).
+
+    For a CloudWatch Logs delivery that is every log event's id and timestamp; one that cannot be
+    decoded is returned as it is (intake rejects it, and says why)."""
     if not isinstance(event, dict):
         return event
+    if logs.is_logs_payload(event):
+        return _refreshed_delivery(event, now)
     return {**event, "id": str(uuid.uuid4()), "time": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _refreshed_delivery(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    try:
+        decoded = logs.decode(event)
+    except (logs.LogsPayloadError, ValidationError):
+        return event
+    stamp = int(now.timestamp() * 1000)
+    body = decoded.model_dump(exclude_none=True)
+    body["logEvents"] = [
+        {"id": f"{stamp}{uuid.uuid4().int:043d}", "timestamp": stamp, "message": e.message}
+        for e in decoded.logEvents
+    ]
+    return logs.encode(body)

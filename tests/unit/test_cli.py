@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from autoheal.adapters.ledger import Ledger, LedgerError
 from autoheal.adapters.queue import QueueNotFoundError
+from autoheal.intake.logs import decode
 from autoheal_cli import ids
 from autoheal_cli.aws import Clients, ReadOnlyClient, read_only
 from autoheal_cli.errors import CliError, MutatingCallRefused, Where, explain
@@ -297,6 +298,20 @@ def test_fresh_events_get_a_new_id_and_time() -> None:
     event = refreshed({"id": "old", "time": "2020-01-01T00:00:00Z", "detail": {}}, now)
     assert event["id"] != "old" and event["time"] == "2026-01-02T03:04:05Z"
     assert refreshed("not an event", now) == "not an event"
+
+
+def test_a_fresh_hma_delivery_gets_new_log_event_ids_and_times() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    path = Path(__file__).resolve().parents[2] / "events" / "hma" / "slurm-dcgm-xid79.invoke.json"
+    original = json.loads(path.read_text(encoding="utf-8"))
+    fresh = decode(refreshed(original, now))
+    old = decode(original)
+    assert [e.message for e in fresh.logEvents] == [e.message for e in old.logEvents]
+    assert {e.timestamp for e in fresh.logEvents} == {now}
+    assert not {e.id for e in fresh.logEvents} & {e.id for e in old.logEvents}
+    assert len({e.id for e in fresh.logEvents}) == 3 and all(len(e.id) == 56 for e in fresh.logEvents)
+    broken = {"awslogs": {"data": "bm90IGd6aXA="}}
+    assert refreshed(broken, now) == broken  # intake will reject it with the reason
 
 
 # ---------------------------------------------------------------- the ledger's operator queries, paginated
