@@ -6,12 +6,15 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
 from autoheal.core.history import NodeStatus
+from hyperpod_local.hma_logs import dcgm_record, node_delivery
 from hyperpod_local.world import LocalWorld, minutes
 from tests.torture.support import (
+    GPU_GROUP,
     NON_ACTING_STATES,
     REBOOT,
     REPLACE,
@@ -118,3 +121,44 @@ def test_a_triplicated_shuffled_storm_on_four_workers_acts_once_per_node_per_ste
         assert succeeded_attempts(rec, "reboot") == 1 and succeeded_attempts(rec, "replace") == 1, k
         assert len(rec.attempts) == 2, k
         assert rec.state.claim_expires_at is None and rec.state.intent_action is None, k
+
+
+def test_the_same_faults_by_eventbridge_and_by_hma_log_raced_on_four_workers_act_once(
+    world: LocalWorld, dynamodb_endpoint: str | None
+) -> None:
+    """Slurm's two fault paths at once: every node's fault as a Node Health event and as an HMA log
+    delivery (delivered twice: Lambda retries asynchronous invocations), shuffled over four intake
+    workers, remediated by four concurrent workers. One reboot per node, nothing lost."""
+    started = time.monotonic()
+    rng = random.Random(seed())
+    n = scaled(60, 600)
+    storm = make_storm(world, n, prefix="hma")
+    written = world.now() - timedelta(seconds=5)
+    logs = [
+        node_delivery(c.name, c.arn, GPU_GROUP, instance, [(written, dcgm_record(79))])
+        for c, instance, _ in storm.nodes
+    ]
+    deliveries = storm.events(world) + logs + logs
+    in_parallel(lambda chunk: deliver(world, chunk), deal(deliveries, WORKERS, rng))
+    reports = remediate_until_quiet(world, rng)
+
+    calls = world.control.calls
+    assert {c.action for c in calls} == {REBOOT}
+    assert all(c.error_code is None and not c.failed_codes and c.size <= 25 for c in calls)
+    reboots = entries_per_node(world, storm, answered(calls, REBOOT))
+    keys = [(c.name, logical) for c, _, logical in storm.nodes]
+    duplicates = sum(v - 1 for v in reboots.values() if v > 1)
+    lost = [k for k in keys if reboots[k] == 0]
+    report(
+        f"EventBridge + HMA log x2 on {WORKERS} workers [{backend(dynamodb_endpoint)}]",
+        deliveries=len(deliveries),
+        actions=sum(reboots.values()),
+        claim_conflicts=sum(r.metrics.total("ClaimConflicts") for r in reports),
+        collapsed_in_batch=sum(r.metrics.total("DuplicateFaults") for r in reports),
+        ignored=sum(r.metrics.total("FaultsIgnored") for r in reports),
+        duplicates=duplicates,
+        lost=len(lost),
+        seconds=round(time.monotonic() - started, 1),
+    )
+    assert (duplicates, lost) == (0, [])
+    assert reboots == Counter(dict.fromkeys(keys, 1))
