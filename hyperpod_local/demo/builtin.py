@@ -10,7 +10,11 @@ of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
    ``InstanceIdInUse``: a retry is scheduled;
 3. time passes (one reboot's duration): the reboots finish, the busy node's retry is accepted, and
    EventBridge redelivers the duplicate event once more;
-4. recurrence: past the echo grace period, the first storm node faults again: it is replaced (the
+4. HMA log: Slurm's fault path. HMA on an ``infer-p5`` node logs an XID 79 three times (one
+   CloudWatch Logs delivery), and HyperPod's EventBridge Node Health Event reports the same fault:
+   the node is rebooted once. (After "time passes", not before: remediate retries without backoff
+   here, so an invocation while the busy node is still busy would retry it early.)
+5. recurrence: past the echo grace period, the first storm node faults again: it is replaced (the
    ladder's next step), and after the replacement's duration it runs with a new instance id under the
    same NodeLogicalId.
 
@@ -28,6 +32,7 @@ from hyperpod_local.demo.scenario_file import (
     ClusterSpecModel,
     GroupSpecModel,
     HealthFaults,
+    HmaFaults,
     Remediate,
     Scenario,
     Step,
@@ -46,9 +51,13 @@ LABEL_RECURS = "faults again -> replace"
 LABEL_BUSY = "busy (InstanceIdInUse)"
 LABEL_DUPLICATE = "duplicate event"
 LABEL_HEALTHY = "healthy transition"
+LABEL_HMA = "HMA log + EventBridge (same fault)"
 
-#: infer-p5/gpu node indexes of the special nodes
-DUPLICATE_INDEX, HEALTHY_INDEX, BUSY_INDEX, MALFORMED_INDEX = 0, 1, 2, 3
+#: infer-p5/gpu node indexes of the special nodes (the group has INFER_NODES)
+DUPLICATE_INDEX, HEALTHY_INDEX, BUSY_INDEX, MALFORMED_INDEX, HMA_INDEX = 0, 1, 2, 3, 4
+INFER_NODES = 8
+#: HMA log records of the HMA node's one delivery (one fault: the others are duplicate_in_event)
+HMA_RECORDS = 3
 
 
 def storm_group_size(nodes: int) -> int:
@@ -77,6 +86,19 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
         Step(phase="time passes", advance=timings.reboot_seconds),
         _health(INFER_GROUP, DUPLICATE_INDEX, LABEL_DUPLICATE, event_id=duplicate_id),
         remediate,
+        Step(
+            phase="HMA log (Slurm)",
+            hma=HmaFaults(
+                cluster=INFER,
+                group=INFER_GROUP,
+                nodes=[HMA_INDEX],
+                xid=79,
+                records=HMA_RECORDS,
+                also_eventbridge=True,
+                label=LABEL_HMA,
+            ),
+        ),
+        remediate,
         Step(phase="recurrence", advance=grace_seconds),
         Step(
             health=HealthFaults(
@@ -92,7 +114,7 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
     ]
     return Scenario(
         description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
-        "a duplicate, a malformed event, a healthy transition",
+        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge",
         clusters=[
             ClusterSpecModel(
                 name=TRAIN,
@@ -115,7 +137,9 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
                     GroupSpecModel(
                         name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
                     ),
-                    GroupSpecModel(name=INFER_GROUP, instance_type=GPU, count=8, node_type="Compute"),
+                    GroupSpecModel(
+                        name=INFER_GROUP, instance_type=GPU, count=INFER_NODES, node_type="Compute"
+                    ),
                 ],
             ),
         ],

@@ -58,7 +58,10 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
 
 
-def delivery_line(events: int, reports: Sequence[IntakeReport], label: str | None) -> str:
+def delivery_line(
+    events: int, reports: Sequence[IntakeReport], label: str | None, *, logs: int = 0, records: int = 0
+) -> str:
+    """``events`` EventBridge events and ``logs`` CloudWatch Logs deliveries (``records`` HMA records)."""
     received = sum(r.received for r in reports)
     enqueued = sum(r.enqueued for r in reports)
     ignored: Counter[str] = Counter()
@@ -66,7 +69,12 @@ def delivery_line(events: int, reports: Sequence[IntakeReport], label: str | Non
     for report in reports:
         ignored.update(report.ignored)
         rejected.update(report.rejected)
-    text = f"intake: {_plural(events, 'event')} -> {_plural(received, 'fault')}, {enqueued} enqueued"
+    sent = []
+    if logs:
+        sent.append(f"{logs} HMA log deliver{'y' if logs == 1 else 'ies'} ({_plural(records, 'record')})")
+    if events or not logs:
+        sent.append(_plural(events, "event"))
+    text = f"intake: {' + '.join(sent)} -> {_plural(received, 'fault')}, {enqueued} enqueued"
     if ignored:
         text += f"; ignored: {_counts(ignored)}"
     if rejected:
@@ -93,9 +101,13 @@ def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) ->
         )
     failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, "succeeded"))
     metrics = report.metrics
+    duplicates = metrics.total(Metric.DUPLICATE_FAULTS)
+    # one row per node decided (or fault not located): other faults of a node joined its decision
+    merged = max(0, metrics.total(Metric.FAULTS_DEQUEUED) - len(report.nodes) - duplicates)
     extras = [
         f"failed entries: {_counts({str(k): v for k, v in failed.items()})}" if failed else "",
-        _metric_phrase(metrics.total(Metric.DUPLICATE_FAULTS), "duplicate collapsed", "duplicates collapsed"),
+        _metric_phrase(duplicates, "duplicate collapsed", "duplicates collapsed"),
+        _metric_phrase(merged, "same-node fault merged", "same-node faults merged"),
         _metric_phrase(metrics.total(Metric.FAULTS_IGNORED), "fault ignored", "faults ignored"),
         _metric_phrase(metrics.total(Metric.RETRIES_SCHEDULED), "retry scheduled", "retries scheduled"),
         _metric_phrase(metrics.total(Metric.ESCALATIONS), "escalation", "escalations"),
@@ -158,7 +170,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
 
     events = summary["events"]
     rows: list[list[object]] = [
-        ["events delivered", events["delivered"]],
+        ["deliveries (intake invocations)", events["delivered"]],
         ["faults received", events["faults_received"]],
         ["faults enqueued", events["faults_enqueued"]],
         *([f"ignored: {reason}", n] for reason, n in events["ignored"].items()),

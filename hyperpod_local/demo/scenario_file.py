@@ -16,6 +16,7 @@ Shape::
       ],
       "steps": [
         {"phase": "storm", "health": {"cluster": "train-p5", "group": "gpu-a", "nodes": ["0-9"]}},
+        {"hma": {"cluster": "train-p5", "group": "gpu-a", "nodes": [12], "records": 3}},
         {"deliver": [{"detail-type": "...", "detail": {"InstanceId": "{{node:train-p5:gpu-a:3}}"}}]},
         {"remediate": {}},
         {"advance": 300}
@@ -28,6 +29,11 @@ Steps (each has exactly one of these keys, plus an optional ``phase`` title that
   ``{"cluster", "group", "nodes": [0, "2-5"], "status": "Unhealthy"|"Healthy",
   "fault_type": "NvidiaErrorTerminate", "event_id": "..." (one node only), "copies": 1, "label": "..."}``.
   ``copies`` > 1 delivers the very same event (same id) again; ``label`` names the nodes in the summary.
+- ``hma``: HMA log records for nodes of one group, as a CloudWatch Logs subscription delivers them
+  (Slurm's path): ``{"cluster", "group", "nodes", "xid": 79, "records": 1, "also_eventbridge": false,
+  "label": "..."}``. Each node's ``records`` DCGM ``XID Error`` records (one second apart, the last at
+  the simulated now) go in one delivery from its log stream; ``also_eventbridge`` also delivers the
+  node's Node Health Event (``NvidiaErrorTerminate``) in the same step: the same fault by both paths.
 - ``deliver``: raw EventBridge events, sent through the real intake handler as they are, after
   placeholder substitution (below). Malformed ones are welcome: intake must reject them.
 - ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue.
@@ -52,7 +58,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -60,6 +66,8 @@ MAX_NODES_PER_GROUP = 1000
 MAX_NODES_TOTAL = 2000
 MAX_ADVANCE_SECONDS = 30 * 24 * 3600
 MAX_ERRORS_SHOWN = 8
+MAX_HMA_RECORDS = 100
+MAX_XID = 999
 
 _NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)((?::[^:}]*)*)\s*\}\}")
@@ -112,13 +120,10 @@ class NodeRef(GroupRef):
     index: int = Field(ge=0)
 
 
-class HealthFaults(GroupRef):
+class NodeSet(GroupRef):
+    """Nodes of one group: indexes and inclusive ranges (``[0, "2-5"]``)."""
+
     nodes: list[int | str] = Field(min_length=1)
-    status: Literal["Unhealthy", "Healthy"] = "Unhealthy"
-    fault_type: str = Field(default="NvidiaErrorTerminate", pattern=r"^[A-Za-z0-9_]{1,64}$")
-    event_id: str | None = Field(default=None, min_length=1, max_length=64)
-    copies: int = Field(default=1, ge=1, le=10)
-    label: str | None = Field(default=None, max_length=40)
 
     def indexes(self) -> list[int]:
         """The node indexes, ranges ("2-5", inclusive) expanded, in order, without repeats."""
@@ -138,13 +143,33 @@ class HealthFaults(GroupRef):
         return list(dict.fromkeys(out))
 
     @model_validator(mode="after")
-    def _check(self) -> HealthFaults:
-        indexes = self.indexes()
-        if any(i < 0 for i in indexes):
+    def _check_nodes(self) -> Self:
+        if any(i < 0 for i in self.indexes()):
             raise ValueError("node indexes start at 0")
-        if self.event_id is not None and len(indexes) != 1:
+        return self
+
+
+class HealthFaults(NodeSet):
+    status: Literal["Unhealthy", "Healthy"] = "Unhealthy"
+    fault_type: str = Field(default="NvidiaErrorTerminate", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    event_id: str | None = Field(default=None, min_length=1, max_length=64)
+    copies: int = Field(default=1, ge=1, le=10)
+    label: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthFaults:
+        if self.event_id is not None and len(self.indexes()) != 1:
             raise ValueError("event_id names one event: give exactly one node")
         return self
+
+
+class HmaFaults(NodeSet):
+    """HMA log records (Slurm's DCGM Xid record), one CloudWatch Logs delivery per node."""
+
+    xid: int = Field(default=79, ge=1, le=MAX_XID)
+    records: int = Field(default=1, ge=1, le=MAX_HMA_RECORDS)
+    also_eventbridge: bool = False
+    label: str | None = Field(default=None, max_length=40)
 
 
 class Busy(NodeRef):
@@ -164,12 +189,13 @@ class Remediate(_Model):
     pass
 
 
-ACTIONS = ("health", "deliver", "remediate", "advance", "busy", "capacity", "entry_error")
+ACTIONS = ("health", "hma", "deliver", "remediate", "advance", "busy", "capacity", "entry_error")
 
 
 class Step(_Model):
     phase: str | None = Field(default=None, max_length=60)
     health: HealthFaults | None = None
+    hma: HmaFaults | None = None
     deliver: list[dict[str, Any]] | None = Field(default=None, min_length=1)
     remediate: Remediate | None = None
     advance: float | None = Field(default=None, gt=0, le=MAX_ADVANCE_SECONDS)
@@ -226,10 +252,10 @@ class Scenario(_Model):
         return None
 
     def _step_problems(self, number: int, step: Step) -> Iterator[str]:
-        ref: GroupRef | None = step.health or step.busy or step.capacity or step.entry_error
+        ref: GroupRef | None = step.health or step.hma or step.busy or step.capacity or step.entry_error
         if ref is not None:
             indexes = (
-                step.health.indexes() if step.health else [ref.index] if isinstance(ref, NodeRef) else []
+                ref.indexes() if isinstance(ref, NodeSet) else [ref.index] if isinstance(ref, NodeRef) else []
             )
             problem = self._group_problem(ref.cluster, ref.group, indexes)
             if problem:

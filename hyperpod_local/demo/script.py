@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,12 +28,14 @@ from hyperpod_local.demo.scenario_file import (
     Capacity,
     EntryError,
     HealthFaults,
+    HmaFaults,
     Scenario,
     ScenarioError,
     Step,
     placeholder_args,
 )
 from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.hma_logs import dcgm_record, node_delivery
 from hyperpod_local.model import BatchCall, NodeView
 from hyperpod_local.world import LocalWorld, node_health_event
 
@@ -135,6 +137,8 @@ class ScriptRunner:
     def _run_step(self, step: Step) -> None:
         if step.health is not None:
             self._deliver(self._health_events(step.health), step.health.label)
+        elif step.hma is not None:
+            self._hma(step.hma)
         elif step.deliver is not None:
             self._deliver([self._substitute(event) for event in step.deliver])
         elif step.remediate is not None:
@@ -170,11 +174,48 @@ class ScriptRunner:
             events.extend([event] * faults.copies)
         return events
 
-    def _deliver(self, events: Sequence[Mapping[str, Any]], label: str | None = None) -> None:
+    def _hma(self, faults: HmaFaults) -> None:
+        """One CloudWatch Logs delivery per node (its ``records`` Xid records, the last one now), and
+        with ``also_eventbridge`` the node's Node Health Event for the same fault, in one step."""
+        fixture = self.clusters[faults.cluster]
+        now = self.world.now()
+        deliveries: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for index in faults.indexes():
+            logical_id = fixture.in_group(faults.group)[index].logical_id
+            if faults.label:
+                self.labels[(faults.cluster, logical_id)] = faults.label
+            instance_id = self._instance_id(faults.cluster, logical_id)
+            records = [
+                (now - timedelta(seconds=faults.records - 1 - i), dcgm_record(faults.xid))
+                for i in range(faults.records)
+            ]
+            deliveries.append(node_delivery(fixture.name, fixture.arn, faults.group, instance_id, records))
+            if faults.also_eventbridge:
+                events.append(
+                    node_health_event(fixture.name, fixture.arn, instance_id, now, event_id=self._event_id())
+                )
+        self._deliver(
+            [*deliveries, *events],
+            faults.label,
+            logs=len(deliveries),
+            records=len(deliveries) * faults.records,
+        )
+
+    def _deliver(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        label: str | None = None,
+        *,
+        logs: int = 0,
+        records: int = 0,
+    ) -> None:
+        """Through the real intake handler, one invocation each; ``logs`` of them (the first) are
+        CloudWatch Logs deliveries carrying ``records`` HMA records in all."""
         before = len(self.world.intake_reports)
         self.world.deliver(events)
         reports = self.world.intake_reports[before:]
-        self._say(render.delivery_line(len(events), reports, label))
+        self._say(render.delivery_line(len(events) - logs, reports, label, logs=logs, records=records))
 
     def _remediate(self) -> None:
         records = self.world.drain()

@@ -9,7 +9,8 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
     scenario, description, seed, simulated_seconds
     timings            {reboot_seconds, shutdown_seconds, replace_seconds}   control plane NodeTimings
     clusters           [{name, orchestrator, groups: [{name, instance_type, count, node_type}]}]
-    events             {delivered, faults_received, faults_enqueued, ignored: {reason: n}, rejected: {reason: n}}
+    events             {delivered (intake invocations: events and log deliveries), faults_received,
+                        faults_enqueued, ignored: {reason: n}, rejected: {reason: n}}
     remediate          {invocations, messages, faults_dequeued, duplicates_collapsed, retries_scheduled,
                         escalations, needs_human, notifications, claim_conflicts, nodes_closed, faults_held,
                         batch_item_failures}

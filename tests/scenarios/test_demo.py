@@ -22,6 +22,7 @@ from hyperpod_local.demo.builtin import (
     LABEL_BUSY,
     LABEL_DUPLICATE,
     LABEL_HEALTHY,
+    LABEL_HMA,
     LABEL_RECURS,
     incident,
 )
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "hyperpod_local" / "demo" / "examples" / "flapping-node.json"
+HMA_EXAMPLE = ROOT / "hyperpod_local" / "demo" / "examples" / "slurm-hma.json"
 REBOOT, REPLACE = "BatchRebootClusterNodes", "BatchReplaceClusterNodes"
 MALFORMED = "malformed:SageMaker HyperPod Cluster Node Health Event"
 
@@ -65,7 +67,7 @@ def demo(local_aws: LocalAws) -> tuple[dict[str, Any], str, dict[str, str | None
 def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted_for(demo: Any) -> None:
     summary, _, _ = demo
     assert summary["calls_by_operation"] == {
-        REBOOT: {"calls": 6, "nodes": 63, "sizes": [25, 25, 10, 1, 1, 1]},
+        REBOOT: {"calls": 7, "nodes": 64, "sizes": [25, 25, 10, 1, 1, 1, 1]},
         REPLACE: {"calls": 1, "nodes": 1, "sizes": [1]},
     }
     assert [
@@ -77,6 +79,7 @@ def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted
         (0, REBOOT, "infer-p5", 1, {}),  # the duplicated event, acted on once
         (0, REBOOT, "infer-p5", 1, {"InstanceIdInUse": 1}),  # the busy node
         (120, REBOOT, "infer-p5", 1, {}),  # ... retried once the clock moved
+        (120, REBOOT, "infer-p5", 1, {}),  # one XID 79 by HMA log and by EventBridge: rebooted once
         (420, REPLACE, "train-p5", 1, {}),  # the recurrence, escalated
     ]
     assert summary["failed_entries"] == {"InstanceIdInUse": 1}
@@ -86,10 +89,13 @@ def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted
 def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo: Any) -> None:
     summary, _, _ = demo
     assert summary["events"] == {
-        "delivered": 67,  # 60 storm + duplicate x2 + healthy + malformed + busy + redelivery + recurrence
-        "faults_received": 65,
-        "faults_enqueued": 65,
-        "ignored": {"healthy_transition": 1},
+        # 60 storm + duplicate x2 + healthy + malformed + busy + redelivery + HMA log delivery + its
+        # EventBridge twin + recurrence
+        "delivered": 69,
+        "faults_received": 67,
+        "faults_enqueued": 67,
+        # the HMA delivery's 3 records of one node are one fault
+        "ignored": {"duplicate_in_event": 2, "healthy_transition": 1},
         "rejected": {MALFORMED: 1},
     }
 
@@ -97,9 +103,9 @@ def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo
 def test_remediate_counters(demo: Any) -> None:
     summary, _, _ = demo
     assert summary["remediate"] == {
-        "invocations": 4,
-        "messages": 66,  # 65 enqueued by intake + the busy node's re-queued retry
-        "faults_dequeued": 66,
+        "invocations": 5,
+        "messages": 68,  # 67 enqueued by intake + the busy node's re-queued retry
+        "faults_dequeued": 68,
         "duplicates_collapsed": 1,
         "retries_scheduled": 1,
         "escalations": 1,
@@ -112,7 +118,7 @@ def test_remediate_counters(demo: Any) -> None:
     }
     decisions = [({k: v for k, v in d.items() if k != "nodes"}, d["nodes"]) for d in summary["decisions"]]
     assert decisions == [
-        (act("first_fault", "reboot"), 61),
+        (act("first_fault", "reboot"), 62),  # 60 storm + duplicate + the HMA node's 2 faults as one
         (act("fault_recurred", "replace"), 1),
         (act("retry_after_transient_failure", "reboot"), 1),
         (act("retry_scheduled", "reboot", "transient", "InstanceIdInUse"), 1),
@@ -123,13 +129,13 @@ def test_remediate_counters(demo: Any) -> None:
 def test_the_special_nodes_tell_their_story(demo: Any) -> None:
     summary, _, current = demo
     nodes = {n["label"]: n for n in summary["nodes"]}
-    assert list(nodes) == [LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_BUSY, LABEL_RECURS]
+    assert list(nodes) == [LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_BUSY, LABEL_HMA, LABEL_RECURS]
 
     def story(label: str) -> list[tuple[int, str | None, str, str | None]]:
         return [(h["invocation"], h["action"], h["reason"], h["error_code"]) for h in nodes[label]["history"]]
 
     recurs = nodes[LABEL_RECURS]
-    assert story(LABEL_RECURS) == [(1, "reboot", "first_fault", None), (4, "replace", "fault_recurred", None)]
+    assert story(LABEL_RECURS) == [(1, "reboot", "first_fault", None), (5, "replace", "fault_recurred", None)]
     old, new = recurs["instance_ids"]  # replaced once: a new instance id under the same logical id
     assert old != new == current[recurs["logical_id"]]
     assert (recurs["cluster"], recurs["group"], recurs["status"]) == ("train-p5", "gpu-a", "Running")
@@ -140,7 +146,10 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
     ]
     assert story(LABEL_DUPLICATE) == [(1, "reboot", "first_fault", None), (3, None, "duplicate_event", None)]
     assert story(LABEL_HEALTHY) == []  # acknowledged by intake, never remediated
-    for label in (LABEL_BUSY, LABEL_DUPLICATE, LABEL_HEALTHY):
+    assert story(LABEL_HMA) == [(4, "reboot", "first_fault", None)]  # by HMA log and EventBridge: once
+    hma = nodes[LABEL_HMA]
+    assert (hma["cluster"], hma["group"], hma["status"]) == ("infer-p5", "gpu", "Running")
+    for label in (LABEL_BUSY, LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_HMA):
         assert nodes[label]["instance_ids"] == [current[nodes[label]["logical_id"]]]
 
 
@@ -148,18 +157,19 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
     summary, _, _ = demo
     metrics = {(m["metric"], tuple(sorted(m["dimensions"].items()))): m["value"] for m in summary["metrics"]}
     assert metrics == {
-        ("BatchCalls", (("Action", "reboot"),)): 6,
+        ("BatchCalls", (("Action", "reboot"),)): 7,
         ("BatchCalls", (("Action", "replace"),)): 1,
         ("DuplicateFaults", ()): 1,
         ("Escalations", ()): 1,
         ("EventsRejected", (("Reason", MALFORMED),)): 1,
         ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
-        ("FaultsDequeued", ()): 66,
-        ("FaultsEnqueued", ()): 65,
+        ("FaultsDequeued", ()): 68,
+        ("FaultsEnqueued", ()): 67,
         ("FaultsIgnored", (("Reason", "duplicate_event"),)): 1,
+        ("FaultsIgnored", (("Reason", "duplicate_in_event"),)): 2,
         ("FaultsIgnored", (("Reason", "healthy_transition"),)): 1,
-        ("FaultsReceived", ()): 65,
-        ("RebootRequests", ()): 62,
+        ("FaultsReceived", ()): 67,
+        ("RebootRequests", ()): 63,
         ("ReplaceRequests", ()): 1,
         ("RetriesScheduled", ()): 1,
     }
@@ -169,13 +179,18 @@ def test_json_mode_sends_progress_to_stderr(demo: Any) -> None:
     _, err, _ = demo
     assert "-- storm" in err
     assert "remediate #1: 62 messages -> 4 calls (reboot train-p5 25+25+10, reboot infer-p5 1)" in err
+    assert (
+        "intake: 1 HMA log delivery (3 records) + 1 event -> 2 faults, 2 enqueued; "
+        f"ignored: duplicate_in_event 2  [{LABEL_HMA}]"
+    ) in err
+    assert "remediate #4: 2 messages -> 1 call (reboot infer-p5 1); 1 same-node fault merged" in err
 
 
 def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
     code, out, err = run_demo(local_aws, "--nodes", "3")
     assert (code, err) == (0, "")
     assert out.index("-- storm") < out.index("== hyperpod-autoheal demo: summary ==")
-    assert "BatchRebootClusterNodes: 4 calls, 3+1+1+1 = 6 nodes" in out
+    assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out
     assert "faults again -> replace" in out
 
@@ -197,6 +212,86 @@ def test_the_shipped_example_scenario(local_aws: LocalAws) -> None:
         ("replace", "fault_recurred"),
         (None, "ladder_exhausted"),
     ]
+
+
+HMA_SCENARIO = {
+    "clusters": [{"name": "slurm", "groups": [{"name": "gpu", "count": 4, "node_type": "Compute"}]}],
+    "steps": [
+        {"phase": "hma", "hma": {"cluster": "slurm", "group": "gpu", "nodes": ["0-1"], "records": 2}},
+        {"hma": {"cluster": "slurm", "group": "gpu", "nodes": [2], "xid": 13, "label": "application xid"}},
+        {
+            "hma": {
+                "cluster": "slurm",
+                "group": "gpu",
+                "nodes": [3],
+                "also_eventbridge": True,
+                "label": "both",
+            }
+        },
+        {"remediate": {}},
+    ],
+}
+
+
+def test_hma_steps_deliver_log_records_through_intake(local_aws: LocalAws, tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, json.dumps(HMA_SCENARIO))
+    code, out, err = run_demo(local_aws, "--json", "--scenario", path)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (
+        "intake: 2 HMA log deliveries (4 records) -> 2 faults, 2 enqueued; ignored: duplicate_in_event 2"
+        in err
+    )
+    assert (
+        "intake: 1 HMA log delivery (1 record) -> 0 faults, 0 enqueued; ignored: hma_application_fault 1"
+        in err
+    )
+    assert "intake: 1 HMA log delivery (1 record) + 1 event -> 2 faults, 2 enqueued  [both]" in err
+    assert summary["events"] == {
+        "delivered": 5,  # one delivery per node, and node 3's EventBridge event
+        "faults_received": 4,  # nodes 0 and 1 (2 records each: one fault), node 3 twice; Xid 13 is no fault
+        "faults_enqueued": 4,
+        "ignored": {"duplicate_in_event": 2, "hma_application_fault": 1},
+        "rejected": {},
+    }
+    assert summary["calls_by_operation"] == {REBOOT: {"calls": 1, "nodes": 3, "sizes": [3]}}
+    nodes = {n["label"]: n for n in summary["nodes"]}
+    assert nodes["application xid"]["history"] == []
+    assert [(h["action"], h["reason"]) for h in nodes["both"]["history"]] == [("reboot", "first_fault")]
+
+
+def test_an_hma_step_dumps_and_parses_back() -> None:
+    scenario = parse_scenario(HMA_SCENARIO)
+    hma = scenario.steps[0].hma
+    assert hma is not None and (hma.indexes(), hma.xid, hma.records, hma.also_eventbridge) == (
+        [0, 1],
+        79,
+        2,
+        False,
+    )
+    assert parse_scenario(scenario.model_dump(exclude_none=True)) == scenario
+
+
+def test_the_shipped_slurm_hma_example(local_aws: LocalAws) -> None:
+    code, out, err = run_demo(local_aws, "--json", "--quiet", "--scenario", str(HMA_EXAMPLE))
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["calls_by_operation"] == {REBOOT: {"calls": 2, "nodes": 13, "sizes": [12, 1]}}
+    assert summary["events"] == {
+        "delivered": 15,  # 12 storm deliveries + the Xid 13 one + EventBridge + the later HMA delivery
+        "faults_received": 14,
+        "faults_enqueued": 14,
+        "ignored": {"duplicate_in_event": 14, "hma_application_fault": 1},  # 12x1 + 2 extra records
+        "rejected": {},
+    }
+    nodes = {n["label"]: n for n in summary["nodes"]}
+    assert nodes["Xid 13 (application)"]["history"] == []
+    later = nodes["EventBridge, then HMA log 90s later"]
+    assert [(h["action"], h["reason"]) for h in later["history"]] == [
+        ("reboot", "first_fault"),
+        (None, "echo_of_last_action"),  # the slower path's copy of the fault: not acted on again
+    ]
+    assert {n["status"] for n in summary["nodes"]} == {"Running"}
 
 
 def scenario_file(tmp_path: Path, content: str) -> str:
@@ -235,6 +330,26 @@ GOOD_CLUSTERS = '[{"name": "c", "groups": [{"name": "g", "count": 2}]}]'
         (
             f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"deliver": [{{"time": "{{{{today}}}}"}}]}}]}}',
             "{{today}}: unknown placeholder",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "c", "group": "g", "nodes": [2]}}}}]}}',
+            "at steps.0.hma: c/g has 2 nodes (indexes 0-1), not 2",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "c", "group": "g", "nodes": [0], "records": 0}}}}]}}',
+            "at steps.0.hma.records: Input should be greater than or equal to 1",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "c", "group": "g", "nodes": [0], "fault_type": "X"}}}}]}}',
+            "at steps.0.hma.fault_type: Extra inputs are not permitted",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "c", "group": "g", "nodes": ["a-b"]}}}}]}}',
+            "at steps.0.hma: node 'a-b' is neither an index nor a range like '0-9'",
+        ),
+        (
+            f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "x", "group": "g", "nodes": [0]}}}}]}}',
+            "at steps.0.hma: no cluster 'x' in clusters",
         ),
     ],
 )
@@ -301,5 +416,5 @@ def test_the_module_runs_as_a_program_with_the_same_output_for_the_same_seed() -
     assert [run.returncode for run in runs] == [0, 0], outputs[0][1]
     first, second = (json.loads(out) for out, _ in outputs)
     assert first == second
-    assert first["seed"] == 5 and first["calls_by_operation"][REBOOT]["sizes"] == [2, 1, 1, 1]
+    assert first["seed"] == 5 and first["calls_by_operation"][REBOOT]["sizes"] == [2, 1, 1, 1, 1]
     assert "-- storm" in outputs[0][1]  # progress went to stderr
