@@ -56,6 +56,7 @@ PARAMETER_ENV: Mapping[str, str] = {
     "MaxEventAgeMinutes": "AUTOHEAL_MAX_EVENT_AGE_MINUTES",
     "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
     "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
+    "HmaIgnoredXids": "AUTOHEAL_HMA_IGNORED_XIDS",
 }
 
 

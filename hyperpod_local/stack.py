@@ -31,7 +31,9 @@ NEEDS_HUMAN_TOPIC = "NeedsHumanTopic"
 INTAKE_FUNCTION = "IntakeFunction"
 REMEDIATE_FUNCTION = "RemediateFunction"
 RECONCILE_FUNCTION = "ReconcileFunction"
-FUNCTIONS = (INTAKE_FUNCTION, REMEDIATE_FUNCTION, RECONCILE_FUNCTION)
+#: Intake's code behind the HMA log subscriptions; deployed only with HmaLogGroupNames (its Condition).
+HMA_INTAKE_FUNCTION = "HmaIntakeFunction"
+FUNCTIONS = (INTAKE_FUNCTION, REMEDIATE_FUNCTION, RECONCILE_FUNCTION, HMA_INTAKE_FUNCTION)
 
 ENV_PREFIX = "AUTOHEAL_"
 

@@ -54,9 +54,11 @@ from autoheal.reconcile import wiring as reconcile_wiring
 from autoheal.remediate import wiring as remediate_wiring
 from hyperpod_local import ControlPlaneClock, LocalAws
 from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.hma_logs import dcgm_record, delivery, log_group, log_stream, payload
 from hyperpod_local.intrinsics import Resolver
 from hyperpod_local.stack import (
     FAULT_QUEUE,
+    HMA_INTAKE_FUNCTION,
     INTAKE_DLQ,
     INTAKE_FUNCTION,
     LEDGER_TABLE,
@@ -75,11 +77,12 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 RECONCILE_DLQ = "ReconcileDLQ"
 
-#: Where each function declares the adapter methods it calls.
+#: Where each function declares the adapter methods it calls (the HMA intake runs intake's code).
 WIRING: Mapping[str, ModuleType] = {
     INTAKE_FUNCTION: intake_service,
     REMEDIATE_FUNCTION: remediate_wiring,
     RECONCILE_FUNCTION: reconcile_wiring,
+    HMA_INTAKE_FUNCTION: intake_service,
 }
 FUNCTIONS = tuple(WIRING)
 
@@ -287,7 +290,8 @@ class Env:
 def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
     """Drive intake, remediate and reconcile through the paths that make calls: every kind of fault
     source, reboot then replace, a transient failure re-queued, a protected node escalated to a human,
-    reconcile on the schedule and on a Cluster Event, a failed node re-driven through the queue."""
+    reconcile on the schedule and on a Cluster Event, a failed node re-driven through the queue; last,
+    the HMA intake (intake's handler, as the subscription invokes it) with a detection of one node."""
     gpu, controller = cluster.in_group("gpu"), cluster.in_group("controller")[0]
     world.control.inject_entry_error(gpu[2].instance_id, "InternalServerError")  # transient: re-queued
     health = {  # names no cluster: remediate looks the node up across the account's clusters
@@ -325,6 +329,14 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
     with recorder.step(RECONCILE_FUNCTION):
         world.reconcile()  # the schedule: every cluster; gpu[1] failed after its reboot -> re-driven
         world.reconcile(cluster_event(world.control.events(cluster.name)[-1]))  # one cluster
+    hma = payload(
+        log_group(cluster.name),
+        log_stream("gpu", gpu[3].instance_id),
+        [(world.now(), dcgm_record(79))],
+    )
+    with recorder.step(HMA_INTAKE_FUNCTION):
+        (summary,) = world.deliver([delivery(hma)])
+    assert summary["enqueued"] == 1, summary  # the detection reached the queue: the call was made
 
 
 @pytest.fixture(scope="module")
@@ -538,7 +550,7 @@ def test_lambdas_own_grants_are_the_listed_ones_only(function: str) -> None:
     role = transformed()["Resources"][role_of(function)]["Properties"]
     assert set(deployment().resolve(role["ManagedPolicyArns"])) == MANAGED_POLICIES
     platform = {(s.actions, s.resources) for s in statements(function) if s.platform}
-    dlq = {INTAKE_FUNCTION: INTAKE_DLQ, RECONCILE_FUNCTION: RECONCILE_DLQ}
+    dlq = {INTAKE_FUNCTION: INTAKE_DLQ, RECONCILE_FUNCTION: RECONCILE_DLQ, HMA_INTAKE_FUNCTION: INTAKE_DLQ}
     if function in dlq:  # EventInvokeConfig's OnFailure destination
         assert platform == {(("sqs:SendMessage",), (queue_arn(dlq[function]),))}
     else:  # the SQS event source mapping, on the fault queue only

@@ -7,6 +7,11 @@ dimension sets. CloudWatch matches a metric by its exact dimension set, so a wid
 leaves out a dimension (Powertools' `service` on every metric, say) shows nothing and never fires: each
 one here must name exactly a set the code emits. Renaming a metric, or a dimension, in the code or in the
 template fails these tests until the other side follows.
+
+The optional HMA parts (docs/hma.md) add a function, an errors alarm and an alarm on a metric the
+template's own metric filter makes (not the code's EMF); the dashboard shows them only when they are
+deployed. Everything here is checked with every optional part on (`DEPLOYED`), and the dashboard also
+with everything off, where it must not name a resource that is not there.
 """
 
 from __future__ import annotations
@@ -47,12 +52,31 @@ SERVICE: str = ENV["POWERTOOLS_SERVICE_NAME"]
 DASHBOARD = "AutohealDashboard"
 TOPIC_KEY = "NeedsHumanTopicKey"
 ALARMS = sorted(lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm")
+#: Alarms that are triggers, not pages: intake hears their (contributor) state changes through EventBridge.
+TRIGGER_ALARMS = ("HmaDetectionsAlarm",)
+OPS_ALARMS = [lid for lid in ALARMS if lid not in TRIGGER_ALARMS]
 
-#: One deployment: each resource's Ref and Arn / QueueName, made up but distinct.
-DEPLOYED = Resolver(T).with_resources(
-    {lid: f"phys-{lid}" for lid in RESOURCES},
-    {(lid, attr): f"{attr.lower()}-{lid}" for lid in RESOURCES for attr in ("Arn", "QueueName")},
-)
+#: Every optional part of the stack on: the HMA subscriptions and the HMA alarm section.
+ALL_ON = {
+    "HmaLogGroupNames": "/aws/sagemaker/Clusters/ml-cluster/abcdef012345",
+    "HmaAlarmLogGroupName": "/aws/sagemaker/Clusters/ml-cluster/abcdef012345",
+}
+
+
+def deployment(parameters: Mapping[str, str]) -> Resolver:
+    """One deployment: each resource it creates gets a Ref and an Arn / QueueName, made up but distinct;
+    a resource whose Condition is false gets none, so naming it fails to resolve."""
+    resolver = Resolver(T, parameters=parameters)
+    created = [
+        lid for lid, r in RESOURCES.items() if "Condition" not in r or resolver.condition(r["Condition"])
+    ]
+    return resolver.with_resources(
+        {lid: f"phys-{lid}" for lid in created},
+        {(lid, attr): f"{attr.lower()}-{lid}" for lid in created for attr in ("Arn", "QueueName")},
+    )
+
+
+DEPLOYED = deployment(ALL_ON)
 FUNCTION_NAMES = {DEPLOYED.resolve({"Ref": fn}): fn for fn in FUNCTIONS}
 QUEUES = sorted(lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue")
 QUEUE_NAMES = {DEPLOYED.resolve({"Fn::GetAtt": [q, "QueueName"]}): q for q in QUEUES}
@@ -134,6 +158,22 @@ def test_the_code_emits_every_metric_in_one_namespace_with_the_service_dimension
     assert dict(e.dimension_sets) == expected
 
 
+# ---------------------------------------------------------------- what the template's metric filters emit
+
+
+@cache
+def filter_metrics() -> Mapping[tuple[str, str], frozenset[str]]:
+    """(namespace, metric name) -> the dimension set of each metric a template metric filter publishes."""
+    found: dict[tuple[str, str], frozenset[str]] = {}
+    for r in RESOURCES.values():
+        if r["Type"] != "AWS::Logs::MetricFilter":
+            continue
+        for t in DEPLOYED.resolve(r["Properties"])["MetricTransformations"]:
+            dimensions = frozenset(d["Key"] for d in t.get("Dimensions", []))
+            found[(t["MetricNamespace"], t["MetricName"])] = dimensions
+    return found
+
+
 # ---------------------------------------------------------------- what the template watches
 
 
@@ -155,7 +195,8 @@ _SEARCH = re.compile(r"SEARCH\(\s*'([^']*)'")
 _SEARCH_SCHEMA = re.compile(r"^\s*\{([^}]*)\}(.*)$")
 _SEARCH_TERM = re.compile(r'(\w+)="([^"]*)"')
 _INSIGHTS = re.compile(
-    r'^\s*SELECT\s+\w+\((\w+)\)\s+FROM\s+SCHEMA\(\s*"([^"]+)"((?:\s*,\s*\w+)*)\s*\)(?:\s+WHERE\s+(.+?))?\s*$',
+    r'^\s*SELECT\s+\w+\((\w+)\)\s+FROM\s+SCHEMA\(\s*"([^"]+)"((?:\s*,\s*\w+)*)\s*\)'
+    r"(?:\s+WHERE\s+(.+?))?(?:\s+GROUP\s+BY\s+(\w+(?:\s*,\s*\w+)*))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 _INSIGHTS_CONDITION = re.compile(r"^\s*(\w+)\s*=\s*'([^']*)'\s*$")
@@ -181,11 +222,14 @@ def search_refs(expression: str, where: str) -> list[MetricRef]:
 
 
 def insights_ref(query: str, where: str) -> MetricRef:
-    """`SELECT FN(Metric) FROM SCHEMA("Namespace", Dim, ...) [WHERE Dim = 'v' AND ...]` (Metrics Insights)."""
+    """`SELECT FN(Metric) FROM SCHEMA("Namespace", Dim, ...) [WHERE Dim = 'v' AND ...] [GROUP BY Dim, ...]`
+    (Metrics Insights)."""
     match = _INSIGHTS.match(query)
     assert match, f"{where}: not a Metrics Insights query this test can read: {query}"
-    name, namespace, names, where_clause = match.groups()
+    name, namespace, names, where_clause, group_by = match.groups()
     dimensions: dict[str, str | None] = dict.fromkeys(n.strip() for n in names.split(",") if n.strip())
+    for grouped in (g.strip() for g in (group_by or "").split(",")):
+        assert not grouped or grouped in dimensions, f"{where}: GROUP BY {grouped}, not in its SCHEMA"
     for condition in re.split(r"\s+AND\s+", where_clause or "", flags=re.IGNORECASE):
         if not condition.strip():
             continue
@@ -206,12 +250,16 @@ def metric_array_ref(entry: list[Any], where: str) -> MetricRef:
     return MetricRef(where, namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
 
-@cache
-def dashboard() -> dict[str, Any]:
-    body = DEPLOYED.resolve(RESOURCES[DASHBOARD]["Properties"]["DashboardBody"])
+def render_dashboard(deployed: Resolver) -> dict[str, Any]:
+    body = deployed.resolve(RESOURCES[DASHBOARD]["Properties"]["DashboardBody"])
     assert isinstance(body, str)
     parsed: dict[str, Any] = json.loads(body)
     return parsed
+
+
+@cache
+def dashboard() -> dict[str, Any]:
+    return render_dashboard(DEPLOYED)
 
 
 def _widgets(kind: str) -> Iterator[dict[str, Any]]:
@@ -275,6 +323,10 @@ def problems(ref: MetricRef) -> list[str]:
             if value is not None and key in KNOWN_VALUES and value not in KNOWN_VALUES[key]:
                 found.append(f"{ref}: {key}={value!r} is never emitted (one of {sorted(KNOWN_VALUES[key])})")
         return found
+    if (ref.namespace, ref.name) in filter_metrics():
+        declared = filter_metrics()[(ref.namespace, ref.name)]
+        ok = frozenset(dims) == declared
+        return [] if ok else [f"{ref}: the template's metric filter publishes {sorted(declared)}"]
     if ref.namespace == "AWS/Lambda":
         ok = dims == {"FunctionName"} and ref.dimensions["FunctionName"] in FUNCTION_NAMES
         return [] if ok else [f"{ref}: not one of our functions by FunctionName"]
@@ -331,6 +383,25 @@ def test_the_alarm_widget_shows_every_alarm() -> None:
     assert sorted(widget["properties"]["alarms"]) == sorted(arns)
 
 
+def test_without_the_optional_parts_the_dashboard_names_only_what_is_deployed() -> None:
+    """Default parameters: no HMA function or alarms, so no row or alarm of theirs (resolving a Ref or
+    an Arn of a resource that is not created raises), and the JSON stays valid."""
+    off = deployment({})
+    body = render_dashboard(off)
+    (widget,) = (w for w in body["widgets"] if w["type"] == "alarm")
+    created = [lid for lid in ALARMS if "Condition" not in RESOURCES[lid]]
+    arns = [off.resolve({"Fn::GetAtt": [lid, "Arn"]}) for lid in created]
+    assert sorted(widget["properties"]["alarms"]) == sorted(arns)
+    named = {
+        str(r.dimensions["FunctionName"])
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for r in widget_refs(w)
+        if r.namespace == "AWS/Lambda"
+    }
+    assert named == {off.resolve({"Ref": fn}) for fn in FUNCTIONS if "Condition" not in RESOURCES[fn]}
+
+
 def test_the_dashboard_url_is_an_output() -> None:
     url = DEPLOYED.resolve(T["Outputs"]["DashboardUrl"]["Value"])
     name = DEPLOYED.resolve({"Ref": DASHBOARD})
@@ -349,13 +420,23 @@ def test_each_alarm_watches_a_metric_the_code_emits(logical_id: str) -> None:
     assert [p for ref in alarm_refs(logical_id) for p in problems(ref)] == []
 
 
-@pytest.mark.parametrize("logical_id", ALARMS)
+@pytest.mark.parametrize("logical_id", OPS_ALARMS)
 def test_each_alarm_notifies_the_needs_human_topic_on_alarm_and_ok(logical_id: str) -> None:
     p = RESOURCES[logical_id]["Properties"]
     assert p["AlarmActions"] == [{"Ref": NEEDS_HUMAN_TOPIC}]
     assert p["OKActions"] == [{"Ref": NEEDS_HUMAN_TOPIC}]
     assert p["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")  # the key's SourceArn pattern
     assert p["TreatMissingData"] in ("notBreaching", "breaching")
+
+
+@pytest.mark.parametrize("logical_id", TRIGGER_ALARMS)
+def test_trigger_alarms_page_nobody_and_pass_the_alarm_rules_prefix(logical_id: str) -> None:
+    """Their contributors' ALARM are faults for intake (the AlarmEvents rule), not a human's page."""
+    p = RESOURCES[logical_id]["Properties"]
+    assert not {"AlarmActions", "OKActions", "InsufficientDataActions"} & set(p)
+    assert p["AlarmName"]["Fn::Sub"].startswith("${AlarmNamePrefix}")
+    prefixed = deployment({**ALL_ON, "AlarmNamePrefix": "hp-"})
+    assert prefixed.resolve(p["AlarmName"]).startswith("hp-")
 
 
 def _alarms_on(namespace: str, name: str) -> dict[str, str]:

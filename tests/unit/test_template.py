@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -16,13 +17,15 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from autoheal import observability
-from autoheal.intake.normalise import ROUTES
+from autoheal.intake.hma import DETECTION_MARKER, HMA_STREAM_DIMENSION
+from autoheal.intake.normalise import ROUTES, normalise
 from autoheal.settings import Settings, load_settings
 from hyperpod_local.intrinsics import Resolver
 from hyperpod_local.stack import (
     FAULT_DLQ,
     FAULT_QUEUE,
     FUNCTIONS,
+    HMA_INTAKE_FUNCTION,
     INTAKE_DLQ,
     INTAKE_FUNCTION,
     LEDGER_TABLE,
@@ -47,6 +50,11 @@ RECONCILE_DLQ = "ReconcileDLQ"
 EVENT_FUNCTIONS = {
     INTAKE_FUNCTION: (RULES, INTAKE_DLQ),
     RECONCILE_FUNCTION: (("Schedule", "ClusterEvents"), RECONCILE_DLQ),
+}
+#: Each asynchronously invoked function (EventBridge, CloudWatch Logs) and the DLQ its failures go to.
+ASYNC_FUNCTIONS = {
+    **{fn: dlq for fn, (_, dlq) in EVENT_FUNCTIONS.items()},
+    HMA_INTAKE_FUNCTION: INTAKE_DLQ,
 }
 FOURTEEN_DAYS = 14 * 24 * 3600
 ACCOUNT = "123456789012"
@@ -88,6 +96,11 @@ def test_template_parses_into_the_expected_resources() -> None:
         "IntakeLogGroup": "AWS::Logs::LogGroup",
         "RemediateLogGroup": "AWS::Logs::LogGroup",
         "ReconcileLogGroup": "AWS::Logs::LogGroup",
+        HMA_INTAKE_FUNCTION: "AWS::Serverless::Function",
+        "HmaIntakeLogGroup": "AWS::Logs::LogGroup",
+        "HmaAlarmTransformer": "AWS::Logs::Transformer",
+        "HmaAlarmMetricFilter": "AWS::Logs::MetricFilter",
+        "HmaDetectionsAlarm": "AWS::CloudWatch::Alarm",
     }
     assert {lid: RESOURCES[lid]["Type"] for lid in expected} == expected
 
@@ -249,6 +262,25 @@ def alarm_configuration_change() -> Event:
     return event
 
 
+def contributor(
+    name: str = "hma-train", state: str = "ALARM", attributes: Mapping[str, str] | None = None
+) -> Event:
+    """`CloudWatch Alarm Contributor State Change`: one time series of a Metrics Insights alarm (no
+    previousState; the contributor's attributes are its GROUP BY dimensions)."""
+    stream = "SagemakerHealthMonitoringAgent/gpu/i-0123456789abcdef0"
+    detail = {
+        "alarmName": name,
+        "alarmContributor": {
+            "id": "6d442278dba546f6",
+            "attributes": dict(attributes or {"ClusterName": "train", HMA_STREAM_DIMENSION: stream}),
+        },
+        "state": {"value": state, "reason": "threshold crossed", "timestamp": "2026-11-25T07:00:00.000+0000"},
+        "configuration": {"metrics": [{"id": "q1", "expression": "SELECT ...", "returnData": True}]},
+    }
+    arn = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}"
+    return envelope("aws.cloudwatch", "CloudWatch Alarm Contributor State Change", detail, [arn])
+
+
 def _pattern(function: str, rule: str, parameters: Mapping[str, str]) -> dict[str, Any]:
     pattern = props(function)["Events"][rule]["Properties"]["Pattern"]
     resolved: dict[str, Any] = Resolver(T, parameters=parameters).resolve(pattern)
@@ -288,6 +320,8 @@ SAMPLES: dict[str, tuple[Event, set[str]]] = {
     "alarm ALARM -> OK": (alarm(state="OK", previous="ALARM"), set()),
     "alarm -> INSUFFICIENT_DATA": (alarm(state="INSUFFICIENT_DATA"), set()),
     "alarm configuration change": (alarm_configuration_change(), set()),
+    "alarm contributor -> ALARM": (contributor(), {"AlarmEvents"}),
+    "alarm contributor -> OK": (contributor(state="OK"), set()),
 }
 
 
@@ -307,6 +341,8 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="gpu-xid-hyperpod-"), set()),
         ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="hyperpod-gpu", state="OK"), set()),
         ({"AlarmNamePrefix": ""}, alarm(name="anything"), {"AlarmEvents"}),
+        ({"AlarmNamePrefix": "hyperpod-"}, contributor(name="hyperpod-hma"), {"AlarmEvents"}),
+        ({"AlarmNamePrefix": "hyperpod-"}, contributor(name="hma-hyperpod-"), set()),
     ],
     ids=[
         "cluster in scope",
@@ -317,6 +353,8 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         "prefix only matches at the start",
         "prefix still needs ALARM",
         "empty prefix means all alarms",
+        "contributor of an alarm with the prefix",
+        "contributor of an alarm without it",
     ],
 )
 def test_optional_scoping_parameters(parameters: dict[str, str], event: Event, expected: set[str]) -> None:
@@ -346,14 +384,27 @@ def _expected_rule(event: Mapping[str, Any]) -> set[str]:
         return {"HyperPodEvents"}
     if (source, detail_type) == ("aws.health", "AWS Health Event") and detail.get("service") == "EC2":
         return {"HealthEvents"}
-    alarm_change = (source, detail_type) == ("aws.cloudwatch", "CloudWatch Alarm State Change")
+    alarm_change = source == "aws.cloudwatch" and detail_type in (
+        "CloudWatch Alarm State Change",
+        "CloudWatch Alarm Contributor State Change",
+    )
     if alarm_change and detail.get("state", {}).get("value") == "ALARM":
         return {"AlarmEvents"}
     return set()
 
 
+#: Samples that are not EventBridge events: CloudWatch Logs deliveries of HMA records (decoded, and as
+#: the `{"awslogs": ...}` Lambda event, `*.invoke.json`).
+HMA_SAMPLES = REPO_ROOT / "events" / "hma"
+
+
 def _event_files() -> Iterator[Path]:
-    yield from sorted((REPO_ROOT / "events").glob("**/*.json"))
+    events = REPO_ROOT / "events"
+    yield from sorted(p for p in events.glob("**/*.json") if not p.is_relative_to(HMA_SAMPLES))
+
+
+def _hma_invoke_files() -> list[Path]:
+    return sorted(HMA_SAMPLES.glob("*.invoke.json"))
 
 
 @pytest.mark.parametrize("path", list(_event_files()), ids=lambda p: p.name)
@@ -362,6 +413,25 @@ def test_sample_event_files_match_the_rule_they_are_for(path: Path) -> None:
     if not isinstance(event, dict) or "detail-type" not in event:
         pytest.skip(f"{path.name} is not a single EventBridge event")
     assert matching_rules(event) == _expected_rule(event)
+
+
+def test_the_alarm_contributor_sample_is_among_the_rule_samples() -> None:
+    names = {p.name for p in _event_files()}
+    assert "alarm-contributor-hma-stream.json" in names
+    assert not any(p.is_relative_to(HMA_SAMPLES) for p in _event_files())
+
+
+@pytest.mark.parametrize("path", _hma_invoke_files(), ids=lambda p: p.name)
+def test_hma_invoke_samples_are_cloudwatch_logs_lambda_events(path: Path) -> None:
+    """What the subscription filter hands the function: `{"awslogs": {"data": <base64>}}`, nothing else."""
+    event = json.loads(path.read_text())
+    assert isinstance(event, dict) and set(event) == {"awslogs"}
+    assert set(event["awslogs"]) == {"data"} and isinstance(event["awslogs"]["data"], str)
+    base64.b64decode(event["awslogs"]["data"], validate=True)  # a deliberately broken sample may not gunzip
+
+
+def test_there_are_hma_invoke_samples() -> None:
+    assert len(_hma_invoke_files()) >= 3
 
 
 @pytest.mark.parametrize("function", EVENT_FUNCTIONS)
@@ -396,12 +466,13 @@ def test_each_dlq_policy_lets_exactly_its_function_rules_write() -> None:
         assert {s["Fn::GetAtt"][0] for s in sources} == own
 
 
-@pytest.mark.parametrize("function", EVENT_FUNCTIONS)
+@pytest.mark.parametrize("function", ASYNC_FUNCTIONS)
 def test_handler_failures_go_to_the_function_dlq(function: str) -> None:
     config = props(function)["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
     assert config["DestinationConfig"]["OnFailure"] == {
         "Type": "SQS",
-        "Destination": {"Fn::GetAtt": [EVENT_FUNCTIONS[function][1], "Arn"]},
+        "Destination": {"Fn::GetAtt": [ASYNC_FUNCTIONS[function], "Arn"]},
     }
 
 
@@ -571,11 +642,14 @@ def test_needs_human_topic_is_encrypted_and_email_is_optional() -> None:
 
 
 def test_one_log_group_per_function_with_retention() -> None:
-    groups = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    names = sorted(g["LogGroupName"]["Fn::Sub"] for g in groups)
+    groups = [r for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    names = sorted(g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups)
     assert names == sorted(f"/aws/lambda/${{{fn}}}" for fn in FUNCTIONS)
-    assert all(g["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
     assert T["Parameters"]["LogRetentionDays"]["Default"] == 30
+    for group in groups:  # a conditional function's log group exists exactly when the function does
+        function = group["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/${")[:-1]
+        assert group.get("Condition") == RESOURCES[function].get("Condition"), function
 
 
 def test_outputs_name_the_queues_table_topic_and_functions() -> None:
@@ -584,6 +658,10 @@ def test_outputs_name_the_queues_table_topic_and_functions() -> None:
         assert {"Ref": logical_id} in values
     for logical_id in FUNCTIONS:
         assert {"Fn::GetAtt": [logical_id, "Arn"]} in values
+    for output in T["Outputs"].values():  # an output of a conditional function shares its condition
+        target = output["Value"].get("Fn::GetAtt", [None])[0] if isinstance(output["Value"], dict) else None
+        if target in FUNCTIONS:
+            assert output.get("Condition") == RESOURCES[target].get("Condition"), target
 
 
 # ---------------------------------------------------------------- settings agree with the env
@@ -740,6 +818,24 @@ PATTERN_CASES = [
     ("DeniedGroups", "-workers", False),
     ("DeniedGroups", "a b", False),
     ("DeniedGroups", "gpu_workers", False),
+    ("HmaIgnoredXids", "", True),
+    ("HmaIgnoredXids", "13", True),
+    ("HmaIgnoredXids", "13,31,43,45,94", True),
+    ("HmaIgnoredXids", "13, 31", False),
+    ("HmaIgnoredXids", "1234", False),
+    ("HmaIgnoredXids", "13,", False),
+    ("HmaIgnoredXids", "xid13", False),
+    ("HmaAlarmLogGroupName", "", True),
+    ("HmaAlarmLogGroupName", "/aws/sagemaker/Clusters/ml-cluster/abcdef012345", True),
+    ("HmaAlarmLogGroupName", "/aws/sagemaker/Clusters/ml-cluster/abcdef01234", False),
+    ("HmaAlarmLogGroupName", "/aws/sagemaker/Clusters/ml-cluster", False),
+    ("HmaAlarmLogGroupName", "/aws/sagemaker/Clusters/-ml/abcdef012345", False),
+    ("HmaAlarmLogGroupName", "/aws/lambda/ml-cluster/abcdef012345", False),
+    # a CommaDelimitedList's AllowedPattern applies to each name of the list
+    ("HmaLogGroupNames", "", True),
+    ("HmaLogGroupNames", "/aws/sagemaker/Clusters/a/abcdef012345", True),
+    ("HmaLogGroupNames", "/aws/sagemaker/Clusters/a/abcdef012345/", False),
+    ("HmaLogGroupNames", "/aws/sagemaker/Clusters/a b/abcdef012345", False),
 ]
 
 
@@ -752,6 +848,15 @@ def test_list_parameters_accept_only_what_settings_understands(
     assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"]))
 
 
+def test_hma_ignored_xids_parameter_allows_exactly_the_settings_pattern() -> None:
+    """HmaIgnoredXids is a String with a pattern (no Number bounds to compare): the same regex both sides."""
+    (pattern,) = (
+        m.pattern for m in Settings.model_fields["hma_ignored_xids"].metadata if hasattr(m, "pattern")
+    )
+    assert T["Parameters"]["HmaIgnoredXids"]["AllowedPattern"] == pattern
+    assert PARAMETER_VARIABLES["AUTOHEAL_HMA_IGNORED_XIDS"] == "HmaIgnoredXids"
+
+
 def test_every_settings_field_is_set_by_the_template() -> None:
     """A field added to Settings with no parameter behind it would silently keep its default when deployed."""
     set_somewhere = {
@@ -760,8 +865,297 @@ def test_every_settings_field_is_set_by_the_template() -> None:
     assert set_somewhere == {f"AUTOHEAL_{name.upper()}" for name in Settings.model_fields}
 
 
-def test_intake_gets_no_policy_knobs() -> None:
-    assert not set(template_function_env(T, INTAKE_FUNCTION)) & (set(POLICY_KNOBS) | set(GUARD_KNOBS))
+@pytest.mark.parametrize("function", [INTAKE_FUNCTION, HMA_INTAKE_FUNCTION])
+def test_intake_gets_no_policy_knobs(function: str) -> None:
+    assert not set(template_function_env(T, function)) & (set(POLICY_KNOBS) | set(GUARD_KNOBS))
+
+
+# ---------------------------------------------------------------- HMA log records (issue 9, docs/hma.md)
+
+HMA_SLOTS = 5
+HMA_LOG_GROUP = "/aws/sagemaker/Clusters/ml-cluster/abcdef012345"
+HMA_NODE = "i-0123456789abcdef0"
+HMA_STREAM = f"SagemakerHealthMonitoringAgent/gpu/{HMA_NODE}"
+HMA_ALARM_RESOURCES = ("HmaAlarmTransformer", "HmaAlarmMetricFilter", "HmaDetectionsAlarm")
+
+
+def hma_log_groups(count: int) -> list[str]:
+    return [f"/aws/sagemaker/Clusters/cluster-{i}/{i:012d}" for i in range(1, count + 1)]
+
+
+def deployed(parameters: Mapping[str, str]) -> tuple[Resolver, dict[str, Any]]:
+    """The transformed template's resources that a deployment with `parameters` creates."""
+    cfn = transformed()
+    resolver = Resolver(cfn, parameters=parameters)
+    resources = {
+        lid: r
+        for lid, r in cfn["Resources"].items()
+        if "Condition" not in r or resolver.condition(r["Condition"])
+    }
+    return resolver, resources
+
+
+def _hma_resources(resources: Mapping[str, Any]) -> set[str]:
+    return {lid for lid in resources if lid.startswith("Hma")}
+
+
+def test_hma_parameters() -> None:
+    params = T["Parameters"]
+    names = params["HmaLogGroupNames"]
+    assert (names["Type"], names["Default"]) == ("CommaDelimitedList", "")
+    assert f"at most {HMA_SLOTS}" in names["Description"]
+    assert (
+        params["HmaFilterPattern"]["Default"] == '{ $.HealthMonitoringAgentDetectionEvent = "HealthEvent" }'
+    )
+    assert (params["HmaIgnoredXids"]["Type"], params["HmaIgnoredXids"]["Default"]) == (
+        "String",
+        "13,31,43,45,94",
+    )
+    assert params["HmaAlarmLogGroupName"]["Default"] == ""
+    assert params["HmaAlarmLogGroupName"]["AllowedPattern"] == names["AllowedPattern"]
+
+
+def test_the_default_filter_pattern_selects_hma_detection_records() -> None:
+    """The pattern is `{ $.<marker> = "<value>" }` on the key intake recognises HMA records by, and the
+    records of the Slurm sample carry it."""
+    pattern = T["Parameters"]["HmaFilterPattern"]["Default"]
+    match = re.fullmatch(r'\{ \$\.(\w+) = "(\w+)" \}', pattern)
+    assert match, pattern
+    key, value = match.groups()
+    assert key == DETECTION_MARKER
+    sample = json.loads((HMA_SAMPLES / "slurm-dcgm-xid79.json").read_text())
+    records = [json.loads(e["message"]) for e in sample["logEvents"]]
+    assert records and all(r.get(key) == value for r in records)
+
+
+def test_by_default_nothing_of_the_hma_trigger_is_deployed() -> None:
+    _, resources = deployed({})
+    assert _hma_resources(resources) == set()
+
+
+def test_hma_intake_runs_intakes_code_with_intakes_settings_grants_and_dlq() -> None:
+    hma, intake = props(HMA_INTAKE_FUNCTION), props(INTAKE_FUNCTION)
+    for key in ("CodeUri", "Handler", "Environment", "Policies", "EventInvokeConfig"):
+        assert hma[key] == intake[key], key
+    xids = template_function_env(T, HMA_INTAKE_FUNCTION)["AUTOHEAL_HMA_IGNORED_XIDS"]
+    assert xids == {"Ref": "HmaIgnoredXids"}
+    assert RESOURCES[HMA_INTAKE_FUNCTION]["Condition"] == "HasHmaLogGroups"
+    skips = [s["id"] for s in RESOURCES[HMA_INTAKE_FUNCTION]["Metadata"]["checkov"]["skip"]]
+    assert skips == [s["id"] for s in RESOURCES[INTAKE_FUNCTION]["Metadata"]["checkov"]["skip"]]
+    assert hma["Events"] == {
+        "HmaLogs1": {
+            "Type": "CloudWatchLogs",
+            "Properties": {
+                "LogGroupName": {"Fn::Select": [0, {"Ref": "HmaLogGroupNames"}]},
+                "FilterPattern": {"Ref": "HmaFilterPattern"},
+            },
+        }
+    }
+
+
+def test_sam_gives_the_hma_functions_condition_to_what_its_event_makes() -> None:
+    """The design rests on this: SAM copies a function's Condition to the resources it generates for it
+    (samtranslator's get_passthrough_resource_attributes), the subscription filter and permission too."""
+    cfn = transformed()["Resources"]
+    made = {lid for lid in cfn if lid.startswith(HMA_INTAKE_FUNCTION)}
+    subscription, permission = f"{HMA_INTAKE_FUNCTION}HmaLogs1", f"{HMA_INTAKE_FUNCTION}HmaLogs1Permission"
+    expected = {HMA_INTAKE_FUNCTION, f"{HMA_INTAKE_FUNCTION}Role", f"{HMA_INTAKE_FUNCTION}EventInvokeConfig"}
+    assert made >= expected | {subscription, permission}
+    assert {lid: cfn[lid].get("Condition") for lid in made} == dict.fromkeys(made, "HasHmaLogGroups")
+    assert cfn[subscription]["Type"] == "AWS::Logs::SubscriptionFilter"
+    assert cfn[subscription]["DependsOn"] == [permission]
+    assert cfn[permission]["Properties"]["Principal"] == "logs.amazonaws.com"
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6])
+def test_hma_subscriptions_follow_the_first_five_log_groups(count: int) -> None:
+    names = hma_log_groups(count)
+    resolver, resources = deployed({"HmaLogGroupNames": ",".join(names)})
+    filters = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Logs::SubscriptionFilter"}
+    subscribed = [resolver.resolve(f["Properties"]["LogGroupName"]) for f in filters.values()]
+    assert sorted(subscribed) == sorted(names[:HMA_SLOTS])  # a sixth name is beyond the slots
+    assert (HMA_INTAKE_FUNCTION in resources) is (count > 0)
+    assert ("HmaIntakeLogGroup" in resources) is (count > 0)
+    permissions = {
+        lid
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "logs.amazonaws.com"
+    }
+    assert len(permissions) == len(filters)
+    for subscription in filters.values():
+        p = subscription["Properties"]
+        assert p["DestinationArn"] == {"Fn::GetAtt": [HMA_INTAKE_FUNCTION, "Arn"]}
+        assert p["FilterPattern"] == {"Ref": "HmaFilterPattern"}
+        depends = subscription["DependsOn"]
+        (permission_id,) = depends if isinstance(depends, list) else [depends]
+        assert permission_id in permissions  # deployed together: the filter is created after it
+        permission = resources[permission_id]["Properties"]
+        assert permission["FunctionName"] == {"Ref": HMA_INTAKE_FUNCTION}
+        assert (permission["Action"], permission["Principal"]) == (
+            "lambda:InvokeFunction",
+            "logs.amazonaws.com",
+        )
+        group = resolver.resolve(p["LogGroupName"])
+        arn = f"arn:aws:logs:{resolver.region}:{resolver.account_id}:log-group:{group}:*"
+        assert resolver.resolve(permission["SourceArn"]) == arn  # exactly this log group, no wildcard
+        assert permission.get("SourceAccount", {"Ref": "AWS::AccountId"}) == {"Ref": "AWS::AccountId"}
+
+
+def test_hma_slots_two_to_five_are_written_like_sams_first() -> None:
+    for n in range(2, HMA_SLOTS + 1):
+        permission, subscription = RESOURCES[f"HmaLogs{n}Permission"], RESOURCES[f"HmaLogs{n}"]
+        assert permission["Condition"] == subscription["Condition"] == f"HasHmaLogGroup{n}"
+        assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert subscription["DependsOn"] == f"HmaLogs{n}Permission"
+    assert f"HmaLogs{HMA_SLOTS + 1}" not in RESOURCES
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", [False] * HMA_SLOTS),
+        ("/aws/sagemaker/Clusters/a/000000000001", [True] + [False] * 4),
+        (
+            "/aws/sagemaker/Clusters/a/000000000001, /aws/sagemaker/Clusters/b/000000000002",
+            [True, True, False, False, False],
+        ),
+        (",".join(hma_log_groups(7)), [True] * HMA_SLOTS),
+        # slot 1 empty: nothing at all (slot 2 alone would name a function that is not there)
+        (",/aws/sagemaker/Clusters/b/000000000002", [False] * HMA_SLOTS),
+    ],
+    ids=["empty", "one", "two with a space", "seven", "first empty"],
+)
+def test_hma_slot_conditions(value: str, expected: list[bool]) -> None:
+    resolver = Resolver(T, parameters={"HmaLogGroupNames": value})
+    names = ["HasHmaLogGroups", *(f"HasHmaLogGroup{n}" for n in range(2, HMA_SLOTS + 1))]
+    assert [resolver.condition(name) for name in names] == expected
+
+
+def _alarm_section(**parameters: str) -> tuple[Resolver, dict[str, Any]]:
+    resolver = Resolver(T, parameters={"HmaAlarmLogGroupName": HMA_LOG_GROUP, **parameters})
+    return resolver, {lid: resolver.resolve(props(lid)) for lid in HMA_ALARM_RESOURCES}
+
+
+def test_the_hma_alarm_section_is_there_only_with_its_log_group() -> None:
+    for lid in HMA_ALARM_RESOURCES:
+        assert RESOURCES[lid]["Condition"] == "HasHmaAlarm"
+    assert not Resolver(T).condition("HasHmaAlarm")
+    _, resources = deployed({"HmaAlarmLogGroupName": HMA_LOG_GROUP})
+    assert _hma_resources(resources) == set(HMA_ALARM_RESOURCES)  # the subscriptions are separate
+
+
+def test_hma_alarm_transformer_parses_then_names_the_node_stream_and_the_cluster() -> None:
+    _, section = _alarm_section()
+    transformer = section["HmaAlarmTransformer"]
+    assert transformer["LogGroupIdentifier"] == HMA_LOG_GROUP
+    parse, copy, add = transformer["TransformerConfig"]
+    assert list(parse) == ["ParseJSON"]  # a transformer must start with a parser
+    assert copy == {"CopyValue": {"Entries": [{"Source": "@logGroupStream", "Target": "autoheal_stream"}]}}
+    assert add == {"AddKeys": {"Entries": [{"Key": "autoheal_cluster", "Value": "ml-cluster"}]}}
+
+
+@pytest.mark.parametrize("cluster_dimension", [None, "Cluster"])
+def test_hma_metric_filter_counts_detections_per_node_stream(cluster_dimension: str | None) -> None:
+    parameters = {"AlarmClusterDimension": cluster_dimension} if cluster_dimension else {}
+    _, section = _alarm_section(**parameters)
+    metric_filter = section["HmaAlarmMetricFilter"]
+    assert RESOURCES["HmaAlarmMetricFilter"]["DependsOn"] == "HmaAlarmTransformer"
+    assert metric_filter["LogGroupName"] == HMA_LOG_GROUP
+    assert metric_filter["FilterPattern"] == T["Parameters"]["HmaFilterPattern"]["Default"]
+    assert metric_filter["ApplyOnTransformedLogs"] is True
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert {k: transformation[k] for k in ("MetricNamespace", "MetricName", "MetricValue", "Unit")} == {
+        "MetricNamespace": "HyperPodAutoheal/HMA",
+        "MetricName": "HmaDetections",
+        "MetricValue": "1",
+        "Unit": "Count",
+    }
+    assert "DefaultValue" not in transformation  # not allowed with dimensions
+    dimensions = {d["Key"]: d["Value"] for d in transformation["Dimensions"]}
+    assert dimensions == {
+        cluster_dimension or "ClusterName": "$.autoheal_cluster",
+        HMA_STREAM_DIMENSION: "$.autoheal_stream",
+    }
+    written = {
+        entry.get("Target") or entry.get("Key")
+        for processor in section["HmaAlarmTransformer"]["TransformerConfig"]
+        for config in processor.values()
+        for entry in config.get("Entries", [])
+    }
+    assert {v.removeprefix("$.") for v in dimensions.values()} <= written
+
+
+def test_hma_alarm_is_a_metrics_insights_query_per_node_stream_of_the_cluster() -> None:
+    _, section = _alarm_section()
+    alarm_props = section["HmaDetectionsAlarm"]
+    (query,) = alarm_props["Metrics"]
+    (transformation,) = section["HmaAlarmMetricFilter"]["MetricTransformations"]
+    namespace, name = transformation["MetricNamespace"], transformation["MetricName"]
+    assert " ".join(query["Expression"].split()) == (
+        f'SELECT SUM({name}) FROM SCHEMA("{namespace}", ClusterName, {HMA_STREAM_DIMENSION}) '
+        f"WHERE ClusterName = 'ml-cluster' GROUP BY ClusterName, {HMA_STREAM_DIMENSION}"
+    )
+    assert (query["Period"], query["ReturnData"]) == (60, True)
+    expected = {
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    assert {k: alarm_props[k] for k in expected} == expected
+    actions = {"AlarmActions", "OKActions", "InsufficientDataActions"}
+    assert not actions & set(alarm_props)  # a trigger for intake, not a page
+
+
+@pytest.mark.parametrize("prefix", ["", "hyperpod-"])
+def test_a_contributor_of_the_hma_alarm_becomes_a_fault_of_its_node(prefix: str) -> None:
+    """The alarm's name passes the AlarmEvents rule's prefix filter, and a contributor with the metric
+    filter's dimensions as attributes is one fault of the node its stream names."""
+    _, section = _alarm_section(AlarmNamePrefix=prefix)
+    name = section["HmaDetectionsAlarm"]["AlarmName"]
+    assert name.startswith(prefix) and name.endswith("-hma-detections")
+    (transformation,) = section["HmaAlarmMetricFilter"]["MetricTransformations"]
+    values = {"$.autoheal_cluster": "ml-cluster", "$.autoheal_stream": HMA_STREAM}
+    attributes = {d["Key"]: values[d["Value"]] for d in transformation["Dimensions"]}
+    event = contributor(name=name, attributes=attributes)
+    assert matching_rules(event, AlarmNamePrefix=prefix) == {"AlarmEvents"}
+    intake = normalise(event, Settings())
+    assert (intake.rejected, intake.ignored) == (None, [])
+    (fault,) = intake.faults
+    assert (fault.cluster_name, fault.instance_group, fault.instance_id) == ("ml-cluster", "gpu", HMA_NODE)
+
+
+def test_the_contributor_sample_has_the_shape_of_the_template_alarm() -> None:
+    sample = json.loads((REPO_ROOT / "events" / "alarm-contributor-hma-stream.json").read_text())
+    _, section = _alarm_section()
+    (transformation,) = section["HmaAlarmMetricFilter"]["MetricTransformations"]
+    assert set(sample["detail"]["alarmContributor"]["attributes"]) == {
+        d["Key"] for d in transformation["Dimensions"]
+    }
+    assert matching_rules(sample) == {"AlarmEvents"}
+
+
+def test_the_alarm_rule_takes_contributor_changes_to_alarm_only() -> None:
+    pattern = rule_pattern("AlarmEvents")
+    assert pattern["detail-type"] == [
+        "CloudWatch Alarm State Change",
+        "CloudWatch Alarm Contributor State Change",
+    ]
+    assert pattern["detail"]["state"] == {"value": ["ALARM"]}
+
+
+def test_everything_of_the_hma_trigger_together() -> None:
+    parameters = {
+        "HmaLogGroupNames": ",".join(hma_log_groups(HMA_SLOTS)),
+        "HmaAlarmLogGroupName": HMA_LOG_GROUP,
+    }
+    _, resources = deployed(parameters)
+    slots = {f"HmaLogs{n}{suffix}" for n in range(2, HMA_SLOTS + 1) for suffix in ("", "Permission")}
+    function = {lid for lid in resources if lid.startswith(HMA_INTAKE_FUNCTION)}
+    assert _hma_resources(resources) == (
+        slots | function | set(HMA_ALARM_RESOURCES) | {"HmaIntakeLogGroup", "HmaIntakeErrorsAlarm"}
+    )
 
 
 # ---------------------------------------------------------------- IAM: tests/integration/test_iam.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 from typing import Any
@@ -50,3 +51,22 @@ def test_overrides_are_valid_template_parameters(environment: str) -> None:
             assert value in [str(v) for v in spec["AllowedValues"]], f"{environment}: {name}={value}"
         if "MinValue" in spec:
             assert spec["MinValue"] <= float(value) <= spec["MaxValue"], f"{environment}: {name}={value}"
+        if "AllowedPattern" in spec:  # a CommaDelimitedList's pattern applies to each of its values
+            is_list = spec["Type"] == "CommaDelimitedList"
+            for item in [v.strip() for v in value.split(",")] if is_list else [value]:
+                assert re.fullmatch(spec["AllowedPattern"], item), f"{environment}: {name}={value}"
+
+
+def test_every_template_parameter_default_passes_its_own_pattern() -> None:
+    """What an environment that sets nothing deploys (the HMA parameters default to empty, say)."""
+    for name, spec in PARAMETERS.items():
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"])), name
+
+
+def test_the_hma_trigger_is_off_unless_an_environment_names_its_log_groups() -> None:
+    """HmaLogGroupNames / HmaAlarmLogGroupName name one account's clusters: no environment here sets
+    them, so nothing subscribes by default (docs/hma.md shows the override)."""
+    for environment in ENVIRONMENTS:
+        values = overrides(environment)
+        assert not {"HmaLogGroupNames", "HmaAlarmLogGroupName"} & set(values), environment
