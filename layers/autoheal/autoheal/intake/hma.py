@@ -104,7 +104,7 @@ class Detection:
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=False)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class _DcgmData(_Lenient):

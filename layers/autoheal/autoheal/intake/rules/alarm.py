@@ -52,20 +52,9 @@ def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Outcome:
         instance_id = instances[0]
         clusters = detail.dimension_values(settings.alarm_cluster_dimension)[:1]
 
-    cluster = clusters[0] if clusters else None
-    is_arn = cluster is not None and CLUSTER_ARN_RE.fullmatch(cluster) is not None
-    fault = NodeFault(
-        cluster_name=None if is_arn else cluster,
-        cluster_arn=cluster if is_arn else None,
-        instance_id=instance_id,
-        signal=clip(detail.alarm_name, SIGNAL_MAX),
-        reason=reason_text(detail.state.reason),
-        severity=Severity.ERROR,
-        source=FaultSource.CLOUDWATCH_ALARM,
-        source_event_id=event.id,
-        observed_at=event.time,
+    return _fault(
+        event, detail.alarm_name, detail.state.reason, instance_id, clusters[0] if clusters else None
     )
-    return Outcome(faults=[fault])
 
 
 def alarm_contributor_state_change(event: AlarmContributorStateChange, settings: Settings) -> Outcome:
@@ -83,14 +72,26 @@ def alarm_contributor_state_change(event: AlarmContributorStateChange, settings:
     if instance_id is None:
         return ignore(IgnoreReason.NO_NODE, detail.alarm_name)
     cluster = attributes.get(settings.alarm_cluster_dimension)
+    return _fault(event, detail.alarm_name, detail.state.reason, instance_id, cluster, group)
+
+
+def _fault(
+    event: AlarmStateChange | AlarmContributorStateChange,
+    alarm_name: str,
+    reason: str,
+    instance_id: str,
+    cluster: str | None,
+    group: str | None = None,
+) -> Outcome:
+    """The alarm's fault: signal = alarm name; `cluster` may be a name or an ARN."""
     is_arn = cluster is not None and CLUSTER_ARN_RE.fullmatch(cluster) is not None
     fault = NodeFault(
         cluster_name=None if is_arn else cluster,
         cluster_arn=cluster if is_arn else None,
         instance_id=instance_id,
         instance_group=group,
-        signal=clip(detail.alarm_name, SIGNAL_MAX),
-        reason=reason_text(detail.state.reason),
+        signal=clip(alarm_name, SIGNAL_MAX),
+        reason=reason_text(reason),
         severity=Severity.ERROR,
         source=FaultSource.CLOUDWATCH_ALARM,
         source_event_id=event.id,
