@@ -46,12 +46,12 @@ lint: $(STAMP) template-lint
 	$(BIN)/mypy
 
 template-lint: $(STAMP) $(CHECKOV_STAMP)
-	$(BIN)/python -m tests.tools.lint_template template.yaml
-	$(BIN)/python -m tests.tools.checkov_template template.yaml --checkov $(CHECKOV_VENV)/bin/checkov
+	$(BIN)/python -m tools.lint_template template.yaml
+	$(BIN)/python -m tools.checkov_template template.yaml --checkov $(CHECKOV_VENV)/bin/checkov
 
 # Needs python3.13 (the runtime) on PATH, or pyenv with a 3.13 installed; and PyPI for the layer's wheels.
 sam-build: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m tests.tools.sam_build template.yaml --sam $(SAM_VENV)/bin/sam
+	$(BIN)/python -m tools.sam_build template.yaml --sam $(SAM_VENV)/bin/sam
 
 test: lint sam-build
 	$(BIN)/python -m pytest -q

@@ -69,7 +69,7 @@ from hyperpod_local.stack import (
     load_template,
 )
 from hyperpod_local.world import LocalWorld, cluster_event, minutes, node_health_event
-from tests.tools.lint_template import transform
+from tools.lint_template import transform
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,7 @@ from hyperpod_local.stack import (
     template_function_env,
     template_properties,
 )
-from tests.tools.lint_template import transform
+from tools.lint_template import transform
 
 T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]

@@ -20,8 +20,8 @@ from hyperpod_local.stack import (
     load_template,
     template_properties,
 )
-from tests.tools.checkov_template import MIN_REASON, checkov_safe, suppressions
-from tests.tools.sam_build import check_build
+from tools.checkov_template import MIN_REASON, checkov_safe, suppressions
+from tools.sam_build import check_build
 
 T = load_template(TEMPLATE_PATH)
 

@@ -1,6 +1,6 @@
 """`sam build` template.yaml into a temporary directory, without Docker, and check what it built.
 
-    python -m tests.tools.sam_build [template.yaml] --sam .venv-sam/bin/sam [--keep DIR]
+    python -m tools.sam_build [template.yaml] --sam .venv-sam/bin/sam [--keep DIR]
 
 aws-sam-cli lives in its own venv (`make sam-venv`: it pins an older boto3). Building a python3.13
 function without a container runs `python3.13` (pip fetches the arm64 wheels), so it must be on PATH:

@@ -1,6 +1,6 @@
 """Run checkov over template.yaml: as SAM, and as the CloudFormation the SAM transform makes of it.
 
-    python -m tests.tools.checkov_template [template.yaml] --checkov .venv-checkov/bin/checkov
+    python -m tools.checkov_template [template.yaml] --checkov .venv-checkov/bin/checkov
 
 checkov lives in its own venv (`make checkov-venv`: it pins boto3 1.35 and packaging<24, which the
 project's venv cannot hold). This tool runs in the project's venv, where aws-sam-translator is: it writes
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperpod_local.stack import load_template
-from tests.tools.lint_template import transform
+from tools.lint_template import transform
 
 CHECK_ID = re.compile(r"CKV2?_AWS_\d+")
 MIN_REASON = 40  # characters: a reason, not "n/a" or "false positive"

@@ -1,6 +1,6 @@
 """Lint template.yaml twice: as SAM, and as the CloudFormation the SAM transform turns it into.
 
-    python -m tests.tools.lint_template template.yaml [--region us-east-1] [--show-transformed]
+    python -m tools.lint_template template.yaml [--region us-east-1] [--show-transformed]
 
 cfn-lint validates a SAM template against SAM's own schemas without transforming it, so it misses
 mistakes that only exist after the transform (a bad runtime, a misspelled IAM action in a policy

@@ -1,1 +1,0 @@
-"""Test support shared by unit, integration and scenario tests (template reading, local stacks)."""

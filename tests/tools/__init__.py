@@ -1,1 +1,0 @@
-"""Developer tools run from the Makefile (`python -m tests.tools.<name>`)."""
