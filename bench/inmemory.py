@@ -21,7 +21,7 @@ from bench.ratios import group_sizes, storm_layout
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/fault-queue"
-#: The relaxed guards of hyperpod_local.world.RELAXED (copied: this module must not import moto).
+#: The relaxed guards of hyperpod_local.stack.guards.RELAXED (copied: this module must not import moto).
 ENV = {
     "AUTOHEAL_TABLE_NAME": "ledger",
     "AUTOHEAL_QUEUE_URL": QUEUE_URL,

@@ -1,6 +1,6 @@
 """Storms against the local server (moto + the local HyperPod control plane) through LocalWorld.
 
-Guards are `hyperpod_local.world.RELAXED` (circuit breaker and node cool-down opened wide), so a storm
+Guards are `hyperpod_local.stack.guards.RELAXED` (circuit breaker and node cool-down opened wide), so a storm
 is remediated rather than held: these figures measure call efficiency, not the production guards.
 """
 
@@ -74,12 +74,13 @@ def run_storms(sizes: tuple[int, ...]) -> dict[str, Any]:
     quiet_logs()  # before anything imports autoheal.observability (Powertools reads them then)
     import boto3
 
-    from hyperpod_local import ControlPlane, ControlPlaneClock, LocalAws
     from hyperpod_local.demo.environment import DemoEnvironment, service_output
-    from hyperpod_local.fixtures import GroupSpec, create_cluster
-    from hyperpod_local.world import LocalWorld, node_health_event
+    from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
+    from hyperpod_local.plane.clusters import GroupSpec, create_cluster
+    from hyperpod_local.stack.events import node_health_event
+    from hyperpod_local.stack.world import LocalWorld
 
-    results: dict[str, Any] = {"storms": [], "guards": "hyperpod_local.world.RELAXED"}
+    results: dict[str, Any] = {"storms": [], "guards": "hyperpod_local.stack.guards.RELAXED"}
     sink = io.StringIO()
     with (
         DemoEnvironment() as env,

@@ -111,7 +111,7 @@ def render(r: dict[str, Any]) -> str:
         f"Whole run: {r['bench_seconds']:.0f} s. Every figure is a ratio to a reference measured in the "
         "same run; absolute times are for orientation only.",
         "",
-        "## API-call efficiency (local server, relaxed guards: `hyperpod_local.world.RELAXED`)",
+        "## API-call efficiency (local server, relaxed guards: `hyperpod_local.stack.guards.RELAXED`)",
         "",
         "Each storm: N node faults over 2 clusters (60 % / 40 %) and 5 GPU groups, delivered as N separate "
         "EventBridge events through the real intake handler, then one remediate invocation over the queue. "

@@ -1,33 +1,13 @@
-"""A local HyperPod control plane on top of moto (tests and demo only; never in the Lambda layer).
+"""The local HyperPod stack (tests, demo and benchmarks only; never in the Lambda layer), in three rooms.
 
-Public surface:
+* :mod:`hyperpod_local.plane` - the fake HyperPod control plane on top of moto: the SageMaker cluster
+  API, node lifecycles, simulated time, fault injection, and the server. It knows nothing of the
+  service (``autoheal``) nor of the demo.
+* :mod:`hyperpod_local.stack` - the service's stack built locally: template.yaml read and its
+  resources created, the real handlers wired to their triggers (:class:`~hyperpod_local.stack.world.LocalWorld`).
+* :mod:`hyperpod_local.demo` - ``make demo``: scenarios run through the local stack and summarised.
 
-* :class:`LocalAws` - moto's threaded server on loopback with the control plane installed;
-  :func:`in_process` - the same control plane without a server, for ``moto.mock_aws()``.
-* :class:`ControlPlane` - the control plane and its test handle (time, call log, fault injection).
-* :class:`ControlPlaneClock`, :class:`NodeTimings` - simulated time and operation durations.
-* :func:`create_cluster`, :class:`GroupSpec`, :class:`ClusterFixture`, :class:`NodeRef` - realistic
-  clusters created through a real boto3 client.
-* :class:`BatchCall`, :class:`ClusterEvent`, :class:`NodeView` - snapshots for assertions.
+``python -m hyperpod_local`` serves the control plane (and with ``--stack NAME`` the stack's resources).
+This module imports nothing, so that a light submodule (e.g. :mod:`hyperpod_local.stack.guards`) loads
+without moto.
 """
-
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.control import ControlPlane
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, NodeRef, create_cluster
-from hyperpod_local.model import BatchCall, ClusterEvent, NodeTimings, NodeView
-from hyperpod_local.server import LocalAws, in_process
-
-__all__ = [
-    "BatchCall",
-    "ClusterEvent",
-    "ClusterFixture",
-    "ControlPlane",
-    "ControlPlaneClock",
-    "GroupSpec",
-    "LocalAws",
-    "NodeRef",
-    "NodeTimings",
-    "NodeView",
-    "create_cluster",
-    "in_process",
-]

@@ -14,7 +14,7 @@ CloudFormation stack NAME names them in its Outputs, for the operator CLI::
 
 The first line printed is the endpoint URL. Stops on SIGINT or SIGTERM. Note that the control
 plane's test handle (advance, fault injection) is only reachable from this process; a demo that
-needs it should start :class:`~hyperpod_local.LocalAws` itself.
+needs it should start :class:`~hyperpod_local.plane.LocalAws` itself.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.control import ControlPlane
-from hyperpod_local.server import LocalAws
-from hyperpod_local.stack import create_stack_resources, register_stack
+from hyperpod_local.plane.clock import ControlPlaneClock
+from hyperpod_local.plane.control import ControlPlane
+from hyperpod_local.plane.server import LocalAws
+from hyperpod_local.stack.resources import create_stack_resources, register_stack
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Shared fixtures: one local AWS endpoint (moto + the local HyperPod control plane) per session.
 
-``hyperpod_local`` (and so moto) is imported lazily inside the fixtures, so unit-test runs that never
+``hyperpod_local.plane`` (and so moto) is imported lazily inside the fixtures, so unit-test runs that never
 ask for them pay nothing. No socket blocking here: ``tests/unit`` has its own conftest for that.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from hyperpod_local import ControlPlane, LocalAws
+    from hyperpod_local.plane import ControlPlane, LocalAws
 
 TEST_REGION = "us-east-1"
 
@@ -25,7 +25,7 @@ def local_aws() -> Iterator[LocalAws]:
     The control plane's clock is frozen: simulated time moves only with ``control.advance(seconds)``,
     so node operations (reboot 120 s, replace 600 s, ...) complete exactly when a test says so.
     """
-    from hyperpod_local import ControlPlane, ControlPlaneClock, LocalAws
+    from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
 
     with LocalAws(ControlPlane(clock=ControlPlaneClock.frozen())) as local:
         yield local

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperpod_local.stack import load_template
+from hyperpod_local.stack.template import load_template
 from tools.lint_template import transform
 
 CHECK_ID = re.compile(r"CKV2?_AWS_\d+")

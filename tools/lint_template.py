@@ -30,7 +30,7 @@ from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from hyperpod_local.stack import load_template
+from hyperpod_local.stack.template import load_template
 
 DEFAULT_REGION = "us-east-1"
 PLACEHOLDER_BUCKET = "autoheal-lint-placeholder"

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hyperpod_local.stack import load_template
+from hyperpod_local.stack.template import load_template
 
 RUNTIME_PYTHON = "python3.13"
 PYENV_313 = re.compile(r"3\.13\.\d+")

@@ -37,7 +37,7 @@ from hyperpod_local.demo.scenario_file import (
     Scenario,
     Step,
 )
-from hyperpod_local.model import NodeTimings
+from hyperpod_local.plane.model import NodeTimings
 
 DEFAULT_NODES = 60
 #: The biggest storm --nodes allows: moto slows down with queue and table size (500 takes ~20 s).

@@ -23,7 +23,7 @@ from hyperpod_local.demo.builtin import DEFAULT_NODES, MAX_STORM_NODES
 from hyperpod_local.demo.scenario_file import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
-    from hyperpod_local.server import LocalAws
+    from hyperpod_local.plane.server import LocalAws
 
 EXIT_OK, EXIT_USAGE = 0, 2
 DEFAULT_SEED = 1
@@ -78,7 +78,7 @@ def main(
 ) -> int:
     """Run the demo; returns the exit code.
 
-    ``local``: an already started :class:`~hyperpod_local.server.LocalAws` with a frozen clock to run
+    ``local``: an already started :class:`~hyperpod_local.plane.server.LocalAws` with a frozen clock to run
     in (moto's backends are process-wide, so a test passes its session server); it is reset first.
     Without it the demo starts and stops its own.
     """
@@ -151,11 +151,11 @@ def _run(
         env = stack.enter_context(DemoEnvironment())
         # Imported only now: Powertools reads POWERTOOLS_* when autoheal.observability is first imported.
         from autoheal import clients
-        from hyperpod_local import ControlPlane, ControlPlaneClock, LocalAws
         from hyperpod_local.demo.builtin import incident
         from hyperpod_local.demo.script import ScriptRunner
         from hyperpod_local.demo.summary import build_summary
-        from hyperpod_local.world import LocalWorld
+        from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
+        from hyperpod_local.stack.world import LocalWorld
 
         if local is None:
             local = stack.enter_context(

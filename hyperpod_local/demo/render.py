@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autoheal.intake.service import IntakeReport
 from autoheal.observability import Metric
-
-if TYPE_CHECKING:
-    from hyperpod_local.demo.scenario_file import ClusterSpecModel
-    from hyperpod_local.demo.script import Invocation
+from hyperpod_local.demo.record import Invocation
+from hyperpod_local.demo.scenario_file import ClusterSpecModel
 
 OPERATION_SHORT = {
     "BatchRebootClusterNodes": "reboot",

@@ -116,7 +116,9 @@ class GroupRef(_Model):
     group: str
 
 
-class NodeRef(GroupRef):
+class IndexedNode(GroupRef):
+    """One node of a group, by its index in creation order."""
+
     index: int = Field(ge=0)
 
 
@@ -172,7 +174,7 @@ class HmaFaults(NodeSet):
     label: str | None = Field(default=None, max_length=40)
 
 
-class Busy(NodeRef):
+class Busy(IndexedNode):
     seconds: float = Field(gt=0, le=MAX_ADVANCE_SECONDS)
 
 
@@ -180,7 +182,7 @@ class Capacity(GroupRef):
     count: int | None = Field(ge=0)
 
 
-class EntryError(NodeRef):
+class EntryError(IndexedNode):
     code: str = Field(pattern=r"^[A-Za-z]{1,64}$")
     times: int = Field(default=1, ge=1, le=100)
 
@@ -255,7 +257,11 @@ class Scenario(_Model):
         ref: GroupRef | None = step.health or step.hma or step.busy or step.capacity or step.entry_error
         if ref is not None:
             indexes = (
-                ref.indexes() if isinstance(ref, NodeSet) else [ref.index] if isinstance(ref, NodeRef) else []
+                ref.indexes()
+                if isinstance(ref, NodeSet)
+                else [ref.index]
+                if isinstance(ref, IndexedNode)
+                else []
             )
             problem = self._group_problem(ref.cluster, ref.group, indexes)
             if problem:

@@ -1,9 +1,9 @@
-"""Run a scenario against a :class:`~hyperpod_local.world.LocalWorld` and record what happened.
+"""Run a scenario against a :class:`~hyperpod_local.stack.world.LocalWorld` and record what happened.
 
 The runner creates the scenario's clusters through a real SageMaker client, then runs its steps in
 order: events go through the real intake handler, ``remediate`` is one real remediate invocation over
 the queue, ``advance`` moves the control plane's simulated clock. It reports progress as it goes, one
-line per step, and returns a :class:`RunRecord` for the summary.
+line per step, and returns a :class:`~hyperpod_local.demo.record.RunRecord` for the summary.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from autoheal.intake.service import IntakeReport
-from autoheal.remediate.service import RemediationReport
 from hyperpod_local.demo import render
+from hyperpod_local.demo.record import Invocation, NodeKey, RunRecord
 from hyperpod_local.demo.scenario_file import (
     PLACEHOLDER_RE,
     Busy,
@@ -34,44 +32,12 @@ from hyperpod_local.demo.scenario_file import (
     Step,
     placeholder_args,
 )
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from hyperpod_local.hma_logs import dcgm_record, node_delivery
-from hyperpod_local.model import BatchCall, NodeView
-from hyperpod_local.world import LocalWorld, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
+from hyperpod_local.stack.world import LocalWorld
 
 Progress = Callable[[str], None]
-NodeKey = tuple[str, str]  # (cluster name, NodeLogicalId)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One remediate invocation: when, in which phase, over how many messages, and its report."""
-
-    number: int
-    at_seconds: float
-    phase: str
-    messages: int
-    report: RemediationReport
-
-
-@dataclass
-class RunRecord:
-    """Everything the summary needs, captured when the run ends."""
-
-    scenario: Scenario
-    started: datetime
-    finished: datetime
-    clusters: dict[str, ClusterFixture]
-    labels: dict[NodeKey, str]
-    intake: list[IntakeReport]
-    invocations: list[Invocation]
-    calls: list[BatchCall]
-    final_nodes: list[NodeView]
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def simulated_seconds(self) -> float:
-        return (self.finished - self.started).total_seconds()
 
 
 class ScriptRunner:

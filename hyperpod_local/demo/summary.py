@@ -1,4 +1,4 @@
-"""The demo's summary: one JSON-able document built from a :class:`~hyperpod_local.demo.script.RunRecord`.
+"""The demo's summary: one JSON-able document built from a :class:`~hyperpod_local.demo.record.RunRecord`.
 
 ``--json`` prints it as is; the text output renders the same document (:mod:`hyperpod_local.demo.render`).
 Ids (instance ids, NodeLogicalIds) appear only under ``nodes``; everything else is counts, sizes and
@@ -31,8 +31,8 @@ from typing import Any
 
 from autoheal.observability import Metric, MetricCounts
 from autoheal.remediate.service import NodeRow
-from hyperpod_local.demo.script import NodeKey, RunRecord
-from hyperpod_local.model import NodeTimings
+from hyperpod_local.demo.record import NodeKey, RunRecord
+from hyperpod_local.plane.model import NodeTimings
 
 SCHEMA = "hyperpod-autoheal.demo/1"
 MAX_NODES_LISTED = 25

@@ -15,9 +15,12 @@ from typing import Any
 import pytest
 
 from autoheal_cli.main import main
-from hyperpod_local.fixtures import ClusterFixture, slurm_training_cluster
-from hyperpod_local.stack import REPO_ROOT, register_stack
-from hyperpod_local.world import LocalWorld, minutes, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.resources import register_stack
+from hyperpod_local.stack.template import REPO_ROOT
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes, slurm_training_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from hyperpod_local import ClusterFixture, ControlPlane, GroupSpec, NodeTimings, create_cluster, in_process
+from hyperpod_local.plane import (
+    ClusterFixture,
+    ControlPlane,
+    GroupSpec,
+    NodeTimings,
+    create_cluster,
+    in_process,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import AwsEnv

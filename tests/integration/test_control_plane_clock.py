@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hyperpod_local import ControlPlaneClock, LocalAws, NodeTimings
+from hyperpod_local.plane import ControlPlaneClock, LocalAws, NodeTimings
 
 pytestmark = pytest.mark.integration
 

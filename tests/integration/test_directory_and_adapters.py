@@ -10,8 +10,8 @@ from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.sagemaker import HyperPodNodes, RequestTooLarge
 from autoheal.core.results import IdKind, Outcome
-from hyperpod_local.fixtures import GroupSpec, create_cluster
-from hyperpod_local.stack import create_stack_resources
+from hyperpod_local.plane.clusters import GroupSpec, create_cluster
+from hyperpod_local.stack.resources import create_stack_resources
 
 pytestmark = pytest.mark.integration
 

@@ -52,11 +52,12 @@ from autoheal.intake import service as intake_service
 from autoheal.policy import Action
 from autoheal.reconcile import wiring as reconcile_wiring
 from autoheal.remediate import wiring as remediate_wiring
-from hyperpod_local import ControlPlaneClock, LocalAws
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from hyperpod_local.hma_logs import dcgm_record, delivery, log_group, log_stream, payload
-from hyperpod_local.intrinsics import Resolver
-from hyperpod_local.stack import (
+from hyperpod_local.plane import ControlPlaneClock, LocalAws
+from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.stack.events import cluster_event, node_health_event
+from hyperpod_local.stack.hma_logs import dcgm_record, delivery, log_group, log_stream, payload
+from hyperpod_local.stack.intrinsics import Resolver
+from hyperpod_local.stack.template import (
     FAULT_QUEUE,
     HMA_INTAKE_FUNCTION,
     INTAKE_DLQ,
@@ -68,7 +69,8 @@ from hyperpod_local.stack import (
     TEMPLATE_PATH,
     load_template,
 )
-from hyperpod_local.world import LocalWorld, cluster_event, minutes, node_health_event
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tools.lint_template import transform
 
 pytestmark = pytest.mark.integration

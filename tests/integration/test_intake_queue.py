@@ -17,7 +17,8 @@ from autoheal.faults import FaultSource, NodeFault
 from autoheal.intake import normalise
 from autoheal.intake.service import handle_event
 from autoheal.settings import load_settings
-from hyperpod_local.stack import INTAKE_FUNCTION, StackResources, create_stack_resources
+from hyperpod_local.stack.resources import StackResources, create_stack_resources
+from hyperpod_local.stack.template import INTAKE_FUNCTION
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from autoheal.adapters.ledger import AttemptRecord, Ledger
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.policy import Action
-from hyperpod_local.stack import create_stack_resources
+from hyperpod_local.stack.resources import create_stack_resources
 
 pytestmark = pytest.mark.integration
 

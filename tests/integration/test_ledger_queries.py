@@ -13,7 +13,7 @@ from autoheal.adapters.ledger import AttemptRecord, Ledger
 from autoheal.adapters.switches import Switches
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.policy import Action
-from hyperpod_local.stack import create_stack_resources
+from hyperpod_local.stack.resources import create_stack_resources
 
 pytestmark = pytest.mark.integration
 

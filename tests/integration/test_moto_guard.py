@@ -1,6 +1,6 @@
 """Guard: the moto internals hyperpod_local relies on are still there.
 
-hyperpod_local/_moto.py patches moto's SageMaker response class and reads moto's SageMaker backend.
+hyperpod_local/plane/_moto.py patches moto's SageMaker response class and reads moto's SageMaker backend.
 None of that is public API, so moto is pinned exactly and these tests fail with a pointed message
 when an upgrade (or a drifting venv) changes what the local control plane stands on.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 PINNED_MOTO = "5.2.5"
-GUARD = "moto internals changed - review hyperpod_local/_moto.py before using this moto version: "
+GUARD = "moto internals changed - review hyperpod_local/plane/_moto.py before using this moto version: "
 PROBE_ACCOUNT = "000000000000"  # not the default account, so no test's clusters are touched
 
 
@@ -65,7 +65,7 @@ def test_patched_actions_are_sagemaker_operations() -> None:
     import botocore.session
     from moto.core.utils import camelcase_to_underscores
 
-    from hyperpod_local import _moto
+    from hyperpod_local.plane import _moto
 
     operations = set(botocore.session.get_session().get_service_model("sagemaker").operation_names)
 
@@ -77,7 +77,7 @@ def test_patched_actions_are_sagemaker_operations() -> None:
 
 
 def test_moto_still_lacks_the_batch_calls_we_provide() -> None:
-    from hyperpod_local import _moto
+    from hyperpod_local.plane import _moto
 
     implemented_by_moto = [
         action
@@ -94,7 +94,7 @@ def test_moto_still_lacks_the_batch_calls_we_provide() -> None:
 def test_patched_actions_answer_through_the_server(aws: AwsEnv) -> None:
     from moto.sagemaker.responses import SageMakerResponse
 
-    from hyperpod_local import _moto
+    from hyperpod_local.plane import _moto
 
     sm = aws.client("sagemaker", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     with pytest.raises(ClientError) as missing:

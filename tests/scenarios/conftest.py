@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hyperpod_local.fixtures import ClusterFixture, slurm_training_cluster
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import slurm_training_cluster
 
 GPU_GROUP = "gpu-a"
 

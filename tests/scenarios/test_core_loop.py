@@ -11,8 +11,10 @@ import json
 import pytest
 
 from autoheal.adapters.ledger import Ledger
-from hyperpod_local.fixtures import ClusterFixture
-from hyperpod_local.world import LocalWorld, minutes, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from hyperpod_local import LocalAws
 from hyperpod_local.demo import main
 from hyperpod_local.demo.builtin import (
     LABEL_BUSY,
@@ -27,7 +26,8 @@ from hyperpod_local.demo.builtin import (
     incident,
 )
 from hyperpod_local.demo.scenario_file import ScenarioError, parse_scenario
-from hyperpod_local.model import NodeTimings
+from hyperpod_local.plane import LocalAws
+from hyperpod_local.plane.model import NodeTimings
 
 pytestmark = pytest.mark.scenario
 

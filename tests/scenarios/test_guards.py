@@ -13,8 +13,11 @@ import pytest
 from autoheal.adapters.ledger import Ledger
 from autoheal.adapters.switches import Switches
 from autoheal.core.history import LastOutcome
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from hyperpod_local.world import PRODUCTION_GUARDS, LocalWorld, minutes, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.guards import PRODUCTION_GUARDS
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 
 pytestmark = pytest.mark.scenario
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from hyperpod_local.fixtures import ClusterFixture
-from hyperpod_local.world import FakeContext, LocalWorld, load_handler, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import FakeContext, node_health_event
+from hyperpod_local.stack.world import LocalWorld, load_handler
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario

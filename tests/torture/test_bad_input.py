@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from autoheal import clients
 from autoheal.observability import logger as service_logger
-from hyperpod_local.fixtures import ClusterFixture
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.world import LocalWorld
 from tests.torture.support import (
     answered,
     make_storm,

@@ -17,7 +17,8 @@ from autoheal.adapters.ledger import AttemptRecord
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.planner import BatchRequest
 from autoheal.remediate.service import Deps
-from hyperpod_local.world import LocalWorld, minutes
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tests.torture.support import (
     REBOOT,
     Storm,

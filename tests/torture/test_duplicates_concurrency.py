@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 
 from autoheal.core.history import NodeStatus
-from hyperpod_local.hma_logs import dcgm_record, node_delivery
-from hyperpod_local.world import LocalWorld, minutes
+from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes
 from tests.torture.support import (
     GPU_GROUP,
     NON_ACTING_STATES,

@@ -10,8 +10,8 @@ import pytest
 
 from autoheal.adapters.ledger import Ledger
 from autoheal.core.history import NodeHistory, NodeStatus
-from hyperpod_local.stack import LEDGER_TABLE, load_template
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.stack.template import LEDGER_TABLE, load_template
+from hyperpod_local.stack.world import LocalWorld
 from tests.torture.test_bad_input import _pattern_violations
 
 pytestmark = pytest.mark.torture

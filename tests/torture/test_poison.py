@@ -15,8 +15,8 @@ from autoheal.adapters.queue import QueueError
 from autoheal.faults import NodeFault
 from autoheal.remediate.service import Deps
 from autoheal.remediate.wiring import build_deps, handle_batch
-from hyperpod_local.stack import load_template
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.stack.template import load_template
+from hyperpod_local.stack.world import LocalWorld
 from tests.torture.support import (
     REBOOT,
     SplitAws,

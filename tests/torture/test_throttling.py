@@ -12,7 +12,7 @@ import pytest
 
 from autoheal import clients
 from autoheal.core.history import NodeStatus
-from hyperpod_local.world import LocalWorld
+from hyperpod_local.stack.world import LocalWorld
 from tests.torture.support import (
     REBOOT,
     DynamoThrottler,

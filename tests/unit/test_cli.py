@@ -20,7 +20,7 @@ from autoheal_cli.errors import CliError, MutatingCallRefused, Where, explain
 from autoheal_cli.events import load_events, refreshed
 from autoheal_cli.render import ago, jsonable, table
 from autoheal_cli.resolve import PARAMETER_ENV, resolve
-from hyperpod_local.stack import FUNCTIONS, TEMPLATE_PATH, load_template, template_function_env
+from hyperpod_local.stack.template import FUNCTIONS, TEMPLATE_PATH, load_template, template_function_env
 
 # ---------------------------------------------------------------- ids
 

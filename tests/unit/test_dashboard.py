@@ -35,8 +35,8 @@ from autoheal.intake.normalise import normalise
 from autoheal.observability import METRIC_DIMENSIONS, TIMINGS, Metric, MetricCounts, flush_counts
 from autoheal.policy import Action
 from autoheal.settings import Settings
-from hyperpod_local.intrinsics import Resolver
-from hyperpod_local.stack import (
+from hyperpod_local.stack.intrinsics import Resolver
+from hyperpod_local.stack.template import (
     FUNCTIONS,
     NEEDS_HUMAN_TOPIC,
     RECONCILE_FUNCTION,

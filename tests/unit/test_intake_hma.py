@@ -21,7 +21,7 @@ from autoheal.intake import hma, normalise
 from autoheal.intake.logs import MAX_DECODED_BYTES, LogsPayloadError, decode, encode
 from autoheal.intake.result import MALFORMED_HMA_RECORD, MALFORMED_LOGS
 from autoheal.settings import Settings
-from hyperpod_local.hma_logs import dcgm_record, log_group, log_stream, npd_event_record, payload
+from hyperpod_local.stack.hma_logs import dcgm_record, log_group, log_stream, npd_event_record, payload
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "hma"
 SETTINGS = Settings()
@@ -82,7 +82,7 @@ def test_every_sample_has_an_expectation_and_a_readme_entry() -> None:
     "name", sorted(p.name for p in SAMPLES.glob("*.json") if not p.name.endswith(".invoke.json"))
 )
 def test_each_invoke_sample_is_its_decoded_sample_encoded(name: str) -> None:
-    """`python -m hyperpod_local.hma_logs` rewrites them; they must not drift apart."""
+    """`python -m hyperpod_local.stack.hma_logs` rewrites them; they must not drift apart."""
     invoke = sample(name.removesuffix(".json") + ".invoke.json")
     assert json.loads(gzip.decompress(base64.b64decode(invoke["awslogs"]["data"]))) == sample(name)
     assert decode(invoke).logStream == sample(name)["logStream"]

@@ -15,7 +15,7 @@ from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
 from autoheal.intake import ROUTES, IgnoreReason, Intake, normalise
 from autoheal.intake.rules.health import instance_id_of
 from autoheal.settings import Settings
-from hyperpod_local.stack import INTAKE_FUNCTION, load_template, template_properties
+from hyperpod_local.stack.template import INTAKE_FUNCTION, load_template, template_properties
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SETTINGS = Settings()

@@ -20,8 +20,9 @@ from autoheal import observability
 from autoheal.intake.hma import DETECTION_MARKER, HMA_STREAM_DIMENSION
 from autoheal.intake.normalise import ROUTES, normalise
 from autoheal.settings import Settings, load_settings
-from hyperpod_local.intrinsics import Resolver
-from hyperpod_local.stack import (
+from hyperpod_local.stack.intrinsics import Resolver
+from hyperpod_local.stack.resources import create_stack_resources
+from hyperpod_local.stack.template import (
     FAULT_DLQ,
     FAULT_QUEUE,
     FUNCTIONS,
@@ -34,7 +35,6 @@ from hyperpod_local.stack import (
     REMEDIATE_FUNCTION,
     REPO_ROOT,
     TEMPLATE_PATH,
-    create_stack_resources,
     load_template,
     template_function_env,
     template_properties,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hyperpod_local.stack import (
+from hyperpod_local.stack.template import (
     RECONCILE_FUNCTION,
     REMEDIATE_FUNCTION,
     TEMPLATE_PATH,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hyperpod_local.stack import REPO_ROOT, TEMPLATE_PATH, load_template
+from hyperpod_local.stack.template import REPO_ROOT, TEMPLATE_PATH, load_template
 
 SAMCONFIG = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
 PARAMETERS: dict[str, Any] = load_template(TEMPLATE_PATH)["Parameters"]

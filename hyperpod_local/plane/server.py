@@ -2,7 +2,7 @@
 
 One per process (moto's backends are process-global). Starting takes a few milliseconds after
 ``import moto`` (~0.2 s). Every AWS service moto implements is served on the same endpoint; the
-SageMaker cluster-node calls are answered by :class:`~hyperpod_local.control.ControlPlane`.
+SageMaker cluster-node calls are answered by :class:`~hyperpod_local.plane.control.ControlPlane`.
 
 In a test::
 
@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from hyperpod_local import _moto
-from hyperpod_local.control import ControlPlane
+from hyperpod_local.plane import _moto
+from hyperpod_local.plane.control import ControlPlane
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_REGION = "us-east-1"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hyperpod_local.errors import ThrottlingException
-from hyperpod_local.model import LocalNode
+from hyperpod_local.plane.errors import ThrottlingException
+from hyperpod_local.plane.model import LocalNode
 
 DEFAULT_MESSAGES = {
     "InternalServerError": "An internal error occurred while processing this node.",

@@ -1,10 +1,9 @@
-"""template.yaml as tests see it, and the stateful part of the stack built locally from it.
+"""The stateful part of the stack, built locally from template.yaml.
 
-`load_template` reads the SAM template (short-form tags included) into plain dicts.
 `create_stack_resources` creates the ledger table, the queues and the topic (with its KMS key) against
 whatever endpoint the clients point at (moto's in-process `mock_aws`, a moto server, DynamoDB Local),
 taking key schema, index, TTL, redrive and encryption settings from the template itself, so tests and
-deployment cannot drift.
+deployment cannot drift. `register_stack` names them in a local CloudFormation stack's Outputs.
 """
 
 from __future__ import annotations
@@ -15,84 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hyperpod_local.intrinsics import Resolver, UnresolvedError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-
-# Logical ids in template.yaml that tests and local stacks rely on.
-LEDGER_TABLE = "LedgerTable"
-FAULT_QUEUE = "FaultQueue"
-FAULT_DLQ = "FaultDLQ"
-INTAKE_DLQ = "IntakeDLQ"
-NEEDS_HUMAN_TOPIC = "NeedsHumanTopic"
-INTAKE_FUNCTION = "IntakeFunction"
-REMEDIATE_FUNCTION = "RemediateFunction"
-RECONCILE_FUNCTION = "ReconcileFunction"
-#: Intake's code behind the HMA log subscriptions; deployed only with HmaLogGroupNames (its Condition).
-HMA_INTAKE_FUNCTION = "HmaIntakeFunction"
-FUNCTIONS = (INTAKE_FUNCTION, REMEDIATE_FUNCTION, RECONCILE_FUNCTION, HMA_INTAKE_FUNCTION)
-
-ENV_PREFIX = "AUTOHEAL_"
+from hyperpod_local.stack.intrinsics import Resolver, UnresolvedError
+from hyperpod_local.stack.template import (
+    ENV_PREFIX,
+    FAULT_DLQ,
+    FAULT_QUEUE,
+    FUNCTIONS,
+    INTAKE_DLQ,
+    LEDGER_TABLE,
+    NEEDS_HUMAN_TOPIC,
+    TEMPLATE_PATH,
+    load_template,
+    template_function_env,
+    template_properties,
+)
 
 ClientFactory = Callable[[str], Any]
-
-# ---------------------------------------------------------------- reading the template
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags (!Ref, !Sub, !GetAtt, ...) into dicts."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:  # pragma: no cover - yaml has no other node kinds
-        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}", node.start_mark)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain dicts and lists; short-form intrinsics become their long form."""
-    with open(path, encoding="utf-8") as handle:
-        loaded = yaml.load(handle, Loader=_CfnLoader)  # a SafeLoader subclass: no arbitrary objects
-    if not isinstance(loaded, dict) or "Resources" not in loaded:
-        raise ValueError(f"{path} is not a CloudFormation template")
-    return loaded
-
-
-def template_function_env(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
-    """The environment a function declares: Globals.Function's variables overlaid by its own (unresolved)."""
-    resource = template["Resources"][logical_id]
-    if resource.get("Type") != "AWS::Serverless::Function":
-        raise ValueError(f"{logical_id} is not an AWS::Serverless::Function")
-    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    own_env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-    return {**globals_env, **own_env}
-
-
-def template_properties(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
-    properties: dict[str, Any] = template["Resources"][logical_id].get("Properties", {})
-    return properties
-
-
-# ---------------------------------------------------------------- the local stack
 
 
 @dataclass(frozen=True)

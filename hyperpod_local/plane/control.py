@@ -4,8 +4,8 @@ Two faces behind one re-entrant lock, so the threaded moto server and concurrent
 see one consistent state:
 
 * :meth:`ControlPlane.serve` answers SageMaker cluster actions for the moto extension (behaviour and
-  error choices are documented in :mod:`hyperpod_local.api`, lifecycles in
-  :mod:`hyperpod_local.lifecycle`, limits in :mod:`hyperpod_local.validation`);
+  error choices are documented in :mod:`hyperpod_local.plane.api`, lifecycles in
+  :mod:`hyperpod_local.plane.lifecycle`, limits in :mod:`hyperpod_local.plane.validation`);
 * the test handle: simulated time (:meth:`~ControlPlane.advance`), observation
   (:attr:`~ControlPlane.calls`, :meth:`~ControlPlane.node`, :meth:`~ControlPlane.nodes`,
   :meth:`~ControlPlane.events`) and knobs (:meth:`~ControlPlane.set_busy`,
@@ -25,14 +25,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from hyperpod_local._moto import MotoClusters
-from hyperpod_local.api import ClusterApi
-from hyperpod_local.calls import CallLog
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.faults import FaultInjector
-from hyperpod_local.ids import IdFactory
-from hyperpod_local.lifecycle import Lifecycle
-from hyperpod_local.model import (
+from hyperpod_local.plane._moto import MotoClusters
+from hyperpod_local.plane.api import ClusterApi
+from hyperpod_local.plane.calls import CallLog
+from hyperpod_local.plane.clock import ControlPlaneClock
+from hyperpod_local.plane.faults import FaultInjector
+from hyperpod_local.plane.ids import IdFactory
+from hyperpod_local.plane.lifecycle import Lifecycle
+from hyperpod_local.plane.model import (
     BatchCall,
     ClusterEvent,
     ClusterState,
@@ -41,8 +41,8 @@ from hyperpod_local.model import (
     NodeTimings,
     NodeView,
 )
-from hyperpod_local.ports import ClusterSource, Scope
-from hyperpod_local.registry import ClusterRegistry
+from hyperpod_local.plane.ports import ClusterSource, Scope
+from hyperpod_local.plane.registry import ClusterRegistry
 
 NODE_RECOVERY_VALUES = ("Automatic", "None")
 
@@ -98,7 +98,7 @@ class ControlPlane:
     ) -> dict[str, Any]:
         """Answer one SageMaker action (e.g. ``"BatchReplaceClusterNodes"``) with parsed ``params``.
 
-        Raises :class:`~hyperpod_local.errors.ApiError` for whole-request errors.
+        Raises :class:`~hyperpod_local.plane.errors.ApiError` for whole-request errors.
         """
         with self._lock:
             return self._api.serve(action, scope, params, create_in_backend)

@@ -24,17 +24,14 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.sagemaker.models import sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
-from hyperpod_local.errors import ApiError
-from hyperpod_local.ports import RawCluster, Scope
-
-if TYPE_CHECKING:
-    from hyperpod_local.control import ControlPlane
+from hyperpod_local.plane.errors import ApiError
+from hyperpod_local.plane.ports import ActionServer, RawCluster, Scope
 
 RESPONSE_CLASS = SageMakerResponse
 PATCHED_ACTIONS = {  # response-class method name -> SageMaker operation
@@ -51,7 +48,7 @@ PATCHED_ACTIONS = {  # response-class method name -> SageMaker operation
 }
 
 _install_lock = threading.Lock()
-_installed: ControlPlane | None = None
+_installed: ActionServer | None = None
 _originals: dict[str, Any] = {}
 
 ERROR_HTTP_STATUS = 400
@@ -61,7 +58,7 @@ _Handler = Callable[[Any], _Response]
 
 
 class MotoClusters:
-    """:class:`~hyperpod_local.ports.ClusterSource` over moto's SageMaker backends."""
+    """:class:`~hyperpod_local.plane.ports.ClusterSource` over moto's SageMaker backends."""
 
     def lookup(self, scope: Scope, name_or_arn: str) -> RawCluster | None:
         clusters: dict[str, Any] = sagemaker_backends[scope.account_id][scope.region].clusters
@@ -80,7 +77,7 @@ class MotoClusters:
         del sagemaker_backends[scope.account_id][scope.region].clusters[name]
 
 
-def install(control: ControlPlane) -> None:
+def install(control: ActionServer) -> None:
     """Answer the patched SageMaker actions with ``control`` (process-wide; one control plane at a time)."""
     global _installed
     with _install_lock:
@@ -106,7 +103,7 @@ def uninstall() -> None:
         _installed = None
 
 
-def installed_control() -> ControlPlane | None:
+def installed_control() -> ActionServer | None:
     return _installed
 
 
@@ -130,7 +127,7 @@ def _answer(produce: Callable[[], dict[str, Any]]) -> _Response:
         return body, headers
 
 
-def _handler(control: ControlPlane, operation: str, original: _Handler | None) -> _Handler:
+def _handler(control: ActionServer, operation: str, original: _Handler | None) -> _Handler:
     """A function to set on the response class: parsed parameters in, control plane's answer out."""
 
     def handler(self: Any) -> _Response:

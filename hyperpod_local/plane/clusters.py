@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hyperpod_local.control import ControlPlane
+from hyperpod_local.plane.control import ControlPlane
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_LIFECYCLE_URI = "s3://sagemaker-hyperpod-lifecycle/scripts/"
@@ -34,7 +34,7 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
-class NodeRef:
+class CreatedNode:
     """A node as ListClusterNodes(IncludeNodeLogicalIds=True) reported it at creation."""
 
     instance_id: str
@@ -49,9 +49,9 @@ class ClusterFixture:
     name: str
     arn: str
     groups: tuple[GroupSpec, ...]
-    nodes: tuple[NodeRef, ...]
+    nodes: tuple[CreatedNode, ...]
 
-    def in_group(self, group: str) -> list[NodeRef]:
+    def in_group(self, group: str) -> list[CreatedNode]:
         return [node for node in self.nodes if node.group == group]
 
     def instance_ids(self, group: str | None = None) -> list[str]:
@@ -108,7 +108,7 @@ def create_cluster(
                 raise ValueError(f"group {group.name!r} sets capacity: pass the ControlPlane")
             control.set_capacity(name, group.name, group.capacity)
     nodes = [
-        NodeRef(
+        CreatedNode(
             instance_id=summary["InstanceId"],
             logical_id=summary["NodeLogicalId"],
             group=summary["InstanceGroupName"],
@@ -133,22 +133,3 @@ def _group_request(group: GroupSpec, account_id: str) -> dict[str, Any]:
     if group.node_type is not None:
         spec["SlurmConfig"] = {"NodeType": group.node_type}
     return spec
-
-
-def slurm_training_cluster(
-    sagemaker_client: Any,
-    control: ControlPlane | None,
-    name: str = "train-p5",
-    gpu_group: str = "gpu-a",
-    gpus: int = 64,
-) -> ClusterFixture:
-    """The tests' usual cluster: a Slurm controller and one group of ml.p5.48xlarge compute nodes."""
-    return create_cluster(
-        sagemaker_client,
-        control,
-        name,
-        [
-            GroupSpec(name="controller", instance_type="ml.m5.xlarge", count=1, node_type="Controller"),
-            GroupSpec(name=gpu_group, instance_type="ml.p5.48xlarge", count=gpus, node_type="Compute"),
-        ],
-    )

@@ -32,8 +32,8 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
-from hyperpod_local.ids import IdFactory, private_dns_hostname
-from hyperpod_local.model import (
+from hyperpod_local.plane.ids import IdFactory, private_dns_hostname
+from hyperpod_local.plane.model import (
     ClusterEvent,
     ClusterState,
     GroupState,

@@ -1,6 +1,6 @@
 """Request-level errors of the local control plane, independent of moto.
 
-The control plane raises :class:`ApiError`; the moto adapter (:mod:`hyperpod_local._moto`) turns it
+The control plane raises :class:`ApiError`; the moto adapter (:mod:`hyperpod_local.plane._moto`) turns it
 into a moto ``ServiceException``, which moto serialises as an AWS JSON 1.1 error (HTTP 400) so boto3
 raises ``ClientError`` with ``Error.Code`` equal to :attr:`ApiError.code`.
 

@@ -1,9 +1,9 @@
 """HMA log records as HyperPod writes them, and the CloudWatch Logs deliveries that carry them.
 
-Used by the tests and the local world to feed the intake the way a subscription filter would, and
+Used by the tests and the demo to feed the intake the way a subscription filter would, and
 as a command that rewrites the Lambda-event form of the samples in `events/hma/`:
 
-    python -m hyperpod_local.hma_logs            # events/hma/X.json -> events/hma/X.invoke.json
+    python -m hyperpod_local.stack.hma_logs      # events/hma/X.json -> events/hma/X.invoke.json
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from autoheal.intake.logs import encode
+from hyperpod_local.stack.template import REPO_ROOT
 
-SAMPLES = Path(__file__).resolve().parents[1] / "events" / "hma"
+SAMPLES = REPO_ROOT / "events" / "hma"
 DETECTION = {"HealthMonitoringAgentDetectionEvent": "HealthEvent"}
 FILTER_NAME = "hyperpod-autoheal-hma"
 

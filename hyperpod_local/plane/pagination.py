@@ -13,8 +13,8 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 
-from hyperpod_local.errors import ValidationException
-from hyperpod_local.model import LocalNode
+from hyperpod_local.plane.errors import ValidationException
+from hyperpod_local.plane.model import LocalNode
 
 MAX_RESULTS = 100
 

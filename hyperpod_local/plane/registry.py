@@ -1,6 +1,6 @@
 """Binds control-plane state to moto's clusters and finds clusters, groups and nodes.
 
-A :class:`~hyperpod_local.model.ClusterState` is bound to one moto ``Cluster`` *object*: when moto is
+A :class:`~hyperpod_local.plane.model.ClusterState` is bound to one moto ``Cluster`` *object*: when moto is
 reset (``POST /moto-api/reset``) or the cluster is deleted and re-created, the identity check fails
 and the stale state is dropped or rebuilt, so the control plane never serves a ghost. Clusters that
 appear in moto without passing through our CreateCluster hook (created before the extension was
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.errors import ResourceNotFound
-from hyperpod_local.ids import IdFactory
-from hyperpod_local.lifecycle import Lifecycle
-from hyperpod_local.model import ClusterState, GroupState, LocalNode
-from hyperpod_local.ports import ClusterSource, RawCluster, Scope
+from hyperpod_local.plane.clock import ControlPlaneClock
+from hyperpod_local.plane.errors import ResourceNotFound
+from hyperpod_local.plane.ids import IdFactory
+from hyperpod_local.plane.lifecycle import Lifecycle
+from hyperpod_local.plane.model import ClusterState, GroupState, LocalNode
+from hyperpod_local.plane.ports import ClusterSource, RawCluster, Scope
 
 DEFAULT_NODE_RECOVERY = "None"
 

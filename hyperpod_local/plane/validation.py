@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hyperpod_local.errors import ValidationException
+from hyperpod_local.plane.errors import ValidationException
 
 REBOOT_REPLACE_MAX_IDS = 25
 DELETE_MAX_NODE_IDS = 99

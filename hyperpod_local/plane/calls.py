@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.errors import ApiError
-from hyperpod_local.model import BatchCall
+from hyperpod_local.plane.clock import ControlPlaneClock
+from hyperpod_local.plane.errors import ApiError
+from hyperpod_local.plane.model import BatchCall
 
 
 @dataclass
 class CallDraft:
-    """A call being answered; becomes a frozen :class:`~hyperpod_local.model.BatchCall` when done."""
+    """A call being answered; becomes a frozen :class:`~hyperpod_local.plane.model.BatchCall` when done."""
 
     action: str
     cluster: str

@@ -1,7 +1,7 @@
 """Request handlers of the local control plane: one method per SageMaker cluster action.
 
 Each handler takes the request parameters as botocore parsed them (AWS names, e.g. ``NodeIds``) and
-returns the response dict, or raises :class:`~hyperpod_local.errors.ApiError`.
+returns the response dict, or raises :class:`~hyperpod_local.plane.errors.ApiError`.
 
 Per-entry results (``Failed[]``) of BatchReboot/BatchReplace, checked in this order:
 
@@ -26,7 +26,7 @@ the documented codes it is the only one meaning "this node does not allow this a
 read ``SlurmConfig.NodeType`` from DescribeCluster and never ask. Rebooting a controller is allowed.
 
 Whole-request errors, in order: ``ThrottlingException`` (injected; the front door), then
-``ValidationException`` (limits and patterns, see :mod:`hyperpod_local.validation`; NodeLogicalIds
+``ValidationException`` (limits and patterns, see :mod:`hyperpod_local.plane.validation`; NodeLogicalIds
 or BatchAdd on a cluster without ``NodeProvisioningMode=Continuous``; a ClientToken reused with
 other parameters), then ``ResourceNotFound`` for an unknown cluster (name or ARN). Unlike moto,
 DescribeCluster/ListClusterNodes/DescribeClusterNode also answer ``ResourceNotFound`` (moto:
@@ -40,12 +40,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hyperpod_local.calls import CallDraft, CallLog
-from hyperpod_local.clock import ControlPlaneClock
-from hyperpod_local.errors import ResourceNotFound, ValidationException
-from hyperpod_local.faults import FaultInjector
-from hyperpod_local.lifecycle import DELETABLE, REBOOTABLE, REPLACEABLE, Lifecycle
-from hyperpod_local.model import (
+from hyperpod_local.plane.calls import CallDraft, CallLog
+from hyperpod_local.plane.clock import ControlPlaneClock
+from hyperpod_local.plane.errors import ResourceNotFound, ValidationException
+from hyperpod_local.plane.faults import FaultInjector
+from hyperpod_local.plane.lifecycle import DELETABLE, REBOOTABLE, REPLACEABLE, Lifecycle
+from hyperpod_local.plane.model import (
     AddedNode,
     AddRequest,
     ClusterState,
@@ -53,10 +53,10 @@ from hyperpod_local.model import (
     NodeStatus,
     OperationKind,
 )
-from hyperpod_local.pagination import MAX_RESULTS, creation_key, name_key, page
-from hyperpod_local.ports import Scope
-from hyperpod_local.registry import ClusterRegistry
-from hyperpod_local.validation import (
+from hyperpod_local.plane.pagination import MAX_RESULTS, creation_key, name_key, page
+from hyperpod_local.plane.ports import Scope
+from hyperpod_local.plane.registry import ClusterRegistry
+from hyperpod_local.plane.validation import (
     NodesToAddEntry,
     validate_add,
     validate_delete,

@@ -1,7 +1,7 @@
 """State of the local control plane: clusters, instance groups, nodes, operations, events, calls.
 
 Mutable classes (:class:`ClusterState`, :class:`GroupState`, :class:`LocalNode`) are only touched
-under the :class:`~hyperpod_local.control.ControlPlane` lock; callers outside get frozen snapshots
+under the :class:`~hyperpod_local.plane.control.ControlPlane` lock; callers outside get frozen snapshots
 (:class:`NodeView`, :class:`ClusterEvent`, :class:`BatchCall`).
 
 :class:`LocalNode` doubles as moto's ``ClusterNode`` (same attribute names: ``arn``, ``instance_id``,
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from hyperpod_local.ports import RawCluster
+from hyperpod_local.plane.ports import RawCluster
 
 
 class NodeStatus(StrEnum):
@@ -40,7 +40,7 @@ class OperationKind(StrEnum):
 
 
 class StepName(StrEnum):
-    """Scheduled transitions of an operation (see :mod:`hyperpod_local.lifecycle`)."""
+    """Scheduled transitions of an operation (see :mod:`hyperpod_local.plane.lifecycle`)."""
 
     PROVISION = "provision"  # replace: old instance gone -> new instance id, Pending (or Failure)
     COMPLETE = "complete"  # reboot/replace/add: -> Running (add without capacity: -> Failure)

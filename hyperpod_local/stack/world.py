@@ -13,9 +13,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -27,119 +25,24 @@ from autoheal.reconcile.wiring import handle_event as handle_reconcile
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from autoheal.settings import Settings, load_settings
-from hyperpod_local.model import ClusterEvent
-from hyperpod_local.stack import StackResources, create_stack_resources
+from hyperpod_local.stack.events import FakeContext
+from hyperpod_local.stack.guards import RELAXED
+from hyperpod_local.stack.resources import StackResources, create_stack_resources
+from hyperpod_local.stack.template import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 #: Real seconds a drained message stays invisible: longer than any local remediate invocation (a big
 #: storm on moto takes tens of seconds), so its receipt handle is still valid when `settle` runs.
 RECEIVE_VISIBILITY_SECONDS = 900
 
 
-#: The local world's defaults: retries come back at once, and the safety guards that limit how much
-#: is done at a time (circuit breaker, per-node cool-down) are opened wide, so that the core loop can
-#: be shown and tested at scale. Guard scenarios pass the production defaults back in `env`.
-RELAXED = {
-    "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0",
-    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "10000",
-    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "100",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "10000",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "100",
-    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "0",
-}
-#: The template's defaults for the same settings (what a deployed stack runs with).
-PRODUCTION_GUARDS = {
-    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "25",
-    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "20",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "50",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "20",
-    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "30",
-}
-
-
 def load_handler(function: str) -> ModuleType:
     """Import `functions/<function>/app.py` under a unique module name (every handler is `app`)."""
-    path = ROOT / "functions" / function / "app.py"
+    path = REPO_ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"handler_{function}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@dataclass
-class FakeContext:
-    """The LambdaContext fields Powertools reads."""
-
-    function_name: str = "autoheal-local"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:autoheal-local"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
-def node_health_event(
-    cluster: str,
-    cluster_arn: str,
-    instance_id: str,
-    at: datetime,
-    *,
-    event_id: str | None = None,
-    fault_type: str = "NvidiaErrorTerminate",
-    status: str = "Unhealthy",
-    repair_action: str = "None",
-) -> dict[str, Any]:
-    """A `SageMaker HyperPod Cluster Node Health Event` as EventBridge delivers it."""
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "SageMaker HyperPod Cluster Node Health Event",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [cluster_arn],
-        "detail": {
-            "ClusterName": cluster,
-            "ClusterArn": cluster_arn,
-            "InstanceId": instance_id,
-            "Tags": {},
-            "HealthSummary": {
-                "HealthStatus": status,
-                "HealthStatusReason": (
-                    f"HyperPod Health Monitoring Agent (HMA) has detected fault type {fault_type} "
-                    "on this node and is unhealthy."
-                ),
-                "RepairAction": repair_action,
-                "Recommendation": "Please Replace the Faulty Node.",
-            },
-        },
-    }
-
-
-def cluster_event(event: ClusterEvent) -> dict[str, Any]:
-    """A control-plane cluster event as EventBridge delivers a `SageMaker HyperPod Cluster Event`
-    (nested under `detail.EventDetails`, EventTime in epoch milliseconds)."""
-    details = event.to_api()  # the API's ClusterEventDetail; EventBridge flattens EventMetadata into it
-    details["EventTime"] = int(event.event_time.timestamp() * 1000)
-    metadata = details.pop("EventDetails", {}).get("EventMetadata")
-    if metadata:
-        details["EventMetadata"] = metadata
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "SageMaker HyperPod Cluster Event",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": event.event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [event.cluster_arn],
-        "detail": {"EventDetails": details},
-    }
 
 
 class LocalWorld:
@@ -301,7 +204,3 @@ class LocalWorld:
             Attributes={"RawMessageDelivery": "true"},
         )
         return url
-
-
-def minutes(n: float) -> timedelta:
-    return timedelta(minutes=n)
