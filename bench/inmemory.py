@@ -18,20 +18,17 @@ from typing import Any
 
 from bench.fakes import FakeDynamoDB, FakeSageMaker, FakeSns, FakeSqs, fake_clusters
 from bench.ratios import group_sizes, storm_layout
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.guards import RELAXED
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/fault-queue"
-#: The relaxed guards of hyperpod_local.stack.guards.RELAXED (copied: this module must not import moto).
+#: The local stack's relaxed guards (a module of plain data: importing it loads no moto).
 ENV = {
     "AUTOHEAL_TABLE_NAME": "ledger",
     "AUTOHEAL_QUEUE_URL": QUEUE_URL,
     "AUTOHEAL_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:needs-human",
-    "AUTOHEAL_RETRY_BACKOFF_SECONDS": "0",
-    "AUTOHEAL_BREAKER_GROUP_MAX_NODES": "10000",
-    "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "100",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES": "10000",
-    "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT": "100",
-    "AUTOHEAL_NODE_COOLDOWN_MINUTES": "0",
+    **RELAXED,
 }
 
 
@@ -39,32 +36,6 @@ def _settings() -> Any:
     from autoheal.settings import load_settings
 
     return load_settings(ENV)
-
-
-def _event(cluster: str, arn: str, instance_id: str, n: int) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"bench-{n:08d}",
-        "detail-type": "SageMaker HyperPod Cluster Node Health Event",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [arn],
-        "detail": {
-            "ClusterName": cluster,
-            "ClusterArn": arn,
-            "InstanceId": instance_id,
-            "Tags": {},
-            "HealthSummary": {
-                "HealthStatus": "Unhealthy",
-                "HealthStatusReason": "HyperPod Health Monitoring Agent (HMA) has detected fault type "
-                "NvidiaErrorTerminate on this node and is unhealthy.",
-                "RepairAction": "None",
-                "Recommendation": "Please Replace the Faulty Node.",
-            },
-        },
-    }
 
 
 def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
@@ -78,7 +49,8 @@ def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
     queue = FaultQueue(sqs, QUEUE_URL)
     for k, (cluster, group, index) in enumerate(layout):
         c = clusters[cluster]
-        handle_event(_event(c.name, c.arn, c.groups[group][index][0], k), settings, queue)
+        event = node_health_event(c.name, c.arn, c.groups[group][index][0], NOW, event_id=f"bench-{k:08d}")
+        handle_event(event, settings, queue)
     records = [{"messageId": f"m-{k:08d}", "body": body} for k, body in enumerate(sqs.bodies)]
     return FakeSageMaker(clusters), records
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from autoheal.adapters.queue import QueueNotFoundError
 from autoheal.observability import metrics
 from autoheal.settings import SettingsError
 from functions.intake import app
+from hyperpod_local.stack.events import FakeContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -27,14 +27,6 @@ URL = "https://sqs.us-east-1.amazonaws.com/123456789012/autoheal-faults"
 def load_event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return event
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "autoheal-intake"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:autoheal-intake"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
 
 
 @pytest.fixture
