@@ -49,8 +49,8 @@ from hyperpod_local.plane.model import (
     AddedNode,
     AddRequest,
     ClusterState,
+    InstanceStatus,
     LocalNode,
-    NodeStatus,
     OperationKind,
 )
 from hyperpod_local.plane.pagination import MAX_RESULTS, creation_key, name_key, page
@@ -79,7 +79,7 @@ class _Vocabulary:
     not_found_logical: str
     invalid_status: str
     in_use: str
-    allowed: frozenset[NodeStatus]
+    allowed: frozenset[InstanceStatus]
 
 
 _REBOOT = _Vocabulary(
@@ -405,7 +405,7 @@ class ClusterApi:
         group = state.groups[raw_group["InstanceGroupName"]]
         members = [n for n in state.nodes.values() if n.instance_group_name == group.name]
         described = dict(raw_group)
-        described["CurrentCount"] = sum(1 for n in members if n.status is NodeStatus.RUNNING)
+        described["CurrentCount"] = sum(1 for n in members if n.status is InstanceStatus.RUNNING)
         described["TargetCount"] = sum(
             1 for n in members if n.operation is None or n.operation.kind is not OperationKind.DELETE
         )
@@ -435,7 +435,7 @@ def _add_response(
     successful = []
     for item in added:
         node = state.nodes.get(item.logical_id)
-        status = node.status if node is not None else NodeStatus.NOT_FOUND
+        status = node.status if node is not None else InstanceStatus.NOT_FOUND
         successful.append(
             {
                 "NodeLogicalId": item.logical_id,

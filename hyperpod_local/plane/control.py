@@ -36,8 +36,8 @@ from hyperpod_local.plane.model import (
     BatchCall,
     ClusterEvent,
     ClusterState,
+    InstanceStatus,
     LocalNode,
-    NodeStatus,
     NodeTimings,
     NodeView,
 )
@@ -167,7 +167,7 @@ class ControlPlane:
         """
         with self._lock:
             _, node = self._registry.find_node(ref)
-            node.status = NodeStatus(status)
+            node.status = InstanceStatus(status)
             node.status_message = message
 
     def inject_entry_error(self, ref: str, code: str, times: int = 1, message: str | None = None) -> None:

@@ -37,8 +37,8 @@ from hyperpod_local.plane.model import (
     ClusterEvent,
     ClusterState,
     GroupState,
+    InstanceStatus,
     LocalNode,
-    NodeStatus,
     NodeTimings,
     Operation,
     OperationKind,
@@ -46,9 +46,9 @@ from hyperpod_local.plane.model import (
     StepName,
 )
 
-REBOOTABLE = frozenset({NodeStatus.RUNNING})
-REPLACEABLE = frozenset({NodeStatus.RUNNING, NodeStatus.FAILURE})
-DELETABLE = frozenset({NodeStatus.RUNNING, NodeStatus.FAILURE})
+REBOOTABLE = frozenset({InstanceStatus.RUNNING})
+REPLACEABLE = frozenset({InstanceStatus.RUNNING, InstanceStatus.FAILURE})
+DELETABLE = frozenset({InstanceStatus.RUNNING, InstanceStatus.FAILURE})
 
 _AZ_SUFFIX = "a"
 _AZ_ID_NUMBER = 1
@@ -81,7 +81,7 @@ class Lifecycle:
             instance_group_name=group.name,
             instance_type=group.instance_type,
             instance_id=self.ids.instance_id() if running else None,
-            status=NodeStatus.RUNNING if running else NodeStatus.PENDING,
+            status=InstanceStatus.RUNNING if running else InstanceStatus.PENDING,
             launch_time=now,
             private_ip=ip,
             private_dns_hostname=private_dns_hostname(ip, cluster.region),
@@ -108,7 +108,7 @@ class Lifecycle:
     # ----------------------------------------------------------------------- operations on nodes
 
     def reboot(self, cluster: ClusterState, node: LocalNode, now: datetime) -> None:
-        node.status = NodeStatus.PENDING
+        node.status = InstanceStatus.PENDING
         node.status_message = "Rebooting"
         node.operation = Operation(
             kind=OperationKind.REBOOT,
@@ -137,9 +137,9 @@ class Lifecycle:
         )
         node.status_message = "Replacing"
         if node.instance_id is None:
-            node.status = NodeStatus.PENDING
+            node.status = InstanceStatus.PENDING
             return
-        node.status = NodeStatus.SHUTTING_DOWN
+        node.status = InstanceStatus.SHUTTING_DOWN
         self._event(
             cluster,
             now,
@@ -150,7 +150,7 @@ class Lifecycle:
         )
 
     def delete(self, cluster: ClusterState, node: LocalNode, now: datetime) -> None:
-        node.status = NodeStatus.SHUTTING_DOWN
+        node.status = InstanceStatus.SHUTTING_DOWN
         node.status_message = "Deleting"
         node.operation = Operation(
             kind=OperationKind.DELETE,
@@ -206,7 +206,7 @@ class Lifecycle:
                 return
             node.instance_id = self.ids.instance_id()
             node.launch_time = at
-            node.status = NodeStatus.PENDING
+            node.status = InstanceStatus.PENDING
             self._event(
                 cluster,
                 at,
@@ -242,14 +242,14 @@ class Lifecycle:
 
     @staticmethod
     def _running(node: LocalNode) -> None:
-        node.status = NodeStatus.RUNNING
+        node.status = InstanceStatus.RUNNING
         node.status_message = ""
 
     def _fail_for_capacity(
         self, cluster: ClusterState, node: LocalNode, operation: Operation, at: datetime, description: str
     ) -> None:
         message = capacity_message(node.instance_type)
-        node.status = NodeStatus.FAILURE
+        node.status = InstanceStatus.FAILURE
         node.status_message = message
         operation.steps.clear()
         self._event(

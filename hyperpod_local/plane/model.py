@@ -20,7 +20,7 @@ from typing import Any
 from hyperpod_local.plane.ports import RawCluster
 
 
-class NodeStatus(StrEnum):
+class InstanceStatus(StrEnum):
     """``ClusterInstanceStatus`` values the local control plane produces."""
 
     RUNNING = "Running"
@@ -140,7 +140,7 @@ class LocalNode:
     instance_group_name: str
     instance_type: str
     instance_id: str | None
-    status: NodeStatus
+    status: InstanceStatus
     launch_time: datetime
     private_ip: str
     private_dns_hostname: str
