@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
-from autoheal.intake import hma, normalise
+from autoheal.intake import hma_records, normalise
 from autoheal.intake.logs import MAX_DECODED_BYTES, LogsPayloadError, decode, encode
 from autoheal.intake.result import MALFORMED_HMA_RECORD, MALFORMED_LOGS
 from autoheal.settings import Settings
@@ -180,7 +180,7 @@ def test_a_payload_missing_fields_is_rejected_naming_them() -> None:
 
 
 def test_slurm_dcgm_record_with_hma_key_spelling() -> None:
-    detection = hma.parse_record(dcgm_record(79))
+    detection = hma_records.parse_record(dcgm_record(79))
     assert (detection.shape, detection.signal, detection.xid) == ("dcgm", "XidError:79", 79)
     assert detection.repair_action is RepairAction.UNKNOWN
 
@@ -193,7 +193,7 @@ def test_dcgm_conditions_become_camel_case_signals() -> None:
             "HealthMonitoringAgentDetectionEvent": "HealthEvent",
         }
     )
-    detection = hma.parse_record(record)
+    detection = hma_records.parse_record(record)
     assert (detection.signal, detection.xid) == ("NvlinkError", None)
 
 
@@ -206,7 +206,7 @@ def test_dcgm_conditions_become_camel_case_signals() -> None:
     ],
 )
 def test_npd_record_reads_the_node_condition_and_hma_intent(condition: str, action: RepairAction) -> None:
-    detection = hma.parse_record(npd_record(condition, "True", "XidHardwareFailure", 71))
+    detection = hma_records.parse_record(npd_record(condition, "True", "XidHardwareFailure", 71))
     assert (detection.shape, detection.signal, detection.repair_action, detection.xid) == (
         "npd",
         condition,
@@ -217,7 +217,7 @@ def test_npd_record_reads_the_node_condition_and_hma_intent(condition: str, acti
 
 
 def test_npd_record_under_the_colon_spelled_key_and_back_to_false() -> None:
-    detection = hma.parse_record(
+    detection = hma_records.parse_record(
         npd_record("NvidiaErrorReboot", "False", "XidHardwareFailure", 71, key="details: ")
     )
     assert detection.recovered
@@ -230,7 +230,7 @@ def test_npd_record_without_a_condition_uses_the_reason() -> None:
             "HealthMonitoringAgentDetectionEvent": "HealthEvent",
         }
     )
-    detection = hma.parse_record(record)
+    detection = hma_records.parse_record(record)
     assert (detection.signal, detection.xid, detection.repair_action) == (
         "XidHardwareFailure",
         94,
@@ -251,7 +251,7 @@ def test_npd_record_without_a_condition_uses_the_reason() -> None:
 def test_eks_event_detail_record_keeps_hma_action_as_a_signal(
     action: str, reason: str, expected: RepairAction
 ) -> None:
-    detection = hma.parse_record(npd_event_record(action, "NvidiaGPUUnhealthy", reason, 74))
+    detection = hma_records.parse_record(npd_event_record(action, "NvidiaGPUUnhealthy", reason, 74))
     assert (detection.shape, detection.signal, detection.repair_action, detection.xid) == (
         "npd_event",
         "NvidiaGPUUnhealthy",
@@ -281,36 +281,36 @@ def test_eks_event_detail_record_keeps_hma_action_as_a_signal(
     ],
 )
 def test_unreadable_detections_raise_record_error(message: str, error: str) -> None:
-    with pytest.raises(hma.RecordError, match=error):
-        hma.parse_record(message)
+    with pytest.raises(hma_records.RecordError, match=error):
+        hma_records.parse_record(message)
 
 
 @pytest.mark.parametrize(
     "message", ["I0601 health_monitor.go:88] checking", '{"level":"info","msg":"started"}', "[1, 2]"]
 )
 def test_ordinary_log_lines_are_not_detections(message: str) -> None:
-    with pytest.raises(hma.NotADetection):
-        hma.parse_record(message)
+    with pytest.raises(hma_records.NotADetection):
+        hma_records.parse_record(message)
 
 
 def test_an_oversized_record_is_refused() -> None:
-    with pytest.raises(hma.RecordError, match="longer than"):
-        hma.parse_record('{"condition":"XID Error","pad":"' + "x" * 300_000 + '"}')
+    with pytest.raises(hma_records.RecordError, match="longer than"):
+        hma_records.parse_record('{"condition":"XID Error","pad":"' + "x" * 300_000 + '"}')
 
 
 @pytest.mark.parametrize(
     ("stream", "expected"),
     [
-        (STREAM, hma.StreamNode("worker-group-1", NODE)),
-        ("SagemakerHealthMonitoringAgent/g/i-0123abcd", hma.StreamNode("g", "i-0123abcd")),
+        (STREAM, hma_records.StreamNode("worker-group-1", NODE)),
+        ("SagemakerHealthMonitoringAgent/g/i-0123abcd", hma_records.StreamNode("g", "i-0123abcd")),
         ("SagemakerHealthMonitoringAgent/worker-group-1/i-0A1B2C3D4E5F60718", None),
         ("SagemakerHealthMonitoringAgent/worker-group-1", None),
         ("LifecycleConfig/worker-group-1/" + NODE, None),
         ("SagemakerHealthMonitoringAgent/-bad/" + NODE, None),
     ],
 )
-def test_stream_names_give_the_node(stream: str, expected: hma.StreamNode | None) -> None:
-    assert hma.parse_stream(stream) == expected
+def test_stream_names_give_the_node(stream: str, expected: hma_records.StreamNode | None) -> None:
+    assert hma_records.parse_stream(stream) == expected
 
 
 @pytest.mark.parametrize(
@@ -318,15 +318,15 @@ def test_stream_names_give_the_node(stream: str, expected: hma.StreamNode | None
     [
         (
             "/aws/sagemaker/Clusters/ml-cluster/abcdef012345",
-            hma.ClusterLogGroup("ml-cluster", "abcdef012345"),
+            hma_records.ClusterLogGroup("ml-cluster", "abcdef012345"),
         ),
         ("/aws/sagemaker/Clusters/ml-cluster/abcdef01234", None),
         ("/aws/sagemaker/Clusters/ml_cluster/abcdef012345", None),
         ("/custom/hma", None),
     ],
 )
-def test_log_group_names_give_the_cluster(group: str, expected: hma.ClusterLogGroup | None) -> None:
-    assert hma.parse_log_group(group) == expected
+def test_log_group_names_give_the_cluster(group: str, expected: hma_records.ClusterLogGroup | None) -> None:
+    assert hma_records.parse_log_group(group) == expected
 
 
 # ---------------------------------------------------------------- the rule

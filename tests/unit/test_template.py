@@ -17,7 +17,7 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from autoheal import observability
-from autoheal.intake.hma import DETECTION_MARKER, HMA_STREAM_DIMENSION
+from autoheal.intake.hma_records import DETECTION_MARKER, HMA_STREAM_DIMENSION
 from autoheal.intake.normalise import ROUTES, normalise
 from autoheal.settings import Settings, load_settings
 from hyperpod_local.intrinsics import Resolver

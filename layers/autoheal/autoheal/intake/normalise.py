@@ -6,7 +6,7 @@ a known pair that does not parse, or whose ids are invalid, is rejected as `malf
 with a short summary of the validation errors (never the event itself).
 
 A CloudWatch Logs subscription delivery (`{"awslogs": ...}`: HMA log records) is decoded and goes
-to `rules.hma`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
+to `rules.hma_logs`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
 record in a readable one as `malformed:hma_record` (the other records still count).
 """
 
@@ -24,14 +24,14 @@ from autoheal.intake import logs, models
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
     MALFORMED_LOGS,
+    Disposition,
     Ignored,
     IgnoreReason,
     Intake,
-    Outcome,
     Rejected,
     malformed,
 )
-from autoheal.intake.rules import alarm, health, hma, hyperpod
+from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
 from autoheal.settings import Settings
 
 E = TypeVar("E", bound=EventBridgeModel)
@@ -46,7 +46,7 @@ class Route(Generic[E]):
     """How one (source, detail-type) is handled: the model that parses it, the rule that maps it."""
 
     model: type[E]
-    rule: Callable[[E, Settings], Outcome]
+    rule: Callable[[E, Settings], Disposition]
 
 
 ROUTES: Mapping[tuple[str, str], Route[Any]] = {
@@ -79,16 +79,18 @@ def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
         return _reject(intake, MALFORMED_ENVELOPE, "missing source or detail-type")
     route = ROUTES.get((source, detail_type))
     if route is None:
-        return _with(intake, Outcome(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)]))
+        return _with(
+            intake, Disposition(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)])
+        )
     try:
         event = route.model.model_validate(raw)
     except ValidationError as exc:
         return _reject(intake, malformed(detail_type), summarise(exc))
     try:
-        outcome = route.rule(event, settings)
+        disposition = route.rule(event, settings)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
-    return _with(intake, outcome)
+    return _with(intake, disposition)
 
 
 def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
@@ -104,10 +106,10 @@ def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
         _text(first), LOGS_SOURCE, HMA_RECORDS, subject=_text(f"{payload.logGroup} {payload.logStream}")
     )
     try:
-        outcome = hma.hma_logs(payload, settings)
+        disposition = hma_logs.log_delivery(payload, settings)
     except ValidationError as exc:
         return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="fault."))
-    return _with(intake, outcome)
+    return _with(intake, disposition)
 
 
 def summarise(exc: ValidationError, prefix: str = "") -> str:
@@ -123,11 +125,11 @@ def summarise(exc: ValidationError, prefix: str = "") -> str:
     return message if len(message) <= _MESSAGE_MAX else message[: _MESSAGE_MAX - 1] + "…"
 
 
-def _with(intake: Intake, outcome: Outcome) -> Intake:
+def _with(intake: Intake, disposition: Disposition) -> Intake:
     faults: list[NodeFault] = []
-    ignored = list(outcome.ignored)
+    ignored = list(disposition.ignored)
     seen: set[str] = set()
-    for fault in outcome.faults:
+    for fault in disposition.faults:
         if fault.dedupe_key in seen:
             ignored.append(Ignored(IgnoreReason.DUPLICATE_IN_EVENT, fault.node_ref))
             continue
@@ -139,7 +141,7 @@ def _with(intake: Intake, outcome: Outcome) -> Intake:
         intake.detail_type,
         faults=faults,
         ignored=ignored,
-        rejected_parts=list(outcome.rejected),
+        rejected_parts=list(disposition.rejected),
         subject=intake.subject,
     )
 

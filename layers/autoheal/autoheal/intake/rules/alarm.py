@@ -23,9 +23,9 @@ the cluster from the ``AUTOHEAL_ALARM_CLUSTER_DIMENSION`` attribute.
 from __future__ import annotations
 
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault, Severity
-from autoheal.intake.hma import HMA_STREAM_DIMENSION, parse_stream
+from autoheal.intake.hma_records import HMA_STREAM_DIMENSION, parse_stream
 from autoheal.intake.models import AlarmContributorStateChange, AlarmStateChange
-from autoheal.intake.result import IgnoreReason, Outcome, ignore
+from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import SIGNAL_MAX, clip, reason_text
 from autoheal.settings import Settings
 
@@ -33,7 +33,7 @@ ALARM = "ALARM"
 NAME_PREFIX = "autoheal:"
 
 
-def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Outcome:
+def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Disposition:
     detail = event.detail
     if detail.state.value != ALARM:
         return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
@@ -57,7 +57,7 @@ def alarm_state_change(event: AlarmStateChange, settings: Settings) -> Outcome:
     )
 
 
-def alarm_contributor_state_change(event: AlarmContributorStateChange, settings: Settings) -> Outcome:
+def alarm_contributor_state_change(event: AlarmContributorStateChange, settings: Settings) -> Disposition:
     detail = event.detail
     if detail.state.value != ALARM:
         return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
@@ -82,7 +82,7 @@ def _fault(
     instance_id: str,
     cluster: str | None,
     group: str | None = None,
-) -> Outcome:
+) -> Disposition:
     """The alarm's fault: signal = alarm name; `cluster` may be a name or an ARN."""
     is_arn = cluster is not None and CLUSTER_ARN_RE.fullmatch(cluster) is not None
     fault = NodeFault(
@@ -97,4 +97,4 @@ def _fault(
         source_event_id=event.id,
         observed_at=event.time,
     )
-    return Outcome(faults=[fault])
+    return Disposition(faults=[fault])
