@@ -69,16 +69,16 @@ def _event(cluster: str, arn: str, instance_id: str, n: int) -> dict[str, Any]:
 
 def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
     """Fake clusters holding an n-fault storm, and its SQS records (via the real intake logic)."""
-    from autoheal.adapters.queue import FaultQueue
-    from autoheal.intake.service import handle_event
+    from autoheal.intake.service import ingest
+    from autoheal.intake.wiring import build_deps
 
     layout = storm_layout(n)
     clusters = fake_clusters(group_sizes(layout))
-    settings, sqs = _settings(), FakeSqs()
-    queue = FaultQueue(sqs, QUEUE_URL)
+    sqs = FakeSqs()
+    deps = build_deps(_settings(), {"sqs": sqs}.__getitem__)
     for k, (cluster, group, index) in enumerate(layout):
         c = clusters[cluster]
-        handle_event(_event(c.name, c.arn, c.groups[group][index][0], k), settings, queue)
+        ingest(_event(c.name, c.arn, c.groups[group][index][0], k), deps)
     records = [{"messageId": f"m-{k:08d}", "body": body} for k, body in enumerate(sqs.bodies)]
     return FakeSageMaker(clusters), records
 

@@ -19,6 +19,7 @@ from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
+from autoheal.intake.wiring import rule_config
 from autoheal.remediate.service import BatchPlan, NodePlan, plan
 from autoheal.remediate.wiring import build_deps
 from autoheal_cli.aws import read_only
@@ -57,7 +58,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     table_name = ctx.service.require_table()
     settings = ctx.service.settings()
     clients = read_only(ctx.clients)  # every client of the dry run refuses anything but reads
-    intakes = [normalise(e, settings) for e in events]
+    intakes = [normalise(e, rule_config(settings)) for e in events]
     faults = [f for i in intakes for f in i.faults]
     # The pauses in force for these clusters (read first: it also proves the table is there when no
     # fault resolves to a node, and plan() then reads nothing from the ledger).

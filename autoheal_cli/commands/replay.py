@@ -15,6 +15,7 @@ from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
+from autoheal.intake.wiring import rule_config
 from autoheal_cli.commands.context import Context
 from autoheal_cli.events import load_events, refreshed
 from autoheal_cli.render import Output, table
@@ -47,11 +48,11 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
         events = [refreshed(e, now) for e in events]
     service = ctx.service
     queue = FaultQueue(ctx.clients("sqs"), service.require_queue())
-    settings = service.settings()
+    rules = rule_config(service.settings())
     results: list[dict[str, Any]] = []
     rows: list[tuple[Any, ...]] = []
     for n, event in enumerate(events, 1):
-        intake = normalise(event, settings)
+        intake = normalise(event, rules)
         enqueued = queue.send(intake.faults).sent if intake.faults else 0
         results.append(intake_json(intake, enqueued=enqueued))
         rows.append(

@@ -20,11 +20,12 @@ from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
 from autoheal.intake import hma_records, normalise
 from autoheal.intake.logs import MAX_DECODED_BYTES, LogsPayloadError, decode, encode
 from autoheal.intake.result import MALFORMED_HMA_RECORD, MALFORMED_LOGS
+from autoheal.intake.wiring import rule_config
 from autoheal.settings import Settings
 from hyperpod_local.hma_logs import dcgm_record, log_group, log_stream, npd_event_record, payload
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "hma"
-SETTINGS = Settings()
+RULES = rule_config(Settings())
 NODE = "i-0a1b2c3d4e5f60718"
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 GROUP = log_group("ml-cluster")
@@ -90,7 +91,7 @@ def test_each_invoke_sample_is_its_decoded_sample_encoded(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_normalises_as_documented(name: str) -> None:
-    intake = normalise(sample(f"{name}.invoke.json"), SETTINGS)
+    intake = normalise(sample(f"{name}.invoke.json"), RULES)
     faults, ignored, rejected = EXPECTED[name]
     assert [(f.signal, f.repair_action) for f in intake.faults] == faults
     assert [str(i.reason) for i in intake.ignored] == ignored
@@ -101,7 +102,7 @@ def test_sample_normalises_as_documented(name: str) -> None:
 
 def test_slurm_sample_fault_names_node_group_cluster_time_and_log_event() -> None:
     decoded = sample("slurm-dcgm-xid79.json")
-    fault = normalise(sample("slurm-dcgm-xid79.invoke.json"), SETTINGS).faults[0]
+    fault = normalise(sample("slurm-dcgm-xid79.invoke.json"), RULES).faults[0]
     first = decoded["logEvents"][0]
     assert fault.model_dump(exclude={"reason"}) == {
         "cluster_name": "ml-cluster",
@@ -153,7 +154,7 @@ def test_decoder_accepts_zlib_as_well_as_gzip() -> None:
 def test_undecodable_deliveries_are_rejected_with_the_reason(event: dict[str, Any], message: str) -> None:
     with pytest.raises(LogsPayloadError, match=message):
         decode(event)
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert intake.rejected is not None
     assert (intake.rejected.reason, intake.rejected.message) == (MALFORMED_LOGS, message)
     assert intake.faults == []
@@ -162,7 +163,7 @@ def test_undecodable_deliveries_are_rejected_with_the_reason(event: dict[str, An
 def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
     bomb = gzip.compress(b"[" + b" " * (MAX_DECODED_BYTES + 1024) + b"]")
     assert len(bomb) < 64 * 1024
-    intake = normalise({"awslogs": {"data": base64.b64encode(bomb).decode()}}, SETTINGS)
+    intake = normalise({"awslogs": {"data": base64.b64encode(bomb).decode()}}, RULES)
     assert intake.rejected is not None and "inflates past" in intake.rejected.message
 
 
@@ -171,7 +172,7 @@ def test_a_payload_missing_fields_is_rejected_naming_them() -> None:
     del broken["logStream"]
     with pytest.raises(ValidationError):
         decode(encode(broken))
-    intake = normalise(encode(broken), SETTINGS)
+    intake = normalise(encode(broken), RULES)
     assert intake.rejected is not None and intake.rejected.reason == MALFORMED_LOGS
     assert "awslogs.data.logStream" in intake.rejected.message
 
@@ -342,7 +343,7 @@ def test_records_of_one_delivery_collapse_into_the_strongest_intent_earliest_fir
             (timedelta(seconds=2), replace),
             (timedelta(seconds=3), replace),
         ),
-        SETTINGS,
+        RULES,
     )
     (fault,) = intake.faults
     assert (fault.signal, fault.repair_action, fault.observed_at) == (
@@ -356,18 +357,18 @@ def test_records_of_one_delivery_collapse_into_the_strongest_intent_earliest_fir
 
 def test_the_same_delivery_twice_gives_the_same_fault() -> None:
     event = deliver((timedelta(0), dcgm_record(79)))
-    assert normalise(event, SETTINGS).faults == normalise(event, SETTINGS).faults
+    assert normalise(event, RULES).faults == normalise(event, RULES).faults
 
 
 def test_a_custom_log_group_leaves_the_cluster_for_remediate_to_find() -> None:
-    (fault,) = normalise(deliver((timedelta(0), dcgm_record(79)), group="/custom/hma"), SETTINGS).faults
+    (fault,) = normalise(deliver((timedelta(0), dcgm_record(79)), group="/custom/hma"), RULES).faults
     assert (fault.cluster_ref, fault.instance_id) == (None, NODE)
 
 
 def test_ignored_xids_are_a_setting() -> None:
     app_xid = deliver((timedelta(0), dcgm_record(13)))
-    assert normalise(app_xid, SETTINGS).faults == []
-    (fault,) = normalise(app_xid, Settings(hma_ignored_xids="")).faults
+    assert normalise(app_xid, RULES).faults == []
+    (fault,) = normalise(app_xid, rule_config(Settings(hma_ignored_xids=""))).faults
     assert fault.signal == "XidError:13"
     assert Settings(hma_ignored_xids="48, 79".replace(" ", "")).ignored_xids == {48, 79}
     with pytest.raises(ValidationError):
@@ -376,18 +377,18 @@ def test_ignored_xids_are_a_setting() -> None:
 
 def test_an_ignored_xid_with_a_node_action_from_hma_is_still_a_node_fault() -> None:
     record = npd_record("NvidiaErrorReboot", "True", "XidHardwareFailure", 13)
-    (fault,) = normalise(deliver((timedelta(0), record)), SETTINGS).faults
+    (fault,) = normalise(deliver((timedelta(0), record)), RULES).faults
     assert fault.repair_action is RepairAction.REBOOT
 
 
 def test_a_record_with_an_unusable_event_id_is_rejected_alone() -> None:
     decoded = payload(GROUP, STREAM, [(T0, dcgm_record(79)), (T0, dcgm_record(48))])
     decoded["logEvents"][0]["id"] = "9" * 300
-    intake = normalise(encode(decoded), SETTINGS)
+    intake = normalise(encode(decoded), RULES)
     assert [f.signal for f in intake.faults] == ["XidError:48"]
     assert [r.reason for r in intake.rejected_parts] == [MALFORMED_HMA_RECORD]
 
 
 def test_an_empty_delivery_yields_nothing() -> None:
-    intake = normalise(encode(payload(GROUP, STREAM, [])), SETTINGS)
+    intake = normalise(encode(payload(GROUP, STREAM, [])), RULES)
     assert (intake.faults, intake.ignored, intake.rejected, intake.rejected_parts) == ([], [], None, [])

@@ -1,8 +1,9 @@
 """Turn one raw event into typed faults: pure, no boto3, never raises on bad input.
 
 EventBridge events are dispatched by (source, detail-type) through `ROUTES`: each route names the
-parser model and the rule that maps it. An unknown pair is acknowledged (`unsupported_detail_type`);
-a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
+parser model and the rule that maps it; a rule gets only the settings it reads (its part of
+`RuleConfig`, built once from `Settings` by `autoheal.intake.wiring.rule_config`). An unknown pair is
+acknowledged (`unsupported_detail_type`); a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
 with a short summary of the validation errors (never the event itself).
 
 A CloudWatch Logs subscription delivery (`{"awslogs": ...}`: HMA log records) is decoded and goes
@@ -32,7 +33,8 @@ from autoheal.intake.result import (
     malformed,
 )
 from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
-from autoheal.settings import Settings
+from autoheal.intake.rules.alarm import AlarmRuleConfig
+from autoheal.intake.rules.hma_logs import HmaRuleConfig
 
 E = TypeVar("E", bound=EventBridgeModel)
 
@@ -42,23 +44,51 @@ _ERRORS_SHOWN = 3
 
 
 @dataclass(frozen=True)
+class RuleConfig:
+    """The settings intake's rules read, one small config per rule that reads any."""
+
+    alarm: AlarmRuleConfig
+    hma: HmaRuleConfig
+
+
+@dataclass(frozen=True)
 class Route(Generic[E]):
     """How one (source, detail-type) is handled: the model that parses it, the rule that maps it."""
 
     model: type[E]
-    rule: Callable[[E, Settings], Disposition]
+    rule: Callable[[E, RuleConfig], Disposition]
+
+
+def _no_config(rule: Callable[[E], Disposition]) -> Callable[[E, RuleConfig], Disposition]:
+    def apply(event: E, config: RuleConfig) -> Disposition:
+        return rule(event)
+
+    return apply
+
+
+def _alarm_config(
+    rule: Callable[[E, AlarmRuleConfig], Disposition],
+) -> Callable[[E, RuleConfig], Disposition]:
+    def apply(event: E, config: RuleConfig) -> Disposition:
+        return rule(event, config.alarm)
+
+    return apply
 
 
 ROUTES: Mapping[tuple[str, str], Route[Any]] = {
-    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(models.NodeHealthEvent, hyperpod.node_health),
-    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, hyperpod.cluster_event),
-    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
-        models.ClusterStateChange, hyperpod.cluster_state_change
+    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(
+        models.NodeHealthEvent, _no_config(hyperpod.node_health)
     ),
-    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, health.health_event),
-    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(models.AlarmStateChange, alarm.alarm_state_change),
+    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, _no_config(hyperpod.cluster_event)),
+    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
+        models.ClusterStateChange, _no_config(hyperpod.cluster_state_change)
+    ),
+    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, _no_config(health.health_event)),
+    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(
+        models.AlarmStateChange, _alarm_config(alarm.alarm_state_change)
+    ),
     (models.CLOUDWATCH, models.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(
-        models.AlarmContributorStateChange, alarm.alarm_contributor_state_change
+        models.AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
     ),
 }
 
@@ -67,12 +97,12 @@ LOGS_SOURCE = "aws.logs"
 HMA_RECORDS = "HMA log records"
 
 
-def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
+def normalise(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     """One event in; its faults, what was ignored and why, or why it was rejected."""
     if not isinstance(raw, Mapping):
         return Intake("", "", "", rejected=Rejected(MALFORMED_ENVELOPE, "event is not a JSON object"))
     if logs.is_logs_payload(raw):
-        return _normalise_logs(raw, settings)
+        return _normalise_logs(raw, config)
     event_id, source, detail_type = (_text(raw.get(key)) for key in ("id", "source", "detail-type"))
     intake = Intake(event_id, source, detail_type)
     if not source or not detail_type:
@@ -87,13 +117,13 @@ def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
     except ValidationError as exc:
         return _reject(intake, malformed(detail_type), summarise(exc))
     try:
-        disposition = route.rule(event, settings)
+        disposition = route.rule(event, config)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
     return _with(intake, disposition)
 
 
-def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
+def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     intake = Intake("", LOGS_SOURCE, HMA_RECORDS)
     try:
         payload = logs.decode(raw)
@@ -106,7 +136,7 @@ def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
         _text(first), LOGS_SOURCE, HMA_RECORDS, subject=_text(f"{payload.logGroup} {payload.logStream}")
     )
     try:
-        disposition = hma_logs.log_delivery(payload, settings)
+        disposition = hma_logs.log_delivery(payload, config.hma)
     except ValidationError as exc:
         return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="fault."))
     return _with(intake, disposition)

@@ -14,7 +14,6 @@ from autoheal.faults import INSTANCE_ID_RE, FaultSource, NodeFault, Severity
 from autoheal.intake.models import HealthEvent
 from autoheal.intake.result import Disposition, Ignored, IgnoreReason, ignore
 from autoheal.intake.rules.common import reason_text
-from autoheal.settings import Settings
 
 _OPEN_STATUSES = frozenset({"open", "upcoming"})
 _SETTLED_ENTITY_STATUSES = frozenset({"RESOLVED", "UNIMPAIRED"})
@@ -28,7 +27,7 @@ def instance_id_of(entity_value: str) -> str | None:
     return candidate if INSTANCE_ID_RE.fullmatch(candidate) else None
 
 
-def health_event(event: HealthEvent, settings: Settings) -> Disposition:
+def health_event(event: HealthEvent) -> Disposition:
     detail = event.detail
     if detail.service.upper() != "EC2":
         return ignore(IgnoreReason.HEALTH_NOT_EC2, detail.service)

@@ -8,7 +8,8 @@ One delivery holds records of one log stream, i.e. of one node; it becomes at mo
 - each record is parsed (`autoheal.intake.hma_records`); unreadable detections are rejected one by one
   (the rest of the delivery still counts), ordinary log lines are ignored;
 - a condition going back to False, HMA's own "application fault" verdicts and Xids listed in
-  `HMA_IGNORED_XIDS` without a reboot/replace from HMA are not node faults;
+  `HmaRuleConfig.ignored_xids` (`AUTOHEAL_HMA_IGNORED_XIDS`) without a reboot/replace from HMA are
+  not node faults;
 - the remaining detections collapse into one fault: the one with the strongest HMA intent
   (replace > reboot > unknown > none), the earliest of those; the others are counted as
   `duplicate_in_event`. Its time is the log event's, its id the log event's id (stable across
@@ -34,7 +35,6 @@ from autoheal.intake.result import (
     ignore,
 )
 from autoheal.intake.rules.common import clip
-from autoheal.settings import Settings
 
 _EVENT_ID_MAX = 256
 _INTENT_RANK = {
@@ -46,13 +46,20 @@ _INTENT_RANK = {
 
 
 @dataclass(frozen=True)
+class HmaRuleConfig:
+    """The setting the HMA rule reads: Xids that are the application's, not the node's."""
+
+    ignored_xids: frozenset[int]
+
+
+@dataclass(frozen=True)
 class _Candidate:
     event_id: str
     observed_at: datetime
     detection: hma_records.Detection
 
 
-def log_delivery(payload: CloudWatchLogsDecode, settings: Settings) -> Disposition:
+def log_delivery(payload: CloudWatchLogsDecode, config: HmaRuleConfig) -> Disposition:
     if payload.messageType == CONTROL_MESSAGE:
         return ignore(IgnoreReason.LOGS_CONTROL_MESSAGE, payload.logGroup)
     if payload.messageType != DATA_MESSAGE:
@@ -66,7 +73,7 @@ def log_delivery(payload: CloudWatchLogsDecode, settings: Settings) -> Dispositi
     rejected: list[Rejected] = []
     candidates: list[_Candidate] = []
     for event in payload.logEvents:
-        read = _read(event, settings)
+        read = _read(event, config)
         if isinstance(read, Ignored):
             ignored.append(read)
         elif isinstance(read, Rejected):
@@ -99,7 +106,7 @@ def log_delivery(payload: CloudWatchLogsDecode, settings: Settings) -> Dispositi
     return Disposition(faults=[fault], ignored=ignored, rejected=rejected)
 
 
-def _read(event: CloudWatchLogsLogEvent, settings: Settings) -> _Candidate | Ignored | Rejected:
+def _read(event: CloudWatchLogsLogEvent, config: HmaRuleConfig) -> _Candidate | Ignored | Rejected:
     event_id = event.id
     if not event_id or len(event_id) > _EVENT_ID_MAX:
         return Rejected(MALFORMED_HMA_RECORD, f"log event id must be 1-{_EVENT_ID_MAX} characters")
@@ -112,14 +119,14 @@ def _read(event: CloudWatchLogsLogEvent, settings: Settings) -> _Candidate | Ign
         return Rejected(MALFORMED_HMA_RECORD, f"log event {event_id[:64]}: {exc}")
     if detection.recovered:
         return Ignored(IgnoreReason.HEALTHY_TRANSITION, f"{detection.signal} {event_id}")
-    if _application_fault(detection, settings):
+    if _application_fault(detection, config):
         return Ignored(IgnoreReason.HMA_APPLICATION_FAULT, f"{detection.signal} {event_id}")
     return _Candidate(event_id, event.timestamp, detection)
 
 
-def _application_fault(detection: hma_records.Detection, settings: Settings) -> bool:
+def _application_fault(detection: hma_records.Detection, config: HmaRuleConfig) -> bool:
     """HMA said so, or an Xid that is the application's and HMA asked for no node action."""
     if detection.application_reason:
         return True
     node_action = detection.repair_action in (RepairAction.REBOOT, RepairAction.REPLACE)
-    return detection.xid is not None and detection.xid in settings.ignored_xids and not node_action
+    return detection.xid is not None and detection.xid in config.ignored_xids and not node_action

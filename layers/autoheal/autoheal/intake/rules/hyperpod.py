@@ -24,7 +24,6 @@ from autoheal.intake.models import (
 )
 from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import MATCH_WINDOW, fault_type, reason_text
-from autoheal.settings import Settings
 
 NODE_UNHEALTHY = "NodeUnhealthy"
 INSUFFICIENT_CAPACITY = "InsufficientCapacity"
@@ -48,7 +47,7 @@ _DESCRIPTION_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _SEVERITY = {EventLevel.WARN: Severity.WARNING, EventLevel.ERROR: Severity.ERROR}
 
 
-def node_health(event: NodeHealthEvent, settings: Settings) -> Disposition:
+def node_health(event: NodeHealthEvent) -> Disposition:
     detail = event.detail
     summary = detail.health_summary
     if summary.status is HealthStatus.HEALTHY:
@@ -72,7 +71,7 @@ def node_health(event: NodeHealthEvent, settings: Settings) -> Disposition:
     return Disposition(faults=[fault])
 
 
-def cluster_event(event: ClusterEvent, settings: Settings) -> Disposition:
+def cluster_event(event: ClusterEvent) -> Disposition:
     details = event.detail.event_details
     if details.event_level is EventLevel.INFO:
         return ignore(IgnoreReason.INFO_LEVEL, details.description)
@@ -127,5 +126,5 @@ def cluster_event_signal(details: ClusterEventDetails) -> str:
     )
 
 
-def cluster_state_change(event: ClusterStateChange, settings: Settings) -> Disposition:
+def cluster_state_change(event: ClusterStateChange) -> Disposition:
     return ignore(IgnoreReason.STATE_CHANGE, event.detail.cluster_status or "")
