@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autoheal.faults import RepairAction
 from autoheal.intake.rules.common import MATCH_WINDOW, SIGNAL_MAX, clip, reason_text
+from autoheal.validation import summarise
 
 DETECTION_MARKER = "HealthMonitoringAgentDetectionEvent"
 
@@ -163,7 +164,7 @@ def parse_record(message: str) -> Detection:
         if "condition" in record:
             return _dcgm(_DcgmRecord.model_validate(record))
     except ValidationError as exc:
-        raise RecordError(_first_error(exc)) from None
+        raise RecordError(summarise(exc, 1, top_level="record", limit=200)) from None
     if record.get(DETECTION_MARKER) is not None:
         keys = ", ".join(sorted(record)[:6])
         raise RecordError(f"unknown HMA detection shape (keys: {keys})")
@@ -256,8 +257,3 @@ def _clean_keys(value: Any, depth: int) -> Any:
     if depth <= 0 or not isinstance(value, dict):
         return value
     return {str(k).strip().rstrip(":").strip(): _clean_keys(v, depth - 1) for k, v in value.items()}
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    return f"{'.'.join(str(p) for p in first['loc']) or 'record'}: {first['msg']}"[:200]

@@ -35,12 +35,11 @@ from autoheal.intake.result import (
 from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
 from autoheal.intake.rules.alarm import AlarmRuleConfig
 from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.validation import summarise
 
 E = TypeVar("E", bound=EventBridgeModel)
 
 _ID_MAX = 128
-_MESSAGE_MAX = 400
-_ERRORS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -140,19 +139,6 @@ def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     except ValidationError as exc:
         return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="fault."))
     return _with(intake, disposition)
-
-
-def summarise(exc: ValidationError, prefix: str = "") -> str:
-    """The first few errors as `location: message`, clipped; inputs are never echoed."""
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{prefix}{'.'.join(str(p) for p in e['loc']) or exc.title}: {e['msg']}"
-        for e in errors[:_ERRORS_SHOWN]
-    ]
-    if len(errors) > _ERRORS_SHOWN:
-        parts.append(f"(+{len(errors) - _ERRORS_SHOWN} more)")
-    message = "; ".join(parts)
-    return message if len(message) <= _MESSAGE_MAX else message[: _MESSAGE_MAX - 1] + "…"
 
 
 def _with(intake: Intake, disposition: Disposition) -> Intake:
