@@ -2,7 +2,7 @@
 
 HMA logs each detection to the cluster's log group `/aws/sagemaker/Clusters/<name>/<id>`, in the
 node's stream `SagemakerHealthMonitoringAgent/<instance-group>/<instance-id>`, as one JSON record.
-Three record shapes are known (hyperpod-facts.md, sections 1.4 and 2.1):
+Three record shapes are known (docs/hyperpod-facts.md, "The health monitoring agent"):
 
 - Slurm DCGM: `{"msg": "DCGM Policy Violation found ", "condition: ": "XID Error",
   "data: ": {"ErrNum": 79}, "HealthMonitoringAgentDetectionEvent": "HealthEvent"}`
@@ -47,7 +47,8 @@ _CONDITION_RE = re.compile(
 )
 _XID_RE = re.compile(r"\bXid\b(?:\s*\([^)]{0,64}\))?\s*:\s*(?P<xid>\d{1,3})\b", re.IGNORECASE)
 
-#: HMA's own verdict that an Xid was the application's doing (3rd-party observation, see facts §2.1).
+#: HMA's own verdict that an Xid was the application's doing (observed, not documented: see
+#: docs/hyperpod-facts.md).
 APPLICATION_REASONS = frozenset({"XidUserAppError", "NvidiaGpuXidRestartApp"})
 
 _MAX_RECORD_CHARS = 256 * 1024  # CloudWatch's own limit for one log event
