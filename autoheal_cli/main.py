@@ -17,19 +17,23 @@ from datetime import UTC, datetime
 from autoheal.observability import logger as service_logger
 from autoheal_cli.aws import Clients
 from autoheal_cli.commands import history, plan, replay, status, switch
+from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.errors import EXIT_ERROR, HANDLED, CliError, Where, explain
 from autoheal_cli.render import Output
 from autoheal_cli.resolve import ENV_QUEUE, ENV_TABLE, resolve
 
 PROG = "autoheal"
-EXAMPLES = """examples:
-  autoheal --stack hyperpod-autoheal-prod status
-  autoheal --stack hyperpod-autoheal-prod history i-0a1b2c3d4e5f60718
-  autoheal --stack hyperpod-autoheal-prod pause --cluster ml-cluster --reason "bad AMI rollout"
-  autoheal --endpoint-url http://127.0.0.1:5000 --table T --queue-url URL replay events/node-health-unhealthy.json
-  autoheal plan --json storm.json
-"""
+#: Every sub-command, in the order of the help.
+COMMANDS: tuple[Command, ...] = (
+    status.COMMAND,
+    history.COMMAND,
+    switch.PAUSE,
+    switch.RESUME,
+    replay.COMMAND,
+    plan.COMMAND,
+)
+EXAMPLES = "examples:\n" + "".join(f"  {c.example}\n" for c in COMMANDS if c.example)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -78,11 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    status.add_parser(commands, [common])
-    history.add_parser(commands, [common])
-    switch.add_parsers(commands, [common])
-    replay.add_parser(commands, [common])
-    plan.add_parser(commands, [common])
+    for command in COMMANDS:
+        command.register(commands, [common])
     return parser
 
 

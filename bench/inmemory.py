@@ -1,7 +1,7 @@
 """remediate over in-memory fakes: the CPU-scaling benchmark, and (as `python -m bench.inmemory`) the
 peak-RSS probe run in a fresh process.
 
-Fault messages are made by the real intake logic (`handle_event` onto a fake SQS), so their bodies are
+Fault messages are made by the real intake logic (`ingest` onto a fake SQS), so their bodies are
 exactly what remediate receives from the queue.
 """
 
@@ -40,17 +40,17 @@ def _settings() -> Any:
 
 def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
     """Fake clusters holding an n-fault storm, and its SQS records (via the real intake logic)."""
-    from autoheal.adapters.queue import FaultQueue
-    from autoheal.intake.service import handle_event
+    from autoheal.intake.service import ingest
+    from autoheal.intake.wiring import build_deps
 
     layout = storm_layout(n)
     clusters = fake_clusters(group_sizes(layout))
-    settings, sqs = _settings(), FakeSqs()
-    queue = FaultQueue(sqs, QUEUE_URL)
+    sqs = FakeSqs()
+    deps = build_deps(_settings(), {"sqs": sqs}.__getitem__)
     for k, (cluster, group, index) in enumerate(layout):
         c = clusters[cluster]
         event = node_health_event(c.name, c.arn, c.groups[group][index][0], NOW, event_id=f"bench-{k:08d}")
-        handle_event(event, settings, queue)
+        ingest(event, deps)
     records = [{"messageId": f"m-{k:08d}", "body": body} for k, body in enumerate(sqs.bodies)]
     return FakeSageMaker(clusters), records
 

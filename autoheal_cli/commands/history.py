@@ -15,6 +15,7 @@ from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRecord, NodeRef
 from autoheal.core.history import NodeHistory
 from autoheal_cli import ids
+from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.commands.status import node_json
 from autoheal_cli.errors import EXIT_NOT_FOUND
@@ -23,16 +24,9 @@ from autoheal_cli.render import Output, cell, table
 ATTEMPT_HEADERS = ("at", "action", "step", "instance", "outcome", "error", "signal", "request id")
 
 
-def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "history",
-        parents=parents,
-        help="the full ledger of one node (by NodeLogicalId or instance id)",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("node", metavar="NODE", help="NodeLogicalId or EC2 instance id (current or replaced)")
     parser.add_argument("--cluster", help="the node's cluster (name or ARN); narrows the search")
-    parser.set_defaults(run=run)
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
@@ -145,3 +139,13 @@ def record_lines(record: NodeRecord) -> list[str]:
     else:
         lines.append("  no attempts recorded")
     return lines
+
+
+COMMAND = Command(
+    "history",
+    help="the full ledger of one node (by NodeLogicalId or instance id)",
+    description=(__doc__ or "").splitlines()[0],
+    arguments=_arguments,
+    run=run,
+    example="autoheal --stack hyperpod-autoheal-prod history i-0a1b2c3d4e5f60718",
+)

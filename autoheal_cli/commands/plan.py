@@ -19,9 +19,11 @@ from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
+from autoheal.intake.wiring import rule_config
 from autoheal.remediate.service import BatchPlan, NodePlan, plan
 from autoheal.remediate.wiring import build_deps
 from autoheal_cli.aws import read_only
+from autoheal_cli.commands.command import Command, first_paragraph
 from autoheal_cli.commands.context import Context
 from autoheal_cli.commands.replay import intake_json, nodes_text, result_text
 from autoheal_cli.commands.status import pause_json, pause_line
@@ -34,19 +36,12 @@ NODE_HEADERS = ("cluster", "node", "instance", "faults", "decision", "reason", "
 REQUEST_HEADERS = ("cluster", "operation", "id kind", "ids")
 
 
-def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "plan",
-        parents=parents,
-        help="dry run: what the service would do with these events (calls nothing mutating)",
-        description=(__doc__ or "").split("\n\n")[0],
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="EVENTS.json", help="an EventBridge event, or a JSON list of them ('-': stdin)"
     )
     parser.add_argument("--at", help="decide as of this ISO 8601 time (default: now)")
     parser.add_argument("--fresh", action="store_true", help="give each event a new id and the decision time")
-    parser.set_defaults(run=run)
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
@@ -57,7 +52,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     table_name = ctx.service.require_table()
     settings = ctx.service.settings()
     clients = read_only(ctx.clients)  # every client of the dry run refuses anything but reads
-    intakes = [normalise(e, settings) for e in events]
+    intakes = [normalise(e, rule_config(settings)) for e in events]
     faults = [f for i in intakes for f in i.faults]
     # The pauses in force for these clusters (read first: it also proves the table is there when no
     # fault resolves to a node, and plan() then reads nothing from the ledger).
@@ -150,3 +145,13 @@ def parse_time(value: str) -> datetime:
     except ValueError as exc:
         raise CliError(f"--at must be an ISO 8601 time such as 2026-01-31T12:00:00Z, not {value!r}") from exc
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+COMMAND = Command(
+    "plan",
+    help="dry run: what the service would do with these events (calls nothing mutating)",
+    description=first_paragraph(__doc__),
+    arguments=_arguments,
+    run=run,
+    example="autoheal plan --json storm.json",
+)

@@ -15,6 +15,8 @@ from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
+from autoheal.intake.wiring import rule_config
+from autoheal_cli.commands.command import Command, first_paragraph
 from autoheal_cli.commands.context import Context
 from autoheal_cli.events import load_events, refreshed
 from autoheal_cli.render import Output, table
@@ -22,13 +24,7 @@ from autoheal_cli.render import Output, table
 HEADERS = ("#", "event id", "detail type", "result", "nodes")
 
 
-def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "replay",
-        parents=parents,
-        help="normalise events as intake does and put their faults on the fault queue",
-        description=(__doc__ or "").split("\n\n")[0],
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="EVENT.json", help="an EventBridge event, or a JSON list of them ('-': stdin)"
     )
@@ -37,7 +33,6 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="give each event a new id and the current time (else a replayed id is a duplicate to remediate)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
@@ -47,11 +42,11 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
         events = [refreshed(e, now) for e in events]
     service = ctx.service
     queue = FaultQueue(ctx.clients("sqs"), service.require_queue())
-    settings = service.settings()
+    rules = rule_config(service.settings())
     results: list[dict[str, Any]] = []
     rows: list[tuple[Any, ...]] = []
     for n, event in enumerate(events, 1):
-        intake = normalise(event, settings)
+        intake = normalise(event, rules)
         enqueued = queue.send(intake.faults).sent if intake.faults else 0
         results.append(intake_json(intake, enqueued=enqueued))
         rows.append(
@@ -106,3 +101,13 @@ def result_text(intake: Intake, enqueued: int | None = None) -> str:
 def nodes_text(faults: list[NodeFault]) -> str:
     refs = [f.node_ref for f in faults]
     return ", ".join(refs[:3]) + (f" (+{len(refs) - 3})" if len(refs) > 3 else "")
+
+
+COMMAND = Command(
+    "replay",
+    help="normalise events as intake does and put their faults on the fault queue",
+    description=first_paragraph(__doc__),
+    arguments=_arguments,
+    run=run,
+    example="autoheal --endpoint-url http://127.0.0.1:5000 --table T --queue-url URL replay events/node-health-unhealthy.json",
+)

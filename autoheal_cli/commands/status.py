@@ -8,6 +8,7 @@ from typing import Any
 from autoheal.adapters.switches import ALL_CLUSTERS, Pause
 from autoheal.core.history import NodeHistory
 from autoheal_cli import ids
+from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.render import Output, ago, table
 
@@ -27,16 +28,8 @@ HEADERS = (
 )
 
 
-def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "status",
-        parents=parents,
-        help="nodes under remediation, with their step and last outcome",
-        description="Nodes with an open fault (claimed, in progress, retry pending, needs a human), "
-        "from the ledger's open index, and the pause switches in force.",
-    )
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", help="only this cluster (name or ARN)")
-    parser.set_defaults(run=run)
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
@@ -118,3 +111,14 @@ def pause_line(p: Pause) -> str:
     what = "every cluster" if p.scope == ALL_CLUSTERS else f"cluster {p.scope}"
     reason = f": {p.reason}" if p.reason else ""
     return f"PAUSED {what} by {p.by or '?'} at {p.at:%Y-%m-%d %H:%M:%SZ}{reason}"
+
+
+COMMAND = Command(
+    "status",
+    help="nodes under remediation, with their step and last outcome",
+    description="Nodes with an open fault (claimed, in progress, retry pending, needs a human), "
+    "from the ledger's open index, and the pause switches in force.",
+    arguments=_arguments,
+    run=run,
+    example="autoheal --stack hyperpod-autoheal-prod status",
+)

@@ -10,34 +10,22 @@ from __future__ import annotations
 import argparse
 import getpass
 import socket
-from typing import Any
 
 from autoheal.adapters.switches import ALL_CLUSTERS, covering
 from autoheal_cli import ids
+from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.commands.status import pause_json, pause_line
 from autoheal_cli.render import Output
 
 
-def add_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    pause = commands.add_parser(
-        "pause",
-        parents=parents,
-        help="stop remediation (one cluster, or all)",
-        description="Pause remediation: remediate holds the faults of the paused scope and acts on nothing.",
-    )
-    pause.add_argument("--cluster", help="pause this cluster only (name or ARN); default: every cluster")
-    pause.add_argument("--reason", default="", help="why (shown by `status` and stored with the pause)")
-    pause.set_defaults(run=run_pause)
+def _pause_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", help="pause this cluster only (name or ARN); default: every cluster")
+    parser.add_argument("--reason", default="", help="why (shown by `status` and stored with the pause)")
 
-    resume = commands.add_parser(
-        "resume",
-        parents=parents,
-        help="lift a pause",
-        description="Lift a pause set by `autoheal pause` (the same --cluster, or none for the global one).",
-    )
-    resume.add_argument("--cluster", help="resume this cluster (name or ARN); default: the global pause")
-    resume.set_defaults(run=run_resume)
+
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", help="resume this cluster (name or ARN); default: the global pause")
 
 
 def operator() -> str:
@@ -83,3 +71,20 @@ def run_resume(ctx: Context, args: argparse.Namespace) -> Output:
 
 def _flag(scope: str) -> str:
     return "" if scope == ALL_CLUSTERS else f" --cluster {scope}"
+
+
+PAUSE = Command(
+    "pause",
+    help="stop remediation (one cluster, or all)",
+    description="Pause remediation: remediate holds the faults of the paused scope and acts on nothing.",
+    arguments=_pause_arguments,
+    run=run_pause,
+    example='autoheal --stack hyperpod-autoheal-prod pause --cluster ml-cluster --reason "bad AMI rollout"',
+)
+RESUME = Command(
+    "resume",
+    help="lift a pause",
+    description="Lift a pause set by `autoheal pause` (the same --cluster, or none for the global one).",
+    arguments=_resume_arguments,
+    run=run_resume,
+)

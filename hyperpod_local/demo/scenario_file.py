@@ -62,6 +62,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from autoheal.validation import first_errors
+
 MAX_NODES_PER_GROUP = 1000
 MAX_NODES_TOTAL = 2000
 MAX_ADVANCE_SECONDS = 30 * 24 * 3600
@@ -338,12 +340,8 @@ def parse_scenario(raw: Any, where: str = "scenario") -> Scenario:
 
 def describe(exc: ValidationError) -> str:
     """At most a few lines ``  at <path>: <message>`` (never the input itself)."""
-    lines = []
-    for error in exc.errors()[:MAX_ERRORS_SHOWN]:
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  at {location}: {message}")
-    hidden = exc.error_count() - MAX_ERRORS_SHOWN
+    errors, hidden = first_errors(exc, MAX_ERRORS_SHOWN, top_level="(top level)")
+    lines = [f"  at {e.location}: {e.message.removeprefix('Value error, ')}" for e in errors]
     if hidden > 0:
         lines.append(f"  ... and {hidden} more")
     return "\n".join(lines)

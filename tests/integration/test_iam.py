@@ -2,7 +2,7 @@
 
 Three sources must agree, per function:
 
-* **declared**: the adapter methods its wiring lists (`ADAPTER_CALLS` in `autoheal.intake.service`,
+* **declared**: the adapter methods its wiring lists (`ADAPTER_CALLS` in `autoheal.intake.wiring`,
   `autoheal.remediate.wiring`, `autoheal.reconcile.wiring`), through the `IAM_ACTIONS` that each adapter
   module declares per method;
 * **observed**: the AWS operations a run of the function's real code makes against the local moto server
@@ -48,7 +48,7 @@ from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
 from autoheal.faults import FaultSource, NodeFault
-from autoheal.intake import service as intake_service
+from autoheal.intake import wiring as intake_wiring
 from autoheal.policy import Action
 from autoheal.reconcile import wiring as reconcile_wiring
 from autoheal.remediate import wiring as remediate_wiring
@@ -81,10 +81,10 @@ RECONCILE_DLQ = "ReconcileDLQ"
 
 #: Where each function declares the adapter methods it calls (the HMA intake runs intake's code).
 WIRING: Mapping[str, ModuleType] = {
-    INTAKE_FUNCTION: intake_service,
+    INTAKE_FUNCTION: intake_wiring,
     REMEDIATE_FUNCTION: remediate_wiring,
     RECONCILE_FUNCTION: reconcile_wiring,
-    HMA_INTAKE_FUNCTION: intake_service,
+    HMA_INTAKE_FUNCTION: intake_wiring,
 }
 FUNCTIONS = tuple(WIRING)
 

@@ -15,7 +15,8 @@ from moto import mock_aws
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import FaultSource, NodeFault
 from autoheal.intake import normalise
-from autoheal.intake.service import handle_event
+from autoheal.intake.service import ingest
+from autoheal.intake.wiring import build_deps
 from autoheal.settings import load_settings
 from hyperpod_local.stack.resources import StackResources, create_stack_resources
 from hyperpod_local.stack.template import INTAKE_FUNCTION
@@ -60,13 +61,13 @@ def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) 
     sqs = boto3.client("sqs", region_name=REGION)
     settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
     assert settings.queue_url == stack.queue_url
-    queue = FaultQueue(sqs, settings.queue_url)
+    deps = build_deps(settings, lambda service: {"sqs": sqs}[service])
 
     expected: list[NodeFault] = []
     for path in sorted(EVENTS.glob("*.json")):
         event = json.loads(path.read_text(encoding="utf-8"))
-        report = handle_event(event, settings, queue)
-        faults = normalise(event, settings).faults
+        report = ingest(event, deps)
+        faults = normalise(event, deps.rules).faults
         assert report.enqueued == len(faults)
         expected.extend(faults)
 
@@ -103,12 +104,12 @@ def test_hma_log_deliveries_reach_the_queue_as_the_faults_they_normalise_into(st
     """CloudWatch Logs subscription payloads (events/hma/) through the intake service into SQS."""
     sqs = boto3.client("sqs", region_name=REGION)
     settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
-    queue = FaultQueue(sqs, settings.queue_url)
+    deps = build_deps(settings, lambda service: {"sqs": sqs}[service])
     expected: list[NodeFault] = []
     for path in sorted((EVENTS / "hma").glob("*.invoke.json")):
         event = json.loads(path.read_text(encoding="utf-8"))
-        report = handle_event(event, settings, queue)
-        expected.extend(normalise(event, settings).faults)
+        report = ingest(event, deps)
+        expected.extend(normalise(event, deps.rules).faults)
         assert report.enqueued == report.received
     messages = drain(sqs, stack.queue_url)
     received = [NodeFault.model_validate_json(m["Body"]) for m in messages]

@@ -32,6 +32,7 @@ import pytest
 from autoheal import observability
 from autoheal.core.reconcile import Verdict
 from autoheal.intake.normalise import normalise
+from autoheal.intake.wiring import rule_config
 from autoheal.observability import METRIC_DIMENSIONS, TIMINGS, Metric, MetricCounts, flush_counts
 from autoheal.policy import Action
 from autoheal.settings import Settings
@@ -540,7 +541,7 @@ def test_our_own_alarms_are_not_faults_to_intake() -> None:
                 "configuration": {"metrics": metrics},
             },
         }
-        intake = normalise(event, Settings())
+        intake = normalise(event, rule_config(Settings()))
         assert (intake.faults, intake.rejected) == ([], None), lid
         assert [i.reason for i in intake.ignored] == ["no_node"], lid
 

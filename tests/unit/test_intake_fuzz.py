@@ -13,11 +13,12 @@ import pytest
 from autoheal.intake import ROUTES, Intake, normalise
 from autoheal.intake.logs import encode
 from autoheal.intake.result import MALFORMED_ENVELOPE, MALFORMED_HMA_RECORD, MALFORMED_LOGS
+from autoheal.intake.wiring import rule_config
 from autoheal.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLES = sorted(p.name for p in EVENTS.glob("*.json"))
-SETTINGS = Settings()
+RULES = rule_config(Settings())
 KNOWN_REJECTIONS = {MALFORMED_ENVELOPE} | {f"malformed:{detail_type}" for _, detail_type in ROUTES}
 
 HUGE = "x" * 300_000
@@ -88,7 +89,7 @@ def assert_well_formed(intake: Intake) -> None:
 def test_deleting_any_field_never_raises(name: str) -> None:
     event = load_event(name)
     for path in paths(event):
-        assert_well_formed(normalise(mutated(event, path, None, delete=True), SETTINGS))
+        assert_well_formed(normalise(mutated(event, path, None, delete=True), RULES))
 
 
 @pytest.mark.parametrize("kind", sorted(REPLACEMENTS))
@@ -96,21 +97,21 @@ def test_deleting_any_field_never_raises(name: str) -> None:
 def test_replacing_any_field_with_a_wrong_value_never_raises(name: str, kind: str) -> None:
     event = load_event(name)
     for path in paths(event):
-        assert_well_formed(normalise(mutated(event, path, REPLACEMENTS[kind]), SETTINGS))
+        assert_well_formed(normalise(mutated(event, path, REPLACEMENTS[kind]), RULES))
 
 
 @pytest.mark.parametrize(
     "raw", [None, [], "event", 42, b"{}", {}, {"detail": {}}, {"source": 1, "detail-type": 2}]
 )
 def test_anything_that_is_not_an_envelope_is_rejected_as_malformed_envelope(raw: Any) -> None:
-    intake = normalise(raw, SETTINGS)
+    intake = normalise(raw, RULES)
     assert intake.rejected is not None and intake.rejected.reason == MALFORMED_ENVELOPE
 
 
 def test_detail_that_is_not_an_object_is_rejected_for_its_detail_type() -> None:
     event = load_event("node-health-unhealthy.json")
     event["detail"] = "{}"
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert intake.rejected is not None
     assert intake.rejected.reason == "malformed:SageMaker HyperPod Cluster Node Health Event"
 
@@ -118,7 +119,7 @@ def test_detail_that_is_not_an_object_is_rejected_for_its_detail_type() -> None:
 def test_unicode_and_huge_prose_still_make_a_fault_with_clipped_text() -> None:
     event = load_event("cluster-event-replacement-failed.json")
     event["detail"]["EventDetails"]["Description"] = "交換に失敗 💥 " + "reboot " * 50_000
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert len(intake.faults) == 1
     fault = intake.faults[0]
     assert fault.reason.startswith("交換に失敗 💥") and len(fault.reason) == 2048
@@ -128,7 +129,7 @@ def test_unicode_and_huge_prose_still_make_a_fault_with_clipped_text() -> None:
 def test_huge_envelope_id_is_rejected_and_not_echoed() -> None:
     event = load_event("node-health-unhealthy.json")
     event["id"] = HUGE
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert intake.rejected is not None and HUGE[:200] not in intake.rejected.message
     assert len(intake.event_id) == 128
 
@@ -136,7 +137,7 @@ def test_huge_envelope_id_is_rejected_and_not_echoed() -> None:
 def test_rejection_message_summarises_only_the_first_errors() -> None:
     event = load_event("node-health-unhealthy.json")
     event["detail"] = {"InstanceId": "bad", "ClusterArn": "bad", "ClusterName": "-", "HealthSummary": 1}
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert intake.rejected is not None
     assert intake.rejected.message.endswith("more)")
     assert intake.rejected.message.count(";") == 3
@@ -181,7 +182,7 @@ def test_any_wrong_value_or_missing_field_in_a_delivery_never_raises(name: str, 
                 event = encode(variant)
             except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8: CloudWatch never sends one
                 continue
-            assert_hma_well_formed(normalise(event, SETTINGS))
+            assert_hma_well_formed(normalise(event, RULES))
 
 
 @pytest.mark.parametrize("kind", sorted(REPLACEMENTS))
@@ -200,4 +201,4 @@ def test_any_wrong_value_or_missing_field_in_an_hma_record_never_raises(name: st
             ):
                 text = json.dumps(variant)
                 changed = mutated(decoded, ("logEvents", index, "message"), text)
-                assert_hma_well_formed(normalise(encode(changed), SETTINGS))
+                assert_hma_well_formed(normalise(encode(changed), RULES))

@@ -17,14 +17,15 @@ import pytest
 from pydantic import ValidationError
 
 from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
-from autoheal.intake import hma, normalise
+from autoheal.intake import hma_records, normalise
 from autoheal.intake.logs import MAX_DECODED_BYTES, LogsPayloadError, decode, encode
 from autoheal.intake.result import MALFORMED_HMA_RECORD, MALFORMED_LOGS
+from autoheal.intake.wiring import rule_config
 from autoheal.settings import Settings
 from hyperpod_local.stack.hma_logs import dcgm_record, log_group, log_stream, npd_event_record, payload
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "hma"
-SETTINGS = Settings()
+RULES = rule_config(Settings())
 NODE = "i-0a1b2c3d4e5f60718"
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 GROUP = log_group("ml-cluster")
@@ -90,7 +91,7 @@ def test_each_invoke_sample_is_its_decoded_sample_encoded(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_normalises_as_documented(name: str) -> None:
-    intake = normalise(sample(f"{name}.invoke.json"), SETTINGS)
+    intake = normalise(sample(f"{name}.invoke.json"), RULES)
     faults, ignored, rejected = EXPECTED[name]
     assert [(f.signal, f.repair_action) for f in intake.faults] == faults
     assert [str(i.reason) for i in intake.ignored] == ignored
@@ -101,7 +102,7 @@ def test_sample_normalises_as_documented(name: str) -> None:
 
 def test_slurm_sample_fault_names_node_group_cluster_time_and_log_event() -> None:
     decoded = sample("slurm-dcgm-xid79.json")
-    fault = normalise(sample("slurm-dcgm-xid79.invoke.json"), SETTINGS).faults[0]
+    fault = normalise(sample("slurm-dcgm-xid79.invoke.json"), RULES).faults[0]
     first = decoded["logEvents"][0]
     assert fault.model_dump(exclude={"reason"}) == {
         "cluster_name": "ml-cluster",
@@ -153,7 +154,7 @@ def test_decoder_accepts_zlib_as_well_as_gzip() -> None:
 def test_undecodable_deliveries_are_rejected_with_the_reason(event: dict[str, Any], message: str) -> None:
     with pytest.raises(LogsPayloadError, match=message):
         decode(event)
-    intake = normalise(event, SETTINGS)
+    intake = normalise(event, RULES)
     assert intake.rejected is not None
     assert (intake.rejected.reason, intake.rejected.message) == (MALFORMED_LOGS, message)
     assert intake.faults == []
@@ -162,7 +163,7 @@ def test_undecodable_deliveries_are_rejected_with_the_reason(event: dict[str, An
 def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
     bomb = gzip.compress(b"[" + b" " * (MAX_DECODED_BYTES + 1024) + b"]")
     assert len(bomb) < 64 * 1024
-    intake = normalise({"awslogs": {"data": base64.b64encode(bomb).decode()}}, SETTINGS)
+    intake = normalise({"awslogs": {"data": base64.b64encode(bomb).decode()}}, RULES)
     assert intake.rejected is not None and "inflates past" in intake.rejected.message
 
 
@@ -171,7 +172,7 @@ def test_a_payload_missing_fields_is_rejected_naming_them() -> None:
     del broken["logStream"]
     with pytest.raises(ValidationError):
         decode(encode(broken))
-    intake = normalise(encode(broken), SETTINGS)
+    intake = normalise(encode(broken), RULES)
     assert intake.rejected is not None and intake.rejected.reason == MALFORMED_LOGS
     assert "awslogs.data.logStream" in intake.rejected.message
 
@@ -180,7 +181,7 @@ def test_a_payload_missing_fields_is_rejected_naming_them() -> None:
 
 
 def test_slurm_dcgm_record_with_hma_key_spelling() -> None:
-    detection = hma.parse_record(dcgm_record(79))
+    detection = hma_records.parse_record(dcgm_record(79))
     assert (detection.shape, detection.signal, detection.xid) == ("dcgm", "XidError:79", 79)
     assert detection.repair_action is RepairAction.UNKNOWN
 
@@ -193,7 +194,7 @@ def test_dcgm_conditions_become_camel_case_signals() -> None:
             "HealthMonitoringAgentDetectionEvent": "HealthEvent",
         }
     )
-    detection = hma.parse_record(record)
+    detection = hma_records.parse_record(record)
     assert (detection.signal, detection.xid) == ("NvlinkError", None)
 
 
@@ -206,7 +207,7 @@ def test_dcgm_conditions_become_camel_case_signals() -> None:
     ],
 )
 def test_npd_record_reads_the_node_condition_and_hma_intent(condition: str, action: RepairAction) -> None:
-    detection = hma.parse_record(npd_record(condition, "True", "XidHardwareFailure", 71))
+    detection = hma_records.parse_record(npd_record(condition, "True", "XidHardwareFailure", 71))
     assert (detection.shape, detection.signal, detection.repair_action, detection.xid) == (
         "npd",
         condition,
@@ -217,7 +218,7 @@ def test_npd_record_reads_the_node_condition_and_hma_intent(condition: str, acti
 
 
 def test_npd_record_under_the_colon_spelled_key_and_back_to_false() -> None:
-    detection = hma.parse_record(
+    detection = hma_records.parse_record(
         npd_record("NvidiaErrorReboot", "False", "XidHardwareFailure", 71, key="details: ")
     )
     assert detection.recovered
@@ -230,7 +231,7 @@ def test_npd_record_without_a_condition_uses_the_reason() -> None:
             "HealthMonitoringAgentDetectionEvent": "HealthEvent",
         }
     )
-    detection = hma.parse_record(record)
+    detection = hma_records.parse_record(record)
     assert (detection.signal, detection.xid, detection.repair_action) == (
         "XidHardwareFailure",
         94,
@@ -251,7 +252,7 @@ def test_npd_record_without_a_condition_uses_the_reason() -> None:
 def test_eks_event_detail_record_keeps_hma_action_as_a_signal(
     action: str, reason: str, expected: RepairAction
 ) -> None:
-    detection = hma.parse_record(npd_event_record(action, "NvidiaGPUUnhealthy", reason, 74))
+    detection = hma_records.parse_record(npd_event_record(action, "NvidiaGPUUnhealthy", reason, 74))
     assert (detection.shape, detection.signal, detection.repair_action, detection.xid) == (
         "npd_event",
         "NvidiaGPUUnhealthy",
@@ -281,36 +282,36 @@ def test_eks_event_detail_record_keeps_hma_action_as_a_signal(
     ],
 )
 def test_unreadable_detections_raise_record_error(message: str, error: str) -> None:
-    with pytest.raises(hma.RecordError, match=error):
-        hma.parse_record(message)
+    with pytest.raises(hma_records.RecordError, match=error):
+        hma_records.parse_record(message)
 
 
 @pytest.mark.parametrize(
     "message", ["I0601 health_monitor.go:88] checking", '{"level":"info","msg":"started"}', "[1, 2]"]
 )
 def test_ordinary_log_lines_are_not_detections(message: str) -> None:
-    with pytest.raises(hma.NotADetection):
-        hma.parse_record(message)
+    with pytest.raises(hma_records.NotADetection):
+        hma_records.parse_record(message)
 
 
 def test_an_oversized_record_is_refused() -> None:
-    with pytest.raises(hma.RecordError, match="longer than"):
-        hma.parse_record('{"condition":"XID Error","pad":"' + "x" * 300_000 + '"}')
+    with pytest.raises(hma_records.RecordError, match="longer than"):
+        hma_records.parse_record('{"condition":"XID Error","pad":"' + "x" * 300_000 + '"}')
 
 
 @pytest.mark.parametrize(
     ("stream", "expected"),
     [
-        (STREAM, hma.StreamNode("worker-group-1", NODE)),
-        ("SagemakerHealthMonitoringAgent/g/i-0123abcd", hma.StreamNode("g", "i-0123abcd")),
+        (STREAM, hma_records.StreamNode("worker-group-1", NODE)),
+        ("SagemakerHealthMonitoringAgent/g/i-0123abcd", hma_records.StreamNode("g", "i-0123abcd")),
         ("SagemakerHealthMonitoringAgent/worker-group-1/i-0A1B2C3D4E5F60718", None),
         ("SagemakerHealthMonitoringAgent/worker-group-1", None),
         ("LifecycleConfig/worker-group-1/" + NODE, None),
         ("SagemakerHealthMonitoringAgent/-bad/" + NODE, None),
     ],
 )
-def test_stream_names_give_the_node(stream: str, expected: hma.StreamNode | None) -> None:
-    assert hma.parse_stream(stream) == expected
+def test_stream_names_give_the_node(stream: str, expected: hma_records.StreamNode | None) -> None:
+    assert hma_records.parse_stream(stream) == expected
 
 
 @pytest.mark.parametrize(
@@ -318,15 +319,15 @@ def test_stream_names_give_the_node(stream: str, expected: hma.StreamNode | None
     [
         (
             "/aws/sagemaker/Clusters/ml-cluster/abcdef012345",
-            hma.ClusterLogGroup("ml-cluster", "abcdef012345"),
+            hma_records.ClusterLogGroup("ml-cluster", "abcdef012345"),
         ),
         ("/aws/sagemaker/Clusters/ml-cluster/abcdef01234", None),
         ("/aws/sagemaker/Clusters/ml_cluster/abcdef012345", None),
         ("/custom/hma", None),
     ],
 )
-def test_log_group_names_give_the_cluster(group: str, expected: hma.ClusterLogGroup | None) -> None:
-    assert hma.parse_log_group(group) == expected
+def test_log_group_names_give_the_cluster(group: str, expected: hma_records.ClusterLogGroup | None) -> None:
+    assert hma_records.parse_log_group(group) == expected
 
 
 # ---------------------------------------------------------------- the rule
@@ -342,7 +343,7 @@ def test_records_of_one_delivery_collapse_into_the_strongest_intent_earliest_fir
             (timedelta(seconds=2), replace),
             (timedelta(seconds=3), replace),
         ),
-        SETTINGS,
+        RULES,
     )
     (fault,) = intake.faults
     assert (fault.signal, fault.repair_action, fault.observed_at) == (
@@ -356,18 +357,18 @@ def test_records_of_one_delivery_collapse_into_the_strongest_intent_earliest_fir
 
 def test_the_same_delivery_twice_gives_the_same_fault() -> None:
     event = deliver((timedelta(0), dcgm_record(79)))
-    assert normalise(event, SETTINGS).faults == normalise(event, SETTINGS).faults
+    assert normalise(event, RULES).faults == normalise(event, RULES).faults
 
 
 def test_a_custom_log_group_leaves_the_cluster_for_remediate_to_find() -> None:
-    (fault,) = normalise(deliver((timedelta(0), dcgm_record(79)), group="/custom/hma"), SETTINGS).faults
+    (fault,) = normalise(deliver((timedelta(0), dcgm_record(79)), group="/custom/hma"), RULES).faults
     assert (fault.cluster_ref, fault.instance_id) == (None, NODE)
 
 
 def test_ignored_xids_are_a_setting() -> None:
     app_xid = deliver((timedelta(0), dcgm_record(13)))
-    assert normalise(app_xid, SETTINGS).faults == []
-    (fault,) = normalise(app_xid, Settings(hma_ignored_xids="")).faults
+    assert normalise(app_xid, RULES).faults == []
+    (fault,) = normalise(app_xid, rule_config(Settings(hma_ignored_xids=""))).faults
     assert fault.signal == "XidError:13"
     assert Settings(hma_ignored_xids="48, 79".replace(" ", "")).ignored_xids == {48, 79}
     with pytest.raises(ValidationError):
@@ -376,18 +377,18 @@ def test_ignored_xids_are_a_setting() -> None:
 
 def test_an_ignored_xid_with_a_node_action_from_hma_is_still_a_node_fault() -> None:
     record = npd_record("NvidiaErrorReboot", "True", "XidHardwareFailure", 13)
-    (fault,) = normalise(deliver((timedelta(0), record)), SETTINGS).faults
+    (fault,) = normalise(deliver((timedelta(0), record)), RULES).faults
     assert fault.repair_action is RepairAction.REBOOT
 
 
 def test_a_record_with_an_unusable_event_id_is_rejected_alone() -> None:
     decoded = payload(GROUP, STREAM, [(T0, dcgm_record(79)), (T0, dcgm_record(48))])
     decoded["logEvents"][0]["id"] = "9" * 300
-    intake = normalise(encode(decoded), SETTINGS)
+    intake = normalise(encode(decoded), RULES)
     assert [f.signal for f in intake.faults] == ["XidError:48"]
     assert [r.reason for r in intake.rejected_parts] == [MALFORMED_HMA_RECORD]
 
 
 def test_an_empty_delivery_yields_nothing() -> None:
-    intake = normalise(encode(payload(GROUP, STREAM, [])), SETTINGS)
+    intake = normalise(encode(payload(GROUP, STREAM, [])), RULES)
     assert (intake.faults, intake.ignored, intake.rejected, intake.rejected_parts) == ([], [], None, [])

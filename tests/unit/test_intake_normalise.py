@@ -14,6 +14,7 @@ import pytest
 from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
 from autoheal.intake import ROUTES, IgnoreReason, Intake, normalise
 from autoheal.intake.rules.health import instance_id_of
+from autoheal.intake.wiring import rule_config
 from autoheal.settings import Settings
 from hyperpod_local.stack.template import INTAKE_FUNCTION, load_template, template_properties
 
@@ -29,7 +30,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def run(event: dict[str, Any], settings: Settings = SETTINGS) -> Intake:
-    return normalise(event, settings)
+    return normalise(event, rule_config(settings))
 
 
 def only_fault(intake: Intake) -> NodeFault:

@@ -1,4 +1,4 @@
-"""handle_event(): counts, logs every dropped event with its reason, enqueues faults, fails loudly."""
+"""ingest(): counts, logs every dropped event with its reason, enqueues faults, fails loudly."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import pytest
 from autoheal.adapters.queue import FailedEntry, QueueSendError, SendReport
 from autoheal.faults import NodeFault
 from autoheal.intake import service
-from autoheal.intake.service import handle_event
+from autoheal.intake.service import IntakeDeps, IntakeReport, ingest
+from autoheal.intake.wiring import rule_config
 from autoheal.observability import Metric
 from autoheal.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SETTINGS = Settings(queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/faults")
+
+
+def handle_event(event: Any, settings: Settings, queue: FakeQueue) -> IntakeReport:
+    return ingest(event, IntakeDeps(rule_config(settings), queue))
 
 
 def load_event(name: str) -> dict[str, Any]:

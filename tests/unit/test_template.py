@@ -17,8 +17,9 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from autoheal import observability
-from autoheal.intake.hma import DETECTION_MARKER, HMA_STREAM_DIMENSION
+from autoheal.intake.hma_records import DETECTION_MARKER, HMA_STREAM_DIMENSION
 from autoheal.intake.normalise import ROUTES, normalise
+from autoheal.intake.wiring import rule_config
 from autoheal.settings import Settings, load_settings
 from hyperpod_local.stack.intrinsics import Resolver
 from hyperpod_local.stack.resources import create_stack_resources
@@ -1120,7 +1121,7 @@ def test_a_contributor_of_the_hma_alarm_becomes_a_fault_of_its_node(prefix: str)
     attributes = {d["Key"]: values[d["Value"]] for d in transformation["Dimensions"]}
     event = contributor(name=name, attributes=attributes)
     assert matching_rules(event, AlarmNamePrefix=prefix) == {"AlarmEvents"}
-    intake = normalise(event, Settings())
+    intake = normalise(event, rule_config(Settings()))
     assert (intake.rejected, intake.ignored) == (None, [])
     (fault,) = intake.faults
     assert (fault.cluster_name, fault.instance_group, fault.instance_id) == ("ml-cluster", "gpu", HMA_NODE)

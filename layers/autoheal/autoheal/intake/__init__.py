@@ -1,11 +1,14 @@
-"""Intake: EventBridge events -> `NodeFault`s.
+"""Intake: EventBridge events and CloudWatch Logs deliveries of HMA log records -> `NodeFault`s.
 
-`models` (Powertools parser models), `rules/` (one per trigger kind), `normalise` (pure dispatch,
-never raises on bad input) and `service.handle_event` (logging, metrics, the queue). The package
-surface below is the pure part; import `autoheal.intake.service` for the rest.
+The pure part: `models` (Powertools parser models of the EventBridge events), `logs` (decoding a
+CloudWatch Logs delivery), `hma_records` (reading one HMA log record), `rules/` (one per trigger kind,
+each given only the settings it reads), `result` (what a rule and `normalise` return) and `normalise`
+(dispatch, never raises on bad input). Then `service.ingest` (logging, metrics, the queue) and
+`wiring` (its dependencies from settings: the handler's one call). The package surface below is the
+pure part.
 """
 
-from autoheal.intake.normalise import ROUTES, normalise
+from autoheal.intake.normalise import ROUTES, RuleConfig, normalise
 from autoheal.intake.result import MALFORMED_ENVELOPE, Ignored, IgnoreReason, Intake, Rejected, malformed
 
 __all__ = [
@@ -15,6 +18,7 @@ __all__ = [
     "Ignored",
     "Intake",
     "Rejected",
+    "RuleConfig",
     "malformed",
     "normalise",
 ]

@@ -95,7 +95,9 @@ def _json_object(value: object) -> object:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+#: An AWS timestamp, naive taken as UTC. Not `faults.UtcDatetime`, which refuses naive times in our own
+#: models (a queued `NodeFault` always carries its offset).
+AssumedUtc = Annotated[datetime, AfterValidator(_as_utc)]
 EpochMillis = Annotated[datetime, BeforeValidator(_epoch_millis), AfterValidator(_as_utc)]
 Rfc1123 = Annotated[datetime, BeforeValidator(_rfc1123), AfterValidator(_as_utc)]
 OptionalInstanceId = Annotated[InstanceId | None, BeforeValidator(_blank_to_none)]
@@ -129,7 +131,7 @@ class _Envelope(EventBridgeModel):
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(min_length=1, max_length=128)
-    time: UtcDatetime
+    time: AssumedUtc
 
 
 class _HyperPodEnvelope(_Envelope):

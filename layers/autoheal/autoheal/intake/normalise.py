@@ -1,12 +1,13 @@
 """Turn one raw event into typed faults: pure, no boto3, never raises on bad input.
 
 EventBridge events are dispatched by (source, detail-type) through `ROUTES`: each route names the
-parser model and the rule that maps it. An unknown pair is acknowledged (`unsupported_detail_type`);
-a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
+parser model and the rule that maps it; a rule gets only the settings it reads (its part of
+`RuleConfig`, built once from `Settings` by `autoheal.intake.wiring.rule_config`). An unknown pair is
+acknowledged (`unsupported_detail_type`); a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
 with a short summary of the validation errors (never the event itself).
 
 A CloudWatch Logs subscription delivery (`{"awslogs": ...}`: HMA log records) is decoded and goes
-to `rules.hma`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
+to `rules.hma_logs`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
 record in a readable one as `malformed:hma_record` (the other records still count).
 """
 
@@ -24,21 +25,29 @@ from autoheal.intake import logs, models
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
     MALFORMED_LOGS,
+    Disposition,
     Ignored,
     IgnoreReason,
     Intake,
-    Outcome,
     Rejected,
     malformed,
 )
-from autoheal.intake.rules import alarm, health, hma, hyperpod
-from autoheal.settings import Settings
+from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
+from autoheal.intake.rules.alarm import AlarmRuleConfig
+from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.validation import summarise
 
 E = TypeVar("E", bound=EventBridgeModel)
 
 _ID_MAX = 128
-_MESSAGE_MAX = 400
-_ERRORS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """The settings intake's rules read, one small config per rule that reads any."""
+
+    alarm: AlarmRuleConfig
+    hma: HmaRuleConfig
 
 
 @dataclass(frozen=True)
@@ -46,19 +55,39 @@ class Route(Generic[E]):
     """How one (source, detail-type) is handled: the model that parses it, the rule that maps it."""
 
     model: type[E]
-    rule: Callable[[E, Settings], Outcome]
+    rule: Callable[[E, RuleConfig], Disposition]
+
+
+def _no_config(rule: Callable[[E], Disposition]) -> Callable[[E, RuleConfig], Disposition]:
+    def apply(event: E, config: RuleConfig) -> Disposition:
+        return rule(event)
+
+    return apply
+
+
+def _alarm_config(
+    rule: Callable[[E, AlarmRuleConfig], Disposition],
+) -> Callable[[E, RuleConfig], Disposition]:
+    def apply(event: E, config: RuleConfig) -> Disposition:
+        return rule(event, config.alarm)
+
+    return apply
 
 
 ROUTES: Mapping[tuple[str, str], Route[Any]] = {
-    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(models.NodeHealthEvent, hyperpod.node_health),
-    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, hyperpod.cluster_event),
-    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
-        models.ClusterStateChange, hyperpod.cluster_state_change
+    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(
+        models.NodeHealthEvent, _no_config(hyperpod.node_health)
     ),
-    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, health.health_event),
-    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(models.AlarmStateChange, alarm.alarm_state_change),
+    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, _no_config(hyperpod.cluster_event)),
+    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
+        models.ClusterStateChange, _no_config(hyperpod.cluster_state_change)
+    ),
+    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, _no_config(health.health_event)),
+    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(
+        models.AlarmStateChange, _alarm_config(alarm.alarm_state_change)
+    ),
     (models.CLOUDWATCH, models.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(
-        models.AlarmContributorStateChange, alarm.alarm_contributor_state_change
+        models.AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
     ),
 }
 
@@ -67,31 +96,33 @@ LOGS_SOURCE = "aws.logs"
 HMA_RECORDS = "HMA log records"
 
 
-def normalise(raw: Mapping[str, Any], settings: Settings) -> Intake:
+def normalise(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     """One event in; its faults, what was ignored and why, or why it was rejected."""
     if not isinstance(raw, Mapping):
         return Intake("", "", "", rejected=Rejected(MALFORMED_ENVELOPE, "event is not a JSON object"))
     if logs.is_logs_payload(raw):
-        return _normalise_logs(raw, settings)
+        return _normalise_logs(raw, config)
     event_id, source, detail_type = (_text(raw.get(key)) for key in ("id", "source", "detail-type"))
     intake = Intake(event_id, source, detail_type)
     if not source or not detail_type:
         return _reject(intake, MALFORMED_ENVELOPE, "missing source or detail-type")
     route = ROUTES.get((source, detail_type))
     if route is None:
-        return _with(intake, Outcome(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)]))
+        return _with(
+            intake, Disposition(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)])
+        )
     try:
         event = route.model.model_validate(raw)
     except ValidationError as exc:
         return _reject(intake, malformed(detail_type), summarise(exc))
     try:
-        outcome = route.rule(event, settings)
+        disposition = route.rule(event, config)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
-    return _with(intake, outcome)
+    return _with(intake, disposition)
 
 
-def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
+def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     intake = Intake("", LOGS_SOURCE, HMA_RECORDS)
     try:
         payload = logs.decode(raw)
@@ -104,30 +135,17 @@ def _normalise_logs(raw: Mapping[str, Any], settings: Settings) -> Intake:
         _text(first), LOGS_SOURCE, HMA_RECORDS, subject=_text(f"{payload.logGroup} {payload.logStream}")
     )
     try:
-        outcome = hma.hma_logs(payload, settings)
+        disposition = hma_logs.log_delivery(payload, config.hma)
     except ValidationError as exc:
         return _reject(intake, MALFORMED_LOGS, summarise(exc, prefix="fault."))
-    return _with(intake, outcome)
+    return _with(intake, disposition)
 
 
-def summarise(exc: ValidationError, prefix: str = "") -> str:
-    """The first few errors as `location: message`, clipped; inputs are never echoed."""
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{prefix}{'.'.join(str(p) for p in e['loc']) or exc.title}: {e['msg']}"
-        for e in errors[:_ERRORS_SHOWN]
-    ]
-    if len(errors) > _ERRORS_SHOWN:
-        parts.append(f"(+{len(errors) - _ERRORS_SHOWN} more)")
-    message = "; ".join(parts)
-    return message if len(message) <= _MESSAGE_MAX else message[: _MESSAGE_MAX - 1] + "…"
-
-
-def _with(intake: Intake, outcome: Outcome) -> Intake:
+def _with(intake: Intake, disposition: Disposition) -> Intake:
     faults: list[NodeFault] = []
-    ignored = list(outcome.ignored)
+    ignored = list(disposition.ignored)
     seen: set[str] = set()
-    for fault in outcome.faults:
+    for fault in disposition.faults:
         if fault.dedupe_key in seen:
             ignored.append(Ignored(IgnoreReason.DUPLICATE_IN_EVENT, fault.node_ref))
             continue
@@ -139,7 +157,7 @@ def _with(intake: Intake, outcome: Outcome) -> Intake:
         intake.detail_type,
         faults=faults,
         ignored=ignored,
-        rejected_parts=list(outcome.rejected),
+        rejected_parts=list(disposition.rejected),
         subject=intake.subject,
     )
 

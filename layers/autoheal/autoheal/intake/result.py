@@ -1,4 +1,7 @@
-"""What normalising one event produces: faults, acknowledged non-faults, or a rejection."""
+"""What normalising one event produces: faults, acknowledged non-faults, or a rejection.
+
+A rule returns a `Disposition` for the event it was given; `normalise` turns it into the `Intake`.
+"""
 
 from __future__ import annotations
 
@@ -55,16 +58,16 @@ class Rejected:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one rule returns for a parsed event."""
+class Disposition:
+    """What one rule makes of a parsed event (`Intake` is the whole event's result, envelope included)."""
 
     faults: list[NodeFault] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)  # parts (log records) that were unreadable
 
 
-def ignore(reason: IgnoreReason, subject: str = "") -> Outcome:
-    return Outcome(ignored=[Ignored(reason, subject[:200])])
+def ignore(reason: IgnoreReason, subject: str = "") -> Disposition:
+    return Disposition(ignored=[Ignored(reason, subject[:200])])
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,35 @@
-"""Intake's one logic call: normalise an event, log and count what was dropped, enqueue the faults.
+"""Intake's logic: normalise an event, log and count what was dropped, enqueue the faults.
 
+The event is an EventBridge event or a CloudWatch Logs subscription delivery of HMA log records.
 Malformed or irrelevant input returns normally (logged with its reason, counted); a queue failure
-raises, so the invocation fails and the event is retried.
+raises, so the invocation fails and the event is retried. `autoheal.intake.wiring` builds `IntakeDeps`
+from settings.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from autoheal.adapters.queue import FaultQueue, SendReport
+from autoheal.adapters.queue import SendReport
 from autoheal.faults import NodeFault
-from autoheal.intake.normalise import normalise
+from autoheal.intake.normalise import RuleConfig, normalise
 from autoheal.intake.result import Intake
 from autoheal.observability import Metric, MetricCounts, logger
-from autoheal.settings import Settings
-
-#: The adapter methods intake calls (its handler injects a `FaultQueue`), c7n style: its role in
-#: template.yaml grants what their `IAM_ACTIONS` declare (tests/integration/test_iam.py).
-ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (FaultQueue.send,)
 
 
 class FaultSink(Protocol):
     """Where faults go (`autoheal.adapters.queue.FaultQueue`, or a fake in tests)."""
 
     def send(self, faults: Sequence[NodeFault]) -> SendReport: ...
+
+
+@dataclass(frozen=True)
+class IntakeDeps:
+    rules: RuleConfig
+    queue: FaultSink
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class IntakeReport:
         }
 
 
-def handle_event(raw: Mapping[str, Any], settings: Settings, queue: FaultSink) -> IntakeReport:
-    intake = normalise(raw, settings)
+def ingest(raw: Mapping[str, Any], deps: IntakeDeps) -> IntakeReport:
+    """One event in: its faults on the queue, a report of what was received, enqueued, ignored, rejected."""
+    intake = normalise(raw, deps.rules)
     _log_dropped(intake)
     counts = MetricCounts()
     ignored = Counter(str(i.reason) for i in intake.ignored)
@@ -64,7 +68,7 @@ def handle_event(raw: Mapping[str, Any], settings: Settings, queue: FaultSink) -
 
     enqueued = 0
     if intake.faults:
-        enqueued = queue.send(intake.faults).sent
+        enqueued = deps.queue.send(intake.faults).sent
         logger.info(
             "faults enqueued",
             extra={**_context(intake), "enqueued": enqueued, "nodes": [f.node_ref for f in intake.faults]},

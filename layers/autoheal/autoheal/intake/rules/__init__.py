@@ -1,1 +1,1 @@
-"""One rule per trigger kind: a parsed event in, an `Outcome` (faults and/or ignored) out."""
+"""One rule per trigger kind: a parsed event in, a `Disposition` (its faults, what was ignored, unreadable parts) out."""

@@ -12,9 +12,8 @@ import re
 
 from autoheal.faults import INSTANCE_ID_RE, FaultSource, NodeFault, Severity
 from autoheal.intake.models import HealthEvent
-from autoheal.intake.result import Ignored, IgnoreReason, Outcome, ignore
+from autoheal.intake.result import Disposition, Ignored, IgnoreReason, ignore
 from autoheal.intake.rules.common import reason_text
-from autoheal.settings import Settings
 
 _OPEN_STATUSES = frozenset({"open", "upcoming"})
 _SETTLED_ENTITY_STATUSES = frozenset({"RESOLVED", "UNIMPAIRED"})
@@ -28,7 +27,7 @@ def instance_id_of(entity_value: str) -> str | None:
     return candidate if INSTANCE_ID_RE.fullmatch(candidate) else None
 
 
-def health_event(event: HealthEvent, settings: Settings) -> Outcome:
+def health_event(event: HealthEvent) -> Disposition:
     detail = event.detail
     if detail.service.upper() != "EC2":
         return ignore(IgnoreReason.HEALTH_NOT_EC2, detail.service)
@@ -40,15 +39,15 @@ def health_event(event: HealthEvent, settings: Settings) -> Outcome:
         return ignore(IgnoreReason.NO_NODE, detail.event_type_code)
 
     severity = Severity.ERROR if detail.event_type_category == "issue" else Severity.WARNING
-    outcome = Outcome()
+    disposition = Disposition()
     for entity in detail.affected_entities:
         instance_id = instance_id_of(entity.entity_value)
         if instance_id is None:
-            outcome.ignored.append(Ignored(IgnoreReason.NO_NODE, entity.entity_value[:200]))
+            disposition.ignored.append(Ignored(IgnoreReason.NO_NODE, entity.entity_value[:200]))
         elif (entity.status or "").upper() in _SETTLED_ENTITY_STATUSES:
-            outcome.ignored.append(Ignored(IgnoreReason.HEALTH_ENTITY_RESOLVED, instance_id))
+            disposition.ignored.append(Ignored(IgnoreReason.HEALTH_ENTITY_RESOLVED, instance_id))
         else:
-            outcome.faults.append(
+            disposition.faults.append(
                 NodeFault(
                     instance_id=instance_id,
                     signal=detail.event_type_code,
@@ -59,4 +58,4 @@ def health_event(event: HealthEvent, settings: Settings) -> Outcome:
                     observed_at=event.time,
                 )
             )
-    return outcome
+    return disposition

@@ -22,9 +22,8 @@ from autoheal.intake.models import (
     NodeHealthEvent,
     ResourceType,
 )
-from autoheal.intake.result import IgnoreReason, Outcome, ignore
+from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import MATCH_WINDOW, fault_type, reason_text
-from autoheal.settings import Settings
 
 NODE_UNHEALTHY = "NodeUnhealthy"
 INSUFFICIENT_CAPACITY = "InsufficientCapacity"
@@ -48,7 +47,7 @@ _DESCRIPTION_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _SEVERITY = {EventLevel.WARN: Severity.WARNING, EventLevel.ERROR: Severity.ERROR}
 
 
-def node_health(event: NodeHealthEvent, settings: Settings) -> Outcome:
+def node_health(event: NodeHealthEvent) -> Disposition:
     detail = event.detail
     summary = detail.health_summary
     if summary.status is HealthStatus.HEALTHY:
@@ -69,10 +68,10 @@ def node_health(event: NodeHealthEvent, settings: Settings) -> Outcome:
         source_event_id=event.id,
         observed_at=event.time,
     )
-    return Outcome(faults=[fault])
+    return Disposition(faults=[fault])
 
 
-def cluster_event(event: ClusterEvent, settings: Settings) -> Outcome:
+def cluster_event(event: ClusterEvent) -> Disposition:
     details = event.detail.event_details
     if details.event_level is EventLevel.INFO:
         return ignore(IgnoreReason.INFO_LEVEL, details.description)
@@ -109,7 +108,7 @@ def cluster_event(event: ClusterEvent, settings: Settings) -> Outcome:
         source_event_id=details.event_id or event.id,
         observed_at=details.event_time,
     )
-    return Outcome(faults=[fault])
+    return Disposition(faults=[fault])
 
 
 def cluster_event_signal(details: ClusterEventDetails) -> str:
@@ -127,5 +126,5 @@ def cluster_event_signal(details: ClusterEventDetails) -> str:
     )
 
 
-def cluster_state_change(event: ClusterStateChange, settings: Settings) -> Outcome:
+def cluster_state_change(event: ClusterStateChange) -> Disposition:
     return ignore(IgnoreReason.STATE_CHANGE, event.detail.cluster_status or "")

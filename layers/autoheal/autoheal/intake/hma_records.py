@@ -2,7 +2,7 @@
 
 HMA logs each detection to the cluster's log group `/aws/sagemaker/Clusters/<name>/<id>`, in the
 node's stream `SagemakerHealthMonitoringAgent/<instance-group>/<instance-id>`, as one JSON record.
-Three record shapes are known (hyperpod-facts.md, sections 1.4 and 2.1):
+Three record shapes are known (docs/hyperpod-facts.md, "The health monitoring agent"):
 
 - Slurm DCGM: `{"msg": "DCGM Policy Violation found ", "condition: ": "XID Error",
   "data: ": {"ErrNum": 79}, "HealthMonitoringAgentDetectionEvent": "HealthEvent"}`
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autoheal.faults import RepairAction
 from autoheal.intake.rules.common import MATCH_WINDOW, SIGNAL_MAX, clip, reason_text
+from autoheal.validation import summarise
 
 DETECTION_MARKER = "HealthMonitoringAgentDetectionEvent"
 
@@ -46,7 +47,8 @@ _CONDITION_RE = re.compile(
 )
 _XID_RE = re.compile(r"\bXid\b(?:\s*\([^)]{0,64}\))?\s*:\s*(?P<xid>\d{1,3})\b", re.IGNORECASE)
 
-#: HMA's own verdict that an Xid was the application's doing (3rd-party observation, see facts §2.1).
+#: HMA's own verdict that an Xid was the application's doing (observed, not documented: see
+#: docs/hyperpod-facts.md).
 APPLICATION_REASONS = frozenset({"XidUserAppError", "NvidiaGpuXidRestartApp"})
 
 _MAX_RECORD_CHARS = 256 * 1024  # CloudWatch's own limit for one log event
@@ -163,7 +165,7 @@ def parse_record(message: str) -> Detection:
         if "condition" in record:
             return _dcgm(_DcgmRecord.model_validate(record))
     except ValidationError as exc:
-        raise RecordError(_first_error(exc)) from None
+        raise RecordError(summarise(exc, 1, top_level="record", limit=200)) from None
     if record.get(DETECTION_MARKER) is not None:
         keys = ", ".join(sorted(record)[:6])
         raise RecordError(f"unknown HMA detection shape (keys: {keys})")
@@ -256,8 +258,3 @@ def _clean_keys(value: Any, depth: int) -> Any:
     if depth <= 0 or not isinstance(value, dict):
         return value
     return {str(k).strip().rstrip(":").strip(): _clean_keys(v, depth - 1) for k, v in value.items()}
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    return f"{'.'.join(str(p) for p in first['loc']) or 'record'}: {first['msg']}"[:200]

@@ -1,0 +1,51 @@
+"""Build intake's dependencies from settings and take one event (EventBridge, or an HMA log delivery).
+
+Kept apart from `service` so the service stays testable with any queue, and the handler stays one call.
+The rules' settings are built here, once per `Settings`: each rule gets only the fields it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from autoheal import clients
+from autoheal.adapters.queue import FaultQueue
+from autoheal.intake.normalise import RuleConfig
+from autoheal.intake.rules.alarm import AlarmRuleConfig
+from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.intake.service import IntakeDeps, IntakeReport, ingest
+from autoheal.observability import flush_counts
+from autoheal.settings import Settings
+
+ClientFactory = Callable[[str], Any]
+
+#: The adapter methods intake calls, c7n style (see remediate.wiring.ADAPTER_CALLS): its roles in
+#: template.yaml (intake and HMA intake) grant what their `IAM_ACTIONS` declare.
+ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (FaultQueue.send,)
+
+
+@lru_cache(maxsize=8)
+def rule_config(settings: Settings) -> RuleConfig:
+    """The settings fields intake's rules read, per rule."""
+    return RuleConfig(
+        alarm=AlarmRuleConfig(
+            node_dimension=settings.alarm_node_dimension,
+            cluster_dimension=settings.alarm_cluster_dimension,
+        ),
+        hma=HmaRuleConfig(ignored_xids=settings.ignored_xids),
+    )
+
+
+def build_deps(settings: Settings, client: ClientFactory = clients.client) -> IntakeDeps:
+    return IntakeDeps(rules=rule_config(settings), queue=FaultQueue(client("sqs"), settings.queue_url))
+
+
+def handle_event(
+    event: Mapping[str, Any], settings: Settings, deps: IntakeDeps | None = None
+) -> IntakeReport:
+    """Take one event and flush its metrics."""
+    report = ingest(event, deps or build_deps(settings, clients.client))  # the factory as it is now
+    flush_counts(report.counts)
+    return report
