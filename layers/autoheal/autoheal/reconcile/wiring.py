@@ -33,8 +33,10 @@ def build_deps(
     settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow
 ) -> ReconcileDeps:
     policy = settings.policy
+    ledger = Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl)
     return ReconcileDeps(
-        ledger=Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl),
+        states=ledger,
+        open_nodes=ledger,
         directory=NodeDirectory(client("sagemaker")),
         queue=FaultQueue(client("sqs"), settings.queue_url),
         policy=policy,
