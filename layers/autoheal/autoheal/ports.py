@@ -8,7 +8,7 @@ and one adapter object may serve several ports (today `Ledger` is `NodeStates` a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,6 +20,9 @@ from autoheal.adapters.switches import BreakerState, Cooldown, Pause
 from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault
+
+#: The services' clock (timezone-aware UTC; tests and the local world pass their own).
+Clock = Callable[[], datetime]
 
 
 class NodeStates(Protocol):

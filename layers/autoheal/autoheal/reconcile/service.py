@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,9 +30,7 @@ from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.policy import Action, RemediationPolicy
-from autoheal.ports import Directory, FaultSink, NodeStates, OpenNodes
-
-Clock = Callable[[], datetime]
+from autoheal.ports import Clock, Directory, FaultSink, NodeStates, OpenNodes
 
 
 @dataclass

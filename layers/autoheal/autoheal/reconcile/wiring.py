@@ -12,7 +12,8 @@ from autoheal.adapters.ledger import Ledger
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import CLUSTER_NAME_RE, utcnow
 from autoheal.observability import flush_counts, logger
-from autoheal.reconcile.service import Clock, ReconcileDeps, ReconcileReport, reconcile
+from autoheal.ports import Clock
+from autoheal.reconcile.service import ReconcileDeps, ReconcileReport, reconcile
 from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]

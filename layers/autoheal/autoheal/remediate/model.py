@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from autoheal.observability import MetricCounts
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import (
     Breakers,
+    Clock,
     Cooldowns,
     Directory,
     HumanNotifier,
@@ -29,8 +30,6 @@ from autoheal.ports import (
     Pauses,
     RetryQueue,
 )
-
-Clock = Callable[[], datetime]
 
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum: the longest a fault can wait in the queue
 

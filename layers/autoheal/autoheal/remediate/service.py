@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from autoheal.ports import Clock
 from autoheal.remediate.act import act
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
@@ -37,7 +38,6 @@ from autoheal.remediate.hold import hold_switched, start_cooldowns
 from autoheal.remediate.model import (
     BatchPlan,
     CallRow,
-    Clock,
     Deps,
     Effects,
     NodePlan,

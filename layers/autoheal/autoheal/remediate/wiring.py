@@ -18,9 +18,9 @@ from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.switches import Switches
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
-from autoheal.ports import RetryQueue
+from autoheal.ports import Clock, RetryQueue
 from autoheal.remediate.requeue import ReturnToSource
-from autoheal.remediate.service import Clock, Deps, RemediationReport, remediate
+from autoheal.remediate.service import Deps, RemediationReport, remediate
 from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]
