@@ -9,7 +9,7 @@ import pytest
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.sagemaker import HyperPodNodes, RequestTooLarge
-from autoheal.core.results import IdKind, Outcome
+from autoheal.core.results import EntryOutcome, IdKind
 from hyperpod_local.plane.clusters import GroupSpec, create_cluster
 from hyperpod_local.stack.resources import create_stack_resources
 
@@ -64,8 +64,8 @@ def test_reboot_receipts_through_boto3(aws, big_cluster) -> None:  # type: ignor
     aws.control.set_busy(ids[0], 60)
     receipt = HyperPodNodes(aws.client("sagemaker")).reboot("big", {IdKind.NODE_ID: ids})
     outcomes = {r.node_id: (r.outcome, r.error_code) for r in receipt.results}
-    assert outcomes[ids[0]] == (Outcome.TRANSIENT, "InstanceIdInUse")
-    assert all(outcomes[i] == (Outcome.SUCCEEDED, None) for i in ids[1:])
+    assert outcomes[ids[0]] == (EntryOutcome.TRANSIENT, "InstanceIdInUse")
+    assert all(outcomes[i] == (EntryOutcome.SUCCEEDED, None) for i in ids[1:])
     assert receipt.request_id
 
 
@@ -76,8 +76,8 @@ def test_delete_receipts_read_code(aws, big_cluster) -> None:  # type: ignore[no
         r.node_id: r
         for r in HyperPodNodes(aws.client("sagemaker")).delete("big", {IdKind.NODE_ID: [a, b]}).results
     }
-    assert results[a].outcome is Outcome.SUCCEEDED
-    assert results[b].outcome is Outcome.TRANSIENT and results[b].error_code == "NodeIdInUse"
+    assert results[a].outcome is EntryOutcome.SUCCEEDED
+    assert results[b].outcome is EntryOutcome.TRANSIENT and results[b].error_code == "NodeIdInUse"
 
 
 def test_add_is_idempotent_with_its_client_token(aws, big_cluster) -> None:  # type: ignore[no-untyped-def]

@@ -143,7 +143,7 @@ def _crash_before_call(deps: Deps) -> Deps:
 
 
 def _crash_after_call(deps: Deps) -> Deps:
-    real = deps.ledger
+    real = deps.states
 
     class DiesBeforeOutcome:
         def __getattr__(self, name: str) -> Any:
@@ -152,7 +152,7 @@ def _crash_after_call(deps: Deps) -> Deps:
         def commit(self, *args: object, **kwargs: object) -> None:
             raise Crash("died after calling SageMaker, before writing the outcome")
 
-    deps.ledger = DiesBeforeOutcome()  # type: ignore[assignment]
+    deps.states = DiesBeforeOutcome()  # type: ignore[assignment]
     return deps
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from autoheal.core.results import (
     ERROR_OUTCOMES,
+    EntryOutcome,
     IdKind,
-    Outcome,
     classify_add_response,
     classify_call_error,
     classify_response,
@@ -27,13 +27,13 @@ def test_reboot_shape_with_error_code() -> None:
         ],
     }
     results = {r.node_id: r for r in classify_response(response, {IdKind.NODE_ID: [A, B, C]})}
-    assert results[A].outcome is Outcome.SUCCEEDED and not results[A].failed
+    assert results[A].outcome is EntryOutcome.SUCCEEDED and not results[A].failed
     assert (results[B].outcome, results[B].error_code, results[B].message) == (
-        Outcome.TRANSIENT,
+        EntryOutcome.TRANSIENT,
         "InstanceIdInUse",
         "busy",
     )
-    assert results[C].outcome is Outcome.GONE
+    assert results[C].outcome is EntryOutcome.GONE
 
 
 def test_delete_shape_with_code() -> None:
@@ -52,38 +52,40 @@ def test_delete_shape_with_code() -> None:
             response, {IdKind.NODE_ID: [A, B, C], IdKind.LOGICAL_ID: ["lid-1", "lid-2"]}
         )
     }
-    assert results[B].outcome is Outcome.TRANSIENT and results[B].error_code == "NodeIdInUse"
-    assert results[C].outcome is Outcome.GONE
-    assert results["lid-1"].outcome is Outcome.SUCCEEDED and results["lid-1"].id_kind is IdKind.LOGICAL_ID
-    assert results["lid-2"].outcome is Outcome.GONE
+    assert results[B].outcome is EntryOutcome.TRANSIENT and results[B].error_code == "NodeIdInUse"
+    assert results[C].outcome is EntryOutcome.GONE
+    assert (
+        results["lid-1"].outcome is EntryOutcome.SUCCEEDED and results["lid-1"].id_kind is IdKind.LOGICAL_ID
+    )
+    assert results["lid-2"].outcome is EntryOutcome.GONE
 
 
 def test_an_id_the_response_does_not_mention_is_a_transient_no_result() -> None:
     (result,) = classify_response({"Successful": [], "Failed": []}, {IdKind.NODE_ID: [D]})
-    assert (result.outcome, result.error_code) == (Outcome.TRANSIENT, "NoResult")
+    assert (result.outcome, result.error_code) == (EntryOutcome.TRANSIENT, "NoResult")
 
 
 @pytest.mark.parametrize(
     ("code", "outcome"),
     [
-        ("InstanceIdInUse", Outcome.TRANSIENT),
-        ("InvalidInstanceStatus", Outcome.TRANSIENT),
-        ("InternalServerError", Outcome.TRANSIENT),
-        ("ThrottlingException", Outcome.TRANSIENT),
-        ("InstanceIdNotFound", Outcome.GONE),
-        ("ResourceNotFound", Outcome.CLUSTER_GONE),
-        ("ValidationException", Outcome.PERMANENT),
+        ("InstanceIdInUse", EntryOutcome.TRANSIENT),
+        ("InvalidInstanceStatus", EntryOutcome.TRANSIENT),
+        ("InternalServerError", EntryOutcome.TRANSIENT),
+        ("ThrottlingException", EntryOutcome.TRANSIENT),
+        ("InstanceIdNotFound", EntryOutcome.GONE),
+        ("ResourceNotFound", EntryOutcome.CLUSTER_GONE),
+        ("ValidationException", EntryOutcome.PERMANENT),
     ],
 )
-def test_known_codes(code: str, outcome: Outcome) -> None:
+def test_known_codes(code: str, outcome: EntryOutcome) -> None:
     assert outcome_for(code) == (outcome, True)
 
 
 def test_unknown_codes_are_transient_and_reported() -> None:
-    assert outcome_for("BrandNewCode") == (Outcome.TRANSIENT, False)
+    assert outcome_for("BrandNewCode") == (EntryOutcome.TRANSIENT, False)
     response = {"Failed": [{"NodeId": A, "ErrorCode": "BrandNewCode"}]}
     results = classify_response(response, {IdKind.NODE_ID: [A]})
-    assert results[0].outcome is Outcome.TRANSIENT
+    assert results[0].outcome is EntryOutcome.TRANSIENT
     assert unknown_codes(results) == {"BrandNewCode"}
     assert "BrandNewCode" not in ERROR_OUTCOMES
 
@@ -93,9 +95,9 @@ def test_a_failed_call_fails_every_entry_with_its_code() -> None:
         "ResourceNotFound", "no cluster", {IdKind.NODE_ID: [A, B], IdKind.LOGICAL_ID: ["x"]}
     )
     assert {(r.node_id, r.outcome) for r in results} == {
-        (A, Outcome.CLUSTER_GONE),
-        (B, Outcome.CLUSTER_GONE),
-        ("x", Outcome.CLUSTER_GONE),
+        (A, EntryOutcome.CLUSTER_GONE),
+        (B, EntryOutcome.CLUSTER_GONE),
+        ("x", EntryOutcome.CLUSTER_GONE),
     }
 
 

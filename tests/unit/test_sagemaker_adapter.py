@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from autoheal.adapters.sagemaker import HyperPodNodes, RequestTooLarge
-from autoheal.core.results import IdKind, Outcome
+from autoheal.core.results import EntryOutcome, IdKind
 
 
 def _ids(n: int) -> list[str]:
@@ -39,7 +39,7 @@ def test_25_ids_go_out_in_one_call(sagemaker) -> None:  # type: ignore[no-untype
         "batch_reboot_cluster_nodes", {"Successful": ids, "Failed": []}, {"ClusterName": "c1", "NodeIds": ids}
     )
     receipt = HyperPodNodes(client).reboot("c1", {IdKind.NODE_ID: ids})
-    assert receipt.size == 25 and all(r.outcome is Outcome.SUCCEEDED for r in receipt.results)
+    assert receipt.size == 25 and all(r.outcome is EntryOutcome.SUCCEEDED for r in receipt.results)
 
 
 def test_a_cluster_that_does_not_exist_closes_every_entry(sagemaker) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_a_cluster_that_does_not_exist_closes_every_entry(sagemaker) -> None:  #
     )
     receipt = HyperPodNodes(client).replace("gone", {IdKind.NODE_ID: _ids(3)})
     assert receipt.call_error == "ResourceNotFound"
-    assert {r.outcome for r in receipt.results} == {Outcome.CLUSTER_GONE}
+    assert {r.outcome for r in receipt.results} == {EntryOutcome.CLUSTER_GONE}
 
 
 def test_throttling_makes_every_entry_transient(sagemaker) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +58,7 @@ def test_throttling_makes_every_entry_transient(sagemaker) -> None:  # type: ign
         "batch_reboot_cluster_nodes", service_error_code="ThrottlingException", http_status_code=400
     )
     receipt = HyperPodNodes(client).reboot("c1", {IdKind.NODE_ID: _ids(2)})
-    assert {r.outcome for r in receipt.results} == {Outcome.TRANSIENT}
+    assert {r.outcome for r in receipt.results} == {EntryOutcome.TRANSIENT}
 
 
 def test_delete_reads_code_not_error_code(sagemaker) -> None:  # type: ignore[no-untyped-def]
@@ -70,8 +70,8 @@ def test_delete_reads_code_not_error_code(sagemaker) -> None:  # type: ignore[no
         {"ClusterName": "c1", "NodeIds": [a, b]},
     )
     results = {r.node_id: r for r in HyperPodNodes(client).delete("c1", {IdKind.NODE_ID: [a, b]}).results}
-    assert results[a].outcome is Outcome.SUCCEEDED
-    assert (results[b].outcome, results[b].error_code) == (Outcome.TRANSIENT, "NodeIdInUse")
+    assert results[a].outcome is EntryOutcome.SUCCEEDED
+    assert (results[b].outcome, results[b].error_code) == (EntryOutcome.TRANSIENT, "NodeIdInUse")
 
 
 def test_delete_limit_is_50_nodes_combined(sagemaker) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,8 @@ from autoheal.core.ladder import Decision, Reason
 from autoheal.faults import NodeFault, RepairAction
 from autoheal.policy import Action, Guards
 
-#: Node statuses in which HyperPod is busy with the node: nothing new is started.
+#: ListClusterNodes statuses in which HyperPod is busy with the node (an operation under way): the guards
+#: start nothing new, and reconcile reads them as evidence that a crashed claim's action went out.
 BUSY_NODE_STATUSES = frozenset({"DeepHealthCheckInProgress", "Pending", "ShuttingDown", "SystemUpdating"})
 #: Instance-group statuses during which the group is being changed.
 CHANGING_GROUP_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "Deleting"})

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from autoheal.core.guards import BUSY_NODE_STATUSES
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.policy import Action, RemediationPolicy
 
-#: ListClusterNodes statuses that show an operation under way on the node.
-BUSY_STATUSES = frozenset({"Pending", "ShuttingDown", "SystemUpdating", "DeepHealthCheckInProgress"})
 RUNNING = "Running"
 FAILURE = "Failure"
 
@@ -93,8 +92,8 @@ def _took_effect(h: NodeHistory, seen: Observed) -> bool:
     blindly: its evidence does not fade)."""
     if h.intent_action is Action.REPLACE:
         moved = bool(h.intent_instance_id and seen.instance_id and seen.instance_id != h.intent_instance_id)
-        return moved or seen.status in BUSY_STATUSES or seen.status == FAILURE
-    return seen.status in BUSY_STATUSES
+        return moved or seen.status in BUSY_NODE_STATUSES or seen.status == FAILURE
+    return seen.status in BUSY_NODE_STATUSES
 
 
 def _overdue_retry(ctx: _Ctx) -> Verdict | None:

@@ -20,7 +20,7 @@ class IdKind(StrEnum):
     LOGICAL_ID = "NodeLogicalIds"
 
 
-class Outcome(StrEnum):
+class EntryOutcome(StrEnum):
     SUCCEEDED = "succeeded"  # the platform accepted the action: attempt in progress
     TRANSIENT = "transient"  # retry later, this entry alone
     GONE = "gone"  # the node no longer exists: close it
@@ -30,41 +30,41 @@ class Outcome(StrEnum):
 
 #: Per-entry and whole-call error codes and what they mean for the node. Unknown codes are transient
 #: (and logged by the caller): a new code must never make us drop a fault.
-ERROR_OUTCOMES: Mapping[str, Outcome] = {
+ERROR_OUTCOMES: Mapping[str, EntryOutcome] = {
     # reboot / replace (ErrorCode)
-    "InstanceIdInUse": Outcome.TRANSIENT,
-    "InvalidInstanceStatus": Outcome.TRANSIENT,
-    "InternalServerError": Outcome.TRANSIENT,
-    "InstanceIdNotFound": Outcome.GONE,
+    "InstanceIdInUse": EntryOutcome.TRANSIENT,
+    "InvalidInstanceStatus": EntryOutcome.TRANSIENT,
+    "InternalServerError": EntryOutcome.TRANSIENT,
+    "InstanceIdNotFound": EntryOutcome.GONE,
     # delete (Code)
-    "NodeIdInUse": Outcome.TRANSIENT,
-    "InvalidNodeStatus": Outcome.TRANSIENT,
-    "InternalError": Outcome.TRANSIENT,
-    "NodeIdNotFound": Outcome.GONE,
-    "NodeLogicalIdNotFound": Outcome.GONE,
+    "NodeIdInUse": EntryOutcome.TRANSIENT,
+    "InvalidNodeStatus": EntryOutcome.TRANSIENT,
+    "InternalError": EntryOutcome.TRANSIENT,
+    "NodeIdNotFound": EntryOutcome.GONE,
+    "NodeLogicalIdNotFound": EntryOutcome.GONE,
     # whole-call errors
-    "ThrottlingException": Outcome.TRANSIENT,
-    "Throttling": Outcome.TRANSIENT,
-    "TooManyRequestsException": Outcome.TRANSIENT,
-    "RequestLimitExceeded": Outcome.TRANSIENT,
-    "ServiceUnavailable": Outcome.TRANSIENT,
-    "InternalFailure": Outcome.TRANSIENT,
-    "ResourceNotFound": Outcome.CLUSTER_GONE,
-    "ValidationException": Outcome.PERMANENT,
-    "AccessDeniedException": Outcome.PERMANENT,
-    "ResourceLimitExceeded": Outcome.PERMANENT,
+    "ThrottlingException": EntryOutcome.TRANSIENT,
+    "Throttling": EntryOutcome.TRANSIENT,
+    "TooManyRequestsException": EntryOutcome.TRANSIENT,
+    "RequestLimitExceeded": EntryOutcome.TRANSIENT,
+    "ServiceUnavailable": EntryOutcome.TRANSIENT,
+    "InternalFailure": EntryOutcome.TRANSIENT,
+    "ResourceNotFound": EntryOutcome.CLUSTER_GONE,
+    "ValidationException": EntryOutcome.PERMANENT,
+    "AccessDeniedException": EntryOutcome.PERMANENT,
+    "ResourceLimitExceeded": EntryOutcome.PERMANENT,
     # no entry for an id we asked about; a call whose fate is unknown (connection lost)
-    "NoResult": Outcome.TRANSIENT,
-    "ConnectionError": Outcome.TRANSIENT,
+    "NoResult": EntryOutcome.TRANSIENT,
+    "ConnectionError": EntryOutcome.TRANSIENT,
 }
 
 NO_RESULT = "NoResult"
 
 
-def outcome_for(code: str) -> tuple[Outcome, bool]:
+def outcome_for(code: str) -> tuple[EntryOutcome, bool]:
     """The outcome for an error code, and whether the code was known."""
     known = code in ERROR_OUTCOMES
-    return ERROR_OUTCOMES.get(code, Outcome.TRANSIENT), known
+    return ERROR_OUTCOMES.get(code, EntryOutcome.TRANSIENT), known
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,13 @@ class EntryResult:
 
     node_id: str
     id_kind: IdKind
-    outcome: Outcome
+    outcome: EntryOutcome
     error_code: str | None = None
     message: str = ""
 
     @property
     def failed(self) -> bool:
-        return self.outcome is not Outcome.SUCCEEDED
+        return self.outcome is not EntryOutcome.SUCCEEDED
 
 
 _LISTS: Mapping[IdKind, tuple[str, str, str]] = {
@@ -109,10 +109,12 @@ def classify_response(
                 outcome, _ = outcome_for(code)
                 results.append(EntryResult(node, kind, outcome, code, str(entry.get("Message") or "")))
             elif node in succeeded:
-                results.append(EntryResult(node, kind, Outcome.SUCCEEDED))
+                results.append(EntryResult(node, kind, EntryOutcome.SUCCEEDED))
             else:
                 results.append(
-                    EntryResult(node, kind, Outcome.TRANSIENT, NO_RESULT, "the response did not mention it")
+                    EntryResult(
+                        node, kind, EntryOutcome.TRANSIENT, NO_RESULT, "the response did not mention it"
+                    )
                 )
     return results
 

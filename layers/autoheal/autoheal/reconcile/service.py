@@ -18,30 +18,29 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
-from autoheal.adapters.ledger import AttemptRecord, Ledger
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.adapters.directory import ClusterNotFound
+from autoheal.adapters.ledger import AttemptRecord
+from autoheal.core import transitions
+from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.policy import Action, RemediationPolicy
-
-Clock = Callable[[], datetime]
-
-
-class FaultSink(Protocol):
-    def send(self, faults: Sequence[NodeFault]) -> Any: ...
+from autoheal.ports import Clock, Directory, FaultSink, NodeStates, OpenNodes
 
 
 @dataclass
 class ReconcileDeps:
-    ledger: Ledger
-    directory: NodeDirectory
+    """The ports one round uses (`wiring.build_deps` passes the ledger for both `states` and
+    `open_nodes`)."""
+
+    states: NodeStates
+    open_nodes: OpenNodes
+    directory: Directory
     queue: FaultSink
     policy: RemediationPolicy
     clock: Clock
@@ -79,13 +78,13 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     report = ReconcileReport()
     now = deps.clock()
     faults: list[NodeFault] = []
-    for history in deps.ledger.open_nodes(cluster):
+    for history in deps.open_nodes.open_nodes(cluster):
         observed, exists = _observe(history, deps.directory)
         v = verdict(history, observed if exists else None, now, deps.policy)
         change = (
             _change(v, history, observed, now, deps.policy, report.metrics) if v is not Verdict.WAIT else None
         )
-        applied = change is not None and deps.ledger.put_if_unchanged(
+        applied = change is not None and deps.states.put_if_unchanged(
             change.state, change.expected_version, now
         )
         report.rows.append(
@@ -94,7 +93,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         if change is None or not applied:
             continue
         if change.attempt is not None:
-            deps.ledger.commit([], [change.attempt], now)
+            deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
             faults.append(change.fault)
         logger.info(
@@ -106,7 +105,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     return report
 
 
-def _observe(history: NodeHistory, directory: NodeDirectory) -> tuple[Observed | None, bool]:
+def _observe(history: NodeHistory, directory: Directory) -> tuple[Observed | None, bool]:
     try:
         nodes = directory.cluster(history.cluster)
     except ClusterNotFound:
@@ -125,7 +124,6 @@ def _change(
     policy: RemediationPolicy,
     metrics: MetricCounts,
 ) -> _Change:
-    base = replace(h, version=h.version + 1)
     signal = _signal(h)
     if v is Verdict.HEALED:
         assert h.last_action is not None and h.last_action_at is not None
@@ -133,74 +131,32 @@ def _change(
             Metric.TIME_TO_HEALTHY, (now - h.last_action_at).total_seconds(), Action=h.last_action.value
         )
         metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="healed")
-        state = replace(
-            base,
-            status=NodeStatus.IDLE,
-            last_outcome=LastOutcome.HEALED,
-            pending_fault=None,
-            instance_id=(seen.instance_id if seen else None) or h.instance_id,
-        )
+        state = transitions.healed(h, seen.instance_id if seen else None)
         return _Change(state, h.version, attempt=_verification(h, h.last_action, now, "healed"))
     if v in (Verdict.FAILED, Verdict.TIMED_OUT):
         assert h.last_action is not None
         metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result=v.value)
         fault = _reconcile_fault(h, seen, v, now)
-        state = replace(
-            base,
-            status=NodeStatus.RETRY_PENDING,  # stays open until remediate acts: re-driven if the fault is lost
-            last_outcome=LastOutcome.FAILED,
-            retry_at=now,
-            pending_fault=fault.model_dump_json(),
-        )
+        state = transitions.action_failed(h, now, fault.model_dump_json())
         return _Change(state, h.version, attempt=_verification(h, h.last_action, now, v.value), fault=fault)
     if v is Verdict.GONE:
         metrics.add(Metric.NODES_CLOSED, Reason="gone")
         if h.last_action is not None and h.status is NodeStatus.IN_PROGRESS:
             metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="gone")
-        state = replace(base, status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
-        return _Change(_cleared(state), h.version)
+        return _Change(transitions.closed_gone(h), h.version)
     if v is Verdict.RECORD_TAKEN:
-        assert h.intent_action is not None and h.intent_at is not None
+        assert h.intent_action is not None
         metrics.add(Metric.CLAIMS_RECOVERED, Resolution="recorded_as_taken")
-        times = (*h.action_times.get(h.intent_action, ()), h.intent_at)
-        state = replace(
-            base,
-            status=NodeStatus.IN_PROGRESS,
-            step=h.intent_step,
-            last_action=h.intent_action,
-            last_action_at=h.intent_at,
-            last_attempt_at=h.intent_at,
-            last_outcome=LastOutcome.ACCEPTED,
-            transient_retries=0,
-            action_times={**h.action_times, h.intent_action: times},
-        )
-        return _Change(
-            _cleared(state), h.version, attempt=_verification(h, h.intent_action, now, "recovered")
-        )
+        state = transitions.recorded_as_taken(h)
+        return _Change(state, h.version, attempt=_verification(h, h.intent_action, now, "recovered"))
     if v is Verdict.RELEASE_CLAIM:
         metrics.add(Metric.CLAIMS_RECOVERED, Resolution="released")
         fault = _pending(h) or _reconcile_fault(h, seen, v, now)
-        state = replace(
-            base,
-            status=NodeStatus.RETRY_PENDING,
-            step=h.intent_step,
-            last_outcome=LastOutcome.FAILED_TRANSIENT,
-            last_attempt_at=h.intent_at or now,
-            transient_retries=h.transient_retries + 1,  # repeated crashes end with a human
-            retry_at=now,
-            seen_event_ids=tuple(e for e in h.seen_event_ids if e != fault.source_event_id),
-        )
-        return _Change(_cleared(state), h.version, fault=fault)
+        return _Change(transitions.claim_released(h, now, fault.source_event_id), h.version, fault=fault)
     assert v is Verdict.REDRIVE
     metrics.add(Metric.RETRIES_REDRIVEN)
     fault = _pending(h) or _reconcile_fault(h, seen, v, now)
-    return _Change(replace(base, retry_at=now), h.version, fault=fault)
-
-
-def _cleared(h: NodeHistory) -> NodeHistory:
-    return replace(
-        h, claim_expires_at=None, intent_action=None, intent_step=-1, intent_at=None, intent_instance_id=None
-    )
+    return _Change(transitions.redriven(h, now), h.version, fault=fault)
 
 
 def _pending(h: NodeHistory) -> NodeFault | None:

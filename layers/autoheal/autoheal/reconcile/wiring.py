@@ -12,7 +12,8 @@ from autoheal.adapters.ledger import Ledger
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import CLUSTER_NAME_RE, utcnow
 from autoheal.observability import flush_counts, logger
-from autoheal.reconcile.service import Clock, ReconcileDeps, ReconcileReport, reconcile
+from autoheal.ports import Clock
+from autoheal.reconcile.service import ReconcileDeps, ReconcileReport, reconcile
 from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]
@@ -33,8 +34,10 @@ def build_deps(
     settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow
 ) -> ReconcileDeps:
     policy = settings.policy
+    ledger = Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl)
     return ReconcileDeps(
-        ledger=Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl),
+        states=ledger,
+        open_nodes=ledger,
         directory=NodeDirectory(client("sagemaker")),
         queue=FaultQueue(client("sqs"), settings.queue_url),
         policy=policy,

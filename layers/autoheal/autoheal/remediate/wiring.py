@@ -18,7 +18,9 @@ from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.switches import Switches
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
-from autoheal.remediate.service import Clock, Deps, RemediationReport, remediate
+from autoheal.ports import Clock, RetryQueue
+from autoheal.remediate.requeue import ReturnToSource
+from autoheal.remediate.service import Deps, RemediationReport, remediate
 from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]
@@ -48,13 +50,21 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
     sagemaker = client("sagemaker")
     dynamodb = client("dynamodb")
     policy = settings.policy
+    ledger = Ledger(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl)
+    switches = Switches(dynamodb, settings.table_name)
+    retry_queue: RetryQueue = (
+        FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else ReturnToSource()
+    )
     return Deps(
         directory=NodeDirectory(sagemaker),
-        ledger=Ledger(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl),
-        switches=Switches(dynamodb, settings.table_name),
+        states=ledger,
+        open_nodes=ledger,
+        pauses=switches,
+        breakers=switches,
+        cooldowns=switches,
         nodes=HyperPodNodes(sagemaker),
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
-        retry_queue=FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else None,
+        retry_queue=retry_queue,
         policy=policy,
         clock=clock,
     )

@@ -1,0 +1,215 @@
+"""How a node's state moves on: every transition of `NodeHistory`, pure, in one place.
+
+Remediate and reconcile both write node states; neither builds one by hand. Each function takes the
+state as read (or as last written by this invocation) and returns the next one with its version bumped,
+so the caller writes it conditionally on the version it read.
+
+    idle/retry_pending/in_progress --claim--> claimed --accepted--> in_progress --healed--> idle
+                                                      --transient--> retry_pending (or needs_human)
+                                                      --gone------> closed
+                                                      --permanent--> needs_human
+    claimed (its invocation died) --recorded_as_taken--> in_progress | --released--> retry_pending
+    in_progress --failed / timed out--> retry_pending ; any open state --closed_gone--> closed
+    decided, not acted --needs_human--> needs_human ; --dry_run--> unchanged but last_outcome
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.policy import Action
+
+
+def _next(h: NodeHistory) -> NodeHistory:
+    return replace(h, version=h.version + 1)
+
+
+def _without_claim(h: NodeHistory) -> NodeHistory:
+    """The claim and its intent cleared (the outcome is known, or reconcile settled it)."""
+    return replace(
+        h, claim_expires_at=None, intent_action=None, intent_step=-1, intent_at=None, intent_instance_id=None
+    )
+
+
+# --- remediate: before the call -----------------------------------------------------------------------
+
+
+def observed(
+    h: NodeHistory, instance_id: str | None, node_logical_id: str | None, instance_group: str | None
+) -> NodeHistory:
+    """The node's ids as the platform lists them now (not a new version: nothing happened yet)."""
+    return replace(
+        h,
+        instance_id=instance_id or h.instance_id,
+        node_logical_id=node_logical_id or h.node_logical_id,
+        instance_group=instance_group or h.instance_group,
+    )
+
+
+def claimed(
+    seen: NodeHistory,
+    read_version: int,
+    now: datetime,
+    ttl: timedelta,
+    action: Action,
+    step: int,
+    instance_id: str | None,
+    pending_fault: str,
+) -> NodeHistory:
+    """We hold the node and are about to call; the intent lets reconcile tell what happened if we die
+    before the outcome is written."""
+    return replace(
+        seen,
+        status=NodeStatus.CLAIMED,
+        version=read_version + 1,
+        claim_expires_at=now + ttl,
+        intent_action=action,
+        intent_step=step,
+        intent_at=now,
+        intent_instance_id=instance_id,
+        pending_fault=pending_fault,
+    )
+
+
+def handed_to_human(seen: NodeHistory, read_version: int) -> NodeHistory:
+    """The ladder (or a guard) stops here: an operator takes over."""
+    return replace(seen, status=NodeStatus.NEEDS_HUMAN, version=read_version + 1, claim_expires_at=None)
+
+
+def dry_run(seen: NodeHistory, read_version: int) -> NodeHistory:
+    """Decided and recorded, nothing called: the ladder state does not move."""
+    return replace(seen, version=read_version + 1, last_outcome=LastOutcome.DRY_RUN)
+
+
+# --- remediate: the call's per-entry outcome ------------------------------------------------------------
+
+
+def _settled(claim: NodeHistory, now: datetime) -> NodeHistory:
+    return replace(_without_claim(_next(claim)), last_attempt_at=now, retry_at=None)
+
+
+def _taken(h: NodeHistory, action: Action, step: int, at: datetime) -> NodeHistory:
+    """An action the platform accepted at `at`: the ladder's step and the node's action times move."""
+    times = (*h.action_times.get(action, ()), at)
+    return replace(
+        h,
+        status=NodeStatus.IN_PROGRESS,
+        step=step,
+        last_action=action,
+        last_action_at=at,
+        last_outcome=LastOutcome.ACCEPTED,
+        transient_retries=0,
+        action_times={**h.action_times, action: times},
+    )
+
+
+def accepted(claim: NodeHistory, action: Action, step: int, now: datetime) -> NodeHistory:
+    return replace(_taken(_settled(claim, now), action, step, now), last_error_code=None)
+
+
+def transient_retry(
+    claim: NodeHistory,
+    before: NodeHistory,
+    step: int,
+    error_code: str | None,
+    retries: int,
+    max_retries: int,
+    retry_at: datetime,
+    now: datetime,
+) -> NodeHistory:
+    """A retryable failure: retry the same step later, or hand to a human once the budget is spent.
+    The batch's event ids are forgotten (`before`'s kept) so the re-queued fault is not a duplicate."""
+    return replace(
+        _settled(claim, now),
+        seen_event_ids=before.seen_event_ids,
+        step=step,
+        last_outcome=LastOutcome.FAILED_TRANSIENT,
+        last_error_code=error_code,
+        transient_retries=retries,
+        status=NodeStatus.RETRY_PENDING if retries <= max_retries else NodeStatus.NEEDS_HUMAN,
+        retry_at=retry_at,
+    )
+
+
+def entry_gone(claim: NodeHistory, error_code: str | None, now: datetime) -> NodeHistory:
+    """The node (or its cluster) no longer exists: close it."""
+    return replace(
+        _settled(claim, now),
+        status=NodeStatus.CLOSED,
+        last_outcome=LastOutcome.GONE,
+        last_error_code=error_code,
+        pending_fault=None,
+    )
+
+
+def entry_failed(claim: NodeHistory, error_code: str | None, now: datetime) -> NodeHistory:
+    """A permanent failure: retrying will not help, a human takes over."""
+    return replace(
+        _settled(claim, now),
+        status=NodeStatus.NEEDS_HUMAN,
+        last_outcome=LastOutcome.PERMANENT,
+        last_error_code=error_code,
+    )
+
+
+# --- reconcile -------------------------------------------------------------------------------------------
+
+
+def healed(h: NodeHistory, instance_id: str | None) -> NodeHistory:
+    """Running again past the healthy delay: the remediation is over."""
+    return replace(
+        _next(h),
+        status=NodeStatus.IDLE,
+        last_outcome=LastOutcome.HEALED,
+        pending_fault=None,
+        instance_id=instance_id or h.instance_id,
+    )
+
+
+def action_failed(h: NodeHistory, now: datetime, fault: str) -> NodeHistory:
+    """Failed or timed out: open until remediate climbs the ladder on `fault` (re-driven if lost)."""
+    return replace(
+        _next(h),
+        status=NodeStatus.RETRY_PENDING,
+        last_outcome=LastOutcome.FAILED,
+        retry_at=now,
+        pending_fault=fault,
+    )
+
+
+def closed_gone(h: NodeHistory) -> NodeHistory:
+    """The node no longer exists: closed, any claim dropped."""
+    return _without_claim(
+        replace(_next(h), status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
+    )
+
+
+def recorded_as_taken(h: NodeHistory) -> NodeHistory:
+    """A crashed claim whose action reached the platform: recorded as taken at its intent time."""
+    assert h.intent_action is not None and h.intent_at is not None
+    taken = _taken(_next(h), h.intent_action, h.intent_step, h.intent_at)
+    return _without_claim(replace(taken, last_attempt_at=h.intent_at))
+
+
+def claim_released(h: NodeHistory, now: datetime, fault_event_id: str) -> NodeHistory:
+    """A crashed claim whose action never happened: try again (repeated crashes end with a human);
+    the re-driven fault's event id is forgotten so it is not taken for a duplicate."""
+    return _without_claim(
+        replace(
+            _next(h),
+            status=NodeStatus.RETRY_PENDING,
+            step=h.intent_step,
+            last_outcome=LastOutcome.FAILED_TRANSIENT,
+            last_attempt_at=h.intent_at or now,
+            transient_retries=h.transient_retries + 1,
+            retry_at=now,
+            seen_event_ids=tuple(e for e in h.seen_event_ids if e != fault_event_id),
+        )
+    )
+
+
+def redriven(h: NodeHistory, now: datetime) -> NodeHistory:
+    """An overdue transient retry (its delayed message lost) is sent again."""
+    return replace(_next(h), retry_at=now)

@@ -1,0 +1,96 @@
+"""The ports the services depend on: small Protocols, one per kind of record or call.
+
+Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
+and one adapter object may serve several ports (today `Ledger` is `NodeStates` and `OpenNodes`, and
+`Switches` is `Pauses`, `Breakers` and `Cooldowns`). Each method raises the adapter's typed error
+(`LedgerError`, `SwitchError`, `QueueError`, ...) when the platform refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
+from autoheal.adapters.ledger import AttemptRecord, NodeRef
+from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.sagemaker import CallReceipt
+from autoheal.adapters.switches import BreakerState, Cooldown, Pause
+from autoheal.core.history import NodeHistory
+from autoheal.core.planner import BatchRequest
+from autoheal.faults import NodeFault
+
+#: The services' clock (timezone-aware UTC; tests and the local world pass their own).
+Clock = Callable[[], datetime]
+
+
+class NodeStates(Protocol):
+    """Each node's state record, written with optimistic concurrency (its version)."""
+
+    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeHistory]: ...
+
+    def put_if_unchanged(self, state: NodeHistory, expected_version: int, now: datetime) -> bool: ...
+
+    def commit(
+        self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: datetime
+    ) -> None: ...
+
+
+class OpenNodes(Protocol):
+    """The nodes with an open remediation (one cluster, or all of them)."""
+
+    def open_nodes(self, cluster: str | None = None) -> list[NodeHistory]: ...
+
+
+class Pauses(Protocol):
+    def paused(self, clusters: Iterable[str]) -> dict[str, Pause]: ...
+
+
+class Breakers(Protocol):
+    def breakers(self, now: datetime) -> BreakerState: ...
+
+    def trip(self, label: str, until: datetime, count: int, allowed: int) -> None: ...
+
+
+class Cooldowns(Protocol):
+    def cooldowns(
+        self, groups: Iterable[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], Cooldown]: ...
+
+    def start_cooldown(self, cooldown: Cooldown) -> None: ...
+
+
+class Directory(Protocol):
+    """Where a fault's node is now: ListClusterNodes, DescribeCluster and ListTags."""
+
+    def cluster(self, ref: str) -> ClusterNodes: ...
+
+    def info(self, ref: str) -> ClusterInfo: ...
+
+    def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None: ...
+
+
+class NodeActions(Protocol):
+    """The SageMaker Batch*ClusterNodes calls: one request in, one typed receipt out."""
+
+    def execute(self, request: BatchRequest) -> CallReceipt: ...
+
+
+class RetryQueue(Protocol):
+    """Faults to try again after a delay (raises `QueueError` when they could not be queued)."""
+
+    def requeue(self, faults: Sequence[NodeFault], delay_seconds: int) -> None: ...
+
+
+class FaultSink(Protocol):
+    """Reconcile's faults, sent back through the fault queue to remediate."""
+
+    def send(self, faults: Sequence[NodeFault]) -> Any: ...
+
+
+class HumanNotifier(Protocol):
+    """Tell an operator about nodes we stopped acting on. Truthy when something was sent (a count of
+    messages is fine: `bool` is an `int`)."""
+
+    def needs_human(self, humans: Sequence[HumanNeeded]) -> int: ...

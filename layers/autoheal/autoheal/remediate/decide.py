@@ -1,0 +1,66 @@
+"""Stage 3, decide (pure): each node's ladder decision, checked by the guards before and after it.
+
+A guard may ignore the faults, hand the node to a human, or hold the action (the per-node cool-down,
+an unsuitable cluster, group or node state). No I/O: the histories and cluster descriptions were read
+by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from autoheal.adapters.directory import ClusterInfo
+from autoheal.adapters.ledger import NodeRef
+from autoheal.core import guards
+from autoheal.core.guards import GuardKind, NodeContext
+from autoheal.core.history import NodeHistory
+from autoheal.core.ladder import DecisionKind, NodeFaults, decide
+from autoheal.policy import RemediationPolicy
+from autoheal.remediate.model import RETRY_MAX_SECONDS, Hold, Node, NodePlan
+
+
+def decide_all(
+    nodes: Mapping[NodeRef, Node],
+    histories: Mapping[NodeRef, NodeHistory],
+    infos: Mapping[str, ClusterInfo],
+    now: datetime,
+    policy: RemediationPolicy,
+) -> list[NodePlan]:
+    return [node_plan(node, histories[ref], infos.get(ref[0]), now, policy) for ref, node in nodes.items()]
+
+
+def node_plan(
+    node: Node, history: NodeHistory, info: ClusterInfo | None, now: datetime, policy: RemediationPolicy
+) -> NodePlan:
+    """The ladder's decision, checked by the guards before and after it."""
+    faults = NodeFaults(tuple(node.faults))
+    decision = decide(faults, history, now, policy)
+    step = policy.step(decision.step) if decision.acts else None
+    action = step.action if step else None
+    if decision.kind is DecisionKind.IGNORE:
+        return NodePlan(node, history, decision)
+    ctx = context(node, info)
+    guard = guards.before(faults.new_since(history) or faults.faults, ctx, now, policy.guards)
+    if guard is None and action is not None:
+        guard = guards.after(decision, action, history, ctx, now, policy.guards)
+    if guard is not None and guard.kind is GuardKind.HOLD:
+        delay = RETRY_MAX_SECONDS
+        if guard.reason == "node_cooldown" and history.last_action_at is not None:
+            remaining = policy.guards.node_cooldown - (now - history.last_action_at)
+            delay = max(1, min(RETRY_MAX_SECONDS, int(remaining.total_seconds()) + 1))
+        return NodePlan(node, history, decision, hold=Hold(guard.reason, guard.reason, delay), action=action)
+    return NodePlan(node, history, decision, guard=guard, action=action)
+
+
+def context(node: Node, info: ClusterInfo | None) -> NodeContext:
+    group = info.groups.get(node.target.instance_group or "") if info else None
+    return NodeContext(
+        cluster_status=info.status if info else None,
+        node_recovery=info.node_recovery if info else None,
+        cluster_tags=info.tags if info else {},
+        group=node.target.instance_group,
+        group_status=group.status if group else None,
+        node_type=group.node_type if group else None,
+        node_status=node.status,
+    )

@@ -1,0 +1,81 @@
+"""Stage 4a, hold: the switches an operator or an earlier batch set.
+
+- `hold_switched`: a paused cluster holds every fault that would act or notify; a capacity cool-down
+  holds the replaces in its instance group (one BatchGetItem each, only when needed);
+- `start_cooldowns` (execute): a replacement that found no capacity stops replaces in its group for a
+  while, and says why.
+
+A new kind of hold (an approval, a canary wave) is one more rule here: held faults are re-queued with
+their hold's name, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.switches import Cooldown, covering
+from autoheal.core.guards import GuardKind
+from autoheal.core.ladder import DecisionKind
+from autoheal.observability import Metric, logger
+from autoheal.policy import Action
+from autoheal.ports import Cooldowns, Pauses
+from autoheal.remediate.model import BatchPlan, Effects, Hold, NodePlan
+
+CAPACITY_SIGNAL = "InsufficientCapacity"
+
+
+def hold_switched(
+    plans: list[NodePlan], pauses: Pauses, cooldowns: Cooldowns, now: datetime
+) -> list[NodePlan]:
+    """Paused clusters hold every fault that would act or notify; a capacity cool-down holds replaces."""
+    paused = pauses.paused({p.node.ref[0] for p in plans})
+    replacing = {
+        (p.node.ref[0], p.node.target.instance_group or "")
+        for p in plans
+        if p.would_act and p.action is Action.REPLACE
+    }
+    cooling = cooldowns.cooldowns(replacing, now) if replacing else {}
+    out = []
+    for p in plans:
+        pause = covering(paused, p.node.ref[0])
+        acts_or_tells = p.decision.kind is not DecisionKind.IGNORE and (
+            p.guard is None or p.guard.kind is not GuardKind.IGNORE
+        )
+        cooldown = cooling.get((p.node.ref[0], p.node.target.instance_group or ""))
+        if pause is not None and acts_or_tells and p.hold is None:
+            p = replace(p, hold=Hold("paused", f"paused:{pause.scope}"))
+        elif cooldown is not None and p.would_act and p.action is Action.REPLACE:
+            p = replace(p, hold=Hold("capacity_cooldown", f"capacity_cooldown:{cooldown.group}"))
+        out.append(p)
+    return out
+
+
+def start_cooldowns(batch: BatchPlan, cooldowns: Cooldowns) -> Effects:
+    """A replacement that found no capacity stops replaces in its group for a while, and says why."""
+    out = Effects()
+    started: set[tuple[str, str]] = set()
+    for p in batch.nodes:
+        target = p.node.target
+        short = [f for f in p.node.faults if f.signal == CAPACITY_SIGNAL]
+        group = target.instance_group or (short[0].instance_group if short else None)
+        if not short or not group or (target.cluster, group) in started:
+            continue
+        until = batch.now + batch.policy.capacity_cooldown
+        reason = short[0].reason or CAPACITY_SIGNAL
+        cooldowns.start_cooldown(Cooldown(target.cluster, group, until, reason, target.node_key))
+        out.metrics.add(Metric.CAPACITY_COOLDOWNS)
+        logger.warning("capacity cool-down started", extra={"cluster": target.cluster, "group": group})
+        started.add((target.cluster, group))
+        out.humans.append(
+            HumanNeeded(
+                cluster=target.cluster,
+                node_key=target.node_key,
+                instance_id=target.instance_id,
+                reason=f"insufficient capacity: no replace in group {group} until {until.isoformat()}",
+                last_action=None,
+                signal=CAPACITY_SIGNAL,
+            )
+        )
+    return out
