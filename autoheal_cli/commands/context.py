@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from autoheal.adapters.ledger import Ledger
-from autoheal.adapters.switches import Switches
+from autoheal.adapters.attempts import Attempts
+from autoheal.adapters.control import Breakers, Pauses
+from autoheal.adapters.node_states import NodeStates
+from autoheal.adapters.open_nodes import OpenNodes
 from autoheal_cli.resolve import Service
 
 
@@ -18,8 +20,17 @@ class Context:
     service: Service
     now: Callable[[], datetime]
 
-    def ledger(self) -> Ledger:
-        return Ledger(self.clients("dynamodb"), self.service.require_table())
+    def node_states(self) -> NodeStates:
+        return NodeStates(self.clients("dynamodb"), self.service.require_table())
 
-    def switches(self) -> Switches:
-        return Switches(self.clients("dynamodb"), self.service.require_table())
+    def attempts(self) -> Attempts:
+        return Attempts(self.clients("dynamodb"), self.service.require_table())
+
+    def open_nodes(self) -> OpenNodes:
+        return OpenNodes(self.clients("dynamodb"), self.service.require_table())
+
+    def pauses(self) -> Pauses:
+        return Pauses(self.clients("dynamodb"), self.service.require_table())
+
+    def breakers(self) -> Breakers:
+        return Breakers(self.clients("dynamodb"), self.service.require_table())

@@ -38,12 +38,15 @@ import boto3
 import pytest
 
 from autoheal import adapters, clients
+from autoheal.adapters.attempts import Attempts
+from autoheal.adapters.control import Breakers, Cooldown, Cooldowns, Pauses
 from autoheal.adapters.directory import NodeDirectory
-from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.node_states import NodeStates
 from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.open_nodes import OpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
-from autoheal.adapters.switches import Cooldown, Switches
 from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
@@ -89,7 +92,7 @@ FUNCTIONS = tuple(WIRING)
 #: Declared by a method a function uses, but never called by that function, so not granted to it.
 NOT_GRANTED: Mapping[str, Mapping[str, str]] = {
     REMEDIATE_FUNCTION: {
-        "dynamodb:Scan": "Ledger.open_nodes scans for every cluster; remediate asks for one (the breaker)",
+        "dynamodb:Scan": "OpenNodes.open_nodes scans for every cluster; remediate asks for one (the breaker)",
     },
 }
 
@@ -426,18 +429,34 @@ def _request(env: Env, action: Action, index: int) -> BatchRequest:
 
 def _override(env: Env, client: Callable[[str], Any]) -> object:
     # a tripped breaker to clear, set up through the unrecorded session
-    Switches(env.world.aws.client("dynamodb"), env.world.stack.table_name).trip(
+    Breakers(env.world.aws.client("dynamodb"), env.world.stack.table_name).trip(
         "train/gpu", env.world.now() + timedelta(hours=1), 3, 2
     )
-    return _switches(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
+    return _breakers(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
 
 
-def _ledger(env: Env, client: Callable[[str], Any]) -> Ledger:
-    return Ledger(client("dynamodb"), env.world.stack.table_name)
+def _states(env: Env, client: Callable[[str], Any]) -> NodeStates:
+    return NodeStates(client("dynamodb"), env.world.stack.table_name)
 
 
-def _switches(env: Env, client: Callable[[str], Any]) -> Switches:
-    return Switches(client("dynamodb"), env.world.stack.table_name)
+def _attempts(env: Env, client: Callable[[str], Any]) -> Attempts:
+    return Attempts(client("dynamodb"), env.world.stack.table_name)
+
+
+def _open_nodes(env: Env, client: Callable[[str], Any]) -> OpenNodes:
+    return OpenNodes(client("dynamodb"), env.world.stack.table_name)
+
+
+def _pauses(env: Env, client: Callable[[str], Any]) -> Pauses:
+    return Pauses(client("dynamodb"), env.world.stack.table_name)
+
+
+def _breakers(env: Env, client: Callable[[str], Any]) -> Breakers:
+    return Breakers(client("dynamodb"), env.world.stack.table_name)
+
+
+def _cooldowns(env: Env, client: Callable[[str], Any]) -> Cooldowns:
+    return Cooldowns(client("dynamodb"), env.world.stack.table_name)
 
 
 def _attempt(env: Env) -> AttemptRecord:
@@ -463,29 +482,32 @@ CASES: Mapping[str, Case] = {
     "NodeDirectory.cluster": lambda e, c: NodeDirectory(c("sagemaker")).cluster(e.cluster.name),
     "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
-    "Ledger.load": lambda e, c: _ledger(e, c).load([("train", "n1")]),
-    "Ledger.put_if_unchanged": lambda e, c: _ledger(e, c).put_if_unchanged(
+    "NodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
+    "NodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
         NodeHistory(cluster="train", node_key="n1", version=1), 0, e.world.now()
     ),
-    "Ledger.commit": lambda e, c: _ledger(e, c).commit(
+    "NodeStates.commit": lambda e, c: _states(e, c).commit(
         [NodeHistory(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()
     ),
-    "Ledger.attempts": lambda e, c: _ledger(e, c).attempts("train", "n2"),
-    "Ledger.open_nodes": lambda e, c: [_ledger(e, c).open_nodes("train"), _ledger(e, c).open_nodes()],
-    "Ledger.node_record": lambda e, c: _ledger(e, c).node_record("train", "n2"),
-    "Ledger.attempt_count": lambda e, c: _ledger(e, c).attempt_count("train", "n2"),
-    "Ledger.find_nodes": lambda e, c: _ledger(e, c).find_nodes("i-0123456789abcdef0", "train"),
-    "Switches.paused": lambda e, c: _switches(e, c).paused(["train"]),
-    "Switches.all": lambda e, c: _switches(e, c).all(),
-    "Switches.cooldowns": lambda e, c: _switches(e, c).cooldowns([("train", "gpu")], e.world.now()),
-    "Switches.start_cooldown": lambda e, c: _switches(e, c).start_cooldown(
+    "NodeStates.node_record": lambda e, c: _states(e, c).node_record("train", "n2"),
+    "Attempts.attempts": lambda e, c: _attempts(e, c).attempts("train", "n2"),
+    "Attempts.attempt_count": lambda e, c: _attempts(e, c).attempt_count("train", "n2"),
+    "OpenNodes.open_nodes": lambda e, c: [
+        _open_nodes(e, c).open_nodes("train"),
+        _open_nodes(e, c).open_nodes(),
+    ],
+    "OpenNodes.find_nodes": lambda e, c: _open_nodes(e, c).find_nodes("i-0123456789abcdef0", "train"),
+    "Pauses.paused": lambda e, c: _pauses(e, c).paused(["train"]),
+    "Pauses.all": lambda e, c: _pauses(e, c).all(),
+    "Cooldowns.cooldowns": lambda e, c: _cooldowns(e, c).cooldowns([("train", "gpu")], e.world.now()),
+    "Cooldowns.start_cooldown": lambda e, c: _cooldowns(e, c).start_cooldown(
         Cooldown("train", "gpu", e.world.now() + timedelta(hours=1), "no capacity", "n1")
     ),
-    "Switches.breakers": lambda e, c: _switches(e, c).breakers(e.world.now()),
-    "Switches.trip": lambda e, c: _switches(e, c).trip("train/gpu", e.world.now() + timedelta(hours=1), 3, 2),
-    "Switches.override_breakers": _override,
-    "Switches.pause": lambda e, c: _switches(e, c).pause("train", "iam-test", "testing"),
-    "Switches.resume": lambda e, c: _switches(e, c).resume("train"),
+    "Breakers.breakers": lambda e, c: _breakers(e, c).breakers(e.world.now()),
+    "Breakers.trip": lambda e, c: _breakers(e, c).trip("train/gpu", e.world.now() + timedelta(hours=1), 3, 2),
+    "Breakers.override_breakers": _override,
+    "Pauses.pause": lambda e, c: _pauses(e, c).pause("train", "iam-test", "testing"),
+    "Pauses.resume": lambda e, c: _pauses(e, c).resume("train"),
     "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(
         [HumanNeeded("train", "n1", None, "testing", None, None)]
     ),

@@ -71,9 +71,9 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
     """Wrap the adapters so that the invocation dies at `mode` when it reaches the victim node."""
 
     def hook(deps: Deps) -> Deps:
-        ledger, nodes = deps.ledger, deps.nodes
+        ledger, nodes = deps.states, deps.nodes
 
-        class Ledger:
+        class States:
             def __getattr__(self, name: str) -> Any:
                 return getattr(ledger, name)
 
@@ -105,7 +105,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
                     raise Crash(f"died after {request.action} on {len(request.ids)} nodes")
                 return receipt
 
-        deps.ledger = Ledger()  # type: ignore[assignment]
+        deps.states = States()  # type: ignore[assignment]
         deps.nodes = Nodes()  # type: ignore[assignment]
         return deps
 

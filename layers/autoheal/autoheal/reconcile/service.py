@@ -24,7 +24,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
-from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.node_states import NodeStates
+from autoheal.adapters.open_nodes import OpenNodes
 from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
@@ -40,7 +42,8 @@ class FaultSink(Protocol):
 
 @dataclass
 class ReconcileDeps:
-    ledger: Ledger
+    states: NodeStates
+    open_nodes: OpenNodes
     directory: NodeDirectory
     queue: FaultSink
     policy: RemediationPolicy
@@ -79,13 +82,13 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     report = ReconcileReport()
     now = deps.clock()
     faults: list[NodeFault] = []
-    for history in deps.ledger.open_nodes(cluster):
+    for history in deps.open_nodes.open_nodes(cluster):
         observed, exists = _observe(history, deps.directory)
         v = verdict(history, observed if exists else None, now, deps.policy)
         change = (
             _change(v, history, observed, now, deps.policy, report.metrics) if v is not Verdict.WAIT else None
         )
-        applied = change is not None and deps.ledger.put_if_unchanged(
+        applied = change is not None and deps.states.put_if_unchanged(
             change.state, change.expected_version, now
         )
         report.rows.append(
@@ -94,7 +97,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         if change is None or not applied:
             continue
         if change.attempt is not None:
-            deps.ledger.commit([], [change.attempt], now)
+            deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
             faults.append(change.fault)
         logger.info(

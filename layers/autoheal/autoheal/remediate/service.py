@@ -28,12 +28,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from autoheal.adapters.control import ALL_CLUSTERS, Breakers, Cooldown, Cooldowns, Pauses, covering
 from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, NodeDirectory, NodeInfo
-from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRef
+from autoheal.adapters.ledger import AttemptRecord, NodeRef
+from autoheal.adapters.node_states import NodeStates
 from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.open_nodes import OpenNodes
 from autoheal.adapters.queue import QueueError
 from autoheal.adapters.sagemaker import CallReceipt, HyperPodNodes
-from autoheal.adapters.switches import ALL_CLUSTERS, Cooldown, Switches, covering
 from autoheal.core import guards
 from autoheal.core.guards import GuardKind, GuardVerdict, NodeContext
 from autoheal.core.guards import Scope as BreakerScope
@@ -68,13 +70,16 @@ class Deps:
     """The adapters one invocation uses (built by the handler from injected clients)."""
 
     directory: NodeDirectory
-    ledger: Ledger
+    states: NodeStates
+    open_nodes: OpenNodes
     nodes: HyperPodNodes
     notifier: Notifier
     retry_queue: RetryQueue | None
     policy: RemediationPolicy
     clock: Clock
-    switches: Switches | None = None
+    pauses: Pauses | None = None
+    breakers: Breakers | None = None
+    cooldowns: Cooldowns | None = None
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -204,7 +209,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     nodes = _resolve(faults, deps.directory, report)
     if not nodes:
         return BatchPlan(now, [], report, deps.policy)
-    histories = deps.ledger.load(nodes)
+    histories = deps.states.load(nodes)
     infos = _cluster_infos(nodes, deps.directory)
     plans = [
         _node_plan(node, histories[ref], infos.get(ref[0]), now, deps.policy) for ref, node in nodes.items()
@@ -262,15 +267,15 @@ def _node_plan(
 
 def _hold_switched(plans: list[NodePlan], deps: Deps, now: datetime) -> list[NodePlan]:
     """Paused clusters hold every fault that would act or notify; a capacity cool-down holds replaces."""
-    if deps.switches is None:
+    if deps.pauses is None or deps.cooldowns is None:
         return plans
-    pauses = deps.switches.paused({p.node.ref[0] for p in plans})
+    pauses = deps.pauses.paused({p.node.ref[0] for p in plans})
     replacing = {
         (p.node.ref[0], p.node.target.instance_group or "")
         for p in plans
         if p.would_act and p.action is Action.REPLACE
     }
-    cooldowns = deps.switches.cooldowns(replacing, now) if replacing else {}
+    cooldowns = deps.cooldowns.cooldowns(replacing, now) if replacing else {}
     out = []
     for p in plans:
         pause = covering(pauses, p.node.ref[0])
@@ -291,13 +296,13 @@ def _breaker(
 ) -> tuple[list[NodePlan], dict[BreakerScope, tuple[int, int]]]:
     """Count nodes under remediation per instance group and cluster; hold the scopes over the limit."""
     wanting = [p for p in plans if p.would_act]
-    if not wanting or deps.switches is None:
+    if not wanting or deps.breakers is None:
         return plans, {}
     window = deps.policy.guards.breaker.window
     in_batch = {p.node.ref for p in wanting}
     active: list[tuple[str, str | None]] = []
     for cluster in {p.node.ref[0] for p in wanting}:
-        for h in deps.ledger.open_nodes(cluster):
+        for h in deps.open_nodes.open_nodes(cluster):
             recent = h.last_action_at is not None and now - h.last_action_at < window
             if recent and (h.cluster, h.node_key) not in in_batch and h.status in BREAKER_COUNTED:
                 active.append((h.cluster, h.instance_group))
@@ -306,7 +311,7 @@ def _breaker(
         for group_info in info.groups.values():
             sizes[BreakerScope(cluster, group_info.name)] = group_info.size
         sizes[BreakerScope(cluster, None)] = sum(g.size for g in info.groups.values())
-    state = deps.switches.breakers(now)
+    state = deps.breakers.breakers(now)
     over = guards.breaker_trips(
         [(p.node.ref[0], p.node.target.instance_group) for p in wanting], active, sizes, deps.policy.guards
     )
@@ -345,7 +350,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
         _apply_decision(p, now, deps, report, claimed, humans, dry)
     humans.extend(_capacity_cooldowns(batch, deps))
     states, attempts, retries = _act(claimed, now, deps, report, humans)
-    deps.ledger.commit(states, attempts + dry, now)
+    deps.states.commit(states, attempts + dry, now)
     _requeue(retries + held, deps, report)
     sent = deps.notifier.needs_human(humans)
     if humans and not sent:
@@ -355,12 +360,12 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
 
 def _trip_breakers(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
     """Record newly tripped breakers (they hold their scope for the window) and tell a human."""
-    if deps.switches is None or not batch.trips:
+    if deps.breakers is None or not batch.trips:
         return []
     told = []
     until = batch.now + deps.policy.guards.breaker.window
     for scope, (count, allowed) in batch.trips.items():
-        deps.switches.trip(scope.label, until, count, allowed)
+        deps.breakers.trip(scope.label, until, count, allowed)
         batch.report.metrics.add(Metric.BREAKER_TRIPS, Scope="group" if scope.group else "cluster")
         logger.warning(
             "circuit breaker tripped", extra={"scope": scope.label, "nodes": count, "allowed": allowed}
@@ -383,7 +388,7 @@ def _trip_breakers(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
 
 def _capacity_cooldowns(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
     """A replacement that found no capacity stops replaces in its group for a while, and says why."""
-    if deps.switches is None:
+    if deps.cooldowns is None:
         return []
     started: dict[tuple[str, str], HumanNeeded] = {}
     for p in batch.nodes:
@@ -392,7 +397,7 @@ def _capacity_cooldowns(batch: BatchPlan, deps: Deps) -> list[HumanNeeded]:
         if not short or not group or (p.node.target.cluster, group) in started:
             continue
         until = batch.now + deps.policy.capacity_cooldown
-        deps.switches.start_cooldown(
+        deps.cooldowns.start_cooldown(
             Cooldown(
                 p.node.target.cluster,
                 group,
@@ -538,7 +543,7 @@ def _apply_decision(
         stopped = replace(
             seen, status=NodeStatus.NEEDS_HUMAN, version=history.version + 1, claim_expires_at=None
         )
-        if deps.ledger.put_if_unchanged(stopped, history.version, now):
+        if deps.states.put_if_unchanged(stopped, history.version, now):
             report.metrics.add(Metric.NEEDS_HUMAN)
             humans.append(_human(stopped, reason, latest.signal))
             report.nodes.append(row)
@@ -558,7 +563,7 @@ def _apply_decision(
         intent_instance_id=target.instance_id,
         pending_fault=latest.model_dump_json(),
     )
-    if not deps.ledger.put_if_unchanged(claim, history.version, now):
+    if not deps.states.put_if_unchanged(claim, history.version, now):
         _conflict(row, report)
         return
     claimed.append(_Claimed(node, decision, p.action, before=current, claimed=claim))
@@ -580,7 +585,7 @@ def _dry_run(
     row = NodeRow(
         p.node.target.cluster, p.node.target.node_key, p.node.target.instance_id, kind.value, reason
     )
-    if not deps.ledger.put_if_unchanged(state, p.history.version, now):
+    if not deps.states.put_if_unchanged(state, p.history.version, now):
         _conflict(row, report)
         return
     report.metrics.add(Metric.DRY_RUN_ACTIONS, Action=what)

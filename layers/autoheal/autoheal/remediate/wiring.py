@@ -10,12 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autoheal import clients
+from autoheal.adapters.control import Breakers, Cooldowns, Pauses
 from autoheal.adapters.directory import NodeDirectory
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.node_states import NodeStates
 from autoheal.adapters.notify import Notifier
+from autoheal.adapters.open_nodes import OpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
-from autoheal.adapters.switches import Switches
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.remediate.service import Clock, Deps, RemediationReport, remediate
@@ -30,15 +31,15 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     NodeDirectory.info,
     NodeDirectory.locate,
     HyperPodNodes.execute,
-    Ledger.load,
-    Ledger.put_if_unchanged,
-    Ledger.commit,
-    Ledger.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
-    Switches.paused,
-    Switches.cooldowns,
-    Switches.start_cooldown,
-    Switches.breakers,
-    Switches.trip,
+    NodeStates.load,
+    NodeStates.put_if_unchanged,
+    NodeStates.commit,
+    OpenNodes.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
+    Pauses.paused,
+    Cooldowns.cooldowns,
+    Cooldowns.start_cooldown,
+    Breakers.breakers,
+    Breakers.trip,
     Notifier.needs_human,
     FaultQueue.requeue,
 )
@@ -48,10 +49,14 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
     sagemaker = client("sagemaker")
     dynamodb = client("dynamodb")
     policy = settings.policy
+    table = settings.table_name
     return Deps(
         directory=NodeDirectory(sagemaker),
-        ledger=Ledger(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl),
-        switches=Switches(dynamodb, settings.table_name),
+        states=NodeStates(dynamodb, table, attempt_ttl=policy.attempt_ttl),
+        open_nodes=OpenNodes(dynamodb, table),
+        pauses=Pauses(dynamodb, table),
+        breakers=Breakers(dynamodb, table),
+        cooldowns=Cooldowns(dynamodb, table),
         nodes=HyperPodNodes(sagemaker),
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
         retry_queue=FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else None,
