@@ -23,9 +23,8 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from autoheal.adapters.ledger import LedgerError
+from autoheal.adapters.dynamo import LedgerError
 from autoheal.adapters.queue import QueueError
-from autoheal.adapters.switches import SwitchError
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1  # a lookup matched nothing (history)
@@ -64,7 +63,6 @@ HANDLED: tuple[type[BaseException], ...] = (
     BotoCoreError,
     ClientError,
     LedgerError,
-    SwitchError,
     QueueError,
     MutatingCallRefused,
 )

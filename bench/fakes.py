@@ -2,7 +2,7 @@
 
 Only what `autoheal`'s adapters call, with the response shapes they read. Every operation is O(its
 own request) (dict lookups), except the two Queries remediate makes once per cluster (the ledger's
-`open-index` and the switches' control partition), which scan — as a real index read returns every
+`open-index` and the control partition's breakers), which scan — as a real index read returns every
 match. So any super-linear cost measured is the service's, not the fakes'.
 """
 
@@ -119,7 +119,8 @@ class FakeSageMaker:
 
 @dataclass
 class FakeDynamoDB:
-    """One table of marshalled items keyed by (pk, sk), with the Ledger's conditional put."""
+    """One table of marshalled items keyed by (pk, sk), with the node states' conditional put. A Query
+    answers in one page (its paginator yields that page)."""
 
     items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
@@ -130,6 +131,10 @@ class FakeDynamoDB:
     @staticmethod
     def _key(item: Mapping[str, Any]) -> tuple[str, str]:
         return item["pk"]["S"], item["sk"]["S"]
+
+    def get_paginator(self, operation_name: str) -> _Paginator:
+        pages = {"query": lambda **kwargs: iter([self.query(**kwargs)])}
+        return _Paginator(pages[operation_name])
 
     def batch_get_item(self, *, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
         self._count("BatchGetItem")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from autoheal.adapters.ledger import Ledger
-from autoheal.adapters.switches import Switches
+from autoheal.adapters.attempts import LedgerAttempts
+from autoheal.adapters.control import LedgerBreakers, LedgerPauses
+from autoheal.adapters.node_states import LedgerNodeStates
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal_cli.resolve import Service
 
 
@@ -18,8 +20,17 @@ class Context:
     service: Service
     now: Callable[[], datetime]
 
-    def ledger(self) -> Ledger:
-        return Ledger(self.clients("dynamodb"), self.service.require_table())
+    def node_states(self) -> LedgerNodeStates:
+        return LedgerNodeStates(self.clients("dynamodb"), self.service.require_table())
 
-    def switches(self) -> Switches:
-        return Switches(self.clients("dynamodb"), self.service.require_table())
+    def attempts(self) -> LedgerAttempts:
+        return LedgerAttempts(self.clients("dynamodb"), self.service.require_table())
+
+    def open_nodes(self) -> LedgerOpenNodes:
+        return LedgerOpenNodes(self.clients("dynamodb"), self.service.require_table())
+
+    def pauses(self) -> LedgerPauses:
+        return LedgerPauses(self.clients("dynamodb"), self.service.require_table())
+
+    def breakers(self) -> LedgerBreakers:
+        return LedgerBreakers(self.clients("dynamodb"), self.service.require_table())

@@ -12,7 +12,8 @@ import argparse
 from typing import Any
 
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
-from autoheal.adapters.ledger import AttemptRecord, Ledger, NodeRecord, NodeRef
+from autoheal.adapters.ledger import AttemptRecord, NodeRecord, NodeRef
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.core.history import NodeHistory
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
@@ -32,13 +33,14 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def run(ctx: Context, args: argparse.Namespace) -> Output:
     ref = ids.node_ref(args.node)
     cluster = ids.cluster_ref(args.cluster)
-    ledger = ctx.ledger()
-    found = ledger.find_nodes(ref, cluster)
+    finder = ctx.open_nodes()
+    found = finder.find_nodes(ref, cluster)
     via = "ledger"
     if not found and ids.is_instance_id(ref):
-        found = _via_cluster(ctx, ledger, ref, cluster)
+        found = _via_cluster(ctx, finder, ref, cluster)
         via = "ListClusterNodes"
-    records = [ledger.node_record(c, key) for c, key in found]
+    states = ctx.node_states()
+    records = [states.node_record(c, key) for c, key in found]
     data: dict[str, Any] = {"query": ref, "cluster": cluster, "found_via": via, "nodes": []}
     if not records:
         where = f" in cluster {cluster}" if cluster else ""
@@ -52,7 +54,9 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     return Output(data, lines)
 
 
-def _via_cluster(ctx: Context, ledger: Ledger, instance_id: str, cluster: str | None) -> list[NodeRef]:
+def _via_cluster(
+    ctx: Context, finder: LedgerOpenNodes, instance_id: str, cluster: str | None
+) -> list[NodeRef]:
     """The instance's node as the cluster reports it now, if the ledger knows that node."""
     directory = NodeDirectory(ctx.clients("sagemaker"))
     if cluster is None:
@@ -64,7 +68,7 @@ def _via_cluster(ctx: Context, ledger: Ledger, instance_id: str, cluster: str | 
             return []
     if info is None or info.node_key == instance_id:
         return []
-    return ledger.find_nodes(info.node_key, info.cluster_name)
+    return finder.find_nodes(info.node_key, info.cluster_name)
 
 
 def instance_chain(record: NodeRecord) -> list[str]:

@@ -13,8 +13,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from autoheal.adapters.control import LedgerPauses
 from autoheal.adapters.sagemaker import OPERATIONS
-from autoheal.adapters.switches import Switches
 from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault
 from autoheal.intake.normalise import normalise
@@ -58,7 +58,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     # fault resolves to a node, and plan() then reads nothing from the ledger).
     clusters = {f.cluster_ref for f in faults if f.cluster_ref}
     pauses = sorted(
-        Switches(clients("dynamodb"), table_name).paused(clusters).values(), key=lambda p: p.scope
+        LedgerPauses(clients("dynamodb"), table_name).paused(clusters).values(), key=lambda p: p.scope
     )
     batch = plan(queue_records(faults), build_deps(settings, clients, clock=lambda: at))
     data: dict[str, Any] = {

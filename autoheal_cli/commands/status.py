@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from autoheal.adapters.switches import ALL_CLUSTERS, Pause
+from autoheal.adapters.control import ALL_CLUSTERS, Pause
 from autoheal.core.history import NodeHistory
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
@@ -34,11 +34,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
     cluster = ids.cluster_ref(args.cluster)
-    ledger = ctx.ledger()
-    nodes = ledger.open_nodes(cluster)
-    counts = {(h.cluster, h.node_key): ledger.attempt_count(h.cluster, h.node_key) for h in nodes}
-    switches = ctx.switches()
-    in_force = switches.paused({cluster}) if cluster else switches.all()
+    nodes = ctx.open_nodes().open_nodes(cluster)
+    attempts = ctx.attempts()
+    counts = {(h.cluster, h.node_key): attempts.attempt_count(h.cluster, h.node_key) for h in nodes}
+    kill_switch = ctx.pauses()
+    in_force = kill_switch.paused({cluster}) if cluster else kill_switch.all()
     pauses = sorted(in_force.values(), key=lambda p: p.scope)
     now = ctx.now()
 

@@ -1,6 +1,6 @@
 """`autoheal pause` / `autoheal resume` `[--cluster C]`: the kill switch remediate reads every invocation.
 
-A pause is an item in the ledger table (`autoheal.adapters.switches`): no redeploy. While a cluster (or,
+A pause is an item in the ledger table (`autoheal.adapters.control`): no redeploy. While a cluster (or,
 without --cluster, every cluster: scope `*`) is paused, remediate holds its faults in the queue and
 calls nothing mutating; `resume` lets the held faults through on their next delivery.
 """
@@ -11,7 +11,7 @@ import argparse
 import getpass
 import socket
 
-from autoheal.adapters.switches import ALL_CLUSTERS, covering
+from autoheal.adapters.control import ALL_CLUSTERS, covering
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -39,7 +39,7 @@ def operator() -> str:
 
 def run_pause(ctx: Context, args: argparse.Namespace) -> Output:
     scope = ids.cluster_ref(args.cluster) or ALL_CLUSTERS
-    pause = ctx.switches().pause(scope, by=operator(), reason=args.reason, now=ctx.now())
+    pause = ctx.pauses().pause(scope, by=operator(), reason=args.reason, now=ctx.now())
     return Output(
         {"paused": pause_json(pause)}, [pause_line(pause), f"resume with: autoheal resume{_flag(scope)}"]
     )
@@ -47,17 +47,17 @@ def run_pause(ctx: Context, args: argparse.Namespace) -> Output:
 
 def run_resume(ctx: Context, args: argparse.Namespace) -> Output:
     scope = ids.cluster_ref(args.cluster) or ALL_CLUSTERS
-    switches = ctx.switches()
-    cleared = switches.resume(scope)
+    pauses = ctx.pauses()
+    cleared = pauses.resume(scope)
     # a resume is also the operator's word on tripped circuit breakers: they are cleared, and the
     # breaker stays open-handed for one window so the held faults can go through
     window = ctx.service.settings().policy.guards.breaker.window
-    breakers = switches.override_breakers(scope, ctx.now() + window)
+    breakers = ctx.breakers().override_breakers(scope, ctx.now() + window)
     what = "every cluster" if scope == ALL_CLUSTERS else f"cluster {scope}"
     lines = [f"resumed {what}" if cleared else f"{what} was not paused"]
     if breakers:
         lines.append(f"cleared {breakers} tripped circuit breaker(s); they re-arm in {window}")
-    still = covering(switches.paused([scope]), scope)
+    still = covering(pauses.paused([scope]), scope)
     if still is not None:
         lines.append(f"still held by: {pause_line(still)}")
     data = {

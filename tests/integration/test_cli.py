@@ -500,12 +500,12 @@ def test_the_installed_command_runs() -> None:
 def test_resume_clears_a_tripped_breaker(world: LocalWorld, cluster: ClusterFixture, cli) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
-    from autoheal.adapters.switches import Switches
+    from autoheal.adapters.control import LedgerBreakers
 
-    switches = Switches(world.aws.client("dynamodb"), world.stack.table_name)
-    switches.trip(f"{cluster.name}/gpu-a", world.now() + timedelta(minutes=30), 40, 20)
+    breakers = LedgerBreakers(world.aws.client("dynamodb"), world.stack.table_name)
+    breakers.trip(f"{cluster.name}/gpu-a", world.now() + timedelta(minutes=30), 40, 20)
     run = cli("--json", "resume", "--cluster", cluster.name)
     assert run.code == 0, run.err
     assert json.loads(run.out)["breakers_cleared"] == 1
-    assert switches.breakers(world.now()).tripped == {}
-    assert cluster.name in switches.breakers(world.now()).overrides
+    assert breakers.breakers(world.now()).tripped == {}
+    assert cluster.name in breakers.breakers(world.now()).overrides

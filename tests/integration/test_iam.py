@@ -38,12 +38,15 @@ import boto3
 import pytest
 
 from autoheal import adapters, clients
+from autoheal.adapters.attempts import LedgerAttempts
+from autoheal.adapters.control import Cooldown, LedgerBreakers, LedgerCooldowns, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
-from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
-from autoheal.adapters.switches import Cooldown, Switches
 from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
@@ -91,7 +94,7 @@ FUNCTIONS = tuple(WIRING)
 #: Declared by a method a function uses, but never called by that function, so not granted to it.
 NOT_GRANTED: Mapping[str, Mapping[str, str]] = {
     REMEDIATE_FUNCTION: {
-        "dynamodb:Scan": "Ledger.open_nodes scans for every cluster; remediate asks for one (the breaker)",
+        "dynamodb:Scan": "LedgerOpenNodes.open_nodes scans for every cluster; remediate asks for one (the breaker)",
     },
 }
 
@@ -428,18 +431,34 @@ def _request(env: Env, action: Action, index: int) -> BatchRequest:
 
 def _override(env: Env, client: Callable[[str], Any]) -> object:
     # a tripped breaker to clear, set up through the unrecorded session
-    Switches(env.world.aws.client("dynamodb"), env.world.stack.table_name).trip(
+    LedgerBreakers(env.world.aws.client("dynamodb"), env.world.stack.table_name).trip(
         "train/gpu", env.world.now() + timedelta(hours=1), 3, 2
     )
-    return _switches(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
+    return _breakers(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
 
 
-def _ledger(env: Env, client: Callable[[str], Any]) -> Ledger:
-    return Ledger(client("dynamodb"), env.world.stack.table_name)
+def _states(env: Env, client: Callable[[str], Any]) -> LedgerNodeStates:
+    return LedgerNodeStates(client("dynamodb"), env.world.stack.table_name)
 
 
-def _switches(env: Env, client: Callable[[str], Any]) -> Switches:
-    return Switches(client("dynamodb"), env.world.stack.table_name)
+def _attempts(env: Env, client: Callable[[str], Any]) -> LedgerAttempts:
+    return LedgerAttempts(client("dynamodb"), env.world.stack.table_name)
+
+
+def _open_nodes(env: Env, client: Callable[[str], Any]) -> LedgerOpenNodes:
+    return LedgerOpenNodes(client("dynamodb"), env.world.stack.table_name)
+
+
+def _pauses(env: Env, client: Callable[[str], Any]) -> LedgerPauses:
+    return LedgerPauses(client("dynamodb"), env.world.stack.table_name)
+
+
+def _breakers(env: Env, client: Callable[[str], Any]) -> LedgerBreakers:
+    return LedgerBreakers(client("dynamodb"), env.world.stack.table_name)
+
+
+def _cooldowns(env: Env, client: Callable[[str], Any]) -> LedgerCooldowns:
+    return LedgerCooldowns(client("dynamodb"), env.world.stack.table_name)
 
 
 def _attempt(env: Env) -> AttemptRecord:
@@ -465,29 +484,34 @@ CASES: Mapping[str, Case] = {
     "NodeDirectory.cluster": lambda e, c: NodeDirectory(c("sagemaker")).cluster(e.cluster.name),
     "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
-    "Ledger.load": lambda e, c: _ledger(e, c).load([("train", "n1")]),
-    "Ledger.put_if_unchanged": lambda e, c: _ledger(e, c).put_if_unchanged(
+    "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
+    "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
         NodeHistory(cluster="train", node_key="n1", version=1), 0, e.world.now()
     ),
-    "Ledger.commit": lambda e, c: _ledger(e, c).commit(
+    "LedgerNodeStates.commit": lambda e, c: _states(e, c).commit(
         [NodeHistory(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()
     ),
-    "Ledger.attempts": lambda e, c: _ledger(e, c).attempts("train", "n2"),
-    "Ledger.open_nodes": lambda e, c: [_ledger(e, c).open_nodes("train"), _ledger(e, c).open_nodes()],
-    "Ledger.node_record": lambda e, c: _ledger(e, c).node_record("train", "n2"),
-    "Ledger.attempt_count": lambda e, c: _ledger(e, c).attempt_count("train", "n2"),
-    "Ledger.find_nodes": lambda e, c: _ledger(e, c).find_nodes("i-0123456789abcdef0", "train"),
-    "Switches.paused": lambda e, c: _switches(e, c).paused(["train"]),
-    "Switches.all": lambda e, c: _switches(e, c).all(),
-    "Switches.cooldowns": lambda e, c: _switches(e, c).cooldowns([("train", "gpu")], e.world.now()),
-    "Switches.start_cooldown": lambda e, c: _switches(e, c).start_cooldown(
+    "LedgerNodeStates.node_record": lambda e, c: _states(e, c).node_record("train", "n2"),
+    "LedgerAttempts.attempts": lambda e, c: _attempts(e, c).attempts("train", "n2"),
+    "LedgerAttempts.attempt_count": lambda e, c: _attempts(e, c).attempt_count("train", "n2"),
+    "LedgerOpenNodes.open_nodes": lambda e, c: [
+        _open_nodes(e, c).open_nodes("train"),
+        _open_nodes(e, c).open_nodes(),
+    ],
+    "LedgerOpenNodes.find_nodes": lambda e, c: _open_nodes(e, c).find_nodes("i-0123456789abcdef0", "train"),
+    "LedgerPauses.paused": lambda e, c: _pauses(e, c).paused(["train"]),
+    "LedgerPauses.all": lambda e, c: _pauses(e, c).all(),
+    "LedgerCooldowns.cooldowns": lambda e, c: _cooldowns(e, c).cooldowns([("train", "gpu")], e.world.now()),
+    "LedgerCooldowns.start_cooldown": lambda e, c: _cooldowns(e, c).start_cooldown(
         Cooldown("train", "gpu", e.world.now() + timedelta(hours=1), "no capacity", "n1")
     ),
-    "Switches.breakers": lambda e, c: _switches(e, c).breakers(e.world.now()),
-    "Switches.trip": lambda e, c: _switches(e, c).trip("train/gpu", e.world.now() + timedelta(hours=1), 3, 2),
-    "Switches.override_breakers": _override,
-    "Switches.pause": lambda e, c: _switches(e, c).pause("train", "iam-test", "testing"),
-    "Switches.resume": lambda e, c: _switches(e, c).resume("train"),
+    "LedgerBreakers.breakers": lambda e, c: _breakers(e, c).breakers(e.world.now()),
+    "LedgerBreakers.trip": lambda e, c: _breakers(e, c).trip(
+        "train/gpu", e.world.now() + timedelta(hours=1), 3, 2
+    ),
+    "LedgerBreakers.override_breakers": _override,
+    "LedgerPauses.pause": lambda e, c: _pauses(e, c).pause("train", "iam-test", "testing"),
+    "LedgerPauses.resume": lambda e, c: _pauses(e, c).resume("train"),
     "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(
         [HumanNeeded("train", "n1", None, "testing", None, None)]
     ),

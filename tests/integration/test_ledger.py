@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.adapters.ledger import AttemptRecord, Ledger
+from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.policy import Action
 from hyperpod_local.stack.resources import create_stack_resources
+from tests.ledger_table import LedgerTable
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +22,9 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(aws) -> Ledger:  # type: ignore[no-untyped-def]
+def ledger(aws) -> LedgerTable:  # type: ignore[no-untyped-def]
     stack = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
-    return Ledger(aws.client("dynamodb"), stack.table_name)
+    return LedgerTable.of(aws.client("dynamodb"), stack.table_name)
 
 
 def claim_of(h: NodeHistory) -> NodeHistory:
@@ -31,24 +33,26 @@ def claim_of(h: NodeHistory) -> NodeHistory:
     )
 
 
-def test_unknown_nodes_load_as_fresh_histories(ledger: Ledger) -> None:
-    loaded = ledger.load([("c1", "n1")])
+def test_unknown_nodes_load_as_fresh_histories(ledger: LedgerTable) -> None:
+    loaded = ledger.states.load([("c1", "n1")])
     assert loaded[("c1", "n1")] == NodeHistory(cluster="c1", node_key="n1")
 
 
-def test_only_one_of_two_racing_claims_wins(ledger: Ledger) -> None:
-    fresh = ledger.load([("c1", "n1")])[("c1", "n1")]
-    assert ledger.put_if_unchanged(claim_of(fresh), fresh.version, T0) is True
-    assert ledger.put_if_unchanged(claim_of(fresh), fresh.version, T0) is False  # read the same version
+def test_only_one_of_two_racing_claims_wins(ledger: LedgerTable) -> None:
+    fresh = ledger.states.load([("c1", "n1")])[("c1", "n1")]
+    assert ledger.states.put_if_unchanged(claim_of(fresh), fresh.version, T0) is True
+    assert (
+        ledger.states.put_if_unchanged(claim_of(fresh), fresh.version, T0) is False
+    )  # read the same version
 
 
-def test_concurrent_claims_from_many_threads_have_one_winner(ledger: Ledger, aws) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_claims_from_many_threads_have_one_winner(ledger: LedgerTable, aws) -> None:  # type: ignore[no-untyped-def]
     fresh = NodeHistory(cluster="c1", node_key="n-race")
     results: list[bool] = []
     lock = threading.Lock()
 
     def attempt() -> None:
-        own = Ledger(aws.client("dynamodb"), ledger._table)
+        own = LedgerNodeStates(aws.client("dynamodb"), ledger.name)
         won = own.put_if_unchanged(claim_of(fresh), 0, T0)
         with lock:
             results.append(won)
@@ -61,23 +65,23 @@ def test_concurrent_claims_from_many_threads_have_one_winner(ledger: Ledger, aws
     assert sorted(results) == [False] * 7 + [True]
 
 
-def test_a_claim_on_a_known_node_checks_the_version(ledger: Ledger) -> None:
+def test_a_claim_on_a_known_node_checks_the_version(ledger: LedgerTable) -> None:
     fresh = NodeHistory(cluster="c1", node_key="n1")
-    assert ledger.put_if_unchanged(claim_of(fresh), 0, T0)
-    v1 = ledger.load([("c1", "n1")])[("c1", "n1")]
+    assert ledger.states.put_if_unchanged(claim_of(fresh), 0, T0)
+    v1 = ledger.states.load([("c1", "n1")])[("c1", "n1")]
     assert v1.version == 1 and v1.status is NodeStatus.CLAIMED
-    assert ledger.put_if_unchanged(claim_of(v1), 1, T0)
-    assert not ledger.put_if_unchanged(claim_of(v1), 1, T0)
+    assert ledger.states.put_if_unchanged(claim_of(v1), 1, T0)
+    assert not ledger.states.put_if_unchanged(claim_of(v1), 1, T0)
 
 
-def test_bulk_load_and_commit_of_more_than_one_request(ledger: Ledger) -> None:
+def test_bulk_load_and_commit_of_more_than_one_request(ledger: LedgerTable) -> None:
     refs = [("c1", f"n{i}") for i in range(130)]  # > 100 keys per BatchGetItem, > 25 items per write
     states = [
         replace(NodeHistory(cluster=c, node_key=n), version=1, status=NodeStatus.IN_PROGRESS) for c, n in refs
     ]
     attempts = [AttemptRecord(c, n, uuid.uuid4().hex, Action.REBOOT, 0, T0, "succeeded") for c, n in refs]
-    ledger.commit(states, attempts, T0)
+    ledger.states.commit(states, attempts, T0)
 
-    loaded = ledger.load(refs)
+    loaded = ledger.states.load(refs)
     assert all(loaded[r].status is NodeStatus.IN_PROGRESS for r in refs)
-    assert [a.outcome for a in ledger.attempts("c1", "n7")] == ["succeeded"]
+    assert [a.outcome for a in ledger.attempts.attempts("c1", "n7")] == ["succeeded"]

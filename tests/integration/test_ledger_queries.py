@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.adapters.ledger import AttemptRecord, Ledger
-from autoheal.adapters.switches import Switches
+from autoheal.adapters.ledger import AttemptRecord
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.policy import Action
 from hyperpod_local.stack.resources import create_stack_resources
+from tests.ledger_table import LedgerTable
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,9 @@ OLD, NEW, OTHER = "i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2", "i-0cccccccccccc
 
 
 @pytest.fixture
-def ledger(aws) -> Ledger:  # type: ignore[no-untyped-def]
+def ledger(aws) -> LedgerTable:  # type: ignore[no-untyped-def]
     stack = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
-    return Ledger(aws.client("dynamodb"), stack.table_name)
+    return LedgerTable.of(aws.client("dynamodb"), stack.table_name)
 
 
 def state(cluster: str, key: str, status: NodeStatus, instance_id: str | None = None) -> NodeHistory:
@@ -44,8 +44,8 @@ def attempt(cluster: str, key: str, action: Action, at: datetime, instance_id: s
     )
 
 
-def test_open_nodes_come_from_the_sparse_index_by_cluster_or_all(ledger: Ledger) -> None:
-    ledger.commit(
+def test_open_nodes_come_from_the_sparse_index_by_cluster_or_all(ledger: LedgerTable) -> None:
+    ledger.states.commit(
         [
             state("c1", "n1", NodeStatus.IN_PROGRESS),
             state("c1", "n2", NodeStatus.NEEDS_HUMAN),
@@ -55,30 +55,30 @@ def test_open_nodes_come_from_the_sparse_index_by_cluster_or_all(ledger: Ledger)
         [],
         T0,
     )
-    assert [(h.cluster, h.node_key) for h in ledger.open_nodes()] == [
+    assert [(h.cluster, h.node_key) for h in ledger.open_nodes.open_nodes()] == [
         ("c1", "n1"),
         ("c1", "n2"),
         ("c2", "n1"),
     ]
-    assert [h.node_key for h in ledger.open_nodes("c1")] == ["n1", "n2"]
-    assert [h.status for h in ledger.open_nodes("c2")] == [NodeStatus.RETRY_PENDING]
-    assert ledger.open_nodes("c3") == []
+    assert [h.node_key for h in ledger.open_nodes.open_nodes("c1")] == ["n1", "n2"]
+    assert [h.status for h in ledger.open_nodes.open_nodes("c2")] == [NodeStatus.RETRY_PENDING]
+    assert ledger.open_nodes.open_nodes("c3") == []
 
 
-def test_a_node_that_closes_leaves_the_open_index(ledger: Ledger) -> None:
-    ledger.commit([state("c1", "n1", NodeStatus.IN_PROGRESS)], [], T0)
-    ledger.commit([state("c1", "n1", NodeStatus.CLOSED)], [], T0 + timedelta(minutes=1))
-    assert ledger.open_nodes() == []
+def test_a_node_that_closes_leaves_the_open_index(ledger: LedgerTable) -> None:
+    ledger.states.commit([state("c1", "n1", NodeStatus.IN_PROGRESS)], [], T0)
+    ledger.states.commit([state("c1", "n1", NodeStatus.CLOSED)], [], T0 + timedelta(minutes=1))
+    assert ledger.open_nodes.open_nodes() == []
 
 
-def test_pause_switches_in_the_same_table_are_not_nodes(ledger: Ledger, aws) -> None:  # type: ignore[no-untyped-def]
-    Switches(aws.client("dynamodb"), ledger._table).pause("*", by="oncall", reason="test")
-    assert ledger.open_nodes() == []
-    assert ledger.find_nodes("oncall") == []
+def test_pause_switches_in_the_same_table_are_not_nodes(ledger: LedgerTable) -> None:
+    ledger.pauses.pause("*", by="oncall", reason="test")
+    assert ledger.open_nodes.open_nodes() == []
+    assert ledger.open_nodes.find_nodes("oncall") == []
 
 
-def test_node_record_holds_the_state_and_every_attempt_oldest_first(ledger: Ledger) -> None:
-    ledger.commit(
+def test_node_record_holds_the_state_and_every_attempt_oldest_first(ledger: LedgerTable) -> None:
+    ledger.states.commit(
         [state("c1", "gpu-1", NodeStatus.IN_PROGRESS, instance_id=NEW)],
         [
             attempt("c1", "gpu-1", Action.REPLACE, T0 + timedelta(minutes=20), OLD),
@@ -86,18 +86,18 @@ def test_node_record_holds_the_state_and_every_attempt_oldest_first(ledger: Ledg
         ],
         T0,
     )
-    record = ledger.node_record("c1", "gpu-1")
+    record = ledger.states.node_record("c1", "gpu-1")
     assert record.state is not None and record.state.instance_id == NEW
     assert [a.action for a in record.attempts] == [Action.REBOOT, Action.REPLACE]
-    assert ledger.attempt_count("c1", "gpu-1") == 2
+    assert ledger.attempts.attempt_count("c1", "gpu-1") == 2
 
-    empty = ledger.node_record("c1", "nobody")
+    empty = ledger.states.node_record("c1", "nobody")
     assert (empty.state, empty.attempts) == (None, ())
-    assert ledger.attempt_count("c1", "nobody") == 0
+    assert ledger.attempts.attempt_count("c1", "nobody") == 0
 
 
-def test_find_nodes_by_logical_id_current_instance_or_a_replaced_one(ledger: Ledger) -> None:
-    ledger.commit(
+def test_find_nodes_by_logical_id_current_instance_or_a_replaced_one(ledger: LedgerTable) -> None:
+    ledger.states.commit(
         [
             state("c1", "gpu-1", NodeStatus.IN_PROGRESS, instance_id=NEW),
             state("c2", OTHER, NodeStatus.IN_PROGRESS, instance_id=OTHER),  # keyed by instance id
@@ -105,11 +105,11 @@ def test_find_nodes_by_logical_id_current_instance_or_a_replaced_one(ledger: Led
         [attempt("c1", "gpu-1", Action.REBOOT, T0, OLD), attempt("c2", OTHER, Action.REBOOT, T0, OTHER)],
         T0,
     )
-    assert ledger.find_nodes("gpu-1") == [("c1", "gpu-1")]
-    assert ledger.find_nodes(NEW) == [("c1", "gpu-1")]  # the state item's current instance
-    assert ledger.find_nodes(OLD) == [("c1", "gpu-1")]  # only an attempt remembers it
-    assert ledger.find_nodes(OTHER) == [("c2", OTHER)]
-    assert ledger.find_nodes("gpu-1", cluster="c1") == [("c1", "gpu-1")]  # the key, by one Query
-    assert ledger.find_nodes(OLD, cluster="c1") == [("c1", "gpu-1")]
-    assert ledger.find_nodes(OLD, cluster="c2") == []
-    assert ledger.find_nodes("gpu-9") == []
+    assert ledger.open_nodes.find_nodes("gpu-1") == [("c1", "gpu-1")]
+    assert ledger.open_nodes.find_nodes(NEW) == [("c1", "gpu-1")]  # the state item's current instance
+    assert ledger.open_nodes.find_nodes(OLD) == [("c1", "gpu-1")]  # only an attempt remembers it
+    assert ledger.open_nodes.find_nodes(OTHER) == [("c2", OTHER)]
+    assert ledger.open_nodes.find_nodes("gpu-1", cluster="c1") == [("c1", "gpu-1")]  # the key, by one Query
+    assert ledger.open_nodes.find_nodes(OLD, cluster="c1") == [("c1", "gpu-1")]
+    assert ledger.open_nodes.find_nodes(OLD, cluster="c2") == []
+    assert ledger.open_nodes.find_nodes("gpu-9") == []

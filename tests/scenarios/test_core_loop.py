@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.attempts import LedgerAttempts
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
@@ -31,8 +31,8 @@ def sizes(world: LocalWorld, action: str) -> list[int]:
     return sorted((len(c.node_ids) + len(c.node_logical_ids) for c in world.calls(action)), reverse=True)
 
 
-def ledger(world: LocalWorld) -> Ledger:
-    return Ledger(world.aws.client("dynamodb"), world.stack.table_name)
+def attempts(world: LocalWorld) -> LedgerAttempts:
+    return LedgerAttempts(world.aws.client("dynamodb"), world.stack.table_name)
 
 
 def test_a_storm_of_60_faults_makes_exactly_three_reboot_calls(
@@ -70,7 +70,7 @@ def test_faults_that_recur_after_the_reboot_are_replaced(world: LocalWorld, clus
         "Running",
         True,
     )  # new instance, same logical node
-    history = ledger(world).attempts(cluster.name, cluster.in_group(GPU_GROUP)[0].logical_id)
+    history = attempts(world).attempts(cluster.name, cluster.in_group(GPU_GROUP)[0].logical_id)
     assert [a.action.value for a in history] == ["reboot", "replace"]
 
 
@@ -176,10 +176,10 @@ def test_a_healthy_transition_is_acknowledged_not_acted_on(
 def test_a_paused_cluster_holds_its_faults_and_calls_nothing(
     world: LocalWorld, cluster: ClusterFixture
 ) -> None:
-    from autoheal.adapters.switches import Switches
+    from autoheal.adapters.control import LedgerPauses
 
-    switches = Switches(world.aws.client("dynamodb"), world.stack.table_name)
-    switches.pause(cluster.name, by="oncall", reason="bad AMI rollout")
+    pauses = LedgerPauses(world.aws.client("dynamodb"), world.stack.table_name)
+    pauses.pause(cluster.name, by="oncall", reason="bad AMI rollout")
     nodes = cluster.instance_ids(GPU_GROUP)[:3]
     world.deliver(storm(world, cluster, nodes))
 
@@ -192,5 +192,5 @@ def test_a_paused_cluster_holds_its_faults_and_calls_nothing(
     ]
     assert int(attrs["ApproximateNumberOfMessagesDelayed"]) == 3  # held in the queue, not dropped
 
-    assert switches.resume(cluster.name) is True
-    assert switches.paused([cluster.name]) == {}
+    assert pauses.resume(cluster.name) is True
+    assert pauses.paused([cluster.name]) == {}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from autoheal.adapters.ledger import Ledger
-from autoheal.adapters.switches import Switches
+from autoheal.adapters.control import LedgerBreakers
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.history import LastOutcome
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
@@ -70,7 +70,7 @@ def test_40_of_100_failing_at_once_trips_the_breaker_and_replaces_nothing(guarde
     assert any(r.startswith("circuit breaker open: 40 nodes") for r in reasons)
 
     # an operator looks, decides it is real, and resumes: the faults are acted on
-    Switches(guarded.aws.client("dynamodb"), guarded.stack.table_name).override_breakers(
+    LedgerBreakers(guarded.aws.client("dynamodb"), guarded.stack.table_name).override_breakers(
         cluster.name, guarded.now() + timedelta(minutes=30)
     )
     guarded.advance(60)
@@ -169,7 +169,7 @@ def test_a_full_storm_in_dry_run_calls_nothing_and_records_everything(
 
     assert world.calls() == []  # zero mutating calls
     assert report.metrics.total("DryRunActions", Action="reboot") == 60
-    ledger = Ledger(world.aws.client("dynamodb"), world.stack.table_name)
+    ledger = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
     for logical in cluster.logical_ids(GPU)[:60]:
         record = ledger.node_record(cluster.name, logical)
         assert record.state is not None and record.state.last_outcome is LastOutcome.DRY_RUN

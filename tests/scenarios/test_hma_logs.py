@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.attempts import LedgerAttempts
 from autoheal.faults import FaultSource, NodeFault
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
@@ -77,7 +77,7 @@ def test_a_subscription_delivery_goes_through_intake_and_the_queue_to_a_reboot_c
     assert world.calls(REPLACE) == []
     assert report.batch_item_failures == []
     assert world.control.node(node).status == "Pending"
-    [attempt] = Ledger(world.aws.client("dynamodb"), world.stack.table_name).attempts(
+    [attempt] = LedgerAttempts(world.aws.client("dynamodb"), world.stack.table_name).attempts(
         cluster.name, world.control.node(node).logical_id
     )
     assert (attempt.action.value, attempt.instance_id) == ("reboot", node)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from autoheal.adapters.ledger import Ledger
-from autoheal.adapters.switches import Switches
+from autoheal.adapters.control import LedgerCooldowns
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.history import LastOutcome, NodeStatus
 from autoheal.remediate.service import Deps
 from hyperpod_local.plane.clusters import ClusterFixture
@@ -33,7 +33,9 @@ def fault(world: LocalWorld, cluster: ClusterFixture, instance_id: str) -> None:
 
 
 def state(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> Any:
-    return Ledger(world.aws.client("dynamodb"), world.stack.table_name).node_record(cluster.name, logical_id)
+    return LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name).node_record(
+        cluster.name, logical_id
+    )
 
 
 def reboot_then(world: LocalWorld, cluster: ClusterFixture) -> tuple[str, str]:
@@ -127,7 +129,7 @@ def test_a_replace_without_capacity_goes_to_a_human_and_stops_replaces_in_the_gr
     held = world.remediate()
     assert held.metrics.total("FaultsHeld", Reason="capacity_cooldown") == 1
     assert len(world.calls(REPLACE)) == 1
-    cooldowns = Switches(world.aws.client("dynamodb"), world.stack.table_name).cooldowns(
+    cooldowns = LedgerCooldowns(world.aws.client("dynamodb"), world.stack.table_name).cooldowns(
         [(cluster.name, GPU_GROUP)], world.now()
     )
     assert "do not have sufficient capacity" in cooldowns[(cluster.name, GPU_GROUP)].reason

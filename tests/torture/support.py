@@ -17,7 +17,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from autoheal import clients
-from autoheal.adapters.ledger import Ledger, NodeRecord
+from autoheal.adapters.ledger import NodeRecord
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.history import NodeStatus
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
@@ -303,7 +304,7 @@ def entries_per_node(world: LocalWorld, storm: Storm, calls: Iterable[BatchCall]
 
 
 def records(world: LocalWorld, storm: Storm) -> dict[tuple[str, str], NodeRecord]:
-    ledger = Ledger(world.aws.client("dynamodb"), world.stack.table_name)
+    ledger = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
     return {(c.name, logical): ledger.node_record(c.name, logical) for c, _, logical in storm.nodes}
 
 

@@ -74,7 +74,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
     def hook(deps: Deps) -> Deps:
         ledger, nodes = deps.states, deps.nodes
 
-        class Ledger:
+        class States:
             def __getattr__(self, name: str) -> Any:
                 return getattr(ledger, name)
 
@@ -106,7 +106,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
                     raise Crash(f"died after {request.action} on {len(request.ids)} nodes")
                 return receipt
 
-        deps.states = Ledger()  # type: ignore[assignment]
+        deps.states = States()  # type: ignore[assignment]
         deps.nodes = Nodes()  # type: ignore[assignment]
         return deps
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import botocore.session
 import pytest
 
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.history import NodeHistory, NodeStatus
 from hyperpod_local.stack.template import LEDGER_TABLE, load_template
 from hyperpod_local.stack.world import LocalWorld
@@ -30,7 +30,7 @@ def test_the_stack_builds_from_the_template_on_either_ledger_backend(world: Loca
 
 
 def test_a_claim_is_won_once_on_either_ledger_backend(world: LocalWorld) -> None:
-    ledger = Ledger(world.aws.client("dynamodb"), world.stack.table_name)
+    ledger = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
     now = datetime.now(UTC)
     claim = NodeHistory(cluster="c", node_key="n", version=1, status=NodeStatus.CLAIMED)
     assert ledger.put_if_unchanged(claim, 0, now) is True

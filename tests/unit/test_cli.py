@@ -8,10 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.stub import Stubber
 
-from autoheal.adapters.ledger import Ledger, LedgerError
+from autoheal.adapters import dynamo
+from autoheal.adapters.attempts import LedgerAttempts
+from autoheal.adapters.dynamo import LedgerError
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import QueueNotFoundError
 from autoheal.intake.logs import decode
 from autoheal_cli import ids
@@ -229,6 +234,13 @@ def wrapped(cause: BaseException, outer: type[Exception], message: str) -> Excep
         return exc
 
 
+def translated(cause: ClientError) -> LedgerError:
+    try:
+        raise dynamo.error_for(cause, "query") from cause
+    except LedgerError as exc:  # the chain as the DynamoDB plumbing builds it
+        return exc
+
+
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
@@ -236,7 +248,7 @@ def wrapped(cause: BaseException, outer: type[Exception], message: str) -> Excep
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), "cannot reach http://127.0.0.1:1"),
         (client_error("ResourceNotFoundException"), "ledger table 'ledger' not found in us-east-1"),
         (
-            wrapped(client_error("ResourceNotFoundException"), LedgerError, "query failed"),
+            translated(client_error("ResourceNotFoundException")),
             "ledger table 'ledger' not found",
         ),
         (
@@ -317,26 +329,18 @@ def test_a_fresh_hma_delivery_gets_new_log_event_ids_and_times() -> None:
 # ---------------------------------------------------------------- the ledger's operator queries, paginated
 
 
-class PagedDynamo:
-    """Two pages per Scan/Query; the first one filtered empty (as DynamoDB may return)."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        def call(**kwargs: Any) -> dict[str, Any]:
-            self.calls.append({"op": name, **kwargs})
-            if "ExclusiveStartKey" not in kwargs:
-                return {"Items": [], "Count": 0, "LastEvaluatedKey": {"pk": {"S": "x"}}}
-            item = {"cluster": {"S": "c1"}, "node_key": {"S": "gpu-1"}}
-            return {"Items": [item], "Count": 3}
-
-        return call
-
-
 def test_operator_queries_follow_every_page() -> None:
-    client = PagedDynamo()
-    ledger = Ledger(client, "t")  # type: ignore[arg-type]
-    assert ledger.find_nodes("i-0123456789abcdef0") == [("c1", "gpu-1")]
-    assert ledger.attempt_count("c1", "gpu-1") == 3
-    assert [c["op"] for c in client.calls] == ["scan", "scan", "query", "query"]
+    """Two pages per Scan/Query, the first one filtered empty (as DynamoDB may return), through
+    boto3's own paginators on a stubbed client."""
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    more = {"LastEvaluatedKey": {"pk": {"S": "x"}, "sk": {"S": "y"}}}
+    item = {"cluster": {"S": "c1"}, "node_key": {"S": "gpu-1"}}
+    with Stubber(client) as stub:
+        for operation in ("scan", "query"):
+            stub.add_response(operation, {"Items": [], "Count": 0, **more})
+            stub.add_response(operation, {"Items": [item], "Count": 3})
+        assert LedgerOpenNodes(client, "t").find_nodes("i-0123456789abcdef0") == [("c1", "gpu-1")]
+        assert LedgerAttempts(client, "t").attempt_count("c1", "gpu-1") == 3
+        stub.assert_no_pending_responses()

@@ -7,8 +7,8 @@ import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from autoheal.adapters.control import Cooldown, Pause
 from autoheal.adapters.queue import QueueError
-from autoheal.adapters.switches import Cooldown, Pause
 from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.core.ladder import DecisionKind
 from autoheal.core.planner import Target
@@ -50,7 +50,7 @@ def acting_plan() -> NodePlan:
 
 
 class NoSwitches:
-    """Pauses and Cooldowns with nothing set."""
+    """LedgerPauses and LedgerCooldowns with nothing set."""
 
     def paused(self, clusters: Iterable[str]) -> dict[str, Pause]:
         return {}

@@ -1,9 +1,10 @@
 """The ports the services depend on: small Protocols, one per kind of record or call.
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
-and one adapter object may serve several ports (today `Ledger` is `NodeStates` and `OpenNodes`, and
-`Switches` is `Pauses`, `Breakers` and `Cooldowns`). Each method raises the adapter's typed error
-(`LedgerError`, `SwitchError`, `QueueError`, ...) when the platform refuses.
+and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
+`LedgerOpenNodes`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`; `NodeDirectory`, `HyperPodNodes`,
+`FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
+when the platform refuses.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from autoheal.adapters.control import BreakerState, Cooldown, Pause
 from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
 from autoheal.adapters.ledger import AttemptRecord, NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.sagemaker import CallReceipt
-from autoheal.adapters.switches import BreakerState, Cooldown, Pause
 from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.faults import NodeFault

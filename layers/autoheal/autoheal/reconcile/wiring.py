@@ -8,7 +8,8 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.adapters.directory import NodeDirectory
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.node_states import LedgerNodeStates
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import CLUSTER_NAME_RE, utcnow
 from autoheal.observability import flush_counts, logger
@@ -22,9 +23,9 @@ CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
 #: The adapter methods reconcile calls, c7n style (see remediate.wiring.ADAPTER_CALLS). Nothing here
 #: mutates a cluster: escalations go back through the fault queue to remediate.
 ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
-    Ledger.open_nodes,  # Query for a Cluster Event's cluster, Scan of the open index on the schedule
-    Ledger.put_if_unchanged,
-    Ledger.commit,
+    LedgerOpenNodes.open_nodes,  # Query for a Cluster Event's cluster, Scan of the open index on the schedule
+    LedgerNodeStates.put_if_unchanged,
+    LedgerNodeStates.commit,
     NodeDirectory.cluster,
     FaultQueue.send,
 )
@@ -34,10 +35,10 @@ def build_deps(
     settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow
 ) -> ReconcileDeps:
     policy = settings.policy
-    ledger = Ledger(client("dynamodb"), settings.table_name, attempt_ttl=policy.attempt_ttl)
+    dynamodb = client("dynamodb")
     return ReconcileDeps(
-        states=ledger,
-        open_nodes=ledger,
+        states=LedgerNodeStates(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl),
+        open_nodes=LedgerOpenNodes(dynamodb, settings.table_name),
         directory=NodeDirectory(client("sagemaker")),
         queue=FaultQueue(client("sqs"), settings.queue_url),
         policy=policy,

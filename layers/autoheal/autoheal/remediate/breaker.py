@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from autoheal.adapters.control import ALL_CLUSTERS
 from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.notify import HumanNeeded
-from autoheal.adapters.switches import ALL_CLUSTERS
 from autoheal.core import guards
 from autoheal.core.guards import Scope
 from autoheal.core.history import NodeStatus

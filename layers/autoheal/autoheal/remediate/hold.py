@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from autoheal.adapters.control import Cooldown, covering
 from autoheal.adapters.notify import HumanNeeded
-from autoheal.adapters.switches import Cooldown, covering
 from autoheal.core.guards import GuardKind
 from autoheal.core.ladder import DecisionKind
 from autoheal.observability import Metric, logger

@@ -10,12 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autoheal import clients
+from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
-from autoheal.adapters.ledger import Ledger
+from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
+from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
-from autoheal.adapters.switches import Switches
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock, RetryQueue
@@ -32,15 +33,15 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     NodeDirectory.info,
     NodeDirectory.locate,
     HyperPodNodes.execute,
-    Ledger.load,
-    Ledger.put_if_unchanged,
-    Ledger.commit,
-    Ledger.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
-    Switches.paused,
-    Switches.cooldowns,
-    Switches.start_cooldown,
-    Switches.breakers,
-    Switches.trip,
+    LedgerNodeStates.load,
+    LedgerNodeStates.put_if_unchanged,
+    LedgerNodeStates.commit,
+    LedgerOpenNodes.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
+    LedgerPauses.paused,
+    LedgerCooldowns.cooldowns,
+    LedgerCooldowns.start_cooldown,
+    LedgerBreakers.breakers,
+    LedgerBreakers.trip,
     Notifier.needs_human,
     FaultQueue.requeue,
 )
@@ -50,18 +51,17 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
     sagemaker = client("sagemaker")
     dynamodb = client("dynamodb")
     policy = settings.policy
-    ledger = Ledger(dynamodb, settings.table_name, attempt_ttl=policy.attempt_ttl)
-    switches = Switches(dynamodb, settings.table_name)
+    table = settings.table_name
     retry_queue: RetryQueue = (
         FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else ReturnToSource()
     )
     return Deps(
         directory=NodeDirectory(sagemaker),
-        states=ledger,
-        open_nodes=ledger,
-        pauses=switches,
-        breakers=switches,
-        cooldowns=switches,
+        states=LedgerNodeStates(dynamodb, table, attempt_ttl=policy.attempt_ttl),
+        open_nodes=LedgerOpenNodes(dynamodb, table),
+        pauses=LedgerPauses(dynamodb, table),
+        breakers=LedgerBreakers(dynamodb, table),
+        cooldowns=LedgerCooldowns(dynamodb, table),
         nodes=HyperPodNodes(sagemaker),
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
         retry_queue=retry_queue,

@@ -1,0 +1,236 @@
+"""Control records in the ledger table: pauses, circuit breakers (and operators' overrides of them),
+and capacity cool-downs, read by remediate at every batch and set by it or by an operator.
+
+All control records share one partition, `pk = CONTROL`, so every kind can still be answered by
+one Query of it:
+
+| record | sk | written by | read by |
+|---|---|---|---|
+| pause | `PAUSE#<scope>` (a cluster name, or `*` for every cluster) | `autoheal pause` / `resume` | remediate (BatchGetItem of the scopes it needs), `autoheal status` |
+| breaker | `BREAKER#<cluster>/<group or *>` | remediate, when too many nodes of a scope fail | remediate (one Query of the partition) |
+| override | `OVERRIDE#<cluster or *>` | `autoheal resume`: clears the breakers, holds them off for a window | remediate (same Query) |
+| cool-down | `COOLDOWN#<cluster>#<group>` | remediate, when a replacement found no capacity | remediate (BatchGetItem) |
+
+No redeploy is needed to pause or resume. While a scope is paused, remediate holds its faults
+(re-queued, never dropped) and calls nothing mutating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from autoheal.adapters import dynamo
+from autoheal.adapters.dynamo import DynamoClient, Retry
+
+ALL_CLUSTERS = "*"
+CONTROL_PK = "CONTROL"
+PAUSE_PREFIX = "PAUSE#"
+COOLDOWN_PREFIX = "COOLDOWN#"
+BREAKER_PREFIX = "BREAKER#"
+OVERRIDE_PREFIX = "OVERRIDE#"
+
+#: The IAM actions behind each public method (c7n style; see tests/integration/test_iam.py).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "LedgerPauses.paused": frozenset({"dynamodb:BatchGetItem"}),
+    "LedgerPauses.all": frozenset({"dynamodb:Query"}),
+    "LedgerPauses.pause": frozenset({"dynamodb:PutItem"}),
+    "LedgerPauses.resume": frozenset({"dynamodb:DeleteItem"}),
+    "LedgerBreakers.breakers": frozenset({"dynamodb:Query"}),
+    "LedgerBreakers.trip": frozenset({"dynamodb:PutItem"}),
+    "LedgerBreakers.override_breakers": frozenset(
+        {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem"}
+    ),
+    "LedgerCooldowns.cooldowns": frozenset({"dynamodb:BatchGetItem"}),
+    "LedgerCooldowns.start_cooldown": frozenset({"dynamodb:PutItem"}),
+}
+
+
+@dataclass(frozen=True)
+class Pause:
+    scope: str
+    by: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """Tripped breakers (scope label -> until) and operator overrides (cluster -> until)."""
+
+    tripped: dict[str, datetime]
+    overrides: dict[str, datetime]
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """No replace in (cluster, group) until `until`: its last replacement found no capacity."""
+
+    cluster: str
+    group: str
+    until: datetime
+    reason: str
+    node: str
+
+
+def control_key(sk: str) -> dict[str, str]:
+    return {"pk": CONTROL_PK, "sk": sk}
+
+
+def pause_key(scope: str) -> dict[str, str]:
+    return control_key(f"{PAUSE_PREFIX}{scope}")
+
+
+def cooldown_key(cluster: str, group: str) -> dict[str, str]:
+    return control_key(f"{COOLDOWN_PREFIX}{cluster}#{group}")
+
+
+def covering(pauses: dict[str, Pause], cluster: str) -> Pause | None:
+    """The pause that stops `cluster`, if any (its own, else the global one)."""
+    return pauses.get(cluster) or pauses.get(ALL_CLUSTERS)
+
+
+class _ControlPartition:
+    """Reads and writes of the `CONTROL` partition, shared by the three record kinds."""
+
+    def __init__(self, client: DynamoClient, table_name: str, retry: Retry | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._retry = retry or Retry()
+
+    def _query(self, prefix: str = "") -> list[dict[str, Any]]:
+        """The partition's items (those whose sk starts with `prefix`), strongly consistent."""
+        condition, values = "pk = :pk", {":pk": {"S": CONTROL_PK}}
+        if prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        return list(
+            dynamo.items(
+                self._client,
+                "query",
+                TableName=self._table,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ConsistentRead=True,
+            )
+        )
+
+    def _get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        return dynamo.batch_get(self._client, self._table, keys, self._retry)
+
+    def _put(self, item: Mapping[str, Any]) -> None:
+        dynamo.call(self._client, "put_item", TableName=self._table, Item=dynamo.marshal(item))
+
+    def _delete(self, key: Mapping[str, str], **kwargs: Any) -> dict[str, Any]:
+        return dynamo.call(
+            self._client, "delete_item", TableName=self._table, Key=dynamo.marshal(key), **kwargs
+        )
+
+
+class LedgerPauses(_ControlPartition):
+    """The kill switch: pauses per cluster, or for every cluster (`*`)."""
+
+    def paused(self, clusters: Iterable[str]) -> dict[str, Pause]:
+        """The pauses in force for these clusters (and the global one), keyed by scope."""
+        scopes = sorted({ALL_CLUSTERS, *clusters})
+        pauses = (_pause(item) for item in self._get([pause_key(s) for s in scopes]))
+        return {p.scope: p for p in pauses}
+
+    def all(self) -> dict[str, Pause]:
+        """Every pause in force, keyed by scope (one Query on the control partition)."""
+        pauses = (_pause(item) for item in self._query(PAUSE_PREFIX))
+        return {p.scope: p for p in pauses}
+
+    def pause(self, scope: str, by: str, reason: str, now: datetime | None = None) -> Pause:
+        at = (now or datetime.now(UTC)).astimezone(UTC)
+        self._put({**pause_key(scope), "scope": scope, "by": by, "reason": reason, "at": at.isoformat()})
+        return Pause(scope, by, reason, at)
+
+    def resume(self, scope: str) -> bool:
+        """Clear a pause; False when there was none."""
+        return bool(self._delete(pause_key(scope), ReturnValues="ALL_OLD").get("Attributes"))
+
+
+class LedgerBreakers(_ControlPartition):
+    """Circuit breakers tripped per `cluster/group` (or `cluster/*`), and operators' overrides."""
+
+    def breakers(self, now: datetime) -> BreakerState:
+        """LedgerBreakers still tripped, and operator overrides still in force (one Query)."""
+        tripped: dict[str, datetime] = {}
+        overrides: dict[str, datetime] = {}
+        for item in self._query():
+            sk, until = str(item["sk"]), dynamo.from_iso(item.get("until"))
+            if until is None or until <= now:
+                continue
+            if sk.startswith(BREAKER_PREFIX):
+                tripped[sk.removeprefix(BREAKER_PREFIX)] = until
+            elif sk.startswith(OVERRIDE_PREFIX):
+                overrides[sk.removeprefix(OVERRIDE_PREFIX)] = until
+        return BreakerState(tripped, overrides)
+
+    def trip(self, label: str, until: datetime, count: int, allowed: int) -> None:
+        """Record a tripped breaker for the scope `cluster/group` (or `cluster/*`)."""
+        self._put(
+            {
+                **control_key(f"{BREAKER_PREFIX}{label}"),
+                "until": dynamo.iso(until),
+                "count": count,
+                "allowed": allowed,
+            }
+        )
+
+    def override_breakers(self, cluster: str, until: datetime) -> int:
+        """An operator's resume: clear the cluster's tripped breakers and keep them from tripping
+        again until `until`. Returns how many were cleared."""
+        cleared = 0
+        for item in self._query():
+            sk = str(item["sk"])
+            if sk.startswith(f"{BREAKER_PREFIX}{cluster}/") or (
+                cluster == ALL_CLUSTERS and sk.startswith(BREAKER_PREFIX)
+            ):
+                self._delete(control_key(sk))
+                cleared += 1
+        self._put({**control_key(f"{OVERRIDE_PREFIX}{cluster}"), "until": dynamo.iso(until)})
+        return cleared
+
+
+class LedgerCooldowns(_ControlPartition):
+    """Capacity cool-downs per (cluster, instance group)."""
+
+    def cooldowns(self, groups: Iterable[tuple[str, str]], now: datetime) -> dict[tuple[str, str], Cooldown]:
+        """The capacity cool-downs still running for these (cluster, group) pairs."""
+        found: dict[tuple[str, str], Cooldown] = {}
+        for item in self._get([cooldown_key(c, g) for c, g in sorted(set(groups))]):
+            cooldown = Cooldown(
+                cluster=str(item["cluster"]),
+                group=str(item["group"]),
+                until=datetime.fromisoformat(str(item["until"])),
+                reason=str(item.get("reason", "")),
+                node=str(item.get("node", "")),
+            )
+            if cooldown.until > now:
+                found[(cooldown.cluster, cooldown.group)] = cooldown
+        return found
+
+    def start_cooldown(self, cooldown: Cooldown) -> None:
+        self._put(
+            {
+                **cooldown_key(cooldown.cluster, cooldown.group),
+                "cluster": cooldown.cluster,
+                "group": cooldown.group,
+                "until": dynamo.iso(cooldown.until),
+                "reason": cooldown.reason[:1024],
+                "node": cooldown.node,
+            }
+        )
+
+
+def _pause(item: Mapping[str, Any]) -> Pause:
+    return Pause(
+        scope=str(item["scope"]),
+        by=str(item.get("by", "")),
+        reason=str(item.get("reason", "")),
+        at=datetime.fromisoformat(str(item["at"])),
+    )

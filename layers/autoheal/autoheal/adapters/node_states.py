@@ -1,0 +1,109 @@
+"""Node state items in the ledger table: load them, claim one with a conditional put, commit outcomes.
+
+A node is claimed with a conditional PutItem (`version` unchanged since we read it) before any
+mutating call; outcomes (state items held under our claim, and the attempt items that record them)
+are written afterwards with BatchWriteItem, 25 items a request, states and attempts in the same
+requests. remediate and reconcile call `load`, `put_if_unchanged` and `commit`; `node_record` (a
+node's state and every attempt) is for the `autoheal` CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from autoheal.adapters import dynamo
+from autoheal.adapters.dynamo import ConditionFailed, DynamoClient, Retry
+from autoheal.adapters.ledger import (
+    ATTEMPT_PREFIX,
+    STATE_SK,
+    AttemptRecord,
+    NodeRecord,
+    NodeRef,
+    attempt_to_item,
+    history_to_item,
+    item_to_attempt,
+    item_to_history,
+    node_pk,
+    state_key,
+)
+from autoheal.core.history import NodeHistory
+
+#: The IAM actions behind each public method (c7n style; see tests/integration/test_iam.py).
+IAM_ACTIONS: Mapping[str, frozenset[str]] = {
+    "LedgerNodeStates.load": frozenset({"dynamodb:BatchGetItem"}),
+    "LedgerNodeStates.put_if_unchanged": frozenset({"dynamodb:PutItem"}),
+    "LedgerNodeStates.commit": frozenset({"dynamodb:BatchWriteItem"}),
+    "LedgerNodeStates.node_record": frozenset({"dynamodb:Query"}),
+}
+
+
+class LedgerNodeStates:
+    """Reads and writes node state items (and, on commit, the attempts that go with them) in as few
+    requests as DynamoDB allows, except claims, which are conditional and so one request each."""
+
+    def __init__(
+        self,
+        client: DynamoClient,
+        table_name: str,
+        attempt_ttl: timedelta = timedelta(days=30),
+        retry: Retry | None = None,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._attempt_ttl = attempt_ttl
+        self._retry = retry or Retry()
+
+    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeHistory]:
+        """The nodes' states (strongly consistent), fresh ones for nodes never seen."""
+        wanted = list(dict.fromkeys(refs))
+        raw = dynamo.batch_get(self._client, self._table, [state_key(r) for r in wanted], self._retry)
+        found = {(h.cluster, h.node_key): h for h in map(item_to_history, raw)}
+        return {ref: found.get(ref) or NodeHistory(cluster=ref[0], node_key=ref[1]) for ref in wanted}
+
+    def put_if_unchanged(self, new: NodeHistory, expected_version: int, now: datetime) -> bool:
+        """Write `new` (whose version must be expected_version + 1) only if nobody wrote since we read.
+
+        This is the claim: exactly one concurrent writer wins; the others get False.
+        """
+        if new.version != expected_version + 1:
+            raise ValueError("a conditional write must bump the version by one")
+        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :v"
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": dynamo.marshal(history_to_item(new, now)),
+            "ConditionExpression": condition,
+        }
+        if expected_version:
+            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        try:
+            dynamo.call(self._client, "put_item", **kwargs)
+        except ConditionFailed:
+            return False
+        return True
+
+    def commit(self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: datetime) -> None:
+        """Write outcomes: state items (held under our claim) and attempt items, 25 per request."""
+        items = [history_to_item(h, now) for h in states] + [
+            attempt_to_item(a, self._attempt_ttl) for a in attempts
+        ]
+        dynamo.batch_write(self._client, self._table, items, self._retry)
+
+    def node_record(self, cluster: str, node_key: str) -> NodeRecord:
+        """A node's state item and all its attempts, in one (paginated) Query of its partition."""
+        state: NodeHistory | None = None
+        attempts: list[AttemptRecord] = []
+        for item in dynamo.items(
+            self._client,
+            "query",
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": node_pk(cluster, node_key)}},
+            ConsistentRead=True,
+        ):
+            if item["sk"] == STATE_SK:
+                state = item_to_history(item)
+            elif str(item["sk"]).startswith(ATTEMPT_PREFIX):
+                attempts.append(item_to_attempt(item))
+        return NodeRecord(cluster, node_key, state, tuple(attempts))
