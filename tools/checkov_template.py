@@ -2,7 +2,7 @@
 
     python -m tools.checkov_template [template.yaml] --checkov .venv-checkov/bin/checkov
 
-checkov lives in its own venv (`make checkov-venv`: it pins boto3 1.35 and packaging<24, which the
+checkov lives in its own venv (`.venv-checkov`, made by `make template-lint`: it pins boto3 1.35 and packaging<24, which the
 project's venv cannot hold). This tool runs in the project's venv, where aws-sam-translator is: it writes
 both forms of the template as JSON to a temporary directory and runs the given checkov on them, offline
 (`--skip-download`), `--quiet --compact`, exiting with checkov's status.

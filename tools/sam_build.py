@@ -2,7 +2,7 @@
 
     python -m tools.sam_build [template.yaml] --sam .venv-sam/bin/sam [--keep DIR]
 
-aws-sam-cli lives in its own venv (`make sam-venv`: it pins an older boto3). Building a python3.13
+aws-sam-cli lives in its own venv (`.venv-sam`, made by `make sam-build`: it pins an older boto3). Building a python3.13
 function without a container runs `python3.13` (pip fetches the arm64 wheels), so it must be on PATH:
 used as it is when it runs; otherwise, with pyenv, the newest installed 3.13 is added to PYENV_VERSION
 for the build. Telemetry is off and nothing is cached, so the tree is left as it was (no .aws-sam/).
