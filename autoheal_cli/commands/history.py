@@ -14,7 +14,7 @@ from typing import Any
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord, NodeRecord, NodeRef
 from autoheal.adapters.open_nodes import LedgerOpenNodes
-from autoheal.core.history import NodeHistory
+from autoheal.core.state import NodeState
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -89,7 +89,7 @@ def record_json(record: NodeRecord) -> dict[str, Any]:
     }
 
 
-def _state_json(state: NodeHistory | None, attempts: int) -> dict[str, Any] | None:
+def _state_json(state: NodeState | None, attempts: int) -> dict[str, Any] | None:
     if state is None:
         return None
     return {

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from autoheal.adapters.control import ALL_CLUSTERS, Pause
-from autoheal.core.history import NodeHistory
+from autoheal.core.state import NodeState
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -74,7 +74,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     return Output(data, lines)
 
 
-def summary(nodes: list[NodeHistory]) -> str:
+def summary(nodes: list[NodeState]) -> str:
     by_status: dict[str, int] = {}
     for h in nodes:
         by_status[h.status.value] = by_status.get(h.status.value, 0) + 1
@@ -82,7 +82,7 @@ def summary(nodes: list[NodeHistory]) -> str:
     return f"{len(nodes)} node(s): {parts}"
 
 
-def node_json(h: NodeHistory, attempts: int) -> dict[str, Any]:
+def node_json(h: NodeState, attempts: int) -> dict[str, Any]:
     return {
         "cluster": h.cluster,
         "node_key": h.node_key,

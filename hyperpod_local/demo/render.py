@@ -97,7 +97,7 @@ def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) ->
             + ", ".join(f"{op} {cluster} {'+'.join(map(str, s))}" for (op, cluster), s in sizes.items())
             + ")"
         )
-    failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, "succeeded"))
+    failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, "accepted"))
     metrics = report.metrics
     duplicates = metrics.total(Metric.DUPLICATE_FAULTS)
     # one row per node decided (or fault not located): other faults of a node joined its decision
@@ -234,7 +234,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
 def _step(h: Mapping[str, Any]) -> str:
     """'#4 replace (fault_recurred): accepted', '#2 reboot (retry_scheduled): InstanceIdInUse'."""
     text = f"#{h['invocation']} {h['action'] or h['decision']} ({h['reason']})"
-    if h["outcome"] == "succeeded":
+    if h["outcome"] == "accepted":
         return text + ": accepted"
     return text + (f": {h['error_code'] or h['outcome']}" if h["outcome"] else "")
 

@@ -192,4 +192,4 @@ def _nodes(record: RunRecord) -> list[dict[str, Any]]:
 
 def _notable(steps: list[dict[str, Any]]) -> bool:
     only = steps[0] if len(steps) == 1 else None
-    return not (only and only["reason"] == "first_fault" and only["outcome"] == "succeeded")
+    return not (only and only["reason"] == "first_fault" and only["outcome"] == "accepted")

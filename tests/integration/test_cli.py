@@ -166,8 +166,8 @@ def test_history_follows_a_node_across_its_replacement(
     assert by_old["found_via"] == "ledger"
     assert record["node_key"] == node.logical_id
     assert [(a["action"], a["instance_id"], a["outcome"]) for a in record["attempts"]] == [
-        ("reboot", old, "succeeded"),
-        ("replace", old, "succeeded"),
+        ("reboot", old, "accepted"),
+        ("replace", old, "accepted"),
     ]
     assert record["instance_ids"] == [old, new]
     assert record["state"]["instance_id"] == new

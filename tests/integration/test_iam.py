@@ -47,9 +47,9 @@ from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
-from autoheal.core.history import NodeHistory
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
+from autoheal.core.state import NodeState
 from autoheal.faults import FaultSource, NodeFault
 from autoheal.intake import wiring as intake_wiring
 from autoheal.policy import Action
@@ -462,7 +462,7 @@ def _cooldowns(env: Env, client: Callable[[str], Any]) -> LedgerCooldowns:
 
 
 def _attempt(env: Env) -> AttemptRecord:
-    return AttemptRecord("train", "n2", "a1", Action.REBOOT, 0, env.world.now(), "succeeded")
+    return AttemptRecord("train", "n2", "a1", Action.REBOOT, 0, env.world.now(), "accepted")
 
 
 #: One call (or a few, to take each branch) of every public adapter method.
@@ -486,10 +486,10 @@ CASES: Mapping[str, Case] = {
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
     "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
-        NodeHistory(cluster="train", node_key="n1", version=1), 0, e.world.now()
+        NodeState(cluster="train", node_key="n1", version=1), 0, e.world.now()
     ),
     "LedgerNodeStates.commit": lambda e, c: _states(e, c).commit(
-        [NodeHistory(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()
+        [NodeState(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()
     ),
     "LedgerNodeStates.node_record": lambda e, c: _states(e, c).node_record("train", "n2"),
     "LedgerAttempts.attempts": lambda e, c: _attempts(e, c).attempts("train", "n2"),

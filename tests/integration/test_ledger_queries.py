@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autoheal.adapters.ledger import AttemptRecord
-from autoheal.core.history import NodeHistory, NodeStatus
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.policy import Action
 from hyperpod_local.stack.resources import create_stack_resources
 from tests.ledger_table import LedgerTable
@@ -27,9 +27,9 @@ def ledger(aws) -> LedgerTable:  # type: ignore[no-untyped-def]
     return LedgerTable.of(aws.client("dynamodb"), stack.table_name)
 
 
-def state(cluster: str, key: str, status: NodeStatus, instance_id: str | None = None) -> NodeHistory:
+def state(cluster: str, key: str, status: NodeStatus, instance_id: str | None = None) -> NodeState:
     return replace(
-        NodeHistory(cluster=cluster, node_key=key),
+        NodeState(cluster=cluster, node_key=key),
         version=2,
         status=status,
         step=0,
@@ -40,7 +40,7 @@ def state(cluster: str, key: str, status: NodeStatus, instance_id: str | None = 
 
 def attempt(cluster: str, key: str, action: Action, at: datetime, instance_id: str) -> AttemptRecord:
     return AttemptRecord(
-        cluster, key, uuid.uuid4().hex[:16], action, 0, at, "succeeded", instance_id=instance_id
+        cluster, key, uuid.uuid4().hex[:16], action, 0, at, "accepted", instance_id=instance_id
     )
 
 

@@ -45,7 +45,7 @@ def run_demo(local: LocalAws, *argv: str) -> tuple[int, str, str]:
 
 
 def act(
-    reason: str, action: str | None, outcome: str | None = "succeeded", code: str | None = None
+    reason: str, action: str | None, outcome: str | None = "accepted", code: str | None = None
 ) -> dict[str, Any]:
     decision = "act" if action else "ignore"
     return {"decision": decision, "reason": reason, "action": action, "outcome": outcome, "error_code": code}

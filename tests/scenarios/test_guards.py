@@ -12,7 +12,7 @@ import pytest
 
 from autoheal.adapters.control import LedgerBreakers
 from autoheal.adapters.node_states import LedgerNodeStates
-from autoheal.core.history import LastOutcome
+from autoheal.core.state import LastOutcome
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.guards import PRODUCTION_GUARDS

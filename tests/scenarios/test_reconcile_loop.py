@@ -10,7 +10,7 @@ import pytest
 
 from autoheal.adapters.control import LedgerCooldowns
 from autoheal.adapters.node_states import LedgerNodeStates
-from autoheal.core.history import LastOutcome, NodeStatus
+from autoheal.core.state import LastOutcome, NodeStatus
 from autoheal.remediate.service import Deps
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import cluster_event, node_health_event
@@ -59,7 +59,7 @@ def test_a_reboot_that_fixes_the_node_is_verified_and_closed(
     assert report.summary()["verdicts"] == {"healed": 1}
     record = state(world, cluster, logical)
     assert (record.state.status, record.state.last_outcome) == (NodeStatus.IDLE, LastOutcome.HEALED)
-    assert [a.outcome for a in record.attempts] == ["succeeded", "healed"]
+    assert [a.outcome for a in record.attempts] == ["accepted", "healed"]
     assert report.metrics.total("ActionResults", Action="reboot", Result="healed") == 1
     assert list(report.metrics.timings.values()) == [[360.0]]  # TimeToHealthy, seconds
     assert world.reconcile().summary()["open_nodes"] == 0  # off the open index

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from autoheal import clients
 from autoheal.adapters.ledger import NodeRecord
 from autoheal.adapters.node_states import LedgerNodeStates
-from autoheal.core.history import NodeStatus
+from autoheal.core.state import NodeStatus
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
@@ -308,11 +308,11 @@ def records(world: LocalWorld, storm: Storm) -> dict[tuple[str, str], NodeRecord
     return {(c.name, logical): ledger.node_record(c.name, logical) for c, _, logical in storm.nodes}
 
 
-def succeeded_attempts(record: NodeRecord, action: str | None = None) -> int:
+def accepted_attempts(record: NodeRecord, action: str | None = None) -> int:
     return sum(
         1
         for a in record.attempts
-        if a.outcome in ("succeeded", "recovered") and (action is None or a.action.value == action)
+        if a.outcome in ("accepted", "recovered") and (action is None or a.action.value == action)
     )
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from autoheal.adapters.ledger import AttemptRecord
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.planner import BatchRequest
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.remediate.service import Deps
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import minutes
@@ -78,7 +78,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
             def __getattr__(self, name: str) -> Any:
                 return getattr(ledger, name)
 
-            def put_if_unchanged(self, new: NodeHistory, expected: int, now: Any) -> bool:
+            def put_if_unchanged(self, new: NodeState, expected: int, now: Any) -> bool:
                 won = ledger.put_if_unchanged(new, expected, now)
                 if (
                     mode == "after_claim"
@@ -90,7 +90,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
                 return won
 
             def commit(
-                self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: Any
+                self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: Any
             ) -> None:
                 if mode == "before_outcome" and any(s.node_key in victim for s in states):
                     raise Crash("died before writing the outcomes")

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from autoheal.core.history import NodeStatus
+from autoheal.core.state import NodeStatus
 from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import minutes
@@ -21,6 +21,7 @@ from tests.torture.support import (
     REPLACE,
     WORKERS,
     Storm,
+    accepted_attempts,
     answered,
     backend,
     deal,
@@ -33,7 +34,6 @@ from tests.torture.support import (
     report,
     scaled,
     seed,
-    succeeded_attempts,
 )
 
 pytestmark = pytest.mark.torture
@@ -119,7 +119,7 @@ def test_a_triplicated_shuffled_storm_on_four_workers_acts_once_per_node_per_ste
             NodeStatus.IN_PROGRESS,
             "replace",
         ), k
-        assert succeeded_attempts(rec, "reboot") == 1 and succeeded_attempts(rec, "replace") == 1, k
+        assert accepted_attempts(rec, "reboot") == 1 and accepted_attempts(rec, "replace") == 1, k
         assert len(rec.attempts) == 2, k
         assert rec.state.claim_expires_at is None and rec.state.intent_action is None, k
 

@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 
 from autoheal.adapters.node_states import LedgerNodeStates
-from autoheal.core.history import NodeHistory, NodeStatus
+from autoheal.core.state import NodeState, NodeStatus
 from hyperpod_local.stack.template import LEDGER_TABLE, load_template
 from hyperpod_local.stack.world import LocalWorld
 from tests.torture.test_bad_input import _pattern_violations
@@ -32,10 +32,10 @@ def test_the_stack_builds_from_the_template_on_either_ledger_backend(world: Loca
 def test_a_claim_is_won_once_on_either_ledger_backend(world: LocalWorld) -> None:
     ledger = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
     now = datetime.now(UTC)
-    claim = NodeHistory(cluster="c", node_key="n", version=1, status=NodeStatus.CLAIMED)
+    claim = NodeState(cluster="c", node_key="n", version=1, status=NodeStatus.CLAIMED)
     assert ledger.put_if_unchanged(claim, 0, now) is True
     assert ledger.put_if_unchanged(claim, 0, now) is False  # attribute_not_exists(pk)
-    moved = NodeHistory(cluster="c", node_key="n", version=2, status=NodeStatus.IN_PROGRESS)
+    moved = NodeState(cluster="c", node_key="n", version=2, status=NodeStatus.IN_PROGRESS)
     assert ledger.put_if_unchanged(moved, 1, now) is True
     assert ledger.put_if_unchanged(moved, 1, now) is False  # version = :v
 

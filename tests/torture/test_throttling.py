@@ -11,11 +11,12 @@ from collections import Counter
 import pytest
 
 from autoheal import clients
-from autoheal.core.history import NodeStatus
+from autoheal.core.state import NodeStatus
 from hyperpod_local.stack.world import LocalWorld
 from tests.torture.support import (
     REBOOT,
     DynamoThrottler,
+    accepted_attempts,
     answered,
     backend,
     deliver,
@@ -26,7 +27,6 @@ from tests.torture.support import (
     report,
     scaled,
     seed,
-    succeeded_attempts,
 )
 
 pytestmark = pytest.mark.torture
@@ -90,5 +90,5 @@ def test_throttled_and_failing_calls_remediate_everything_and_retry_only_failed_
             NodeStatus.IN_PROGRESS,
             "reboot",
         ), k
-        assert succeeded_attempts(ledger[k]) == 1, k
+        assert accepted_attempts(ledger[k]) == 1, k
         assert len(ledger[k].attempts) == 1 + injected[k], k

@@ -8,8 +8,8 @@ import pytest
 
 from autoheal.core import guards
 from autoheal.core.guards import GuardKind, NodeContext, Scope, breaker_trips
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import Decision, DecisionKind, Reason
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import FaultSource, NodeFault, RepairAction
 from autoheal.policy import Action, Guards
 
@@ -38,8 +38,8 @@ def ctx(**kw: object) -> NodeContext:
     return NodeContext(**base)  # type: ignore[arg-type]
 
 
-def history(**kw: object) -> NodeHistory:
-    return NodeHistory(cluster="c1", node_key="n1", **kw)  # type: ignore[arg-type]
+def history(**kw: object) -> NodeState:
+    return NodeState(cluster="c1", node_key="n1", **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.ladder import DecisionKind, NodeFaults, Reason, decide
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import FaultSource, NodeFault
 from autoheal.policy import Action, Budget, RemediationPolicy, Step
 
@@ -31,11 +31,11 @@ def faults(*fs: NodeFault) -> NodeFaults:
     return NodeFaults(tuple(fs) or (fault(),))
 
 
-def fresh() -> NodeHistory:
-    return NodeHistory(cluster="c1", node_key=NODE)
+def fresh() -> NodeState:
+    return NodeState(cluster="c1", node_key=NODE)
 
 
-def after(action: Action, at: datetime, step: int, **kw: object) -> NodeHistory:
+def after(action: Action, at: datetime, step: int, **kw: object) -> NodeState:
     base = dict(
         version=2,
         status=NodeStatus.IN_PROGRESS,
@@ -48,7 +48,7 @@ def after(action: Action, at: datetime, step: int, **kw: object) -> NodeHistory:
         seen_event_ids=("e1",),
     )
     base.update(kw)
-    return NodeHistory(cluster="c1", node_key=NODE, **base)  # type: ignore[arg-type]
+    return NodeState(cluster="c1", node_key=NODE, **base)  # type: ignore[arg-type]
 
 
 def test_first_fault_reboots() -> None:
@@ -141,7 +141,7 @@ def test_a_transient_failure_retries_the_same_step() -> None:
 
 
 def test_a_first_attempt_that_failed_transiently_is_retried_not_restarted() -> None:
-    history = NodeHistory(
+    history = NodeState(
         cluster="c1",
         node_key=NODE,
         version=2,
@@ -204,7 +204,7 @@ def test_invalid_policies_are_rejected(kwargs: dict[str, object]) -> None:
         RemediationPolicy(**kwargs)  # type: ignore[arg-type]
 
 
-def replace_seen(history: NodeHistory) -> NodeHistory:
+def replace_seen(history: NodeState) -> NodeState:
     """A transient failure forgets the event ids it was for, so the retry is not a duplicate."""
     from dataclasses import replace
 

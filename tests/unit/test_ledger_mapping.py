@@ -1,4 +1,4 @@
-"""Ledger items map to and from the decision core's NodeHistory without loss."""
+"""Ledger items map to and from the decision core's NodeState without loss."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from datetime import UTC, datetime, timedelta
 from autoheal.adapters.ledger import (
     AttemptRecord,
     attempt_to_item,
-    history_to_item,
     item_to_attempt,
-    item_to_history,
+    item_to_state,
     node_pk,
+    state_to_item,
 )
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.policy import Action
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def test_history_round_trips() -> None:
-    h = NodeHistory(
+    h = NodeState(
         cluster="c1",
         node_key="lid-1",
         version=3,
@@ -35,20 +35,20 @@ def test_history_round_trips() -> None:
         node_logical_id="lid-1",
         instance_group="gpu",
     )
-    item = history_to_item(h, T0)
+    item = state_to_item(h, T0)
     assert item["pk"] == node_pk("c1", "lid-1") and item["sk"] == "STATE"
     assert item["open_cluster"] == "c1"  # open nodes are on the sparse index
-    assert item_to_history(item) == h
+    assert item_to_state(item) == h
 
 
 def test_closed_nodes_leave_the_open_index() -> None:
-    item = history_to_item(NodeHistory(cluster="c1", node_key="n", status=NodeStatus.CLOSED), T0)
+    item = state_to_item(NodeState(cluster="c1", node_key="n", status=NodeStatus.CLOSED), T0)
     assert "open_cluster" not in item
 
 
 def test_attempts_carry_a_ttl_and_round_trip() -> None:
     a = AttemptRecord(
-        "c1", "lid-1", "abc", Action.REBOOT, 0, T0, "succeeded", request_id="r-1", signal="Xid79"
+        "c1", "lid-1", "abc", Action.REBOOT, 0, T0, "accepted", request_id="r-1", signal="Xid79"
     )
     item = attempt_to_item(a, timedelta(days=30))
     assert item["sk"].startswith("ATTEMPT#2026-11-25")

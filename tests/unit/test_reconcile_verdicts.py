@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
 from autoheal.core.reconcile import Observed, Verdict, verdict
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.policy import Action, RemediationPolicy
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -16,8 +16,8 @@ POLICY = RemediationPolicy()
 OLD, NEW = "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"
 
 
-def acting(action: Action = Action.REBOOT, step: int = 0) -> NodeHistory:
-    return NodeHistory(
+def acting(action: Action = Action.REBOOT, step: int = 0) -> NodeState:
+    return NodeState(
         cluster="c1",
         node_key="lid-1",
         version=3,
@@ -31,8 +31,8 @@ def acting(action: Action = Action.REBOOT, step: int = 0) -> NodeHistory:
     )
 
 
-def claimed(intent: Action, expires: datetime = T0 + timedelta(minutes=15)) -> NodeHistory:
-    return NodeHistory(
+def claimed(intent: Action, expires: datetime = T0 + timedelta(minutes=15)) -> NodeState:
+    return NodeState(
         cluster="c1",
         node_key="lid-1",
         version=2,

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from autoheal.adapters.control import Cooldown, Pause
 from autoheal.adapters.queue import QueueError
-from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.core.ladder import DecisionKind
 from autoheal.core.planner import Target
 from autoheal.core.results import EntryOutcome, EntryResult, IdKind
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import FaultSource, NodeFault
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.claim import Claimed
@@ -46,7 +46,7 @@ def node(*faults: NodeFault) -> Node:
 
 
 def acting_plan() -> NodePlan:
-    return node_plan(node(fault()), NodeHistory("train", IID), None, NOW, POLICY)
+    return node_plan(node(fault()), NodeState("train", IID), None, NOW, POLICY)
 
 
 class NoSwitches:
@@ -90,7 +90,7 @@ def test_no_switches_set_holds_nothing_and_a_pause_holds_the_action() -> None:
 
 def test_a_transient_entry_schedules_a_retry_of_the_same_step() -> None:
     p = acting_plan()
-    claim = NodeHistory("train", IID, version=1, status=NodeStatus.CLAIMED, claim_expires_at=NOW)
+    claim = NodeState("train", IID, version=1, status=NodeStatus.CLAIMED, claim_expires_at=NOW)
     c = Claimed(p.node, p.decision, Action.REBOOT, before=p.history, claimed=claim)
     result = EntryResult(IID, IdKind.NODE_ID, EntryOutcome.TRANSIENT, "InstanceIdInUse")
     state, row = outcome(c, result, NOW, POLICY, 60)

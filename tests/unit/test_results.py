@@ -27,7 +27,7 @@ def test_reboot_shape_with_error_code() -> None:
         ],
     }
     results = {r.node_id: r for r in classify_response(response, {IdKind.NODE_ID: [A, B, C]})}
-    assert results[A].outcome is EntryOutcome.SUCCEEDED and not results[A].failed
+    assert results[A].outcome is EntryOutcome.ACCEPTED and not results[A].failed
     assert (results[B].outcome, results[B].error_code, results[B].message) == (
         EntryOutcome.TRANSIENT,
         "InstanceIdInUse",
@@ -54,9 +54,7 @@ def test_delete_shape_with_code() -> None:
     }
     assert results[B].outcome is EntryOutcome.TRANSIENT and results[B].error_code == "NodeIdInUse"
     assert results[C].outcome is EntryOutcome.GONE
-    assert (
-        results["lid-1"].outcome is EntryOutcome.SUCCEEDED and results["lid-1"].id_kind is IdKind.LOGICAL_ID
-    )
+    assert results["lid-1"].outcome is EntryOutcome.ACCEPTED and results["lid-1"].id_kind is IdKind.LOGICAL_ID
     assert results["lid-2"].outcome is EntryOutcome.GONE
 
 

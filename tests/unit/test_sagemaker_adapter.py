@@ -39,7 +39,7 @@ def test_25_ids_go_out_in_one_call(sagemaker) -> None:  # type: ignore[no-untype
         "batch_reboot_cluster_nodes", {"Successful": ids, "Failed": []}, {"ClusterName": "c1", "NodeIds": ids}
     )
     receipt = HyperPodNodes(client).reboot("c1", {IdKind.NODE_ID: ids})
-    assert receipt.size == 25 and all(r.outcome is EntryOutcome.SUCCEEDED for r in receipt.results)
+    assert receipt.size == 25 and all(r.outcome is EntryOutcome.ACCEPTED for r in receipt.results)
 
 
 def test_a_cluster_that_does_not_exist_closes_every_entry(sagemaker) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +70,7 @@ def test_delete_reads_code_not_error_code(sagemaker) -> None:  # type: ignore[no
         {"ClusterName": "c1", "NodeIds": [a, b]},
     )
     results = {r.node_id: r for r in HyperPodNodes(client).delete("c1", {IdKind.NODE_ID: [a, b]}).results}
-    assert results[a].outcome is EntryOutcome.SUCCEEDED
+    assert results[a].outcome is EntryOutcome.ACCEPTED
     assert (results[b].outcome, results[b].error_code) == (EntryOutcome.TRANSIENT, "NodeIdInUse")
 
 

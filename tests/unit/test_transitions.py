@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from autoheal.core import transitions
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.policy import Action
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -16,8 +16,8 @@ OLD, NEW = "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"
 INTENT_FIELDS = ("claim_expires_at", "intent_action", "intent_at", "intent_instance_id")
 
 
-def idle(**changes: object) -> NodeHistory:
-    base = NodeHistory(
+def idle(**changes: object) -> NodeState:
+    base = NodeState(
         cluster="c1",
         node_key="lid-1",
         version=4,
@@ -28,13 +28,13 @@ def idle(**changes: object) -> NodeHistory:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def claim(h: NodeHistory | None = None, action: Action = Action.REBOOT, step: int = 0) -> NodeHistory:
+def claim(h: NodeState | None = None, action: Action = Action.REBOOT, step: int = 0) -> NodeState:
     h = h or idle()
     seen = h.remember(("e-new",))
     return transitions.claimed(seen, h.version, T0, timedelta(minutes=15), action, step, OLD, '{"fault": 1}')
 
 
-def assert_no_claim(h: NodeHistory) -> None:
+def assert_no_claim(h: NodeState) -> None:
     assert all(getattr(h, name) is None for name in INTENT_FIELDS)
     assert h.intent_step == -1
 
@@ -99,7 +99,7 @@ def test_needs_human_and_dry_run_before_any_call() -> None:
     assert dry.step == h.step and dry.last_action is None
 
 
-def in_progress() -> NodeHistory:
+def in_progress() -> NodeState:
     return transitions.accepted(claim(), Action.REPLACE, 1, T0)
 
 

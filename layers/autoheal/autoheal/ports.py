@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from autoheal.adapters.control import BreakerState, Cooldown, Pause
-from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
-from autoheal.adapters.ledger import AttemptRecord, NodeRef
-from autoheal.adapters.notify import HumanNeeded
-from autoheal.adapters.sagemaker import CallReceipt
-from autoheal.core.history import NodeHistory
-from autoheal.core.planner import BatchRequest
-from autoheal.faults import NodeFault
+if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's cold start)
+    from autoheal.adapters.control import BreakerState, Cooldown, Pause
+    from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
+    from autoheal.adapters.ledger import AttemptRecord, NodeRef
+    from autoheal.adapters.notify import HumanNeeded
+    from autoheal.adapters.queue import SendReport
+    from autoheal.adapters.sagemaker import CallReceipt
+    from autoheal.core.planner import BatchRequest
+    from autoheal.core.state import NodeState
+    from autoheal.faults import NodeFault
 
 #: The services' clock (timezone-aware UTC; tests and the local world pass their own).
 Clock = Callable[[], datetime]
@@ -29,19 +31,19 @@ Clock = Callable[[], datetime]
 class NodeStates(Protocol):
     """Each node's state record, written with optimistic concurrency (its version)."""
 
-    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeHistory]: ...
+    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeState]: ...
 
-    def put_if_unchanged(self, state: NodeHistory, expected_version: int, now: datetime) -> bool: ...
+    def put_if_unchanged(self, state: NodeState, expected_version: int, now: datetime) -> bool: ...
 
     def commit(
-        self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: datetime
+        self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: datetime
     ) -> None: ...
 
 
 class OpenNodes(Protocol):
     """The nodes with an open remediation (one cluster, or all of them)."""
 
-    def open_nodes(self, cluster: str | None = None) -> list[NodeHistory]: ...
+    def open_nodes(self, cluster: str | None = None) -> list[NodeState]: ...
 
 
 class Pauses(Protocol):
@@ -85,9 +87,9 @@ class RetryQueue(Protocol):
 
 
 class FaultSink(Protocol):
-    """Reconcile's faults, sent back through the fault queue to remediate."""
+    """The fault queue: intake's faults, and reconcile's sent back to remediate."""
 
-    def send(self, faults: Sequence[NodeFault]) -> Any: ...
+    def send(self, faults: Sequence[NodeFault]) -> SendReport: ...
 
 
 class HumanNotifier(Protocol):

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoheal.adapters.dynamo import from_iso, iso
-from autoheal.core.history import OPEN_STATUSES, LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.state import OPEN_STATUSES, LastOutcome, NodeState, NodeStatus
 from autoheal.policy import Action
 
 STATE_SK = "STATE"
@@ -70,14 +70,14 @@ class NodeRecord:
 
     cluster: str
     node_key: str
-    state: NodeHistory | None
+    state: NodeState | None
     attempts: tuple[AttemptRecord, ...]
 
 
 # --- explicit mapping between items and domain objects --------------------------------------------------
 
 
-def history_to_item(h: NodeHistory, now: datetime) -> dict[str, Any]:
+def state_to_item(h: NodeState, now: datetime) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": node_pk(h.cluster, h.node_key),
         "sk": STATE_SK,
@@ -114,12 +114,12 @@ def history_to_item(h: NodeHistory, now: datetime) -> dict[str, Any]:
     return item
 
 
-def item_to_history(item: Mapping[str, Any]) -> NodeHistory:
+def item_to_state(item: Mapping[str, Any]) -> NodeState:
     action_times = {
         Action(a): tuple(t for t in (from_iso(x) for x in ts) if t is not None)
         for a, ts in (item.get("action_times") or {}).items()
     }
-    return NodeHistory(
+    return NodeState(
         cluster=str(item["cluster"]),
         node_key=str(item["node_key"]),
         version=int(item.get("version", 0)),

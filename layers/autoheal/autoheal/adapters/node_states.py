@@ -22,13 +22,13 @@ from autoheal.adapters.ledger import (
     NodeRecord,
     NodeRef,
     attempt_to_item,
-    history_to_item,
     item_to_attempt,
-    item_to_history,
+    item_to_state,
     node_pk,
     state_key,
+    state_to_item,
 )
-from autoheal.core.history import NodeHistory
+from autoheal.core.state import NodeState
 
 #: The IAM actions behind each public method (c7n style; see tests/integration/test_iam.py).
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
@@ -55,14 +55,14 @@ class LedgerNodeStates:
         self._attempt_ttl = attempt_ttl
         self._retry = retry or Retry()
 
-    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeHistory]:
+    def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeState]:
         """The nodes' states (strongly consistent), fresh ones for nodes never seen."""
         wanted = list(dict.fromkeys(refs))
         raw = dynamo.batch_get(self._client, self._table, [state_key(r) for r in wanted], self._retry)
-        found = {(h.cluster, h.node_key): h for h in map(item_to_history, raw)}
-        return {ref: found.get(ref) or NodeHistory(cluster=ref[0], node_key=ref[1]) for ref in wanted}
+        found = {(h.cluster, h.node_key): h for h in map(item_to_state, raw)}
+        return {ref: found.get(ref) or NodeState(cluster=ref[0], node_key=ref[1]) for ref in wanted}
 
-    def put_if_unchanged(self, new: NodeHistory, expected_version: int, now: datetime) -> bool:
+    def put_if_unchanged(self, new: NodeState, expected_version: int, now: datetime) -> bool:
         """Write `new` (whose version must be expected_version + 1) only if nobody wrote since we read.
 
         This is the claim: exactly one concurrent writer wins; the others get False.
@@ -72,7 +72,7 @@ class LedgerNodeStates:
         condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :v"
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "Item": dynamo.marshal(history_to_item(new, now)),
+            "Item": dynamo.marshal(state_to_item(new, now)),
             "ConditionExpression": condition,
         }
         if expected_version:
@@ -83,16 +83,16 @@ class LedgerNodeStates:
             return False
         return True
 
-    def commit(self, states: Sequence[NodeHistory], attempts: Sequence[AttemptRecord], now: datetime) -> None:
+    def commit(self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: datetime) -> None:
         """Write outcomes: state items (held under our claim) and attempt items, 25 per request."""
-        items = [history_to_item(h, now) for h in states] + [
+        items = [state_to_item(h, now) for h in states] + [
             attempt_to_item(a, self._attempt_ttl) for a in attempts
         ]
         dynamo.batch_write(self._client, self._table, items, self._retry)
 
     def node_record(self, cluster: str, node_key: str) -> NodeRecord:
         """A node's state item and all its attempts, in one (paginated) Query of its partition."""
-        state: NodeHistory | None = None
+        state: NodeState | None = None
         attempts: list[AttemptRecord] = []
         for item in dynamo.items(
             self._client,
@@ -103,7 +103,7 @@ class LedgerNodeStates:
             ConsistentRead=True,
         ):
             if item["sk"] == STATE_SK:
-                state = item_to_history(item)
+                state = item_to_state(item)
             elif str(item["sk"]).startswith(ATTEMPT_PREFIX):
                 attempts.append(item_to_attempt(item))
         return NodeRecord(cluster, node_key, state, tuple(attempts))

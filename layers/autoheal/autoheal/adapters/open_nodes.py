@@ -13,8 +13,8 @@ from typing import Any
 
 from autoheal.adapters import dynamo
 from autoheal.adapters.dynamo import DynamoClient
-from autoheal.adapters.ledger import OPEN_INDEX, NodeRef, item_to_history, node_pk
-from autoheal.core.history import NodeHistory
+from autoheal.adapters.ledger import OPEN_INDEX, NodeRef, item_to_state, node_pk
+from autoheal.core.state import NodeState
 
 #: The IAM actions behind each public method (c7n style; see tests/integration/test_iam.py).
 #: `open_nodes` queries the open index for one cluster and scans it for all of them.
@@ -31,7 +31,7 @@ class LedgerOpenNodes:
         self._client = client
         self._table = table_name
 
-    def open_nodes(self, cluster: str | None = None) -> list[NodeHistory]:
+    def open_nodes(self, cluster: str | None = None) -> list[NodeState]:
         """Nodes with an open fault, from the sparse `open-index` (eventually consistent, like every
         index read): one cluster's by Query, every cluster's by a Scan of the index, which holds open
         nodes only. Sorted by cluster, then node key."""
@@ -46,7 +46,7 @@ class LedgerOpenNodes:
                 KeyConditionExpression="open_cluster = :c",
                 ExpressionAttributeValues={":c": {"S": cluster}},
             )
-        return sorted((item_to_history(i) for i in items), key=lambda h: (h.cluster, h.node_key))
+        return sorted((item_to_state(i) for i in items), key=lambda h: (h.cluster, h.node_key))
 
     def find_nodes(self, ref: str, cluster: str | None = None) -> list[NodeRef]:
         """The nodes whose ledger items name `ref` as node key or NodeLogicalId, or as an instance id:

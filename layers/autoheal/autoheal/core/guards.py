@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from autoheal.core.history import NodeHistory
 from autoheal.core.ladder import Decision, Reason
+from autoheal.core.state import NodeState
 from autoheal.faults import NodeFault, RepairAction
 from autoheal.policy import Action, Guards
 
@@ -70,7 +70,7 @@ class _Before:
 class _After:
     decision: Decision
     action: Action
-    history: NodeHistory
+    history: NodeState
     ctx: NodeContext
     now: datetime
     guards: Guards
@@ -160,7 +160,7 @@ def before(
 
 
 def after(
-    decision: Decision, action: Action, history: NodeHistory, ctx: NodeContext, now: datetime, guards: Guards
+    decision: Decision, action: Action, history: NodeState, ctx: NodeContext, now: datetime, guards: Guards
 ) -> GuardVerdict | None:
     """May this action go out now? None: yes."""
     check = _After(decision, action, history, ctx, now, guards)

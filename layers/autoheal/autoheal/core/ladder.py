@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import NodeFault
 from autoheal.policy import RemediationPolicy
 
@@ -67,7 +67,7 @@ class NodeFaults:
     def event_ids(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f.source_event_id for f in self.faults))
 
-    def new_since(self, history: NodeHistory) -> tuple[NodeFault, ...]:
+    def new_since(self, history: NodeState) -> tuple[NodeFault, ...]:
         seen = set(history.seen_event_ids)
         return tuple(f for f in self.faults if f.source_event_id not in seen)
 
@@ -75,7 +75,7 @@ class NodeFaults:
 @dataclass(frozen=True)
 class _Context:
     new: tuple[NodeFault, ...]
-    history: NodeHistory
+    history: NodeState
     now: datetime
     policy: RemediationPolicy
 
@@ -165,7 +165,7 @@ RULES: Sequence[Rule] = (
 
 
 def _within_limits(
-    decision: Decision, history: NodeHistory, now: datetime, policy: RemediationPolicy
+    decision: Decision, history: NodeState, now: datetime, policy: RemediationPolicy
 ) -> Decision:
     """Turn an ACT past the ladder's end or over an action budget into NEEDS_HUMAN."""
     if not decision.acts:
@@ -179,8 +179,8 @@ def _within_limits(
     return decision
 
 
-def decide(faults: NodeFaults, history: NodeHistory, now: datetime, policy: RemediationPolicy) -> Decision:
-    """The decision for one node. `history` is a fresh `NodeHistory` for a node never seen before."""
+def decide(faults: NodeFaults, history: NodeState, now: datetime, policy: RemediationPolicy) -> Decision:
+    """The decision for one node. `history` is a fresh `NodeState` for a node never seen before."""
     new = faults.new_since(history)
     if not new:
         return _ignore(Reason.DUPLICATE_EVENT)

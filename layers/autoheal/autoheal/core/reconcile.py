@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from autoheal.core.guards import BUSY_NODE_STATUSES
-from autoheal.core.history import NodeHistory, NodeStatus
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.policy import Action, RemediationPolicy
 
 RUNNING = "Running"
@@ -41,7 +41,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class _Ctx:
-    history: NodeHistory
+    history: NodeState
     observed: Observed | None
     now: datetime
     policy: RemediationPolicy
@@ -67,7 +67,7 @@ def _in_progress(ctx: _Ctx) -> Verdict | None:
     return Verdict.WAIT
 
 
-def _action_visible(h: NodeHistory, seen: Observed) -> bool:
+def _action_visible(h: NodeState, seen: Observed) -> bool:
     """A replace is only done once the node runs on a new instance."""
     if h.last_action is Action.REPLACE and h.instance_id and seen.instance_id:
         return seen.instance_id != h.instance_id
@@ -85,7 +85,7 @@ def _crashed_claim(ctx: _Ctx) -> Verdict | None:
     return Verdict.RECORD_TAKEN if _took_effect(h, seen) else Verdict.RELEASE_CLAIM
 
 
-def _took_effect(h: NodeHistory, seen: Observed) -> bool:
+def _took_effect(h: NodeState, seen: Observed) -> bool:
     """Did the claimed action reach the platform? A replace leaves a new instance id or a node on its
     way down/up; a reboot leaves the node busy. A reboot already finished cannot be told from one never
     sent: it is released and may be sent again, which a reboot tolerates (a replace is never re-sent
@@ -110,7 +110,7 @@ RULES: Sequence[Rule] = (_in_progress, _crashed_claim, _overdue_retry)
 
 
 def verdict(
-    history: NodeHistory, observed: Observed | None, now: datetime, policy: RemediationPolicy
+    history: NodeState, observed: Observed | None, now: datetime, policy: RemediationPolicy
 ) -> Verdict:
     """What reconcile should do about one open node (WAIT for anything it does not own)."""
     ctx = _Ctx(history, observed, now, policy)

@@ -21,7 +21,7 @@ class IdKind(StrEnum):
 
 
 class EntryOutcome(StrEnum):
-    SUCCEEDED = "succeeded"  # the platform accepted the action: attempt in progress
+    ACCEPTED = "accepted"  # the platform accepted the action: in progress, not healed until reconcile sees it
     TRANSIENT = "transient"  # retry later, this entry alone
     GONE = "gone"  # the node no longer exists: close it
     CLUSTER_GONE = "cluster_gone"  # the cluster does not exist: close all its faults
@@ -79,7 +79,7 @@ class EntryResult:
 
     @property
     def failed(self) -> bool:
-        return self.outcome is not EntryOutcome.SUCCEEDED
+        return self.outcome is not EntryOutcome.ACCEPTED
 
 
 _LISTS: Mapping[IdKind, tuple[str, str, str]] = {
@@ -109,7 +109,7 @@ def classify_response(
                 outcome, _ = outcome_for(code)
                 results.append(EntryResult(node, kind, outcome, code, str(entry.get("Message") or "")))
             elif node in succeeded:
-                results.append(EntryResult(node, kind, EntryOutcome.SUCCEEDED))
+                results.append(EntryResult(node, kind, EntryOutcome.ACCEPTED))
             else:
                 results.append(
                     EntryResult(

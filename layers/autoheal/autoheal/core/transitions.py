@@ -1,4 +1,4 @@
-"""How a node's state moves on: every transition of `NodeHistory`, pure, in one place.
+"""How a node's state moves on: every transition of `NodeState`, pure, in one place.
 
 Remediate and reconcile both write node states; neither builds one by hand. Each function takes the
 state as read (or as last written by this invocation) and returns the next one with its version bumped,
@@ -18,15 +18,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from autoheal.core.history import LastOutcome, NodeHistory, NodeStatus
+from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.policy import Action
 
 
-def _next(h: NodeHistory) -> NodeHistory:
+def _next(h: NodeState) -> NodeState:
     return replace(h, version=h.version + 1)
 
 
-def _without_claim(h: NodeHistory) -> NodeHistory:
+def _without_claim(h: NodeState) -> NodeState:
     """The claim and its intent cleared (the outcome is known, or reconcile settled it)."""
     return replace(
         h, claim_expires_at=None, intent_action=None, intent_step=-1, intent_at=None, intent_instance_id=None
@@ -37,8 +37,8 @@ def _without_claim(h: NodeHistory) -> NodeHistory:
 
 
 def observed(
-    h: NodeHistory, instance_id: str | None, node_logical_id: str | None, instance_group: str | None
-) -> NodeHistory:
+    h: NodeState, instance_id: str | None, node_logical_id: str | None, instance_group: str | None
+) -> NodeState:
     """The node's ids as the platform lists them now (not a new version: nothing happened yet)."""
     return replace(
         h,
@@ -49,7 +49,7 @@ def observed(
 
 
 def claimed(
-    seen: NodeHistory,
+    seen: NodeState,
     read_version: int,
     now: datetime,
     ttl: timedelta,
@@ -57,7 +57,7 @@ def claimed(
     step: int,
     instance_id: str | None,
     pending_fault: str,
-) -> NodeHistory:
+) -> NodeState:
     """We hold the node and are about to call; the intent lets reconcile tell what happened if we die
     before the outcome is written."""
     return replace(
@@ -73,12 +73,12 @@ def claimed(
     )
 
 
-def handed_to_human(seen: NodeHistory, read_version: int) -> NodeHistory:
+def handed_to_human(seen: NodeState, read_version: int) -> NodeState:
     """The ladder (or a guard) stops here: an operator takes over."""
     return replace(seen, status=NodeStatus.NEEDS_HUMAN, version=read_version + 1, claim_expires_at=None)
 
 
-def dry_run(seen: NodeHistory, read_version: int) -> NodeHistory:
+def dry_run(seen: NodeState, read_version: int) -> NodeState:
     """Decided and recorded, nothing called: the ladder state does not move."""
     return replace(seen, version=read_version + 1, last_outcome=LastOutcome.DRY_RUN)
 
@@ -86,11 +86,11 @@ def dry_run(seen: NodeHistory, read_version: int) -> NodeHistory:
 # --- remediate: the call's per-entry outcome ------------------------------------------------------------
 
 
-def _settled(claim: NodeHistory, now: datetime) -> NodeHistory:
+def _settled(claim: NodeState, now: datetime) -> NodeState:
     return replace(_without_claim(_next(claim)), last_attempt_at=now, retry_at=None)
 
 
-def _taken(h: NodeHistory, action: Action, step: int, at: datetime) -> NodeHistory:
+def _taken(h: NodeState, action: Action, step: int, at: datetime) -> NodeState:
     """An action the platform accepted at `at`: the ladder's step and the node's action times move."""
     times = (*h.action_times.get(action, ()), at)
     return replace(
@@ -105,20 +105,20 @@ def _taken(h: NodeHistory, action: Action, step: int, at: datetime) -> NodeHisto
     )
 
 
-def accepted(claim: NodeHistory, action: Action, step: int, now: datetime) -> NodeHistory:
+def accepted(claim: NodeState, action: Action, step: int, now: datetime) -> NodeState:
     return replace(_taken(_settled(claim, now), action, step, now), last_error_code=None)
 
 
 def transient_retry(
-    claim: NodeHistory,
-    before: NodeHistory,
+    claim: NodeState,
+    before: NodeState,
     step: int,
     error_code: str | None,
     retries: int,
     max_retries: int,
     retry_at: datetime,
     now: datetime,
-) -> NodeHistory:
+) -> NodeState:
     """A retryable failure: retry the same step later, or hand to a human once the budget is spent.
     The batch's event ids are forgotten (`before`'s kept) so the re-queued fault is not a duplicate."""
     return replace(
@@ -133,7 +133,7 @@ def transient_retry(
     )
 
 
-def entry_gone(claim: NodeHistory, error_code: str | None, now: datetime) -> NodeHistory:
+def entry_gone(claim: NodeState, error_code: str | None, now: datetime) -> NodeState:
     """The node (or its cluster) no longer exists: close it."""
     return replace(
         _settled(claim, now),
@@ -144,7 +144,7 @@ def entry_gone(claim: NodeHistory, error_code: str | None, now: datetime) -> Nod
     )
 
 
-def entry_failed(claim: NodeHistory, error_code: str | None, now: datetime) -> NodeHistory:
+def entry_failed(claim: NodeState, error_code: str | None, now: datetime) -> NodeState:
     """A permanent failure: retrying will not help, a human takes over."""
     return replace(
         _settled(claim, now),
@@ -157,7 +157,7 @@ def entry_failed(claim: NodeHistory, error_code: str | None, now: datetime) -> N
 # --- reconcile -------------------------------------------------------------------------------------------
 
 
-def healed(h: NodeHistory, instance_id: str | None) -> NodeHistory:
+def healed(h: NodeState, instance_id: str | None) -> NodeState:
     """Running again past the healthy delay: the remediation is over."""
     return replace(
         _next(h),
@@ -168,7 +168,7 @@ def healed(h: NodeHistory, instance_id: str | None) -> NodeHistory:
     )
 
 
-def action_failed(h: NodeHistory, now: datetime, fault: str) -> NodeHistory:
+def action_failed(h: NodeState, now: datetime, fault: str) -> NodeState:
     """Failed or timed out: open until remediate climbs the ladder on `fault` (re-driven if lost)."""
     return replace(
         _next(h),
@@ -179,21 +179,21 @@ def action_failed(h: NodeHistory, now: datetime, fault: str) -> NodeHistory:
     )
 
 
-def closed_gone(h: NodeHistory) -> NodeHistory:
+def closed_gone(h: NodeState) -> NodeState:
     """The node no longer exists: closed, any claim dropped."""
     return _without_claim(
         replace(_next(h), status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
     )
 
 
-def recorded_as_taken(h: NodeHistory) -> NodeHistory:
+def recorded_as_taken(h: NodeState) -> NodeState:
     """A crashed claim whose action reached the platform: recorded as taken at its intent time."""
     assert h.intent_action is not None and h.intent_at is not None
     taken = _taken(_next(h), h.intent_action, h.intent_step, h.intent_at)
     return _without_claim(replace(taken, last_attempt_at=h.intent_at))
 
 
-def claim_released(h: NodeHistory, now: datetime, fault_event_id: str) -> NodeHistory:
+def claim_released(h: NodeState, now: datetime, fault_event_id: str) -> NodeState:
     """A crashed claim whose action never happened: try again (repeated crashes end with a human);
     the re-driven fault's event id is forgotten so it is not taken for a duplicate."""
     return _without_claim(
@@ -210,6 +210,6 @@ def claim_released(h: NodeHistory, now: datetime, fault_event_id: str) -> NodeHi
     )
 
 
-def redriven(h: NodeHistory, now: datetime) -> NodeHistory:
+def redriven(h: NodeState, now: datetime) -> NodeState:
     """An overdue transient retry (its delayed message lost) is sent again."""
     return replace(_next(h), retry_at=now)

@@ -9,21 +9,14 @@ from settings.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from autoheal.adapters.queue import SendReport
-from autoheal.faults import NodeFault
 from autoheal.intake.normalise import RuleConfig, normalise
 from autoheal.intake.result import Intake
 from autoheal.observability import Metric, MetricCounts, logger
-
-
-class FaultSink(Protocol):
-    """Where faults go (`autoheal.adapters.queue.FaultQueue`, or a fake in tests)."""
-
-    def send(self, faults: Sequence[NodeFault]) -> SendReport: ...
+from autoheal.ports import FaultSink
 
 
 @dataclass(frozen=True)

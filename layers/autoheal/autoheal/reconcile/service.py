@@ -25,8 +25,8 @@ from typing import Any
 from autoheal.adapters.directory import ClusterNotFound
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.core import transitions
-from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.core.reconcile import Observed, Verdict, verdict
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.policy import Action, RemediationPolicy
@@ -68,7 +68,7 @@ class ReconcileReport:
 
 @dataclass
 class _Change:
-    state: NodeHistory
+    state: NodeState
     expected_version: int
     attempt: AttemptRecord | None = None
     fault: NodeFault | None = None
@@ -105,7 +105,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     return report
 
 
-def _observe(history: NodeHistory, directory: Directory) -> tuple[Observed | None, bool]:
+def _observe(history: NodeState, directory: Directory) -> tuple[Observed | None, bool]:
     try:
         nodes = directory.cluster(history.cluster)
     except ClusterNotFound:
@@ -118,7 +118,7 @@ def _observe(history: NodeHistory, directory: Directory) -> tuple[Observed | Non
 
 def _change(
     v: Verdict,
-    h: NodeHistory,
+    h: NodeState,
     seen: Observed | None,
     now: datetime,
     policy: RemediationPolicy,
@@ -159,16 +159,16 @@ def _change(
     return _Change(transitions.redriven(h, now), h.version, fault=fault)
 
 
-def _pending(h: NodeHistory) -> NodeFault | None:
+def _pending(h: NodeState) -> NodeFault | None:
     return NodeFault.model_validate_json(h.pending_fault) if h.pending_fault else None
 
 
-def _signal(h: NodeHistory) -> str:
+def _signal(h: NodeState) -> str:
     fault = _pending(h)
     return fault.signal if fault else "unknown"
 
 
-def _reconcile_fault(h: NodeHistory, seen: Observed | None, v: Verdict, now: datetime) -> NodeFault:
+def _reconcile_fault(h: NodeState, seen: Observed | None, v: Verdict, now: datetime) -> NodeFault:
     """A fault that says 'the last action did not work', in the ladder's own vocabulary."""
     is_arn = bool(CLUSTER_ARN_RE.fullmatch(h.cluster))
     since = (h.last_action_at or h.intent_at or now).isoformat()
@@ -196,7 +196,7 @@ RECONCILE_SIGNALS: dict[Verdict, str] = {
 }
 
 
-def _verification(h: NodeHistory, action: Action, now: datetime, outcome: str) -> AttemptRecord:
+def _verification(h: NodeState, action: Action, now: datetime, outcome: str) -> AttemptRecord:
     """An attempt-history entry for what reconcile found (shows in `autoheal history`)."""
     return AttemptRecord(
         cluster=h.cluster,

@@ -18,7 +18,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core import guards
 from autoheal.core.guards import Scope
-from autoheal.core.history import NodeStatus
+from autoheal.core.state import NodeStatus
 from autoheal.observability import Metric, logger
 from autoheal.policy import RemediationPolicy
 from autoheal.ports import Breakers, OpenNodes

@@ -16,8 +16,8 @@ from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core import transitions
 from autoheal.core.guards import GuardKind
-from autoheal.core.history import NodeHistory
 from autoheal.core.ladder import Decision, DecisionKind
+from autoheal.core.state import NodeState
 from autoheal.observability import Metric
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import NodeStates
@@ -31,8 +31,8 @@ class Claimed:
     node: Node
     decision: Decision
     action: Action
-    before: NodeHistory  # as read, before our claim
-    claimed: NodeHistory  # as written by our claim
+    before: NodeState  # as read, before our claim
+    claimed: NodeState  # as written by our claim
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeS
 
 
 def _dry_run(
-    p: NodePlan, kind: DecisionKind, row: NodeRow, seen: NodeHistory, now: datetime, states: NodeStates
+    p: NodePlan, kind: DecisionKind, row: NodeRow, seen: NodeState, now: datetime, states: NodeStates
 ) -> _Settled:
     """Record what would have been done; the node's ladder state does not move (nothing was done)."""
     what = p.action.value if kind is DecisionKind.ACT and p.action else "needs_human"
@@ -142,7 +142,7 @@ def _conflict(row: NodeRow) -> _Settled:
     )
 
 
-def human(h: NodeHistory, reason: str, signal: str | None) -> HumanNeeded:
+def human(h: NodeState, reason: str, signal: str | None) -> HumanNeeded:
     return HumanNeeded(
         cluster=h.cluster,
         node_key=h.node_key,

@@ -14,15 +14,15 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.core import guards
 from autoheal.core.guards import GuardKind, NodeContext
-from autoheal.core.history import NodeHistory
 from autoheal.core.ladder import DecisionKind, NodeFaults, decide
+from autoheal.core.state import NodeState
 from autoheal.policy import RemediationPolicy
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Hold, Node, NodePlan
 
 
 def decide_all(
     nodes: Mapping[NodeRef, Node],
-    histories: Mapping[NodeRef, NodeHistory],
+    histories: Mapping[NodeRef, NodeState],
     infos: Mapping[str, ClusterInfo],
     now: datetime,
     policy: RemediationPolicy,
@@ -31,7 +31,7 @@ def decide_all(
 
 
 def node_plan(
-    node: Node, history: NodeHistory, info: ClusterInfo | None, now: datetime, policy: RemediationPolicy
+    node: Node, history: NodeState, info: ClusterInfo | None, now: datetime, policy: RemediationPolicy
 ) -> NodePlan:
     """The ladder's decision, checked by the guards before and after it."""
     faults = NodeFaults(tuple(node.faults))

@@ -12,9 +12,9 @@ from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
-from autoheal.core.history import NodeHistory
 from autoheal.core.ladder import Decision, NodeFaults
 from autoheal.core.planner import BatchRequest, Target, plan_requests
+from autoheal.core.state import NodeState
 from autoheal.faults import NodeFault
 from autoheal.observability import MetricCounts
 from autoheal.policy import Action, RemediationPolicy
@@ -125,7 +125,7 @@ class NodePlan:
     """One node's decision, before anything is written."""
 
     node: Node
-    history: NodeHistory
+    history: NodeState
     decision: Decision
     guard: GuardVerdict | None = None  # a safety guard's say (ignore, or hand to a human)
     hold: Hold | None = None  # why its action waits, if it does

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from autoheal.faults import NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
+from autoheal.validation import summarise
 
 
 @dataclass
@@ -34,15 +35,7 @@ def parse(records: Sequence[Mapping[str, Any]]) -> Parsed:
                 extra={
                     "message_id": message_id,
                     "errors": exc.error_count(),
-                    "first_error": _first_error(exc),
+                    "first_error": summarise(exc, 1, limit=200),
                 },
             )
     return out
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return str(exc)[:200]
-    first = errors[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"[:200]

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.sagemaker import CallReceipt
 from autoheal.core import transitions
-from autoheal.core.history import NodeHistory, NodeStatus
 from autoheal.core.ladder import Reason
 from autoheal.core.results import EntryOutcome, EntryResult
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.observability import Metric, MetricCounts
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.act import Acted
@@ -33,7 +33,7 @@ REQUEST_METRICS: dict[Action, Metric] = {
 
 @dataclass
 class Recorded:
-    states: list[NodeHistory] = field(default_factory=list)
+    states: list[NodeState] = field(default_factory=list)
     attempts: list[AttemptRecord] = field(default_factory=list)
     effects: Effects = field(default_factory=Effects)
 
@@ -62,9 +62,9 @@ def record(
 
 def outcome(
     c: Claimed, result: EntryResult, now: datetime, policy: RemediationPolicy, retry_delay: int
-) -> tuple[NodeHistory, NodeRow]:
+) -> tuple[NodeState, NodeRow]:
     """The node's state after the call, and its report row."""
-    if result.outcome is EntryOutcome.SUCCEEDED:
+    if result.outcome is EntryOutcome.ACCEPTED:
         state = transitions.accepted(c.claimed, c.action, c.decision.step, now)
         reason = c.decision.reason.value
     elif result.outcome is EntryOutcome.TRANSIENT:
@@ -103,8 +103,8 @@ def outcome(
     return state, row
 
 
-def _count(c: Claimed, result: EntryResult, state: NodeHistory, now: datetime, metrics: MetricCounts) -> None:
-    if result.outcome is EntryOutcome.SUCCEEDED:
+def _count(c: Claimed, result: EntryResult, state: NodeState, now: datetime, metrics: MetricCounts) -> None:
+    if result.outcome is EntryOutcome.ACCEPTED:
         metrics.add(REQUEST_METRICS[c.action])
         first_seen = min(f.observed_at for f in c.node.faults)
         metrics.observe(Metric.TIME_TO_ACTION, (now - first_seen).total_seconds(), Action=c.action.value)

@@ -1,6 +1,7 @@
-"""What the decision core knows about a node's past: plain data, no storage concerns.
+"""A node's remediation state as the decision core sees it (status, ladder step, claim, intent, the
+recent event ids and action times): plain data, no storage concerns.
 
-The ledger maps its DynamoDB items to and from `NodeHistory` explicitly (`autoheal.adapters.ledger`).
+The ledger maps its DynamoDB items to and from `NodeState` explicitly (`autoheal.adapters.ledger`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ class LastOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class NodeHistory:
-    """One node's remediation state, as the ledger last recorded it."""
+class NodeState:
+    """One node's current remediation state, as the ledger last recorded it (its history of attempts
+    is the separate attempt records)."""
 
     cluster: str
     node_key: str
@@ -76,6 +78,6 @@ class NodeHistory:
     def actions_within(self, action: Action, window: timedelta, now: datetime) -> int:
         return sum(1 for t in self.action_times.get(action, ()) if now - t < window)
 
-    def remember(self, event_ids: tuple[str, ...]) -> NodeHistory:
+    def remember(self, event_ids: tuple[str, ...]) -> NodeState:
         merged = tuple(dict.fromkeys(self.seen_event_ids + event_ids))
         return replace(self, seen_event_ids=merged[-SEEN_EVENTS_KEPT:])
