@@ -1,6 +1,6 @@
 """Attempt items in the ledger table: every remediation attempt recorded for a node, and their count.
 
-LedgerAttempts are written by `LedgerNodeStates.commit` together with the state they led to; they expire with
+Attempts are written by `LedgerNodeStates.commit` together with the state they led to; they expire with
 the table's TTL (`expires_at`). Read by the `autoheal` CLI (`status`, `history`) and by tests.
 """
 

@@ -157,7 +157,7 @@ class LedgerBreakers(_ControlPartition):
     """Circuit breakers tripped per `cluster/group` (or `cluster/*`), and operators' overrides."""
 
     def breakers(self, now: datetime) -> BreakerState:
-        """LedgerBreakers still tripped, and operator overrides still in force (one Query)."""
+        """The breakers still tripped, and operator overrides still in force (one Query)."""
         tripped: dict[str, datetime] = {}
         overrides: dict[str, datetime] = {}
         for item in self._query():
