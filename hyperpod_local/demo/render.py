@@ -152,9 +152,23 @@ def _cell(value: object) -> str:
 
 
 def render_summary(summary: Mapping[str, Any]) -> str:
-    out: list[str] = []
+    sections = (
+        _header_section,
+        _intake_section,
+        _remediate_section,
+        _decisions_section,
+        _calls_section,
+        _failed_entries_section,
+        _nodes_section,
+        _metrics_section,
+    )
+    out = [line for section in sections for line in section(summary)]
+    return "\n".join(out) + "\n"
+
+
+def _header_section(summary: Mapping[str, Any]) -> list[str]:
     timings = summary["timings"]
-    out += [
+    out = [
         "",
         "== hyperpod-autoheal demo: summary ==",
         f"scenario: {summary['scenario']} (seed {summary['seed']})",
@@ -165,7 +179,10 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     for cluster in summary["clusters"]:
         groups = ", ".join(f"{g['name']} {g['count']}x {g['instance_type']}" for g in cluster["groups"])
         out.append(f"cluster {cluster['name']} ({cluster['orchestrator']}): {groups}")
+    return out
 
+
+def _intake_section(summary: Mapping[str, Any]) -> list[str]:
     events = summary["events"]
     rows: list[list[object]] = [
         ["deliveries (intake invocations)", events["delivered"]],
@@ -174,19 +191,27 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         *([f"ignored: {reason}", n] for reason, n in events["ignored"].items()),
         *([f"rejected (dropped): {reason}", n] for reason, n in events["rejected"].items()),
     ]
-    out += ["", "Intake", *table(["", "count"], rows)]
+    return ["", "Intake", *table(["", "count"], rows)]
 
-    rem = summary["remediate"]
-    rows = [[key.replace("_", " "), value] for key, value in rem.items()]
-    out += ["", "Remediate", *table(["", "count"], rows)]
 
+def _remediate_section(summary: Mapping[str, Any]) -> list[str]:
+    rows = [[key.replace("_", " "), value] for key, value in summary["remediate"].items()]
+    return ["", "Remediate", *table(["", "count"], rows)]
+
+
+def _decisions_section(summary: Mapping[str, Any]) -> list[str]:
     rows = [
         [d["nodes"], d["decision"], d["reason"], d["action"], d["outcome"], d["error_code"]]
         for d in summary["decisions"]
     ]
-    out += ["", "Decisions (node decisions across all invocations)"]
-    out += table(["nodes", "decision", "reason", "action", "outcome", "error"], rows)
+    return [
+        "",
+        "Decisions (node decisions across all invocations)",
+        *table(["nodes", "decision", "reason", "action", "outcome", "error"], rows),
+    ]
 
+
+def _calls_section(summary: Mapping[str, Any]) -> list[str]:
     rows = [
         [
             c["at_seconds"],
@@ -198,22 +223,30 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         ]
         for c in summary["calls"]
     ]
-    out += ["", "SageMaker mutating calls (as the local control plane received them)"]
-    out += table(["t+s", "operation", "cluster", "nodes", "failed entries", "call error"], rows)
+    out = [
+        "",
+        "SageMaker mutating calls (as the local control plane received them)",
+        *table(["t+s", "operation", "cluster", "nodes", "failed entries", "call error"], rows),
+    ]
     for operation, entry in summary["calls_by_operation"].items():
         sizes = "+".join(str(s) for s in entry["sizes"])
         out.append(
             f"  {operation}: {_plural(entry['calls'], 'call')}, {sizes} = {_plural(entry['nodes'], 'node')}"
         )
+    return out
 
+
+def _failed_entries_section(summary: Mapping[str, Any]) -> list[str]:
     failed = summary["failed_entries"]
-    out += [
+    return [
         "",
         "Failed entries by error code",
         *table(["code", "entries"], list(failed.items()) or [["none", 0]]),
     ]
 
-    out += ["", "Nodes worth a look (labelled in the scenario, or more than a single accepted first action)"]
+
+def _nodes_section(summary: Mapping[str, Any]) -> list[str]:
+    out = ["", "Nodes worth a look (labelled in the scenario, or more than a single accepted first action)"]
     nodes = summary["nodes"]
     width = max([len(str(n["label"] or "-")) for n in nodes] or [0])
     for node in nodes:
@@ -224,11 +257,16 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         out.append(f"  {'':<{width}}    {'; '.join(_step(h) for h in node['history']) or 'no remediation'}")
     if not nodes:
         out.append("  none")
+    return out
 
+
+def _metrics_section(summary: Mapping[str, Any]) -> list[str]:
     rows = [[m["metric"], _dims(m["dimensions"]), m["value"]] for m in summary["metrics"]]
-    out += ["", "Metrics emitted (EMF, namespace HyperPodAutoheal; intake + remediate)"]
-    out += table(["metric", "dimensions", "value"], rows)
-    return "\n".join(out) + "\n"
+    return [
+        "",
+        "Metrics emitted (EMF, namespace HyperPodAutoheal; intake + remediate)",
+        *table(["metric", "dimensions", "value"], rows),
+    ]
 
 
 def _step(h: Mapping[str, Any]) -> str:
