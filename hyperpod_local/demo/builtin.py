@@ -67,8 +67,29 @@ def storm_group_size(nodes: int) -> int:
 def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: float) -> Scenario:
     """The scripted incident with a storm of ``nodes`` faults (1 <= nodes <= MAX_STORM_NODES)."""
     duplicate_id = str(uuid.UUID(int=random.Random(f"duplicate:{seed}").getrandbits(128), version=4))
-    remediate = Step(remediate=Remediate())
     steps = [
+        *_storm(nodes, duplicate_id),
+        *_busy_node(timings),
+        *_time_passes(timings, duplicate_id),
+        *_hma_log(),
+        *_recurrence(grace_seconds),
+        Step(phase="replacement", advance=timings.replace_seconds),
+    ]
+    return Scenario(
+        description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
+        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge",
+        clusters=[_train_cluster(nodes), _infer_cluster()],
+        steps=steps,
+    )
+
+
+#: one remediate invocation: each phase below ends with one
+_REMEDIATE = Step(remediate=Remediate())
+
+
+def _storm(nodes: int, duplicate_id: str) -> list[Step]:
+    """Phase 1: the storm, with a duplicate delivery, a healthy transition and a malformed event."""
+    return [
         Step(
             phase="storm",
             health=HealthFaults(cluster=TRAIN, group=STORM_GROUP, nodes=[f"0-{nodes - 1}"]),
@@ -76,16 +97,34 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
         _health(INFER_GROUP, DUPLICATE_INDEX, LABEL_DUPLICATE, event_id=duplicate_id, copies=2),
         _health(INFER_GROUP, HEALTHY_INDEX, LABEL_HEALTHY, status="Healthy"),
         Step(deliver=[_malformed_event()]),
-        remediate,
+        _REMEDIATE,
+    ]
+
+
+def _busy_node(timings: NodeTimings) -> list[Step]:
+    """Phase 2: HyperPod is busy with a node we are asked to reboot."""
+    return [
         Step(
             phase="busy node",
             busy=Busy(cluster=INFER, group=INFER_GROUP, index=BUSY_INDEX, seconds=timings.reboot_seconds / 2),
         ),
         _health(INFER_GROUP, BUSY_INDEX, LABEL_BUSY),
-        remediate,
+        _REMEDIATE,
+    ]
+
+
+def _time_passes(timings: NodeTimings, duplicate_id: str) -> list[Step]:
+    """Phase 3: one reboot's duration passes and EventBridge redelivers the duplicate once more."""
+    return [
         Step(phase="time passes", advance=timings.reboot_seconds),
         _health(INFER_GROUP, DUPLICATE_INDEX, LABEL_DUPLICATE, event_id=duplicate_id),
-        remediate,
+        _REMEDIATE,
+    ]
+
+
+def _hma_log() -> list[Step]:
+    """Phase 4: one HMA log delivery and the EventBridge event for the same fault."""
+    return [
         Step(
             phase="HMA log (Slurm)",
             hma=HmaFaults(
@@ -98,7 +137,13 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
                 label=LABEL_HMA,
             ),
         ),
-        remediate,
+        _REMEDIATE,
+    ]
+
+
+def _recurrence(grace_seconds: float) -> list[Step]:
+    """Phase 5: past the echo grace period the first storm node faults again."""
+    return [
         Step(phase="recurrence", advance=grace_seconds),
         Step(
             health=HealthFaults(
@@ -109,41 +154,37 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
                 label=LABEL_RECURS,
             )
         ),
-        remediate,
-        Step(phase="replacement", advance=timings.replace_seconds),
+        _REMEDIATE,
     ]
-    return Scenario(
-        description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
-        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge",
-        clusters=[
-            ClusterSpecModel(
-                name=TRAIN,
-                groups=[
-                    GroupSpecModel(
-                        name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
-                    ),
-                    GroupSpecModel(name="login", instance_type="ml.m5.4xlarge", count=2, node_type="Login"),
-                    GroupSpecModel(
-                        name=STORM_GROUP,
-                        instance_type=GPU,
-                        count=storm_group_size(nodes),
-                        node_type="Compute",
-                    ),
-                ],
+
+
+def _train_cluster(nodes: int) -> ClusterSpecModel:
+    return ClusterSpecModel(
+        name=TRAIN,
+        groups=[
+            GroupSpecModel(
+                name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
             ),
-            ClusterSpecModel(
-                name=INFER,
-                groups=[
-                    GroupSpecModel(
-                        name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
-                    ),
-                    GroupSpecModel(
-                        name=INFER_GROUP, instance_type=GPU, count=INFER_NODES, node_type="Compute"
-                    ),
-                ],
+            GroupSpecModel(name="login", instance_type="ml.m5.4xlarge", count=2, node_type="Login"),
+            GroupSpecModel(
+                name=STORM_GROUP,
+                instance_type=GPU,
+                count=storm_group_size(nodes),
+                node_type="Compute",
             ),
         ],
-        steps=steps,
+    )
+
+
+def _infer_cluster() -> ClusterSpecModel:
+    return ClusterSpecModel(
+        name=INFER,
+        groups=[
+            GroupSpecModel(
+                name="controller", instance_type="ml.m5.12xlarge", count=1, node_type="Controller"
+            ),
+            GroupSpecModel(name=INFER_GROUP, instance_type=GPU, count=INFER_NODES, node_type="Compute"),
+        ],
     )
 
 
