@@ -9,10 +9,17 @@ from __future__ import annotations
 import io
 import time
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bench.inmemory import quiet_logs
 from bench.ratios import CLUSTERS, group_sizes, min_calls, percentile, ratio, storm_layout
+
+if TYPE_CHECKING:  # imported at run time only after quiet_logs() (see run_storms)
+    from hyperpod_local.plane import LocalAws
+    from hyperpod_local.plane.clusters import ClusterFixture
+    from hyperpod_local.plane.model import BatchCall
+    from hyperpod_local.stack.world import LocalWorld
 
 MUTATING = (
     "BatchRebootClusterNodes",
@@ -76,8 +83,6 @@ def run_storms(sizes: tuple[int, ...]) -> dict[str, Any]:
 
     from hyperpod_local.demo.environment import DemoEnvironment, service_output
     from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
-    from hyperpod_local.plane.clusters import GroupSpec, create_cluster
-    from hyperpod_local.stack.events import node_health_event
     from hyperpod_local.stack.world import LocalWorld
 
     results: dict[str, Any] = {"storms": [], "guards": "hyperpod_local.stack.guards.RELAXED"}
@@ -95,78 +100,142 @@ def run_storms(sizes: tuple[int, ...]) -> dict[str, Any]:
         for n in sizes:
             local.reset()
             world = LocalWorld(local, env.set)
-            sm = local.client("sagemaker")
-            layout = storm_layout(n)
-            fixtures = {
-                name: create_cluster(
-                    sm,
-                    world.control,
-                    name,
-                    [GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller")]
-                    + [
-                        GroupSpec(g, "ml.p5.48xlarge", size, node_type="Compute")
-                        for g, size in groups.items()
-                    ],
-                )
-                for name, groups in group_sizes(layout).items()
-            }
-            ids = {}  # node id (instance or logical) -> event index
-            events = []
-            for k, (cluster, group, index) in enumerate(layout):
-                node = fixtures[cluster].in_group(group)[index]
-                ids[node.instance_id] = ids[node.logical_id] = k
-                events.append(
-                    node_health_event(cluster, fixtures[cluster].arn, node.instance_id, world.now())
-                )
-            intake_seconds = []
-            for e in events:  # separate EventBridge events, all within one batching window
-                t0 = time.monotonic()
-                world.deliver([e])
-                intake_seconds.append(time.monotonic() - t0)
-            records = world.drain()
-            world.control.clear_calls()
-            counter.reset()
-            counter.active = True
-            started = time.monotonic()
-            report = world.remediate(records)
-            wall = time.monotonic() - started
-            counter.active = False
-            calls = [c for c in world.calls() if c.action in MUTATING]
-            per_target = Counter((c.cluster, c.action) for c in calls for _ in range(c.size))
-            accepted = sum(c.size - len(c.failed_codes) for c in calls if c.error_code is None)
-            latencies = []
-            for c in calls:
-                for node_id in (*c.node_ids, *c.node_logical_ids):
-                    k = ids[node_id]
-                    latencies.append(intake_seconds[k] + (c.monotonic - started))
-            minimum = min_calls(per_target)
-            results["storms"].append(
-                {
-                    "faults": n,
-                    "clusters": {name: sum(1 for c, _, _ in layout if c == name) for name in CLUSTERS},
-                    "messages": len(records),
-                    "calls": len(calls),
-                    "call_sizes": sorted((c.size for c in calls), reverse=True),
-                    "min_calls": minimum,
-                    "ratio_to_min": ratio(len(calls), minimum),
-                    "naive_calls": n,
-                    "ratio_to_naive": ratio(len(calls), n),
-                    "nodes_remediated": accepted,
-                    "batch_item_failures": len(report.batch_item_failures),
-                    "dynamodb": {
-                        "requests": dict(counter.requests),
-                        "reads": counter.reads(),
-                        "writes": counter.writes(),
-                        "write_items": counter.write_items,
-                        "reads_per_node": ratio(counter.reads(), accepted),
-                        "writes_per_node": ratio(counter.writes(), accepted),
-                        "consumed_capacity": counter.consumed_capacity,
-                    },
-                    "remediate_wall_seconds": wall,
-                    "latency_seconds": {
-                        "p50": percentile(latencies, 50) if latencies else None,
-                        "p99": percentile(latencies, 99) if latencies else None,
-                    },
-                }
-            )
+            results["storms"].append(_storm(n, local, world, counter))
     return results
+
+
+@dataclass(frozen=True)
+class _Remediation:
+    """One remediate invocation over a storm's messages, as the bench measured it."""
+
+    messages: int
+    batch_item_failures: int
+    started: float  # time.monotonic() at the invocation's start
+    wall_seconds: float
+    calls: list[BatchCall]  # the mutating calls the control plane received
+
+
+def _storm(n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter) -> dict[str, Any]:
+    """One storm of ``n`` faults: its clusters, ``n`` intake deliveries, one counted remediate run."""
+    layout = storm_layout(n)
+    fixtures = _create_clusters(local, world, layout)
+    ids, events = _storm_events(world, fixtures, layout)
+    intake_seconds = _deliver_one_by_one(world, events)
+    remediation = _remediate_counted(world, counter)
+    latencies = _latencies(remediation, ids, intake_seconds)
+    return _storm_figures(n, layout, remediation, counter, latencies)
+
+
+def _create_clusters(
+    local: LocalAws, world: LocalWorld, layout: list[tuple[str, str, int]]
+) -> dict[str, ClusterFixture]:
+    from hyperpod_local.plane.clusters import GroupSpec, create_cluster
+
+    sm = local.client("sagemaker")
+    return {
+        name: create_cluster(
+            sm,
+            world.control,
+            name,
+            [GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller")]
+            + [GroupSpec(g, "ml.p5.48xlarge", size, node_type="Compute") for g, size in groups.items()],
+        )
+        for name, groups in group_sizes(layout).items()
+    }
+
+
+def _storm_events(
+    world: LocalWorld, fixtures: dict[str, ClusterFixture], layout: list[tuple[str, str, int]]
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """One Node Health Event per storm node, and each node's ids (instance or logical) -> event index."""
+    from hyperpod_local.stack.events import node_health_event
+
+    ids: dict[str, int] = {}
+    events = []
+    for k, (cluster, group, index) in enumerate(layout):
+        node = fixtures[cluster].in_group(group)[index]
+        ids[node.instance_id] = ids[node.logical_id] = k
+        events.append(node_health_event(cluster, fixtures[cluster].arn, node.instance_id, world.now()))
+    return ids, events
+
+
+def _deliver_one_by_one(world: LocalWorld, events: list[dict[str, Any]]) -> list[float]:
+    """Separate EventBridge events, all within one batching window: each intake call's seconds."""
+    intake_seconds = []
+    for e in events:
+        t0 = time.monotonic()
+        world.deliver([e])
+        intake_seconds.append(time.monotonic() - t0)
+    return intake_seconds
+
+
+def _remediate_counted(world: LocalWorld, counter: DynamoCounter) -> _Remediation:
+    """One remediate invocation over the queue, counting its DynamoDB requests and mutating calls."""
+    records = world.drain()
+    world.control.clear_calls()
+    counter.reset()
+    counter.active = True
+    started = time.monotonic()
+    report = world.remediate(records)
+    wall = time.monotonic() - started
+    counter.active = False
+    return _Remediation(
+        messages=len(records),
+        batch_item_failures=len(report.batch_item_failures),
+        started=started,
+        wall_seconds=wall,
+        calls=[c for c in world.calls() if c.action in MUTATING],
+    )
+
+
+def _latencies(remediation: _Remediation, ids: dict[str, int], intake_seconds: list[float]) -> list[float]:
+    """Per node named in a call: its intake seconds plus the time from remediate's start to the call."""
+    return [
+        intake_seconds[ids[node_id]] + (c.monotonic - remediation.started)
+        for c in remediation.calls
+        for node_id in (*c.node_ids, *c.node_logical_ids)
+    ]
+
+
+def _storm_figures(
+    n: int,
+    layout: list[tuple[str, str, int]],
+    remediation: _Remediation,
+    counter: DynamoCounter,
+    latencies: list[float],
+) -> dict[str, Any]:
+    calls = remediation.calls
+    per_target = Counter((c.cluster, c.action) for c in calls for _ in range(c.size))
+    accepted = sum(c.size - len(c.failed_codes) for c in calls if c.error_code is None)
+    minimum = min_calls(per_target)
+    return {
+        "faults": n,
+        "clusters": {name: sum(1 for c, _, _ in layout if c == name) for name in CLUSTERS},
+        "messages": remediation.messages,
+        "calls": len(calls),
+        "call_sizes": sorted((c.size for c in calls), reverse=True),
+        "min_calls": minimum,
+        "ratio_to_min": ratio(len(calls), minimum),
+        "naive_calls": n,
+        "ratio_to_naive": ratio(len(calls), n),
+        "nodes_remediated": accepted,
+        "batch_item_failures": remediation.batch_item_failures,
+        "dynamodb": _dynamodb_figures(counter, accepted),
+        "remediate_wall_seconds": remediation.wall_seconds,
+        "latency_seconds": {
+            "p50": percentile(latencies, 50) if latencies else None,
+            "p99": percentile(latencies, 99) if latencies else None,
+        },
+    }
+
+
+def _dynamodb_figures(counter: DynamoCounter, accepted: int) -> dict[str, Any]:
+    return {
+        "requests": dict(counter.requests),
+        "reads": counter.reads(),
+        "writes": counter.writes(),
+        "write_items": counter.write_items,
+        "reads_per_node": ratio(counter.reads(), accepted),
+        "writes_per_node": ratio(counter.writes(), accepted),
+        "consumed_capacity": counter.consumed_capacity,
+    }
