@@ -3,3 +3,5 @@
 Commands: `status`, `history NODE`, `pause` / `resume`, `replay EVENT.json`, `plan EVENTS.json`. They use
 the same adapters as the functions (`autoheal.adapters`, intake's `normalise`, remediate's `plan`).
 """
+
+__version__ = "0.1.0"  # pyproject.toml's; `autoheal --version` prefers the installed metadata

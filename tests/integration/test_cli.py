@@ -360,7 +360,7 @@ def test_plan_cannot_mutate_even_if_the_service_tried(  # type: ignore[no-untype
 
     monkeypatch.setattr(plan_command, "plan", plan_then_act)
     run = cli("plan", write_events(tmp_path, storm(world, cluster, [node])))
-    assert run.code == 2
+    assert run.code == 3
     assert "dry run refused a mutating call: sagemaker.batch_reboot_cluster_nodes" in run.err
     assert world.control.calls == []
 
@@ -394,43 +394,49 @@ def test_a_stack_names_the_table_and_queue_and_sets_the_policy(  # type: ignore[
     assert len(world.drain()) == 1
 
 
-# ---------------------------------------------------------------- errors: exit 2, one line, no traceback
+# ---------------------------------------------------------------- errors: one line, a distinct exit code, no traceback
 
 
 SAMPLE_EVENT = str(REPO_ROOT / "events" / "node-health-unhealthy.json")
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
         (
             ["--stack", "nope", "status"],
+            3,
             "stack 'nope' not found in us-east-1 (CloudFormation: ValidationError)",
         ),
-        (["--table", "no-such-table", "status"], "ledger table 'no-such-table' not found in us-east-1"),
-        (["--table", "no-such-table", "history", "gpu-1"], "ledger table 'no-such-table' not found"),
-        (["--table", "no-such-table", "pause"], "ledger table 'no-such-table' not found"),
-        (["--table", "no-such-table", "plan", SAMPLE_EVENT], "ledger table 'no-such-table' not found"),
-        (["status"], "no ledger table: pass --stack NAME or --table, or set AUTOHEAL_TABLE_NAME"),
-        (["replay", SAMPLE_EVENT], "no fault queue: pass --stack NAME or --queue-url"),
-        (["--table", "t", "history", "bad id!"], "not a NodeLogicalId or EC2 instance id: 'bad id!'"),
+        (["--table", "no-such-table", "status"], 3, "ledger table 'no-such-table' not found in us-east-1"),
+        (["--table", "no-such-table", "history", "gpu-1"], 3, "ledger table 'no-such-table' not found"),
+        (["--table", "no-such-table", "pause"], 3, "ledger table 'no-such-table' not found"),
+        (["--table", "no-such-table", "plan", SAMPLE_EVENT], 3, "ledger table 'no-such-table' not found"),
+        (["status"], 2, "no ledger table: pass --stack NAME or --table, or set AUTOHEAL_TABLE_NAME"),
+        (["replay", SAMPLE_EVENT], 2, "no fault queue: pass --stack NAME or --queue-url"),
+        (["--table", "t", "history", "bad id!"], 2, "not a NodeLogicalId or EC2 instance id: 'bad id!'"),
         (
             ["--table", "t", "status", "--cluster", "bad_cluster!"],
+            2,
             "not a HyperPod cluster name or ARN: 'bad_cluster!'",
         ),
-        (["--table", "t", "pause", "--cluster", "x_y"], "not a HyperPod cluster name or ARN: 'x_y'"),
+        (["--table", "t", "pause", "--cluster", "x_y"], 2, "not a HyperPod cluster name or ARN: 'x_y'"),
         (
             ["--queue-url", "http://q", "replay", "/nonexistent/events.json"],
+            2,
             "cannot read /nonexistent/events.json: No such file",
         ),
-        (["--table", "t", "plan", "/nonexistent/events.json"], "cannot read /nonexistent/events.json"),
-        (["--table", "t", "plan", SAMPLE_EVENT, "--at", "yesterday"], "--at must be an ISO 8601 time"),
-        (["--endpoint-url", "localhost:5000", "status"], "--endpoint-url must be an http(s) URL"),
+        (["--table", "t", "plan", "/nonexistent/events.json"], 2, "cannot read /nonexistent/events.json"),
+        (["--table", "t", "plan", SAMPLE_EVENT, "--at", "yesterday"], 2, "--at must be an ISO 8601 time"),
+        (["--endpoint-url", "localhost:5000", "status"], 2, "--endpoint-url must be an http(s) URL"),
     ],
 )
-def test_errors_exit_2_with_one_clear_line(cli, argv: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_errors_exit_with_their_code_and_one_clear_line(
+    cli, argv: list[str], code: int, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """2: a usage error (the operator's to fix on the command line); 3: AWS or the service refused."""
     run = cli(*argv)
-    assert run.code == 2
+    assert run.code == code
     assert run.err.count("\n") == 1 and "Traceback" not in run.err
     assert run.err.startswith("autoheal: error: ")
     assert message in run.err
@@ -449,7 +455,7 @@ def test_an_invalid_json_file_is_an_error(cli, tmp_path: Path) -> None:  # type:
 def test_a_missing_queue_is_an_error(aws, cli) -> None:  # type: ignore[no-untyped-def]
     missing = f"{aws.endpoint_url}/123456789012/no-such-queue"
     run = cli("--queue-url", missing, "replay", SAMPLE_EVENT)
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert f"fault queue {missing} does not exist (QueueDoesNotExist)" in run.err
 
 
@@ -458,14 +464,14 @@ def test_no_credentials_is_an_error(cli, monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup either
     run = cli("--table", "t", "status")  # signing fails before anything is sent: nothing leaves the machine
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert "no AWS credentials found" in run.err
 
 
 def test_an_unreachable_endpoint_is_an_error(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     run = cli("--endpoint-url", "http://127.0.0.1:9", "--table", "t", "status")
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert "cannot reach http://127.0.0.1:9/ (is the local server running?)" in run.err
 
 
