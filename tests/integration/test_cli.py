@@ -341,6 +341,77 @@ def test_plan_reports_held_nodes_and_unknown_ones(
     assert world.control.calls == []
 
 
+def test_plan_never_contradicts_itself_every_node_shows_the_verdict_that_counts(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 14: a node a guard or hold keeps back never reads as `act ... reboot` above a
+    `would make no calls`; the summary counts the held nodes by reason."""
+    monkeypatch.setenv("AUTOHEAL_BREAKER_GROUP_MAX_NODES", "3")  # a storm of 5 trips the group breaker
+    nodes = cluster.instance_ids(GPU)[:6]
+    stale = node_health_event(cluster.name, cluster.arn, nodes[5], world.now() - minutes(120))
+    path = write_events(tmp_path, [*storm(world, cluster, nodes[:5]), stale])
+
+    data = cli("plan", path, "--json").json()
+    verdicts = {n["instance_id"]: (n["verdict"], n["verdict_text"]) for n in data["nodes"]}
+    breaker = f"breaker {cluster.name}/{GPU}"
+    assert {verdicts[n] for n in nodes[:5]} == {("held", f"held: {breaker}")}
+    assert verdicts[nodes[5]] == ("ignored", "ignored: stale event (older than 1:00:00)")
+    assert data["summary"] == {"by_verdict": {"held": 5, "ignored": 1}, "held_by_reason": {breaker: 5}}
+    assert data["requests"] == []
+
+    out = cli("plan", path).out
+    node_lines = [line for line in out.splitlines() if line.startswith(cluster.name)]
+    assert len(node_lines) == 6
+    assert all(
+        line.endswith((f"held: {breaker}", "ignored: stale event (older than 1:00:00)"))
+        for line in node_lines
+    )
+    assert "act:" not in out
+    assert out.splitlines()[-3:] == ["nodes: 5 held, 1 ignored", f"held: 5 {breaker}", "would make no calls"]
+
+    monkeypatch.setenv("AUTOHEAL_BREAKER_GROUP_MAX_NODES", "10000")
+    monkeypatch.setenv("AUTOHEAL_DRY_RUN", "true")
+    out = cli("plan", path).out
+    assert "dry run: would reboot (DryRun is on: recorded only)" in out
+    assert out.splitlines()[-1] == "would make no calls: DryRun is on (5 node(s) recorded only)"
+    assert world.control.calls == []
+
+
+def test_plan_of_a_cluster_previews_the_ledgers_faults_now(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli
+) -> None:
+    """Issue 15 item 15: `plan --cluster C` with no events file decides the open faults the ledger
+    holds (a retry waiting for its backoff) against the cluster's current nodes, and calls nothing."""
+    rebooted, busy = cluster.instance_ids(GPU)[:2]
+    world.control.inject_entry_error(busy, "InstanceIdInUse")  # transient: a retry waits in the ledger
+    world.deliver(storm(world, cluster, [rebooted, busy]))
+    world.remediate()
+    world.drain()  # the re-queued retry: only the ledger remembers it now
+    world.control.clear_calls()
+    before = ledger_items(world)
+
+    data = cli("plan", "--cluster", cluster.arn, "--json").json()  # an ARN names the cluster too
+    assert data["cluster"] == cluster.name
+    assert data["node_statuses"]["Pending"] == 1  # the current node states: the rebooted one
+    assert [(w["instance_id"], w["waiting_for"]) for w in data["waiting"]] == [
+        (rebooted, "reconcile to verify the action")
+    ]
+    (decided,) = data["nodes"]
+    assert (decided["instance_id"], decided["verdict_text"]) == (busy, "act: reboot")
+    assert [(r["operation"], r["ids"]) for r in data["requests"]] == [(REBOOT, [busy])]
+
+    text = cli("plan", "--cluster", cluster.name)
+    assert text.code == 0
+    assert "ledger: 1 open or held fault(s) to decide, 1 node(s) waiting on an action" in text.out
+    assert text.out.splitlines()[-1] == "would make 1 call(s) for 1 node(s)"
+    assert world.control.calls == [] and ledger_items(world) == before and world.drain() == []
+
+    missing = cli("plan", "--cluster", "no-such-cluster")
+    assert (missing.code, missing.err) == (1, "autoheal: error: cluster 'no-such-cluster' not found\n")
+    both = cli("plan", "--cluster", cluster.name, SAMPLE_EVENT)
+    assert both.code == 2 and "either EVENTS.json or --cluster" in both.err
+
+
 def test_plan_cannot_mutate_even_if_the_service_tried(  # type: ignore[no-untyped-def]
     world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
