@@ -41,10 +41,9 @@ from autoheal_cli import ids
 from autoheal_cli.aws import read_only
 from autoheal_cli.commands.command import Command, first_paragraph
 from autoheal_cli.commands.context import Context
-from autoheal_cli.commands.replay import intake_json, nodes_text, result_text
 from autoheal_cli.commands.status import pause_json, pause_line
 from autoheal_cli.errors import EXIT_NOT_FOUND, CliError
-from autoheal_cli.events import load_events, refreshed
+from autoheal_cli.events import intake_json, load_events, nodes_text, refreshed, result_text
 from autoheal_cli.render import Output, table
 
 EVENT_HEADERS = ("#", "event id", "detail type", "intake", "nodes")
@@ -340,6 +339,7 @@ def node_json(batch: BatchPlan, p: NodePlan, guards: Guards) -> dict[str, Any]:
         "action": batch.action_for(p),
         "verdict": v.kind,
         "verdict_text": v.text,
+        "already_seen": [e for e in p.node.event_ids if e in p.history.seen_event_ids],
         "status_before": p.history.status,
     }
 

@@ -273,6 +273,43 @@ def test_replay_puts_the_faults_on_the_queue(
     assert body["instance_id"] == a
 
 
+def test_replay_warns_about_what_remediate_would_drop_and_dry_run_enqueues_nothing(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path
+) -> None:
+    """Issue 15 item 17: replay is a live trigger. It warns about an unknown cluster, an event id the
+    ledger has seen and an event past the age limit; --dry-run shows the decisions and enqueues
+    nothing; when every event is rejected it exits non-zero."""
+    a, b, c = cluster.instance_ids(GPU)[:3]
+    seen = storm(world, cluster, [a])
+    world.deliver(seen)
+    world.remediate()  # a's event id is now in the ledger
+    world.control.clear_calls()
+    fresh = storm(world, cluster, [c])
+    stale = [node_health_event(cluster.name, cluster.arn, b, world.now() - minutes(120))]
+    ghost_arn = "arn:aws:sagemaker:us-east-1:123456789012:cluster/zzzzzzzzzzzz"
+    ghost = [node_health_event("ghost-cluster", ghost_arn, "i-0fffffffffffffff0", world.now())]
+    bad = write_events(tmp_path, [*seen, *stale, *ghost], "bad.json")
+    mixed = write_events(tmp_path, [*seen, *stale, *ghost, *fresh], "mixed.json")
+
+    dry = cli("replay", "--dry-run", mixed)
+    assert dry.code == 0, dry.err
+    assert f"warning: event {seen[0]['id']} ({a}) was already seen by the ledger" in dry.out
+    assert f"warning: event {stale[0]['id']} ({b}) is 120 min old, past the age limit of 60 min" in dry.out
+    assert "warning: cluster " in dry.out and "does not exist: remediate will drop its faults" in dry.out
+    assert "act: reboot" in dry.out and "would make 1 call(s) for 1 node(s)" in dry.out
+    assert dry.out.splitlines()[-1] == "nothing enqueued (dry run); 3 of 4 event(s) rejected"
+    assert world.drain() == [] and world.control.calls == []
+
+    data = cli("replay", "--dry-run", "--json", bad).json()
+    assert (data["rejected"], len(data["warnings"])) == (3, 3)
+    assert cli("replay", "--dry-run", bad).code == 2
+    live = cli("replay", bad)
+    assert live.code == 2  # every event rejected
+    assert live.out.splitlines()[-1] == "every event was rejected (3 of 3)"
+    assert cli("replay", "--fresh", write_events(tmp_path, seen, "again.json")).code == 0
+
+
+# ---------------------------------------------------------------- plan
 # ---------------------------------------------------------------- plan
 
 
