@@ -410,3 +410,13 @@ def test_an_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     monkeypatch.setattr(cli_main, "_service_logs", lambda verbose: contextlib.nullcontext())
     assert cli_main.main(["--table", "t", "status"]) == 130
     assert capsys.readouterr().err == "autoheal: interrupted\n"
+
+
+def test_the_readme_lists_the_same_exit_codes_near_the_top() -> None:
+    from autoheal_cli.errors import EXIT_CODES
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    sections = [line for line in readme.splitlines() if line.startswith("## ")]
+    assert sections.index("## Operator CLI: `autoheal`") == sections.index("## First run: `make demo`") + 1
+    for code, _ in EXIT_CODES:
+        assert f"\n| {code} | " in readme
