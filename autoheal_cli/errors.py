@@ -26,9 +26,21 @@ from botocore.exceptions import (
 from autoheal.adapters.dynamo import LedgerError
 from autoheal.adapters.queue import QueueError
 
-EXIT_OK = 0
-EXIT_NOT_FOUND = 1  # a lookup matched nothing (history)
-EXIT_ERROR = 2  # usage, configuration, credentials, AWS errors
+EXIT_OK = 0  # done, including "nothing to do"
+EXIT_NOT_FOUND = 1  # the cluster, node or approval asked for does not exist
+EXIT_USAGE = 2  # a usage error: bad flag or argument, unreadable file, no table/queue named
+EXIT_SERVICE = 3  # an AWS or service error: credentials, access denied, throttling, stack/table missing
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_ERROR = EXIT_USAGE  # the older name of EXIT_USAGE
+
+#: The exit codes, for `--help` and the README (a test keeps them in step).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, 'success, including "nothing to do"'),
+    (EXIT_NOT_FOUND, "the cluster, node or approval asked for does not exist"),
+    (EXIT_USAGE, "usage error (bad flag, argument or file; no table or queue named)"),
+    (EXIT_SERVICE, "AWS or service error (credentials, access denied, throttling, stack or table not found)"),
+    (EXIT_INTERRUPTED, "interrupted"),
+)
 
 _REJECTED_CREDENTIALS = frozenset(
     {
@@ -49,15 +61,15 @@ class MutatingCallRefused(RuntimeError):
 
 
 class CliError(Exception):
-    """A failure with a message for the operator (exit code 2)."""
+    """A failure with a message for the operator (by default a usage error, exit code 2)."""
 
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
 
 
-#: Errors `main` turns into one line and exit code 2 (anything else is a bug: a traceback).
+#: Errors `main` turns into one line and an exit code (`exit_code`); anything else is a bug: a traceback.
 HANDLED: tuple[type[BaseException], ...] = (
     CliError,
     BotoCoreError,
@@ -76,6 +88,15 @@ class Where:
     region: str | None = None
     table_name: str | None = None
     queue_url: str | None = None
+
+
+def exit_code(exc: BaseException) -> int:
+    """A `CliError` carries its code, except that one raised from an AWS error (a stack that does not
+    exist) is that AWS error; every other handled error is AWS's or the service's."""
+    if not isinstance(exc, CliError):
+        return EXIT_SERVICE
+    from_aws = any(isinstance(cause, ClientError | BotoCoreError) for cause in _chain(exc))
+    return EXIT_SERVICE if exc.code == EXIT_USAGE and from_aws else exc.code
 
 
 def explain(exc: BaseException, where: Where) -> str:

@@ -1,7 +1,8 @@
 """`autoheal`: inspect and steer hyperpod-autoheal, deployed (`--stack`) or local (`--endpoint-url`).
 
-Exit codes: 0 done, 1 nothing found (`history`), 2 an error (one line on stderr: missing stack, table
-or queue, bad id, no credentials, unreachable endpoint, unreadable file, AWS refusals).
+Every failure is one line on stderr and a distinct exit code (`errors.EXIT_CODES`, listed in `--help`):
+0 success (including "nothing to do"), 1 the cluster/node/approval asked for does not exist, 2 a usage
+error, 3 an AWS or service error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib import metadata
 
 from autoheal.observability import logger as service_logger
+from autoheal_cli import __version__
 from autoheal_cli.aws import Clients
 from autoheal_cli.commands import history, plan, replay, status, switch
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
-from autoheal_cli.errors import EXIT_ERROR, HANDLED, CliError, Where, explain
+from autoheal_cli.errors import EXIT_CODES, EXIT_INTERRUPTED, HANDLED, Where, exit_code, explain
 from autoheal_cli.render import Output
 from autoheal_cli.resolve import ENV_QUEUE, ENV_TABLE, resolve
 
 PROG = "autoheal"
+DISTRIBUTION = "hyperpod-autoheal"
 #: Every sub-command, in the order of the help.
 COMMANDS: tuple[Command, ...] = (
     status.COMMAND,
@@ -34,6 +38,15 @@ COMMANDS: tuple[Command, ...] = (
     plan.COMMAND,
 )
 EXAMPLES = "examples:\n" + "".join(f"  {c.example}\n" for c in COMMANDS if c.example)
+EPILOG = EXAMPLES + "\nexit codes:\n" + "".join(f"  {code:<3}  {what}\n" for code, what in EXIT_CODES)
+
+
+def version() -> str:
+    """The installed distribution's version (the source tree's when it is not installed)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return __version__
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -75,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(__doc__ or "").splitlines()[0],
-        epilog=EXAMPLES,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     _global_options(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)
@@ -106,10 +120,10 @@ def main(argv: Sequence[str] | None = None, now: Callable[[], datetime] | None =
             output: Output = args.run(Context(clients, service, now or _utcnow), args)
     except HANDLED as exc:
         print(f"{PROG}: error: {explain(exc, where)}", file=sys.stderr)
-        return exc.code if isinstance(exc, CliError) else EXIT_ERROR
+        return exit_code(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(output.render(args.json))
     return output.code
 

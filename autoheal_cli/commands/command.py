@@ -26,11 +26,18 @@ class Command:
     description: str  # the command's own --help
     run: Callable[[Context, argparse.Namespace], Output]
     arguments: Callable[[argparse.ArgumentParser], None] = no_arguments
-    example: str = ""  # one command line for the top-level help (none: not shown)
+    example: str = ""  # one command line, in its own help and the top-level help (a test requires one)
 
     def register(self, commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         """Add this command to `commands` (an argparse sub-parsers action)."""
-        parser = commands.add_parser(self.name, parents=parents, help=self.help, description=self.description)
+        parser = commands.add_parser(
+            self.name,
+            parents=parents,
+            help=self.help,
+            description=self.description,
+            epilog=f"example:\n  {self.example}" if self.example else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         self.arguments(parser)
         parser.set_defaults(run=self.run)
 

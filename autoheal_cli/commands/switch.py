@@ -87,4 +87,5 @@ RESUME = Command(
     description="Lift a pause set by `autoheal pause` (the same --cluster, or none for the global one).",
     arguments=_resume_arguments,
     run=run_resume,
+    example="autoheal --stack hyperpod-autoheal-prod resume --cluster ml-cluster",
 )

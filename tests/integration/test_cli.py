@@ -273,6 +273,43 @@ def test_replay_puts_the_faults_on_the_queue(
     assert body["instance_id"] == a
 
 
+def test_replay_warns_about_what_remediate_would_drop_and_dry_run_enqueues_nothing(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path
+) -> None:
+    """Issue 15 item 17: replay is a live trigger. It warns about an unknown cluster, an event id the
+    ledger has seen and an event past the age limit; --dry-run shows the decisions and enqueues
+    nothing; when every event is rejected it exits non-zero."""
+    a, b, c = cluster.instance_ids(GPU)[:3]
+    seen = storm(world, cluster, [a])
+    world.deliver(seen)
+    world.remediate()  # a's event id is now in the ledger
+    world.control.clear_calls()
+    fresh = storm(world, cluster, [c])
+    stale = [node_health_event(cluster.name, cluster.arn, b, world.now() - minutes(120))]
+    ghost_arn = "arn:aws:sagemaker:us-east-1:123456789012:cluster/zzzzzzzzzzzz"
+    ghost = [node_health_event("ghost-cluster", ghost_arn, "i-0fffffffffffffff0", world.now())]
+    bad = write_events(tmp_path, [*seen, *stale, *ghost], "bad.json")
+    mixed = write_events(tmp_path, [*seen, *stale, *ghost, *fresh], "mixed.json")
+
+    dry = cli("replay", "--dry-run", mixed)
+    assert dry.code == 0, dry.err
+    assert f"warning: event {seen[0]['id']} ({a}) was already seen by the ledger" in dry.out
+    assert f"warning: event {stale[0]['id']} ({b}) is 120 min old, past the age limit of 60 min" in dry.out
+    assert "warning: cluster " in dry.out and "does not exist: remediate will drop its faults" in dry.out
+    assert "act: reboot" in dry.out and "would make 1 call(s) for 1 node(s)" in dry.out
+    assert dry.out.splitlines()[-1] == "nothing enqueued (dry run); 3 of 4 event(s) rejected"
+    assert world.drain() == [] and world.control.calls == []
+
+    data = cli("replay", "--dry-run", "--json", bad).json()
+    assert (data["rejected"], len(data["warnings"])) == (3, 3)
+    assert cli("replay", "--dry-run", bad).code == 2
+    live = cli("replay", bad)
+    assert live.code == 2  # every event rejected
+    assert live.out.splitlines()[-1] == "every event was rejected (3 of 3)"
+    assert cli("replay", "--fresh", write_events(tmp_path, seen, "again.json")).code == 0
+
+
+# ---------------------------------------------------------------- plan
 # ---------------------------------------------------------------- plan
 
 
@@ -341,6 +378,77 @@ def test_plan_reports_held_nodes_and_unknown_ones(
     assert world.control.calls == []
 
 
+def test_plan_never_contradicts_itself_every_node_shows_the_verdict_that_counts(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 14: a node a guard or hold keeps back never reads as `act ... reboot` above a
+    `would make no calls`; the summary counts the held nodes by reason."""
+    monkeypatch.setenv("AUTOHEAL_BREAKER_GROUP_MAX_NODES", "3")  # a storm of 5 trips the group breaker
+    nodes = cluster.instance_ids(GPU)[:6]
+    stale = node_health_event(cluster.name, cluster.arn, nodes[5], world.now() - minutes(120))
+    path = write_events(tmp_path, [*storm(world, cluster, nodes[:5]), stale])
+
+    data = cli("plan", path, "--json").json()
+    verdicts = {n["instance_id"]: (n["verdict"], n["verdict_text"]) for n in data["nodes"]}
+    breaker = f"breaker {cluster.name}/{GPU}"
+    assert {verdicts[n] for n in nodes[:5]} == {("held", f"held: {breaker}")}
+    assert verdicts[nodes[5]] == ("ignored", "ignored: stale event (older than 1:00:00)")
+    assert data["summary"] == {"by_verdict": {"held": 5, "ignored": 1}, "held_by_reason": {breaker: 5}}
+    assert data["requests"] == []
+
+    out = cli("plan", path).out
+    node_lines = [line for line in out.splitlines() if line.startswith(cluster.name)]
+    assert len(node_lines) == 6
+    assert all(
+        line.endswith((f"held: {breaker}", "ignored: stale event (older than 1:00:00)"))
+        for line in node_lines
+    )
+    assert "act:" not in out
+    assert out.splitlines()[-3:] == ["nodes: 5 held, 1 ignored", f"held: 5 {breaker}", "would make no calls"]
+
+    monkeypatch.setenv("AUTOHEAL_BREAKER_GROUP_MAX_NODES", "10000")
+    monkeypatch.setenv("AUTOHEAL_DRY_RUN", "true")
+    out = cli("plan", path).out
+    assert "dry run: would reboot (DryRun is on: recorded only)" in out
+    assert out.splitlines()[-1] == "would make no calls: DryRun is on (5 node(s) recorded only)"
+    assert world.control.calls == []
+
+
+def test_plan_of_a_cluster_previews_the_ledgers_faults_now(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli
+) -> None:
+    """Issue 15 item 15: `plan --cluster C` with no events file decides the open faults the ledger
+    holds (a retry waiting for its backoff) against the cluster's current nodes, and calls nothing."""
+    rebooted, busy = cluster.instance_ids(GPU)[:2]
+    world.control.inject_entry_error(busy, "InstanceIdInUse")  # transient: a retry waits in the ledger
+    world.deliver(storm(world, cluster, [rebooted, busy]))
+    world.remediate()
+    world.drain()  # the re-queued retry: only the ledger remembers it now
+    world.control.clear_calls()
+    before = ledger_items(world)
+
+    data = cli("plan", "--cluster", cluster.arn, "--json").json()  # an ARN names the cluster too
+    assert data["cluster"] == cluster.name
+    assert data["node_statuses"]["Pending"] == 1  # the current node states: the rebooted one
+    assert [(w["instance_id"], w["waiting_for"]) for w in data["waiting"]] == [
+        (rebooted, "reconcile to verify the action")
+    ]
+    (decided,) = data["nodes"]
+    assert (decided["instance_id"], decided["verdict_text"]) == (busy, "act: reboot")
+    assert [(r["operation"], r["ids"]) for r in data["requests"]] == [(REBOOT, [busy])]
+
+    text = cli("plan", "--cluster", cluster.name)
+    assert text.code == 0
+    assert "ledger: 1 open or held fault(s) to decide, 1 node(s) waiting on an action" in text.out
+    assert text.out.splitlines()[-1] == "would make 1 call(s) for 1 node(s)"
+    assert world.control.calls == [] and ledger_items(world) == before and world.drain() == []
+
+    missing = cli("plan", "--cluster", "no-such-cluster")
+    assert (missing.code, missing.err) == (1, "autoheal: error: cluster 'no-such-cluster' not found\n")
+    both = cli("plan", "--cluster", cluster.name, SAMPLE_EVENT)
+    assert both.code == 2 and "either EVENTS.json or --cluster" in both.err
+
+
 def test_plan_cannot_mutate_even_if_the_service_tried(  # type: ignore[no-untyped-def]
     world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -360,7 +468,7 @@ def test_plan_cannot_mutate_even_if_the_service_tried(  # type: ignore[no-untype
 
     monkeypatch.setattr(plan_command, "plan", plan_then_act)
     run = cli("plan", write_events(tmp_path, storm(world, cluster, [node])))
-    assert run.code == 2
+    assert run.code == 3
     assert "dry run refused a mutating call: sagemaker.batch_reboot_cluster_nodes" in run.err
     assert world.control.calls == []
 
@@ -394,43 +502,49 @@ def test_a_stack_names_the_table_and_queue_and_sets_the_policy(  # type: ignore[
     assert len(world.drain()) == 1
 
 
-# ---------------------------------------------------------------- errors: exit 2, one line, no traceback
+# ---------------------------------------------------------------- errors: one line, a distinct exit code, no traceback
 
 
 SAMPLE_EVENT = str(REPO_ROOT / "events" / "node-health-unhealthy.json")
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
         (
             ["--stack", "nope", "status"],
+            3,
             "stack 'nope' not found in us-east-1 (CloudFormation: ValidationError)",
         ),
-        (["--table", "no-such-table", "status"], "ledger table 'no-such-table' not found in us-east-1"),
-        (["--table", "no-such-table", "history", "gpu-1"], "ledger table 'no-such-table' not found"),
-        (["--table", "no-such-table", "pause"], "ledger table 'no-such-table' not found"),
-        (["--table", "no-such-table", "plan", SAMPLE_EVENT], "ledger table 'no-such-table' not found"),
-        (["status"], "no ledger table: pass --stack NAME or --table, or set AUTOHEAL_TABLE_NAME"),
-        (["replay", SAMPLE_EVENT], "no fault queue: pass --stack NAME or --queue-url"),
-        (["--table", "t", "history", "bad id!"], "not a NodeLogicalId or EC2 instance id: 'bad id!'"),
+        (["--table", "no-such-table", "status"], 3, "ledger table 'no-such-table' not found in us-east-1"),
+        (["--table", "no-such-table", "history", "gpu-1"], 3, "ledger table 'no-such-table' not found"),
+        (["--table", "no-such-table", "pause"], 3, "ledger table 'no-such-table' not found"),
+        (["--table", "no-such-table", "plan", SAMPLE_EVENT], 3, "ledger table 'no-such-table' not found"),
+        (["status"], 2, "no ledger table: pass --stack NAME or --table, or set AUTOHEAL_TABLE_NAME"),
+        (["replay", SAMPLE_EVENT], 2, "no fault queue: pass --stack NAME or --queue-url"),
+        (["--table", "t", "history", "bad id!"], 2, "not a NodeLogicalId or EC2 instance id: 'bad id!'"),
         (
             ["--table", "t", "status", "--cluster", "bad_cluster!"],
+            2,
             "not a HyperPod cluster name or ARN: 'bad_cluster!'",
         ),
-        (["--table", "t", "pause", "--cluster", "x_y"], "not a HyperPod cluster name or ARN: 'x_y'"),
+        (["--table", "t", "pause", "--cluster", "x_y"], 2, "not a HyperPod cluster name or ARN: 'x_y'"),
         (
             ["--queue-url", "http://q", "replay", "/nonexistent/events.json"],
+            2,
             "cannot read /nonexistent/events.json: No such file",
         ),
-        (["--table", "t", "plan", "/nonexistent/events.json"], "cannot read /nonexistent/events.json"),
-        (["--table", "t", "plan", SAMPLE_EVENT, "--at", "yesterday"], "--at must be an ISO 8601 time"),
-        (["--endpoint-url", "localhost:5000", "status"], "--endpoint-url must be an http(s) URL"),
+        (["--table", "t", "plan", "/nonexistent/events.json"], 2, "cannot read /nonexistent/events.json"),
+        (["--table", "t", "plan", SAMPLE_EVENT, "--at", "yesterday"], 2, "--at must be an ISO 8601 time"),
+        (["--endpoint-url", "localhost:5000", "status"], 2, "--endpoint-url must be an http(s) URL"),
     ],
 )
-def test_errors_exit_2_with_one_clear_line(cli, argv: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_errors_exit_with_their_code_and_one_clear_line(
+    cli, argv: list[str], code: int, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """2: a usage error (the operator's to fix on the command line); 3: AWS or the service refused."""
     run = cli(*argv)
-    assert run.code == 2
+    assert run.code == code
     assert run.err.count("\n") == 1 and "Traceback" not in run.err
     assert run.err.startswith("autoheal: error: ")
     assert message in run.err
@@ -449,7 +563,7 @@ def test_an_invalid_json_file_is_an_error(cli, tmp_path: Path) -> None:  # type:
 def test_a_missing_queue_is_an_error(aws, cli) -> None:  # type: ignore[no-untyped-def]
     missing = f"{aws.endpoint_url}/123456789012/no-such-queue"
     run = cli("--queue-url", missing, "replay", SAMPLE_EVENT)
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert f"fault queue {missing} does not exist (QueueDoesNotExist)" in run.err
 
 
@@ -458,14 +572,14 @@ def test_no_credentials_is_an_error(cli, monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup either
     run = cli("--table", "t", "status")  # signing fails before anything is sent: nothing leaves the machine
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert "no AWS credentials found" in run.err
 
 
 def test_an_unreachable_endpoint_is_an_error(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     run = cli("--endpoint-url", "http://127.0.0.1:9", "--table", "t", "status")
-    assert (run.code, run.err.count("\n")) == (2, 1)
+    assert (run.code, run.err.count("\n")) == (3, 1)
     assert "cannot reach http://127.0.0.1:9/ (is the local server running?)" in run.err
 
 

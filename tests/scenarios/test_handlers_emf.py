@@ -3,11 +3,13 @@ writes EMF metrics, including one FailedEntries count per failed entry with Acti
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import pytest
 
+from autoheal.reconcile import wiring
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import FakeContext, node_health_event
 from hyperpod_local.stack.world import LocalWorld, load_handler
@@ -81,3 +83,69 @@ def test_the_reconcile_handler_runs_a_scheduled_round(
     assert summary["open_nodes"] == 1
     assert sum(summary["verdicts"].values()) == 1
     assert world.calls("BatchReplaceClusterNodes") == []  # reconcile never acts itself
+
+
+def alarm_event(name: str, at: str, dimensions: dict[str, str] | None = None) -> dict[str, Any]:
+    """A CloudWatch alarm going into ALARM, its name as the operator chose it (the node in the name,
+    or in its metric's `dimensions`)."""
+    metric = {"namespace": "HyperPod/GPU", "name": "XidErrors", "dimensions": dimensions or {}}
+    return {
+        "version": "0",
+        "id": f"alarm-{abs(hash(name))}",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": at,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "alarmName": name,
+            "state": {"value": "ALARM", "reason": "Threshold Crossed", "timestamp": at},
+            "previousState": {"value": "OK", "reason": "ok", "timestamp": at},
+            "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": metric}}]},
+        },
+    }
+
+
+def test_the_signal_dimension_is_bounded_whatever_the_alarms_are_named(
+    world: LocalWorld,
+    cluster: ClusterFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alarm names are free text: one per node with the `autoheal:<cluster>:<instance>` convention, and
+    any characters at all. Through intake, remediate and reconcile, the `Signal` dimension of every
+    EMF blob stays one clean class (`CloudWatchAlarm`); the names stay in the ledger."""
+    nodes = cluster.instance_ids(GPU_GROUP)[:3]
+    at = world.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    names = [f"autoheal:{cluster.name}:{nodes[0]}", f"autoheal:{cluster.name}:{nodes[1]}"]
+    odd = "Xid \x1b[31m\u00e9rror\t\u2603 on " + nodes[2]
+    events = [alarm_event(n, at) for n in names]
+    events.append(alarm_event(odd, at, {"InstanceId": nodes[2], "ClusterName": cluster.name}))
+    names.append(odd)
+    assert [s["enqueued"] for s in world.deliver(events)] == [1, 1, 1]
+    world.remediate()
+    world.advance(60)
+    assert world.reconcile().summary()["verdicts"] == {"wait": 3}  # rebooting
+    world.advance(5 * 60)
+    capsys.readouterr()
+
+    reconcile = load_handler("reconcile")
+    # the handler as deployed, on the control plane's clock (the world's)
+    monkeypatch.setattr(wiring, "build_deps", functools.partial(wiring.build_deps, clock=world.now))
+    summary = reconcile.lambda_handler(
+        {"detail-type": "Scheduled Event", "id": "t", "detail": {}}, FakeContext()
+    )
+    assert summary["verdicts"] == {"healed": 3}
+
+    metrics = emf_metrics(capsys.readouterr().out)
+    results = [
+        ({k: d[k] for k in ("Action", "Signal", "Result")}, v) for n, d, v in metrics if n == "ActionResults"
+    ]
+    assert results == [({"Action": "reboot", "Signal": "CloudWatchAlarm", "Result": "healed"}, 3)]
+    for _, dims, _ in metrics:
+        for value in dims.values():
+            assert value.isascii() and value.isprintable() and len(value) <= 64
+    ddb = world.aws.client("dynamodb")
+    items = ddb.scan(TableName=world.stack.table_name, ConsistentRead=True)["Items"]
+    assert {i["signal"]["S"] for i in items if "signal" in i and i["signal"]["S"] in names} == set(names)

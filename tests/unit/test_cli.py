@@ -3,6 +3,7 @@ rendering and event files. No network (the unit conftest refuses connections).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -344,3 +345,78 @@ def test_operator_queries_follow_every_page() -> None:
         assert LedgerOpenNodes(client, "t").find_nodes("i-0123456789abcdef0") == [("c1", "gpu-1")]
         assert LedgerAttempts(client, "t").attempt_count("c1", "gpu-1") == 3
         stub.assert_no_pending_responses()
+
+
+# ---------------------------------------------------------------- conventions: exit codes, --version, examples
+
+
+def test_each_failure_has_its_own_exit_code() -> None:
+    from autoheal_cli.errors import EXIT_NOT_FOUND, EXIT_SERVICE, EXIT_USAGE, exit_code
+
+    assert exit_code(CliError("no such node", EXIT_NOT_FOUND)) == 1
+    assert exit_code(CliError("bad flag")) == EXIT_USAGE == 2
+    assert exit_code(client_error("AccessDeniedException")) == EXIT_SERVICE == 3
+    assert exit_code(client_error("ThrottlingException")) == 3
+    assert exit_code(NoCredentialsError()) == 3
+    assert exit_code(LedgerError("query", "ProvisionedThroughputExceededException")) == 3
+    try:  # a message for the operator about an AWS refusal (the stack does not exist) is AWS's
+        try:
+            raise client_error("ValidationError", "DescribeStacks")
+        except ClientError as exc:
+            raise CliError("stack 'x' not found") from exc
+    except CliError as stack_missing:
+        assert exit_code(stack_missing) == 3
+
+
+def test_help_lists_the_exit_codes_and_every_command_has_an_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from autoheal_cli.errors import EXIT_CODES
+    from autoheal_cli.main import COMMANDS, main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert [code for code, _ in EXIT_CODES] == [0, 1, 2, 3, 130]
+    for code, what in EXIT_CODES:
+        assert f"  {code:<3}  {what}" in out
+    for command in COMMANDS:
+        assert command.example.startswith("autoheal "), command.name
+        with pytest.raises(SystemExit):
+            main([command.name, "--help"])
+        assert f"example:\n  {command.example}" in capsys.readouterr().out
+
+
+def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from autoheal_cli.main import main, version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"autoheal {version()}"
+    with pytest.raises(SystemExit) as done:
+        main(["status", "--no-such-flag"])
+    assert done.value.code == 2
+
+
+def test_an_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from autoheal_cli import main as cli_main
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "resolve", interrupted)
+    monkeypatch.setattr(cli_main, "_service_logs", lambda verbose: contextlib.nullcontext())
+    assert cli_main.main(["--table", "t", "status"]) == 130
+    assert capsys.readouterr().err == "autoheal: interrupted\n"
+
+
+def test_the_readme_lists_the_same_exit_codes_near_the_top() -> None:
+    from autoheal_cli.errors import EXIT_CODES
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    sections = [line for line in readme.splitlines() if line.startswith("## ")]
+    assert sections.index("## Operator CLI: `autoheal`") == sections.index("## First run: `make demo`") + 1
+    for code, _ in EXIT_CODES:
+        assert f"\n| {code} | " in readme

@@ -33,7 +33,14 @@ from autoheal import observability
 from autoheal.core.reconcile import Verdict
 from autoheal.intake.normalise import normalise
 from autoheal.intake.wiring import rule_config
-from autoheal.observability import METRIC_DIMENSIONS, TIMINGS, Metric, MetricCounts, flush_counts
+from autoheal.observability import (
+    METRIC_DIMENSIONS,
+    TIMINGS,
+    Metric,
+    MetricCounts,
+    flush_counts,
+    signal_class,
+)
 from autoheal.policy import Action
 from autoheal.settings import Settings
 from hyperpod_local.stack.intrinsics import Resolver
@@ -592,3 +599,41 @@ def test_the_check_catches_a_renamed_metric_a_missing_dimension_and_a_stray_valu
     assert insights_ref(
         "SELECT SUM(NeedsHuman) FROM SCHEMA(\"HyperPodAutoheal\", service) WHERE service = 'x'", "w"
     ) == MetricRef("w", "HyperPodAutoheal", "NeedsHuman", {"service": "x"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "emitted"),
+    [
+        ("reboot", "reboot"),
+        ("Xid \x1b[31m\u00e9rror\t\u2603\n", "Xid _[31m_rror"),
+        ("  \t", "unknown"),
+        ("x" * 300, "x" * 64),
+    ],
+)
+def test_every_dimension_value_is_printable_ascii_and_bounded(raw: str, emitted: str) -> None:
+    counts = MetricCounts()
+    counts.add(Metric.NODES_CLOSED, Reason=raw)
+    assert [r["dimensions"] for r in counts.as_rows()] == [{"Reason": emitted}]
+
+
+@pytest.mark.parametrize(
+    ("signal", "source", "emitted"),
+    [
+        ("XidError:79", "hyperpod.hma_log", "XidError:79"),
+        ("NvidiaErrorTerminate", "hyperpod.node_health", "NvidiaErrorTerminate"),
+        ("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "aws.health", "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"),
+        ("autoheal:ml-cluster:i-0d4c2b1a0f9e8d7c6", "aws.cloudwatch", "CloudWatchAlarm"),
+        ("GpuXidAlarm", "aws.cloudwatch", "CloudWatchAlarm"),
+        ("xid errors on node 7", "hyperpod.hma_log", "Other"),
+        (None, None, "unknown"),
+    ],
+)
+def test_the_signal_dimension_is_a_bounded_class(
+    signal: str | None, source: str | None, emitted: str
+) -> None:
+    assert signal_class(signal, source) == emitted
+    counts = MetricCounts()
+    counts.add(Metric.ACTION_RESULTS, Action="reboot", Signal=signal or "", Result="healed")
+    (row,) = counts.as_rows()
+    if source != "aws.cloudwatch":  # a raw alarm name handed in by mistake is still not a class
+        assert row["dimensions"]["Signal"] == emitted

@@ -3,11 +3,18 @@
 Service name and namespace come from the template's Globals (POWERTOOLS_SERVICE_NAME,
 POWERTOOLS_METRICS_NAMESPACE). Logic records counts into a `MetricCounts` (plain data, easy to assert
 in tests and to summarise in the demo); handlers flush it as EMF with `flush_counts`.
+
+Every dimension value is normalised here, in `_key` (printable ASCII, single spaces, at most
+`DIMENSION_MAX` characters), and the `Signal` dimension is a signal *class* from a bounded vocabulary
+(`signal_class`): `XidError:79` or `NvidiaErrorTerminate` are classes; a CloudWatch alarm's name is free
+text chosen per alarm (one series per node with the `autoheal:<cluster>:<instance>` convention), so an
+alarm's fault counts as `CloudWatchAlarm`. The raw text stays in the logs and the ledger.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -104,14 +111,53 @@ TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY})
 MAX_VALUES_PER_BLOB = 100
 
 
+#: Longest dimension value emitted (CloudWatch takes 1,024; our own values are far shorter).
+DIMENSION_MAX = 64
+#: A dimension value that normalises to nothing.
+UNKNOWN = "unknown"
+#: The `Signal` of a fault raised by a CloudWatch alarm (its name is free text, often one per node).
+ALARM_SIGNAL = "CloudWatchAlarm"
+#: The `Signal` of a fault whose signal is not shaped like a class (free text from an event).
+OTHER_SIGNAL = "Other"
+_ALARM_SOURCE = "aws.cloudwatch"  # FaultSource.CLOUDWATCH_ALARM (faults.py imports nothing from here)
+_BLANKS = re.compile(r"\s+")  # tabs, newlines, runs of spaces: one space
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")  # control characters, non-ASCII
+#: A signal class: a CamelCase or UPPER_SNAKE name, optionally `:<code>` (`XidError:79`).
+_SIGNAL_CLASS = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}(:[0-9]{1,6})?")
+
+
+def dimension_value(text: str) -> str:
+    """A dimension value as emitted: blanks collapsed to one space, each run of other characters that
+    are not printable ASCII (control characters, non-ASCII) one `_`, clipped to `DIMENSION_MAX`
+    characters; nothing left: `unknown`."""
+    cleaned = _NOT_PRINTABLE.sub("_", _BLANKS.sub(" ", text)).strip(" _")[:DIMENSION_MAX].rstrip()
+    return cleaned or UNKNOWN
+
+
+def signal_class(signal: str | None, source: str | None = None) -> str:
+    """The bounded `Signal` dimension of a fault: `CloudWatchAlarm` for an alarm's fault (whatever its
+    name), the signal itself when it is shaped like a class, else `Other` (or `unknown` if none)."""
+    if source == _ALARM_SOURCE:
+        return ALARM_SIGNAL
+    if not signal:
+        return UNKNOWN
+    return signal if _SIGNAL_CLASS.fullmatch(signal) else OTHER_SIGNAL
+
+
 Key = tuple[Metric, tuple[tuple[str, str], ...]]
 
 
 def _key(metric: Metric, dimensions: Mapping[str, str]) -> Key:
+    """The counter key: the dimensions checked against the metric's, every value normalised (and a
+    `Signal` that is not a class counted as `Other`), so no caller can emit unbounded free text."""
     expected = METRIC_DIMENSIONS.get(metric, ())
     if tuple(sorted(dimensions)) != tuple(sorted(expected)):
         raise ValueError(f"{metric} takes dimensions {expected}, got {tuple(dimensions)}")
-    return (metric, tuple(sorted(dimensions.items())))
+    values = {
+        name: dimension_value(signal_class(value) if name == "Signal" else value)
+        for name, value in dimensions.items()
+    }
+    return (metric, tuple(sorted(values.items())))
 
 
 @dataclass
@@ -134,7 +180,7 @@ class MetricCounts:
         self.timings.setdefault(_key(metric, dimensions), []).append(max(0.0, seconds))
 
     def total(self, metric: Metric, **dimensions: str) -> int:
-        want = set(dimensions.items())
+        want = {(name, dimension_value(value)) for name, value in dimensions.items()}
         return sum(n for (m, dims), n in self.counts.items() if m == metric and want <= set(dims))
 
     def as_rows(self) -> list[dict[str, object]]:

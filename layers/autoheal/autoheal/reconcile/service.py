@@ -28,7 +28,7 @@ from autoheal.core import transitions
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
-from autoheal.observability import Metric, MetricCounts, logger
+from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import Clock, Directory, FaultSink, NodeStates, OpenNodes
 
@@ -124,7 +124,7 @@ def _change(
     policy: RemediationPolicy,
     metrics: MetricCounts,
 ) -> _Change:
-    signal = _signal(h)
+    signal = _signal_class(h)
     if v is Verdict.HEALED:
         assert h.last_action is not None and h.last_action_at is not None
         metrics.observe(
@@ -164,8 +164,15 @@ def _pending(h: NodeState) -> NodeFault | None:
 
 
 def _signal(h: NodeState) -> str:
+    """The fault's signal as it came (for the ledger and logs)."""
     fault = _pending(h)
     return fault.signal if fault else "unknown"
+
+
+def _signal_class(h: NodeState) -> str:
+    """The fault's signal class (for a metric dimension: bounded)."""
+    fault = _pending(h)
+    return signal_class(fault.signal, fault.source) if fault else signal_class(None)
 
 
 def _reconcile_fault(h: NodeState, seen: Observed | None, v: Verdict, now: datetime) -> NodeFault:
