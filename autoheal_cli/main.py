@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from autoheal.observability import logger as service_logger
 from autoheal_cli.aws import Clients
-from autoheal_cli.commands import history, plan, replay, status, switch
+from autoheal_cli.commands import breaker, history, plan, release, replay, status, switch
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.errors import EXIT_ERROR, HANDLED, CliError, Where, explain
@@ -30,6 +30,8 @@ COMMANDS: tuple[Command, ...] = (
     history.COMMAND,
     switch.PAUSE,
     switch.RESUME,
+    breaker.COMMAND,
+    release.COMMAND,
     replay.COMMAND,
     plan.COMMAND,
 )

@@ -30,7 +30,14 @@ class Command:
 
     def register(self, commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         """Add this command to `commands` (an argparse sub-parsers action)."""
-        parser = commands.add_parser(self.name, parents=parents, help=self.help, description=self.description)
+        parser = commands.add_parser(
+            self.name,
+            parents=parents,
+            help=self.help,
+            description=self.description,
+            epilog=f"example:\n  {self.example}" if self.example else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         self.arguments(parser)
         parser.set_defaults(run=self.run)
 
