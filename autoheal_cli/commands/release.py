@@ -55,7 +55,7 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
         )
     now = ctx.now()
     by = ctx.caller()
-    new = transitions.released(seen, seen.version, by=by, reason=args.reason, now=now)
+    new = transitions.handed_back(seen, seen.version, by=by, reason=args.reason, now=now)
     if not states.put_if_unchanged(new, seen.version, now):
         raise CliError(
             f"node {node[1]} changed while it was being released (version {seen.version}): nothing written; "

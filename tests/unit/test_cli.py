@@ -401,7 +401,7 @@ def test_a_release_starts_the_ladder_again_and_records_who_and_why() -> None:
         transient_retries=3,
         action_times={Action.REBOOT: (now,)},
     )
-    back = transitions.released(
+    back = transitions.handed_back(
         stuck, 7, by="arn:aws:sts::1:assumed-role/oncall/alice", reason="fixed", now=now
     )
     assert (back.status, back.version, back.step, back.transient_retries) == (NodeStatus.IDLE, 8, -1, 0)

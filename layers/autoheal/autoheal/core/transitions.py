@@ -11,7 +11,7 @@ so the caller writes it conditionally on the version it read.
     claimed (its invocation died) --recorded_as_taken--> in_progress | --released--> retry_pending
     in_progress --failed / timed out--> retry_pending ; any open state --closed_gone--> closed
     decided, not acted --needs_human--> needs_human ; --dry_run--> unchanged but last_outcome
-    needs_human --released (an operator, `autoheal release`)--> idle, back at the ladder's first rung
+    needs_human --handed_back (an operator: `autoheal release`)--> idle, back at the ladder's first rung
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def redriven(h: NodeState, now: datetime) -> NodeState:
 # --- an operator ----------------------------------------------------------------------------------------
 
 
-def released(seen: NodeState, read_version: int, by: str, reason: str, now: datetime) -> NodeState:
+def handed_back(seen: NodeState, read_version: int, by: str, reason: str, now: datetime) -> NodeState:
     """An operator hands a node that needed a human back to automation: nothing is open, and its next
     fault starts the ladder again (its action times stay: the per-node budget still counts them)."""
     return replace(
