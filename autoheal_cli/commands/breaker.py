@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from autoheal.adapters.control import covers
 from autoheal.core.state import NodeStatus
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -73,9 +74,7 @@ def run_reset(ctx: Context, args: argparse.Namespace) -> Output:
     now = ctx.now()
     scope = f"{cluster}/{args.group}" if args.group else cluster
     tripped, _ = ctx.breakers().records(now)
-    tripped = [
-        b for b in tripped if b.label == scope or (args.group is None and b.label.startswith(f"{cluster}/"))
-    ]
+    tripped = [b for b in tripped if covers(scope, b.label)]
     held = [
         h
         for h in ctx.open_nodes().open_nodes(cluster)

@@ -370,7 +370,7 @@ def test_bad_override_durations_are_usage_errors(text: str) -> None:
 
 
 def test_an_override_covers_its_scope_its_cluster_or_every_cluster() -> None:
-    from autoheal.adapters.control import BreakerState, _resets
+    from autoheal.adapters.control import BreakerState, covers
 
     until = datetime(2026, 1, 1, tzinfo=UTC)
     group = BreakerState(tripped={}, overrides={"train/gpu": until})
@@ -381,9 +381,9 @@ def test_an_override_covers_its_scope_its_cluster_or_every_cluster() -> None:
     assert cluster.overridden("train/gpu") and cluster.overridden("train/*")
     assert not cluster.overridden("other/*")
     assert BreakerState(tripped={}, overrides={"*": until}).overridden("other/gpu")
-    assert _resets("train", "train/gpu") and _resets("train", "train/*") and not _resets("train", "trainee/*")
-    assert _resets("train/gpu", "train/gpu") and not _resets("train/gpu", "train/*")
-    assert _resets("*", "any/*")
+    assert covers("train", "train/gpu") and covers("train", "train/*") and not covers("train", "trainee/*")
+    assert covers("train/gpu", "train/gpu") and not covers("train/gpu", "train/*")
+    assert covers("*", "any/*")
 
 
 def test_a_release_starts_the_ladder_again_and_records_who_and_why() -> None:

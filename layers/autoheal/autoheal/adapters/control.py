@@ -78,10 +78,20 @@ class BreakerState:
     overrides: dict[str, datetime]
 
     def overridden(self, label: str) -> bool:
-        """Whether an operator's override lets the scope `cluster/group` (or `cluster/*`) through: an
-        override of that very scope, of its whole cluster, or of every cluster."""
-        cluster = label.split("/", 1)[0]
-        return label in self.overrides or cluster in self.overrides or ALL_CLUSTERS in self.overrides
+        """Whether an operator's override lets the breaker `label` (`cluster/group` or `cluster/*`)
+        through."""
+        return any(covers(scope, label) for scope in self.overrides)
+
+
+def covers(scope: str, label: str) -> bool:
+    """Whether an override (or reset) of `scope` covers the breaker `label`: a scope `cluster/group`
+    covers that group's breaker only (the cluster-wide one counts every group), a cluster every breaker
+    of the cluster, `*` every breaker."""
+    if scope == ALL_CLUSTERS:
+        return True
+    if "/" in scope:
+        return label == scope
+    return label.startswith(f"{scope}/")
 
 
 @dataclass(frozen=True)
@@ -274,7 +284,7 @@ class LedgerBreakers(_ControlPartition):
         cleared = 0
         for item in self._query(BREAKER_PREFIX):
             label = str(item["sk"]).removeprefix(BREAKER_PREFIX)
-            if _resets(scope, label):
+            if covers(scope, label):
                 self._delete(control_key(f"{BREAKER_PREFIX}{label}"))
                 cleared += 1
         at = (now or datetime.now(UTC)).astimezone(UTC)
@@ -288,16 +298,6 @@ class LedgerBreakers(_ControlPartition):
             }
         )
         return cleared
-
-
-def _resets(scope: str, label: str) -> bool:
-    """Whether a reset of `scope` (`*`, a cluster, or `cluster/group`) clears the breaker `label`.
-    A group's reset leaves its cluster-wide breaker alone: that one counts every group."""
-    if scope == ALL_CLUSTERS:
-        return True
-    if "/" in scope:
-        return label == scope
-    return label.startswith(f"{scope}/")
 
 
 class LedgerCooldowns(_ControlPartition):
