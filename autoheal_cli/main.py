@@ -19,7 +19,7 @@ from importlib import metadata
 from autoheal.observability import logger as service_logger
 from autoheal_cli import __version__
 from autoheal_cli.aws import Clients
-from autoheal_cli.commands import history, plan, replay, status, switch
+from autoheal_cli.commands import breaker, history, plan, release, replay, status, switch
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.errors import EXIT_CODES, EXIT_INTERRUPTED, HANDLED, Where, exit_code, explain
@@ -34,6 +34,8 @@ COMMANDS: tuple[Command, ...] = (
     history.COMMAND,
     switch.PAUSE,
     switch.RESUME,
+    breaker.COMMAND,
+    release.COMMAND,
     replay.COMMAND,
     plan.COMMAND,
 )

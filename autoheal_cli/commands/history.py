@@ -1,6 +1,7 @@
 """`autoheal history NODE [--cluster C]`: the whole ledger of one node, across replacements.
 
-NODE is a NodeLogicalId or an instance id. The ledger keys a node by its NodeLogicalId when the cluster
+NODE is a NodeLogicalId or an instance id; --cluster a name or ARN (a cluster that does not exist is
+refused, exit 1). The ledger keys a node by its NodeLogicalId when the cluster
 has one, so a replaced node keeps one history: it is found by its logical id, by any instance id an
 attempt acted on, or by the current instance id of its state item. An instance id the ledger has not
 seen yet (a replacement that has not faulted) is looked up in the cluster with ListClusterNodes.
@@ -32,7 +33,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
     ref = ids.node_ref(args.node)
-    cluster = ids.cluster_ref(args.cluster)
+    cluster = ctx.cluster(args.cluster)
     finder = ctx.open_nodes()
     found = finder.find_nodes(ref, cluster)
     via = "ledger"
@@ -96,6 +97,9 @@ def _state_json(state: NodeState | None, attempts: int) -> dict[str, Any] | None
         **node_json(state, attempts),
         "action_times": {a.value: list(ts) for a, ts in state.action_times.items()},
         "seen_event_ids": list(state.seen_event_ids),
+        "released_by": state.released_by,
+        "released_at": state.released_at,
+        "release_reason": state.release_reason,
     }
 
 
@@ -134,6 +138,10 @@ def record_lines(record: NodeRecord) -> list[str]:
         )
         if h.instance_group or h.node_logical_id:
             lines.append(f"  group {cell(h.instance_group)}, logical id {cell(h.node_logical_id)}")
+        if h.released_at is not None:
+            lines.append(
+                f"  released by {cell(h.released_by)} at {cell(h.released_at)}: {cell(h.release_reason)}"
+            )
     if record.attempts:
         rows = [
             (a.at, a.action, a.step, a.instance_id, a.outcome, a.error_code, a.signal, a.request_id)

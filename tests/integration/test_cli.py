@@ -132,7 +132,17 @@ def test_status_after_a_storm_shows_every_open_node(world: LocalWorld, cluster: 
 def test_status_with_nothing_open(world: LocalWorld, cluster: ClusterFixture, cli) -> None:  # type: ignore[no-untyped-def]
     run = cli("status", "--cluster", cluster.name)
     assert (run.code, run.out.strip()) == (0, f"no nodes under remediation in {cluster.name}")
-    assert cli("--json", "status").json() == {"cluster": None, "pauses": [], "nodes": []}
+    assert cli("--json", "status").json() == {
+        "cluster": None,
+        "pauses": [],
+        "breakers": [],
+        "breaker_overrides": [],
+        "capacity_cooldowns": [],
+        "node_cooldowns": [],
+        "held": {},
+        "needs_human": [],
+        "nodes": [],
+    }
 
 
 # ---------------------------------------------------------------- history
@@ -227,7 +237,6 @@ def test_a_global_pause_holds_every_cluster_and_outlives_a_cluster_resume(  # ty
     assert run.json() == {
         "scope": cluster.name,
         "resumed": False,
-        "breakers_cleared": 0,
         "still_paused_by": run.json()["still_paused_by"],
     }
     assert run.json()["still_paused_by"]["scope"] == "*"
@@ -237,7 +246,7 @@ def test_a_global_pause_holds_every_cluster_and_outlives_a_cluster_resume(  # ty
     assert world.control.calls == []
 
     assert cli("resume", "--json").json()["resumed"] is True
-    assert cli("resume").out.strip() == "every cluster was not paused"
+    assert cli("resume").out.strip() == "every cluster was not paused: nothing to do"
 
 
 # ---------------------------------------------------------------- replay
@@ -611,7 +620,9 @@ def test_the_installed_command_runs() -> None:
         assert name in done.stdout
 
 
-def test_resume_clears_a_tripped_breaker(world: LocalWorld, cluster: ClusterFixture, cli) -> None:  # type: ignore[no-untyped-def]
+def test_resume_leaves_a_tripped_breaker_alone(world: LocalWorld, cluster: ClusterFixture, cli) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 item 11: `resume` used to clear the cluster's breakers and override them for a window;
+    it lifts a pause and nothing else (`breaker reset` is the explicit override)."""
     from datetime import timedelta
 
     from autoheal.adapters.control import LedgerBreakers
@@ -620,6 +631,13 @@ def test_resume_clears_a_tripped_breaker(world: LocalWorld, cluster: ClusterFixt
     breakers.trip(f"{cluster.name}/gpu-a", world.now() + timedelta(minutes=30), 40, 20)
     run = cli("--json", "resume", "--cluster", cluster.name)
     assert run.code == 0, run.err
-    assert json.loads(run.out)["breakers_cleared"] == 1
-    assert breakers.breakers(world.now()).tripped == {}
-    assert cluster.name in breakers.breakers(world.now()).overrides
+    assert "breakers_cleared" not in json.loads(run.out)
+    assert list(breakers.breakers(world.now()).tripped) == [f"{cluster.name}/gpu-a"]
+    assert breakers.breakers(world.now()).overrides == {}
+
+
+def test_every_command_has_an_example_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["pause"], ["resume"], ["status"], ["breaker"], ["breaker", "reset"], ["release"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        assert "example:\n  autoheal " in capsys.readouterr().out, argv

@@ -39,7 +39,7 @@ import pytest
 
 from autoheal import adapters, clients
 from autoheal.adapters.attempts import LedgerAttempts
-from autoheal.adapters.control import Cooldown, LedgerBreakers, LedgerCooldowns, LedgerPauses
+from autoheal.adapters.control import AlreadyPaused, Cooldown, LedgerBreakers, LedgerCooldowns, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.node_states import LedgerNodeStates
@@ -437,6 +437,15 @@ def _override(env: Env, client: Callable[[str], Any]) -> object:
     return _breakers(env, client).override_breakers("train", env.world.now() + timedelta(hours=1))
 
 
+def _pause_twice(env: Env, client: Callable[[str], Any]) -> object:
+    """A pause, then a second one: kept, and the first one's record read back."""
+    _pauses(env, client).pause("train", "iam-test", "testing")
+    try:
+        return _pauses(env, client).pause("train", "iam-test", "again")
+    except AlreadyPaused as already:
+        return already.pause
+
+
 def _states(env: Env, client: Callable[[str], Any]) -> LedgerNodeStates:
     return LedgerNodeStates(client("dynamodb"), env.world.stack.table_name)
 
@@ -506,11 +515,13 @@ CASES: Mapping[str, Case] = {
         Cooldown("train", "gpu", e.world.now() + timedelta(hours=1), "no capacity", "n1")
     ),
     "LedgerBreakers.breakers": lambda e, c: _breakers(e, c).breakers(e.world.now()),
+    "LedgerBreakers.records": lambda e, c: _breakers(e, c).records(e.world.now()),
+    "LedgerCooldowns.all": lambda e, c: _cooldowns(e, c).all(e.world.now()),
     "LedgerBreakers.trip": lambda e, c: _breakers(e, c).trip(
         "train/gpu", e.world.now() + timedelta(hours=1), 3, 2
     ),
     "LedgerBreakers.override_breakers": _override,
-    "LedgerPauses.pause": lambda e, c: _pauses(e, c).pause("train", "iam-test", "testing"),
+    "LedgerPauses.pause": _pause_twice,
     "LedgerPauses.resume": lambda e, c: _pauses(e, c).resume("train"),
     "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(
         [HumanNeeded("train", "n1", None, "testing", None, None)]

@@ -420,3 +420,70 @@ def test_the_readme_lists_the_same_exit_codes_near_the_top() -> None:
     assert sections.index("## Operator CLI: `autoheal`") == sections.index("## First run: `make demo`") + 1
     for code, _ in EXIT_CODES:
         assert f"\n| {code} | " in readme
+
+
+# ---------------------------------------------------------------- breaker reset and release
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("30m", 30), ("2h", 120), ("1h30m", 90), ("90s", 1.5), ("24h", 1440)]
+)
+def test_override_durations(text: str, minutes: float) -> None:
+    from datetime import timedelta
+
+    from autoheal_cli.commands.breaker import parse_duration
+
+    assert parse_duration(text) == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["", "0m", "30", "soon", "25h", "-5m", "1d"])
+def test_bad_override_durations_are_usage_errors(text: str) -> None:
+    from autoheal_cli.commands.breaker import parse_duration
+
+    with pytest.raises(CliError, match="--for must be") as raised:
+        parse_duration(text)
+    assert raised.value.code == 2
+
+
+def test_an_override_covers_its_scope_its_cluster_or_every_cluster() -> None:
+    from autoheal.adapters.control import BreakerState, covers
+
+    until = datetime(2026, 1, 1, tzinfo=UTC)
+    group = BreakerState(tripped={}, overrides={"train/gpu": until})
+    assert group.overridden("train/gpu")
+    assert not group.overridden("train/*")  # the cluster-wide breaker still counts every group
+    assert not group.overridden("train/cpu")
+    cluster = BreakerState(tripped={}, overrides={"train": until})
+    assert cluster.overridden("train/gpu") and cluster.overridden("train/*")
+    assert not cluster.overridden("other/*")
+    assert BreakerState(tripped={}, overrides={"*": until}).overridden("other/gpu")
+    assert covers("train", "train/gpu") and covers("train", "train/*") and not covers("train", "trainee/*")
+    assert covers("train/gpu", "train/gpu") and not covers("train/gpu", "train/*")
+    assert covers("*", "any/*")
+
+
+def test_a_release_starts_the_ladder_again_and_records_who_and_why() -> None:
+    from autoheal.core import transitions
+    from autoheal.core.state import NodeState, NodeStatus
+    from autoheal.policy import Action
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    stuck = NodeState(
+        cluster="train",
+        node_key="n1",
+        version=7,
+        status=NodeStatus.NEEDS_HUMAN,
+        step=1,
+        transient_retries=3,
+        action_times={Action.REBOOT: (now,)},
+    )
+    back = transitions.handed_back(
+        stuck, 7, by="arn:aws:sts::1:assumed-role/oncall/alice", reason="fixed", now=now
+    )
+    assert (back.status, back.version, back.step, back.transient_retries) == (NodeStatus.IDLE, 8, -1, 0)
+    assert back.action_times == stuck.action_times  # the budget still counts them
+    assert (back.released_by, back.released_at, back.release_reason) == (
+        "arn:aws:sts::1:assumed-role/oncall/alice",
+        now,
+        "fixed",
+    )

@@ -54,3 +54,21 @@ def test_attempts_carry_a_ttl_and_round_trip() -> None:
     assert item["sk"].startswith("ATTEMPT#2026-11-25")
     assert item["expires_at"] == int((T0 + timedelta(days=30)).timestamp())
     assert item_to_attempt(item) == a
+
+
+def test_holds_and_releases_round_trip_and_held_nodes_stay_on_the_open_index() -> None:
+    held = NodeState(
+        cluster="c1", node_key="n", version=2, status=NodeStatus.HELD, hold="paused", held_since=T0
+    )
+    item = state_to_item(held, T0)
+    assert (item["hold"], item["open_cluster"]) == ("paused", "c1")
+    assert item_to_state(item) == held
+    released = NodeState(
+        cluster="c1",
+        node_key="n",
+        version=3,
+        released_by="arn:aws:iam::1:user/a",
+        released_at=T0,
+        release_reason="ok",
+    )
+    assert item_to_state(state_to_item(released, T0)) == released

@@ -8,8 +8,11 @@ one Query of it:
 |---|---|---|---|
 | pause | `PAUSE#<scope>` (a cluster name, or `*` for every cluster) | `autoheal pause` / `resume` | remediate (BatchGetItem of the scopes it needs), `autoheal status` |
 | breaker | `BREAKER#<cluster>/<group or *>` | remediate, when too many nodes of a scope fail | remediate (one Query of the partition) |
-| override | `OVERRIDE#<cluster or *>` | `autoheal resume`: clears the breakers, holds them off for a window | remediate (same Query) |
-| cool-down | `COOLDOWN#<cluster>#<group>` | remediate, when a replacement found no capacity | remediate (BatchGetItem) |
+| override | `OVERRIDE#<cluster or *>[/<group>]` | `autoheal breaker reset`: clears the breakers, holds them off until `until`; records who, when, why | remediate (same Query), `autoheal status` |
+| cool-down | `COOLDOWN#<cluster>#<group>` | remediate, when a replacement found no capacity | remediate (BatchGetItem), `autoheal status` (Query) |
+
+A pause is written only if there is none for its scope (a second `pause` keeps the first one's
+record) unless forced. Scopes and clusters are cluster names (an ARN is resolved to its name first).
 
 No redeploy is needed to pause or resume. While a scope is paused, remediate holds its faults
 (re-queued, never dropped) and calls nothing mutating.
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoheal.adapters import dynamo
-from autoheal.adapters.dynamo import DynamoClient, Retry
+from autoheal.adapters.dynamo import ConditionFailed, DynamoClient, Retry
 
 ALL_CLUSTERS = "*"
 CONTROL_PK = "CONTROL"
@@ -36,15 +39,17 @@ OVERRIDE_PREFIX = "OVERRIDE#"
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "LedgerPauses.paused": frozenset({"dynamodb:BatchGetItem"}),
     "LedgerPauses.all": frozenset({"dynamodb:Query"}),
-    "LedgerPauses.pause": frozenset({"dynamodb:PutItem"}),
+    "LedgerPauses.pause": frozenset({"dynamodb:PutItem", "dynamodb:BatchGetItem"}),
     "LedgerPauses.resume": frozenset({"dynamodb:DeleteItem"}),
     "LedgerBreakers.breakers": frozenset({"dynamodb:Query"}),
+    "LedgerBreakers.records": frozenset({"dynamodb:Query"}),
     "LedgerBreakers.trip": frozenset({"dynamodb:PutItem"}),
     "LedgerBreakers.override_breakers": frozenset(
         {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem"}
     ),
     "LedgerCooldowns.cooldowns": frozenset({"dynamodb:BatchGetItem"}),
     "LedgerCooldowns.start_cooldown": frozenset({"dynamodb:PutItem"}),
+    "LedgerCooldowns.all": frozenset({"dynamodb:Query"}),
 }
 
 
@@ -56,12 +61,58 @@ class Pause:
     at: datetime
 
 
+class AlreadyPaused(Exception):
+    """`pause` found a pause in force for the scope and was not told to replace it."""
+
+    def __init__(self, pause: Pause) -> None:
+        super().__init__(f"already paused: {pause.scope}")
+        self.pause = pause
+
+
 @dataclass(frozen=True)
 class BreakerState:
-    """Tripped breakers (scope label -> until) and operator overrides (cluster -> until)."""
+    """Tripped breakers (scope label -> until) and operator overrides (`cluster`, `cluster/group` or
+    `*` -> until)."""
 
     tripped: dict[str, datetime]
     overrides: dict[str, datetime]
+
+    def overridden(self, label: str) -> bool:
+        """Whether an operator's override lets the breaker `label` (`cluster/group` or `cluster/*`)
+        through."""
+        return any(covers(scope, label) for scope in self.overrides)
+
+
+def covers(scope: str, label: str) -> bool:
+    """Whether an override (or reset) of `scope` covers the breaker `label`: a scope `cluster/group`
+    covers that group's breaker only (the cluster-wide one counts every group), a cluster every breaker
+    of the cluster, `*` every breaker."""
+    if scope == ALL_CLUSTERS:
+        return True
+    if "/" in scope:
+        return label == scope
+    return label.startswith(f"{scope}/")
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A tripped breaker as recorded: how many nodes were under remediation, how many allowed."""
+
+    label: str  # cluster/group, or cluster/*
+    until: datetime
+    count: int
+    allowed: int
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's breaker override: `scope` is a cluster, `cluster/group`, or `*`."""
+
+    scope: str
+    until: datetime
+    by: str
+    reason: str
+    at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -120,8 +171,9 @@ class _ControlPartition:
     def _get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
         return dynamo.batch_get(self._client, self._table, keys, self._retry)
 
-    def _put(self, item: Mapping[str, Any]) -> None:
-        dynamo.call(self._client, "put_item", TableName=self._table, Item=dynamo.marshal(item))
+    def _put(self, item: Mapping[str, Any], condition: str | None = None) -> None:
+        extra = {"ConditionExpression": condition} if condition else {}
+        dynamo.call(self._client, "put_item", TableName=self._table, Item=dynamo.marshal(item), **extra)
 
     def _delete(self, key: Mapping[str, str], **kwargs: Any) -> dict[str, Any]:
         return dynamo.call(
@@ -143,9 +195,20 @@ class LedgerPauses(_ControlPartition):
         pauses = (_pause(item) for item in self._query(PAUSE_PREFIX))
         return {p.scope: p for p in pauses}
 
-    def pause(self, scope: str, by: str, reason: str, now: datetime | None = None) -> Pause:
+    def pause(
+        self, scope: str, by: str, reason: str, now: datetime | None = None, *, force: bool = False
+    ) -> Pause:
+        """Set a pause. A pause already in force for the scope is kept (raises `AlreadyPaused` with
+        it) unless `force`, which replaces its record (who, when, why)."""
         at = (now or datetime.now(UTC)).astimezone(UTC)
-        self._put({**pause_key(scope), "scope": scope, "by": by, "reason": reason, "at": at.isoformat()})
+        item = {**pause_key(scope), "scope": scope, "by": by, "reason": reason, "at": at.isoformat()}
+        try:
+            self._put(item, condition=None if force else "attribute_not_exists(pk)")
+        except ConditionFailed as exc:
+            existing = self.paused([scope]).get(scope)
+            if existing is None:  # resumed in between: try once more
+                return self.pause(scope, by, reason, now, force=force)
+            raise AlreadyPaused(existing) from exc
         return Pause(scope, by, reason, at)
 
     def resume(self, scope: str) -> bool:
@@ -181,18 +244,59 @@ class LedgerBreakers(_ControlPartition):
             }
         )
 
-    def override_breakers(self, cluster: str, until: datetime) -> int:
-        """An operator's resume: clear the cluster's tripped breakers and keep them from tripping
-        again until `until`. Returns how many were cleared."""
-        cleared = 0
+    def records(self, now: datetime) -> tuple[list[Breaker], list[Override]]:
+        """The breakers still tripped and the overrides still in force, with what they recorded."""
+        tripped: list[Breaker] = []
+        overrides: list[Override] = []
         for item in self._query():
-            sk = str(item["sk"])
-            if sk.startswith(f"{BREAKER_PREFIX}{cluster}/") or (
-                cluster == ALL_CLUSTERS and sk.startswith(BREAKER_PREFIX)
-            ):
-                self._delete(control_key(sk))
+            sk, until = str(item["sk"]), dynamo.from_iso(item.get("until"))
+            if until is None or until <= now:
+                continue
+            if sk.startswith(BREAKER_PREFIX):
+                label = sk.removeprefix(BREAKER_PREFIX)
+                tripped.append(Breaker(label, until, int(item.get("count", 0)), int(item.get("allowed", 0))))
+            elif sk.startswith(OVERRIDE_PREFIX):
+                overrides.append(
+                    Override(
+                        scope=sk.removeprefix(OVERRIDE_PREFIX),
+                        until=until,
+                        by=str(item.get("by", "")),
+                        reason=str(item.get("reason", "")),
+                        at=dynamo.from_iso(item.get("at")),
+                    )
+                )
+        return tripped, overrides
+
+    def override_breakers(
+        self,
+        cluster: str,
+        until: datetime,
+        *,
+        group: str | None = None,
+        by: str = "",
+        reason: str = "",
+        now: datetime | None = None,
+    ) -> int:
+        """An operator's breaker reset: clear the tripped breakers of the cluster (of one of its
+        instance groups with `group`; of every cluster with `*`) and keep them from tripping again
+        until `until`, recording who did it, when and why. Returns how many were cleared."""
+        scope = f"{cluster}/{group}" if group else cluster
+        cleared = 0
+        for item in self._query(BREAKER_PREFIX):
+            label = str(item["sk"]).removeprefix(BREAKER_PREFIX)
+            if covers(scope, label):
+                self._delete(control_key(f"{BREAKER_PREFIX}{label}"))
                 cleared += 1
-        self._put({**control_key(f"{OVERRIDE_PREFIX}{cluster}"), "until": dynamo.iso(until)})
+        at = (now or datetime.now(UTC)).astimezone(UTC)
+        self._put(
+            {
+                **control_key(f"{OVERRIDE_PREFIX}{scope}"),
+                "until": dynamo.iso(until),
+                "by": by,
+                "reason": reason[:1024],
+                "at": dynamo.iso(at),
+            }
+        )
         return cleared
 
 
@@ -203,16 +307,15 @@ class LedgerCooldowns(_ControlPartition):
         """The capacity cool-downs still running for these (cluster, group) pairs."""
         found: dict[tuple[str, str], Cooldown] = {}
         for item in self._get([cooldown_key(c, g) for c, g in sorted(set(groups))]):
-            cooldown = Cooldown(
-                cluster=str(item["cluster"]),
-                group=str(item["group"]),
-                until=datetime.fromisoformat(str(item["until"])),
-                reason=str(item.get("reason", "")),
-                node=str(item.get("node", "")),
-            )
+            cooldown = _cooldown(item)
             if cooldown.until > now:
                 found[(cooldown.cluster, cooldown.group)] = cooldown
         return found
+
+    def all(self, now: datetime) -> list[Cooldown]:
+        """Every capacity cool-down still running (one Query of the control partition)."""
+        found = (_cooldown(item) for item in self._query(COOLDOWN_PREFIX))
+        return sorted((c for c in found if c.until > now), key=lambda c: (c.cluster, c.group))
 
     def start_cooldown(self, cooldown: Cooldown) -> None:
         self._put(
@@ -233,4 +336,14 @@ def _pause(item: Mapping[str, Any]) -> Pause:
         by=str(item.get("by", "")),
         reason=str(item.get("reason", "")),
         at=datetime.fromisoformat(str(item["at"])),
+    )
+
+
+def _cooldown(item: Mapping[str, Any]) -> Cooldown:
+    return Cooldown(
+        cluster=str(item["cluster"]),
+        group=str(item["group"]),
+        until=datetime.fromisoformat(str(item["until"])),
+        reason=str(item.get("reason", "")),
+        node=str(item.get("node", "")),
     )

@@ -67,7 +67,12 @@ class Notifier:
         assert self._client is not None
         body = {
             "summary": f"hyperpod-autoheal stopped acting on {len(nodes)} node(s) of cluster {cluster}",
-            "what_to_do": "Inspect the nodes (autoheal history NODE), fix or replace them by hand, then resume.",
+            "what_to_do": (
+                "Inspect each node (`autoheal history NODE --cluster CLUSTER`), fix or replace it by hand, "
+                "then hand it back to automation with `autoheal release NODE --cluster CLUSTER --reason TEXT`. "
+                "A circuit breaker holds faults until it expires or `autoheal breaker reset --cluster CLUSTER` "
+                "overrides it; `autoheal status --cluster CLUSTER` shows every hold."
+            ),
             "nodes": [asdict(n) for n in nodes],
         }
         try:

@@ -23,11 +23,18 @@ class NodeStatus(StrEnum):
     RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
     NEEDS_HUMAN = "needs_human"  # we stopped acting; an operator was told
     CLOSED = "closed"  # the node is gone or the fault was closed
+    HELD = "held"  # a fault waits for a hold (`NodeState.hold`) to lift
 
 
 #: Statuses that keep a node on the "open" index (status/reconcile queries).
 OPEN_STATUSES = frozenset(
-    {NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING, NodeStatus.NEEDS_HUMAN}
+    {
+        NodeStatus.CLAIMED,
+        NodeStatus.IN_PROGRESS,
+        NodeStatus.RETRY_PENDING,
+        NodeStatus.NEEDS_HUMAN,
+        NodeStatus.HELD,
+    }
 )
 
 
@@ -71,6 +78,13 @@ class NodeState:
     # while open: the fault to re-drive, and when a transient retry is due
     pending_fault: str | None = None
     retry_at: datetime | None = None
+    # while held: the hold's name (`paused`, `breaker_open`, `node_cooldown`, ...) and since when
+    hold: str | None = None
+    held_since: datetime | None = None
+    # the last time an operator handed the node back to automation (`autoheal release`): who, when, why
+    released_by: str | None = None
+    released_at: datetime | None = None
+    release_reason: str | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

@@ -11,6 +11,7 @@ so the caller writes it conditionally on the version it read.
     claimed (its invocation died) --recorded_as_taken--> in_progress | --released--> retry_pending
     in_progress --failed / timed out--> retry_pending ; any open state --closed_gone--> closed
     decided, not acted --needs_human--> needs_human ; --dry_run--> unchanged but last_outcome
+    needs_human --handed_back (an operator: `autoheal release`)--> idle, back at the ladder's first rung
 """
 
 from __future__ import annotations
@@ -213,3 +214,23 @@ def claim_released(h: NodeState, now: datetime, fault_event_id: str) -> NodeStat
 def redriven(h: NodeState, now: datetime) -> NodeState:
     """An overdue transient retry (its delayed message lost) is sent again."""
     return replace(_next(h), retry_at=now)
+
+
+# --- an operator ----------------------------------------------------------------------------------------
+
+
+def handed_back(seen: NodeState, read_version: int, by: str, reason: str, now: datetime) -> NodeState:
+    """An operator hands a node that needed a human back to automation: nothing is open, and its next
+    fault starts the ladder again (its action times stay: the per-node budget still counts them)."""
+    return replace(
+        _without_claim(seen),
+        status=NodeStatus.IDLE,
+        version=read_version + 1,
+        step=-1,
+        transient_retries=0,
+        pending_fault=None,
+        retry_at=None,
+        released_by=by,
+        released_at=now,
+        release_reason=reason,
+    )

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from autoheal.adapters.control import ALL_CLUSTERS
 from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core import guards
@@ -47,18 +46,14 @@ def hold_tripped(
     over = guards.breaker_trips(
         [(p.node.ref[0], p.node.target.instance_group) for p in wanting], active, _sizes(infos), policy.guards
     )
-    over = {
-        s: v
-        for s, v in over.items()
-        if s.cluster not in state.overrides and ALL_CLUSTERS not in state.overrides
-    }
+    over = {s: v for s, v in over.items() if not state.overridden(s.label)}
     open_labels = set(state.tripped) | {s.label for s in over}
     out = []
     for p in plans:
         cluster, group = p.node.ref[0], p.node.target.instance_group
         labels = [Scope(cluster, group).label, Scope(cluster, None).label]
-        hit = next((label for label in labels if label in open_labels), None)
-        if p.would_act and hit is not None and cluster not in state.overrides:
+        hit = next((label for label in labels if label in open_labels and not state.overridden(label)), None)
+        if p.would_act and hit is not None:
             p = replace(p, hold=Hold("breaker_open", f"breaker:{hit}"))
         out.append(p)
     return out, {s: v for s, v in over.items() if s.label not in state.tripped}
@@ -105,7 +100,9 @@ def trip(batch: BatchPlan, breakers: Breakers) -> Effects:
                 instance_id=None,
                 reason=(
                     f"circuit breaker open: {count} nodes under remediation in {scope.label}, "
-                    f"{allowed} allowed; faults held until {until.isoformat()} or `autoheal resume`"
+                    f"{allowed} allowed; faults held until {until.isoformat()}, or until an operator runs "
+                    f"`autoheal breaker reset --cluster {scope.cluster}"
+                    + (f" --group {scope.group}`" if scope.group else "`")
                 ),
                 last_action=None,
                 signal=None,
