@@ -21,13 +21,20 @@ class NodeStatus(StrEnum):
     CLAIMED = "claimed"  # an actor holds the node and is about to call SageMaker
     IN_PROGRESS = "in_progress"  # the platform accepted an action
     RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
+    HELD = "held"  # a fault waits for a hold (pause, breaker, cool-down) to lift; never dropped
     NEEDS_HUMAN = "needs_human"  # we stopped acting; an operator was told
     CLOSED = "closed"  # the node is gone or the fault was closed
 
 
 #: Statuses that keep a node on the "open" index (status/reconcile queries).
 OPEN_STATUSES = frozenset(
-    {NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING, NodeStatus.NEEDS_HUMAN}
+    {
+        NodeStatus.CLAIMED,
+        NodeStatus.IN_PROGRESS,
+        NodeStatus.RETRY_PENDING,
+        NodeStatus.NEEDS_HUMAN,
+        NodeStatus.HELD,
+    }
 )
 
 
@@ -68,9 +75,13 @@ class NodeState:
     intent_step: int = -1
     intent_at: datetime | None = None
     intent_instance_id: str | None = None
-    # while open: the fault to re-drive, and when a transient retry is due
+    # while open: the fault to re-drive, and when a transient retry (or a held fault) is due back
     pending_fault: str | None = None
     retry_at: datetime | None = None
+    # while HELD: the hold's name (paused, breaker_open, node_cooldown, capacity_cooldown, ...) and
+    # since when the fault has been held (kept while it is held again and again)
+    hold: str | None = None
+    held_since: datetime | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now
