@@ -39,6 +39,7 @@ PARAMETER_ENV: Mapping[str, str] = {
     "HealthyDelayMinutes": "AUTOHEAL_HEALTHY_DELAY_MINUTES",
     "RedriveAfterMinutes": "AUTOHEAL_REDRIVE_AFTER_MINUTES",
     "CapacityCooldownMinutes": "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES",
+    "HoldCeilingHours": "AUTOHEAL_HOLD_CEILING_HOURS",
     "DryRun": "AUTOHEAL_DRY_RUN",
     "BreakerWindowMinutes": "AUTOHEAL_BREAKER_WINDOW_MINUTES",
     "BreakerGroupMaxNodes": "AUTOHEAL_BREAKER_GROUP_MAX_NODES",

@@ -19,6 +19,7 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.intake.service import IntakeReport
+from autoheal.intake.wiring import build_deps as build_intake_deps
 from autoheal.reconcile.service import ReconcileReport
 from autoheal.reconcile.wiring import build_deps as build_reconcile_deps
 from autoheal.reconcile.wiring import handle_event as handle_reconcile
@@ -93,11 +94,14 @@ class LocalWorld:
     def _record_intake_reports(self) -> None:
         """Keep every `IntakeReport` the real handler builds (it returns only the summary).
 
-        Wraps `handle_event` in this world's own copy of the handler module, nowhere else."""
+        Wraps `handle_event` in this world's own copy of the handler module, nowhere else; the intake
+        deps it builds stamp faults with this world's clock."""
         real: Callable[..., IntakeReport] = self.intake.handle_event
 
-        def recording(*args: Any, **kwargs: Any) -> IntakeReport:
-            report = real(*args, **kwargs)
+        def recording(event: Mapping[str, Any], settings: Settings, deps: Any = None) -> IntakeReport:
+            # faults are stamped as received on this world's clock
+            deps = deps or build_intake_deps(settings, clients.client, clock=self.now)
+            report = real(event, settings, deps)
             self.intake_reports.append(report)
             return report
 

@@ -57,11 +57,15 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     return messages
 
 
+#: When intake receives the sample events (after every one of them: nothing is clamped).
+RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
+
+
 def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
     settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
     assert settings.queue_url == stack.queue_url
-    deps = build_deps(settings, lambda service: {"sqs": sqs}[service])
+    deps = build_deps(settings, lambda service: {"sqs": sqs}[service], clock=lambda: RECEIVED)
 
     expected: list[NodeFault] = []
     for path in sorted(EVENTS.glob("*.json")):
@@ -69,7 +73,7 @@ def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) 
         report = ingest(event, deps)
         faults = normalise(event, deps.rules).faults
         assert report.enqueued == len(faults)
-        expected.extend(faults)
+        expected.extend(f.received(RECEIVED)[0] for f in faults)  # stamped as received
 
     messages = drain(sqs, stack.queue_url)
     received = [NodeFault.model_validate_json(m["Body"]) for m in messages]
@@ -104,12 +108,12 @@ def test_hma_log_deliveries_reach_the_queue_as_the_faults_they_normalise_into(st
     """CloudWatch Logs subscription payloads (events/hma/) through the intake service into SQS."""
     sqs = boto3.client("sqs", region_name=REGION)
     settings = load_settings(stack.env(INTAKE_FUNCTION)).require("queue_url")
-    deps = build_deps(settings, lambda service: {"sqs": sqs}[service])
+    deps = build_deps(settings, lambda service: {"sqs": sqs}[service], clock=lambda: RECEIVED)
     expected: list[NodeFault] = []
     for path in sorted((EVENTS / "hma").glob("*.invoke.json")):
         event = json.loads(path.read_text(encoding="utf-8"))
         report = ingest(event, deps)
-        expected.extend(normalise(event, deps.rules).faults)
+        expected.extend(f.received(RECEIVED)[0] for f in normalise(event, deps.rules).faults)
         assert report.enqueued == report.received
     messages = drain(sqs, stack.queue_url)
     received = [NodeFault.model_validate_json(m["Body"]) for m in messages]

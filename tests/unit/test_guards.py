@@ -133,3 +133,22 @@ def test_a_small_group_may_always_heal_one_node() -> None:
     sizes = {Scope("c1", "tiny"): 3, Scope("c1", None): 3}
     assert breaker_trips([("c1", "tiny")], [], sizes, G) == {}
     assert Scope("c1", "tiny") in breaker_trips([("c1", "tiny")] * 2, [], sizes, G)
+
+
+def test_an_event_s_age_is_judged_at_its_receipt_not_while_it_is_held() -> None:
+    received = fault(T0 - timedelta(minutes=10)).received(T0)[0]
+    later = T0 + timedelta(hours=5)  # held for hours since
+    assert guards.before([received], ctx(), later, G) is None
+    stale_on_arrival = fault(T0 - timedelta(hours=2)).received(T0)[0]
+    assert guards.before([stale_on_arrival], ctx(), later, G) == guards.GuardVerdict(
+        GuardKind.IGNORE, "stale_event"
+    )
+    unstamped = fault(T0 - timedelta(minutes=10))  # queued before the stamp existed: judged now
+    assert guards.before([unstamped], ctx(), later, G) is not None
+    assert guards.before([unstamped.admitted(T0)], ctx(), later, G) is None
+
+
+def test_a_future_dated_fault_is_clamped_to_its_receipt() -> None:
+    stamped, skew = fault(T0 + timedelta(minutes=10)).received(T0)
+    assert (stamped.observed_at, stamped.received_at, skew) == (T0, T0, 600.0)
+    assert fault(T0 - timedelta(seconds=1)).received(T0)[1] == 0.0

@@ -116,6 +116,7 @@ def test_slurm_sample_fault_names_node_group_cluster_time_and_log_event() -> Non
         "source": FaultSource.HMA_LOG,
         "source_event_id": first["id"],
         "observed_at": datetime.fromtimestamp(first["timestamp"] / 1000, UTC),
+        "received_at": None,  # stamped by intake's service, not by normalise
     }
     assert fault.reason.startswith("DCGM Policy Violation found | XID Error (ErrNum 79)")
     assert fault.reason.endswith("(+2 more HMA records)")

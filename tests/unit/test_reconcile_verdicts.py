@@ -105,3 +105,24 @@ def test_an_overdue_retry_is_redriven() -> None:
 @pytest.mark.parametrize("status", [NodeStatus.NEEDS_HUMAN, NodeStatus.IDLE, NodeStatus.CLOSED])
 def test_nodes_reconcile_does_not_own_are_left_alone(status: NodeStatus) -> None:
     assert verdict(replace(acting(), status=status), Observed("Failure", OLD), at(60), POLICY) is Verdict.WAIT
+
+
+def held() -> NodeState:
+    return NodeState(
+        cluster="c1",
+        node_key="lid-1",
+        version=2,
+        status=NodeStatus.HELD,
+        hold="paused",
+        held_since=T0,
+        retry_at=T0 + timedelta(minutes=15),
+        instance_id=OLD,
+        node_logical_id="lid-1",
+    )
+
+
+def test_a_held_fault_is_redriven_when_its_message_is_overdue_and_closed_when_its_node_moved_on() -> None:
+    assert verdict(held(), Observed("Running", OLD), at(20), POLICY) is Verdict.WAIT
+    assert verdict(held(), Observed("Running", OLD), at(26), POLICY) is Verdict.REDRIVE
+    assert verdict(held(), Observed("Running", NEW), at(5), POLICY) is Verdict.REPLACED
+    assert verdict(held(), None, at(5), POLICY) is Verdict.GONE

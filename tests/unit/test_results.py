@@ -36,6 +36,20 @@ def test_reboot_shape_with_error_code() -> None:
     assert results[C].outcome is EntryOutcome.GONE
 
 
+def test_an_id_listed_as_successful_and_failed_is_accepted_and_marked_contradictory() -> None:
+    response = {
+        "Successful": [A, B],
+        "Failed": [{"NodeId": A, "ErrorCode": "InstanceIdInUse", "Message": "x"}],
+    }
+    results = {r.node_id: r for r in classify_response(response, {IdKind.NODE_ID: [A, B]})}
+    assert (results[A].outcome, results[A].contradictory, results[A].failed) == (
+        EntryOutcome.ACCEPTED,
+        True,
+        False,
+    )
+    assert (results[B].outcome, results[B].contradictory) == (EntryOutcome.ACCEPTED, False)
+
+
 def test_delete_shape_with_code() -> None:
     response = {
         "Successful": [A],

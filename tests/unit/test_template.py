@@ -752,6 +752,7 @@ POLICY_KNOBS = {
     "AUTOHEAL_HEALTHY_DELAY_MINUTES": "HealthyDelayMinutes",
     "AUTOHEAL_REDRIVE_AFTER_MINUTES": "RedriveAfterMinutes",
     "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES": "CapacityCooldownMinutes",
+    "AUTOHEAL_HOLD_CEILING_HOURS": "HoldCeilingHours",
 }
 #: The safety guards (issue 5): part of the same RemediationPolicy, so remediate and reconcile get them all.
 GUARD_KNOBS = {

@@ -147,3 +147,29 @@ def test_an_overdue_retry_is_redriven() -> None:
     pending = transitions.transient_retry(claim(before), before, 0, "InstanceIdInUse", 1, 3, T0, T0)
     s = transitions.redriven(pending, LATER)
     assert (s.status, s.retry_at, s.version) == (NodeStatus.RETRY_PENDING, LATER, pending.version + 1)
+
+
+def test_a_held_fault_is_recorded_with_its_hold_and_keeps_its_first_held_since() -> None:
+    h = transitions.held(idle(), 4, "paused", T0, T0 + timedelta(minutes=15), '{"fault": 1}')
+    assert (h.status, h.version, h.hold, h.held_since, h.retry_at) == (
+        NodeStatus.HELD,
+        5,
+        "paused",
+        T0,
+        T0 + timedelta(minutes=15),
+    )
+    assert h.pending_fault == '{"fault": 1}' and h.seen_event_ids == (
+        "e-old",
+    )  # not remembered: not acted on
+    again = transitions.held(h, 5, "breaker_open", LATER, LATER + timedelta(minutes=15), '{"fault": 1}')
+    assert (again.hold, again.held_since, again.version) == ("breaker_open", T0, 6)
+
+
+def test_a_lifted_hold_is_cleared_by_the_claim_a_human_or_its_closing() -> None:
+    h = transitions.held(idle(), 4, "paused", T0, LATER, '{"fault": 1}')
+    for after in (claim(h), transitions.handed_to_human(h, 5), transitions.hold_closed(h, 5)):
+        assert (after.hold, after.held_since) == (None, None)
+    closed = transitions.hold_closed(h, 5)
+    assert (closed.status, closed.pending_fault, closed.retry_at) == (NodeStatus.IDLE, None, None)
+    assert transitions.dry_run(h, 5).status is NodeStatus.IDLE
+    assert transitions.closed_gone(h).hold is None

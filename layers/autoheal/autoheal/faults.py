@@ -104,12 +104,31 @@ class NodeFault(BaseModel):
     source: FaultSource
     source_event_id: str = Field(min_length=1, max_length=256)
     observed_at: UtcDatetime
+    #: When the service first took the fault in (intake, or reconcile for its own faults). The event's
+    #: age is judged once, against this; a message queued before the field existed has none and is
+    #: judged on arrival instead (`admitted`).
+    received_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _names_a_node(self) -> NodeFault:
         if self.instance_id is None and self.node_logical_id is None:
             raise ValueError("a NodeFault needs an instance_id or a node_logical_id")
         return self
+
+    def received(self, now: datetime) -> tuple[NodeFault, float]:
+        """The fault as intake takes it in at `now`: stamped with its receipt time, and its
+        `observed_at` clamped to it (HMA records carry the node's clock, which may run ahead). Returns
+        the seconds clamped off (0: the event was not future-dated)."""
+        skew = (self.observed_at - now).total_seconds()
+        update: dict[str, datetime] = {"received_at": now}
+        if skew > 0:
+            update["observed_at"] = now
+        return self.model_copy(update=update), max(0.0, skew)
+
+    def admitted(self, now: datetime) -> NodeFault:
+        """The fault with its receipt time: its own, or `now` for a fault that never had one (it is
+        judged now, once; a held fault then keeps that age)."""
+        return self if self.received_at is not None else self.model_copy(update={"received_at": now})
 
     @property
     def cluster_ref(self) -> str | None:

@@ -88,6 +88,8 @@ class Metric(StrEnum):
     CAPACITY_COOLDOWNS = "CapacityCooldowns"  # an instance group stopped for replaces after no capacity
     BREAKER_TRIPS = "BreakerTrips"  # dimension Scope: group | cluster
     DRY_RUN_ACTIONS = "DryRunActions"  # dimension Action: what dry-run mode would have done
+    CONTRADICTORY_ENTRIES = "ContradictoryEntries"  # Batch* ids listed as successful and failed at once
+    FUTURE_DATED_FAULTS = "FutureDatedFaults"  # stamped ahead of their receipt: clamped (skew in the log)
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {

@@ -116,6 +116,8 @@ class RemediationPolicy(BaseModel):
       reconcile (the delayed message was lost); the retry budget still applies.
     - `capacity_cooldown`: after a replacement found no capacity, no replace is sent to that
       instance group for this long (faults are held, reboots go on).
+    - `hold_ceiling`: a fault held (paused, breaker open, cool-down) this long goes to a human instead
+      of being acted on when its hold lifts: the cluster has moved on since.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
     """
@@ -141,6 +143,7 @@ class RemediationPolicy(BaseModel):
     failure_signals: frozenset[str] = frozenset(
         {"RebootFailed", "ReplacementFailed", "InsufficientCapacity", "ActionFailed", "ActionTimedOut"}
     )
+    hold_ceiling: timedelta = timedelta(hours=24)
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
     guards: Guards = Guards()
@@ -156,7 +159,7 @@ class RemediationPolicy(BaseModel):
     def _positive_durations(self) -> RemediationPolicy:
         if self.recurrence_grace < timedelta(0) or self.recurrence_grace >= self.escalation_window:
             raise ValueError("recurrence_grace must be between 0 and the escalation window")
-        for name in ("escalation_window", "claim_ttl", "attempt_ttl"):
+        for name in ("escalation_window", "claim_ttl", "attempt_ttl", "hold_ceiling"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be positive")
         for step in self.ladder:

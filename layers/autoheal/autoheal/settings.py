@@ -42,6 +42,7 @@ class Settings(BaseModel):
     | HEALTHY_DELAY_MINUTES | Running this long after an action, with no new fault, means it worked | 5 |
     | REDRIVE_AFTER_MINUTES | reconcile re-drives a retry this long overdue | 10 |
     | CAPACITY_COOLDOWN_MINUTES | no replace in a group this long after it ran out of capacity | 60 |
+    | HOLD_CEILING_HOURS | a fault held this long goes to a human instead of being acted on | 24 |
     | BREAKER_WINDOW_MINUTES | circuit breaker: the sliding window nodes under remediation are counted in | 30 |
     | BREAKER_GROUP_MAX_NODES / BREAKER_GROUP_MAX_PERCENT | most nodes of one instance group under remediation | 25 / 20 |
     | BREAKER_CLUSTER_MAX_NODES / BREAKER_CLUSTER_MAX_PERCENT | most nodes of one cluster under remediation | 50 / 20 |
@@ -73,6 +74,7 @@ class Settings(BaseModel):
     healthy_delay_minutes: int = Field(default=5, ge=0, le=24 * 60)
     redrive_after_minutes: int = Field(default=10, ge=1, le=24 * 60)
     capacity_cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    hold_ceiling_hours: int = Field(default=24, ge=1, le=30 * 24)
     breaker_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
     breaker_group_max_nodes: int = Field(default=25, ge=1, le=10_000)
     breaker_group_max_percent: float = Field(default=20.0, gt=0, le=100)
@@ -132,6 +134,7 @@ def _policy(s: Settings) -> RemediationPolicy:
         healthy_delay=timedelta(minutes=s.healthy_delay_minutes),
         redrive_after=timedelta(minutes=s.redrive_after_minutes),
         capacity_cooldown=timedelta(minutes=s.capacity_cooldown_minutes),
+        hold_ceiling=timedelta(hours=s.hold_ceiling_hours),
         guards=Guards(
             breaker=Breaker(
                 window=timedelta(minutes=s.breaker_window_minutes),

@@ -3,7 +3,8 @@
 Two tables of small rules, first match wins:
 
 - `before` the ladder: faults the service must not act on at all (opted-out cluster, excluded group,
-  stale event, HyperPod already repairing) are ignored with a reason;
+  stale event -- its age judged once, when it was first received --, HyperPod already repairing) are
+  ignored with a reason;
 - `after` the ladder, for decisions that would act: protected node types and the per-node budget
   hand the node to a human; the per-node cool-down and unsuitable cluster/group/node states hold the
   fault (re-queued, not dropped).
@@ -88,7 +89,9 @@ def _group_excluded(b: _Before) -> GuardVerdict | None:
 
 
 def _stale(b: _Before) -> GuardVerdict | None:
-    if all(b.now - f.observed_at > b.guards.max_event_age for f in b.faults):
+    """Judged once, at first receipt (`received_at`): a fault held or retried for hours is not stale.
+    A fault never stamped (queued before the stamp existed) is judged now."""
+    if all((f.received_at or b.now) - f.observed_at > b.guards.max_event_age for f in b.faults):
         return GuardVerdict(GuardKind.IGNORE, "stale_event")
     return None
 

@@ -28,7 +28,8 @@ class Verdict(StrEnum):
     GONE = "gone"  # the node no longer exists: close
     RECORD_TAKEN = "record_taken"  # a crashed claim whose action did reach the platform
     RELEASE_CLAIM = "release_claim"  # a crashed claim whose action never happened: try again
-    REDRIVE = "redrive"  # a transient retry is overdue (its message was lost): re-drive it
+    REDRIVE = "redrive"  # a transient retry or a held fault is overdue (its message was lost): re-drive it
+    REPLACED = "replaced"  # a held fault's instance was replaced meanwhile: the fault is closed
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,21 @@ def _took_effect(h: NodeState, seen: Observed) -> bool:
     return seen.status in BUSY_NODE_STATUSES
 
 
+def _held(ctx: _Ctx) -> Verdict | None:
+    """A held fault about a node that is gone, or now runs on another instance, no longer applies."""
+    h, seen = ctx.history, ctx.observed
+    if h.status is not NodeStatus.HELD:
+        return None
+    if seen is None:
+        return Verdict.GONE
+    if h.instance_id and seen.instance_id and seen.instance_id != h.instance_id:
+        return Verdict.REPLACED
+    return None
+
+
 def _overdue_retry(ctx: _Ctx) -> Verdict | None:
     h = ctx.history
-    if h.status is not NodeStatus.RETRY_PENDING:
+    if h.status not in (NodeStatus.RETRY_PENDING, NodeStatus.HELD):
         return None
     due = h.retry_at or h.last_attempt_at
     if due is not None and ctx.now - due >= ctx.policy.redrive_after:
@@ -106,7 +119,7 @@ def _overdue_retry(ctx: _Ctx) -> Verdict | None:
     return Verdict.WAIT
 
 
-RULES: Sequence[Rule] = (_in_progress, _crashed_claim, _overdue_retry)
+RULES: Sequence[Rule] = (_in_progress, _crashed_claim, _held, _overdue_retry)
 
 
 def verdict(

@@ -2,7 +2,9 @@
 
 Reboot, replace and add report failures with `ErrorCode`; delete reports them with `Code`. Both shapes
 are read here, and every id we asked about gets exactly one receipt (an id the response does not
-mention is a transient `NoResult`, never silently dropped).
+mention is a transient `NoResult`, never silently dropped; an id listed both as successful and as
+failed is taken as accepted -- the node is busy with it, sending it again would act twice -- and marked
+`contradictory` so the caller meters it).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class EntryResult:
     outcome: EntryOutcome
     error_code: str | None = None
     message: str = ""
+    contradictory: bool = False  # listed as successful and as failed in one response
 
     @property
     def failed(self) -> bool:
@@ -103,7 +106,14 @@ def classify_response(
             if isinstance(node, str):
                 failures[node] = entry
         for node in ids:
-            if node in failures:
+            if node in failures and node in succeeded:
+                entry = failures[node]
+                code = str(entry.get("ErrorCode") or entry.get("Code") or "Unknown")
+                message = f"listed as successful and as failed ({code}): taken as accepted"
+                results.append(
+                    EntryResult(node, kind, EntryOutcome.ACCEPTED, None, message, contradictory=True)
+                )
+            elif node in failures:
                 entry = failures[node]
                 code = str(entry.get("ErrorCode") or entry.get("Code") or "Unknown")
                 outcome, _ = outcome_for(code)

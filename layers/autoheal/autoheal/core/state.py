@@ -21,9 +21,9 @@ class NodeStatus(StrEnum):
     CLAIMED = "claimed"  # an actor holds the node and is about to call SageMaker
     IN_PROGRESS = "in_progress"  # the platform accepted an action
     RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
+    HELD = "held"  # a fault waits for a hold (pause, breaker, cool-down) to lift; never dropped
     NEEDS_HUMAN = "needs_human"  # we stopped acting; an operator was told
     CLOSED = "closed"  # the node is gone or the fault was closed
-    HELD = "held"  # a fault waits for a hold (`NodeState.hold`) to lift
 
 
 #: Statuses that keep a node on the "open" index (status/reconcile queries).
@@ -75,10 +75,11 @@ class NodeState:
     intent_step: int = -1
     intent_at: datetime | None = None
     intent_instance_id: str | None = None
-    # while open: the fault to re-drive, and when a transient retry is due
+    # while open: the fault to re-drive, and when a transient retry (or a held fault) is due back
     pending_fault: str | None = None
     retry_at: datetime | None = None
-    # while held: the hold's name (`paused`, `breaker_open`, `node_cooldown`, ...) and since when
+    # while HELD: the hold's name (paused, breaker_open, node_cooldown, capacity_cooldown, ...) and
+    # since when the fault has been held (kept while it is held again and again)
     hold: str | None = None
     held_since: datetime | None = None
     # the last time an operator handed the node back to automation (`autoheal release`): who, when, why

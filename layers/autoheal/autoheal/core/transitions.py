@@ -11,6 +11,9 @@ so the caller writes it conditionally on the version it read.
     claimed (its invocation died) --recorded_as_taken--> in_progress | --released--> retry_pending
     in_progress --failed / timed out--> retry_pending ; any open state --closed_gone--> closed
     decided, not acted --needs_human--> needs_human ; --dry_run--> unchanged but last_outcome
+    idle/closed/retry_pending/held --held--> held --(decided again once the hold lifts)--> claimed,
+        needs_human, or --hold_closed--> idle (the held fault no longer applies: reason in the row)
+    held (its delayed message lost) --redriven--> held ; held, node gone --closed_gone--> closed
     needs_human --handed_back (an operator: `autoheal release`)--> idle, back at the ladder's first rung
 """
 
@@ -25,6 +28,15 @@ from autoheal.policy import Action
 
 def _next(h: NodeState) -> NodeState:
     return replace(h, version=h.version + 1)
+
+
+#: Statuses a held fault may be recorded from: nothing else is open on the node (an action in flight,
+#: a crashed claim or a human's turn keep their own state; their held fault is only re-queued).
+HOLDABLE = frozenset({NodeStatus.IDLE, NodeStatus.CLOSED, NodeStatus.RETRY_PENDING, NodeStatus.HELD})
+
+
+def _without_hold(h: NodeState) -> NodeState:
+    return replace(h, hold=None, held_since=None)
 
 
 def _without_claim(h: NodeState) -> NodeState:
@@ -62,7 +74,7 @@ def claimed(
     """We hold the node and are about to call; the intent lets reconcile tell what happened if we die
     before the outcome is written."""
     return replace(
-        seen,
+        _without_hold(seen),
         status=NodeStatus.CLAIMED,
         version=read_version + 1,
         claim_expires_at=now + ttl,
@@ -76,12 +88,48 @@ def claimed(
 
 def handed_to_human(seen: NodeState, read_version: int) -> NodeState:
     """The ladder (or a guard) stops here: an operator takes over."""
-    return replace(seen, status=NodeStatus.NEEDS_HUMAN, version=read_version + 1, claim_expires_at=None)
+    return replace(
+        _without_hold(seen), status=NodeStatus.NEEDS_HUMAN, version=read_version + 1, claim_expires_at=None
+    )
 
 
 def dry_run(seen: NodeState, read_version: int) -> NodeState:
-    """Decided and recorded, nothing called: the ladder state does not move."""
-    return replace(seen, version=read_version + 1, last_outcome=LastOutcome.DRY_RUN)
+    """Decided and recorded, nothing called: the ladder state does not move (a held fault is settled)."""
+    status = NodeStatus.IDLE if seen.status is NodeStatus.HELD else seen.status
+    return replace(
+        _without_hold(seen), status=status, version=read_version + 1, last_outcome=LastOutcome.DRY_RUN
+    )
+
+
+def held(
+    seen: NodeState, read_version: int, hold: str, now: datetime, due: datetime, pending_fault: str
+) -> NodeState:
+    """A fault waits for `hold` to lift: recorded with the fault, so reconcile re-drives it if its
+    delayed message is lost (`due`: when it should be back). `held_since` is kept while the node stays
+    held, whatever the hold (the ceiling counts from the first hold)."""
+    assert seen.status in HOLDABLE
+    since = seen.held_since if seen.status is NodeStatus.HELD and seen.held_since else now
+    return replace(
+        seen,
+        status=NodeStatus.HELD,
+        version=read_version + 1,
+        hold=hold,
+        held_since=since,
+        pending_fault=pending_fault,
+        retry_at=due,
+    )
+
+
+def hold_closed(seen: NodeState, read_version: int) -> NodeState:
+    """The held fault no longer applies (decided again once the hold lifted: ignored, or its node was
+    replaced meanwhile): nothing open is left."""
+    return replace(
+        _without_hold(seen),
+        status=NodeStatus.IDLE,
+        version=read_version + 1,
+        pending_fault=None,
+        retry_at=None,
+    )
 
 
 # --- remediate: the call's per-entry outcome ------------------------------------------------------------
@@ -182,8 +230,10 @@ def action_failed(h: NodeState, now: datetime, fault: str) -> NodeState:
 
 def closed_gone(h: NodeState) -> NodeState:
     """The node no longer exists: closed, any claim dropped."""
-    return _without_claim(
-        replace(_next(h), status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
+    return _without_hold(
+        _without_claim(
+            replace(_next(h), status=NodeStatus.CLOSED, last_outcome=LastOutcome.GONE, pending_fault=None)
+        )
     )
 
 
@@ -212,7 +262,7 @@ def claim_released(h: NodeState, now: datetime, fault_event_id: str) -> NodeStat
 
 
 def redriven(h: NodeState, now: datetime) -> NodeState:
-    """An overdue transient retry (its delayed message lost) is sent again."""
+    """An overdue transient retry or held fault (its delayed message lost) is sent again."""
     return replace(_next(h), retry_at=now)
 
 

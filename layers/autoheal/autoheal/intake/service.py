@@ -1,4 +1,5 @@
-"""Intake's logic: normalise an event, log and count what was dropped, enqueue the faults.
+"""Intake's logic: normalise an event, log and count what was dropped, stamp each fault with its
+receipt time (a future-dated `observed_at` clamped to it, metered), enqueue the faults.
 
 The event is an EventBridge event or a CloudWatch Logs subscription delivery of HMA log records.
 Malformed or irrelevant input returns normally (logged with its reason, counted); a queue failure
@@ -11,18 +12,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from autoheal.faults import NodeFault, utcnow
 from autoheal.intake.normalise import RuleConfig, normalise
 from autoheal.intake.result import Intake
 from autoheal.observability import Metric, MetricCounts, logger
-from autoheal.ports import FaultSink
+from autoheal.ports import Clock, FaultSink
 
 
 @dataclass(frozen=True)
 class IntakeDeps:
     rules: RuleConfig
     queue: FaultSink
+    clock: Clock = utcnow  # the receipt time stamped on every fault
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ def ingest(raw: Mapping[str, Any], deps: IntakeDeps) -> IntakeReport:
     intake = normalise(raw, deps.rules)
     _log_dropped(intake)
     counts = MetricCounts()
+    faults = _received(intake, deps.clock(), counts)
     ignored = Counter(str(i.reason) for i in intake.ignored)
     rejected = Counter([intake.rejected.reason] if intake.rejected else [])
     rejected.update(part.reason for part in intake.rejected_parts)
@@ -57,17 +62,34 @@ def ingest(raw: Mapping[str, Any], deps: IntakeDeps) -> IntakeReport:
         counts.add(Metric.FAULTS_IGNORED, n, Reason=reason)
     for reason, n in rejected.items():
         counts.add(Metric.EVENTS_REJECTED, n, Reason=reason)
-    counts.add(Metric.FAULTS_RECEIVED, len(intake.faults))
+    counts.add(Metric.FAULTS_RECEIVED, len(faults))
 
     enqueued = 0
-    if intake.faults:
-        enqueued = deps.queue.send(intake.faults).sent
+    if faults:
+        enqueued = deps.queue.send(faults).sent
         logger.info(
             "faults enqueued",
-            extra={**_context(intake), "enqueued": enqueued, "nodes": [f.node_ref for f in intake.faults]},
+            extra={**_context(intake), "enqueued": enqueued, "nodes": [f.node_ref for f in faults]},
         )
     counts.add(Metric.FAULTS_ENQUEUED, enqueued)
-    return IntakeReport(intake.event_id, len(intake.faults), enqueued, dict(ignored), dict(rejected), counts)
+    return IntakeReport(intake.event_id, len(faults), enqueued, dict(ignored), dict(rejected), counts)
+
+
+def _received(intake: Intake, now: datetime, counts: MetricCounts) -> list[NodeFault]:
+    """Every fault stamped with its receipt time (its age is judged once, against it) and its
+    `observed_at` clamped to it: a node clock running ahead must not make a fault look like a
+    recurrence of an action taken after it really happened. The skew is metered and logged."""
+    out: list[NodeFault] = []
+    for fault in intake.faults:
+        stamped, skew = fault.received(now)
+        if skew > 0:
+            counts.add(Metric.FUTURE_DATED_FAULTS)
+            logger.warning(
+                "fault stamped in the future: observed_at clamped to its receipt",
+                extra={**_context(intake), "node": fault.node_ref, "skew_seconds": round(skew, 3)},
+            )
+        out.append(stamped)
+    return out
 
 
 def _log_dropped(intake: Intake) -> None:

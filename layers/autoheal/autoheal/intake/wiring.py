@@ -12,11 +12,13 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.adapters.queue import FaultQueue
+from autoheal.faults import utcnow
 from autoheal.intake.normalise import RuleConfig
 from autoheal.intake.rules.alarm import AlarmRuleConfig
 from autoheal.intake.rules.hma_logs import HmaRuleConfig
 from autoheal.intake.service import IntakeDeps, IntakeReport, ingest
 from autoheal.observability import flush_counts
+from autoheal.ports import Clock
 from autoheal.settings import Settings
 
 ClientFactory = Callable[[str], Any]
@@ -38,8 +40,12 @@ def rule_config(settings: Settings) -> RuleConfig:
     )
 
 
-def build_deps(settings: Settings, client: ClientFactory = clients.client) -> IntakeDeps:
-    return IntakeDeps(rules=rule_config(settings), queue=FaultQueue(client("sqs"), settings.queue_url))
+def build_deps(
+    settings: Settings, client: ClientFactory = clients.client, clock: Clock = utcnow
+) -> IntakeDeps:
+    return IntakeDeps(
+        rules=rule_config(settings), queue=FaultQueue(client("sqs"), settings.queue_url), clock=clock
+    )
 
 
 def handle_event(

@@ -8,7 +8,9 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - the node is gone -> closed;
 - a claim whose invocation died: if the action reached the platform it is recorded as taken,
   otherwise the claim is released and the fault re-driven (a replace is never re-sent blindly);
-- a transient retry overdue (its delayed message lost) -> re-driven; the retry budget still applies.
+- a transient retry overdue (its delayed message lost) -> re-driven; the retry budget still applies;
+- a held fault overdue (its delayed message lost) -> re-driven (remediate holds it again while its hold
+  stands); one whose node is gone or was replaced meanwhile -> closed.
 
 Every state change is a conditional write on the node's version: if remediate touched the node since
 we read it, reconcile leaves it for the next round.
@@ -144,6 +146,9 @@ def _change(
         if h.last_action is not None and h.status is NodeStatus.IN_PROGRESS:
             metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="gone")
         return _Change(transitions.closed_gone(h), h.version)
+    if v is Verdict.REPLACED:
+        metrics.add(Metric.NODES_CLOSED, Reason="replaced_while_held")
+        return _Change(transitions.hold_closed(h, h.version), h.version)
     if v is Verdict.RECORD_TAKEN:
         assert h.intent_action is not None
         metrics.add(Metric.CLAIMS_RECOVERED, Resolution="recorded_as_taken")
@@ -191,6 +196,7 @@ def _reconcile_fault(h: NodeState, seen: Observed | None, v: Verdict, now: datet
         # deterministic: the same verdict on the same action is one fault, however often it is seen
         source_event_id=f"reconcile:{v.value}:{h.node_key}:{since}"[:256],
         observed_at=now,
+        received_at=now,
     )
 
 

@@ -35,6 +35,13 @@ def act(claimed: Sequence[Claimed], nodes: NodeActions) -> Acted:
         out.effects.calls.append(
             CallRow(receipt.operation, receipt.cluster, receipt.size, failed, receipt.call_error)
         )
+        contradictory = sum(1 for r in receipt.results if r.contradictory)
+        if contradictory:
+            out.effects.metrics.add(Metric.CONTRADICTORY_ENTRIES, contradictory)
+            logger.warning(
+                "entries listed as successful and as failed, taken as accepted",
+                extra={"entries": contradictory},
+            )
         for code in unknown_codes(receipt.results):
             logger.warning("unknown SageMaker error code, treated as transient", extra={"error_code": code})
     return out

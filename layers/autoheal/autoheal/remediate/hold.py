@@ -2,11 +2,14 @@
 
 - `hold_switched`: a paused cluster holds every fault that would act or notify; a capacity cool-down
   holds the replaces in its instance group (one BatchGetItem each, only when needed);
+- `over_ceiling`: a fault held longer than the policy's `hold_ceiling` goes to a human instead of
+  being acted on (or held on) blindly;
 - `start_cooldowns` (execute): a replacement that found no capacity stops replaces in its group for a
   while, and says why.
 
 A new kind of hold (an approval, a canary wave) is one more rule here: held faults are re-queued with
-their hold's name, never dropped.
+their hold's name and recorded in the ledger as held (`claim`), never dropped; once the hold lifts they
+are decided against the guards and the node's state of that moment.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ from datetime import datetime
 
 from autoheal.adapters.control import Cooldown, covering
 from autoheal.adapters.notify import HumanNeeded
-from autoheal.core.guards import GuardKind
+from autoheal.core.guards import GuardKind, GuardVerdict
 from autoheal.core.ladder import DecisionKind
+from autoheal.core.state import NodeStatus
 from autoheal.observability import Metric, logger
-from autoheal.policy import Action
+from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import Cooldowns, Pauses
 from autoheal.remediate.model import BatchPlan, Effects, Hold, NodePlan
 
 CAPACITY_SIGNAL = "InsufficientCapacity"
+#: Holds set by a switch for the whole batch (not by the node's own state).
+SWITCH_HOLDS = frozenset({"paused", "capacity_cooldown", "breaker_open"})
 
 
 def hold_switched(
@@ -48,6 +54,19 @@ def hold_switched(
             p = replace(p, hold=Hold("paused", f"paused:{pause.scope}"))
         elif cooldown is not None and p.would_act and p.action is Action.REPLACE:
             p = replace(p, hold=Hold("capacity_cooldown", f"capacity_cooldown:{cooldown.group}"))
+        out.append(p)
+    return out
+
+
+def over_ceiling(plans: list[NodePlan], policy: RemediationPolicy, now: datetime) -> list[NodePlan]:
+    """A node held since longer than the ceiling whose fault would act (or is held again): a human
+    decides, told why; nothing is sent blindly on a fault that old."""
+    out = []
+    for p in plans:
+        h = p.history
+        since = h.held_since if h.status is NodeStatus.HELD else None
+        if since is not None and now - since >= policy.hold_ceiling and (p.hold is not None or p.would_act):
+            p = replace(p, hold=None, guard=GuardVerdict(GuardKind.HUMAN, f"held_too_long:{h.hold}"))
         out.append(p)
     return out
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core.guards import GuardVerdict
@@ -113,7 +114,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Hold:
-    """Why a node's fault waits, and for how long; the fault is re-queued, never dropped."""
+    """Why a node's fault waits, and for how long; the fault is re-queued and recorded as held, never
+    dropped."""
 
     reason: str  # metric reason: paused | capacity_cooldown | breaker_open | node_cooldown | cluster_... | node_...
     detail: str  # e.g. "paused:*", "capacity_cooldown:gpu-a", "breaker:train/gpu-a"
@@ -145,6 +147,7 @@ class BatchPlan:
     report: RemediationReport
     policy: RemediationPolicy
     trips: dict[BreakerScope, tuple[int, int]] = field(default_factory=dict)  # newly tripped breakers
+    infos: Mapping[str, ClusterInfo] = field(default_factory=dict)  # to decide a node again (claim)
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -5,13 +5,15 @@
 1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged
 2. `resolve`  faults -> one `Node` per current cluster node (ListClusterNodes once per cluster)
 3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure)
-4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope
+4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
+             a fault held past the ceiling goes to a human
              (a new hold -- an approval, a canary wave -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `claim`  new trips recorded; held faults wait; each node to act on is claimed
-             with a conditional write (node states move only through `core.transitions`)
+5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
+             on is claimed with a conditional write (node states move only through
+             `core.transitions`); a version conflict is read and decided again
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
 7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write
@@ -34,7 +36,7 @@ from autoheal.remediate.act import act
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
-from autoheal.remediate.hold import hold_switched, start_cooldowns
+from autoheal.remediate.hold import hold_switched, over_ceiling, start_cooldowns
 from autoheal.remediate.model import (
     BatchPlan,
     CallRow,
@@ -70,7 +72,8 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now)
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
-    return BatchPlan(now, plans, report, deps.policy, trips)
+    plans = over_ceiling(plans, deps.policy, now)
+    return BatchPlan(now, plans, report, deps.policy, trips, infos)
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
