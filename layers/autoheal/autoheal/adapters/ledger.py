@@ -107,6 +107,7 @@ def state_to_item(h: NodeState, now: datetime) -> dict[str, Any]:
         "intent_instance_id": h.intent_instance_id,
         "pending_fault": h.pending_fault,
         "retry_at": iso(h.retry_at),
+        "notify_pending": h.notify_pending,
     }
     if h.intent_action is not None:
         item["intent_step"] = h.intent_step
@@ -143,6 +144,7 @@ def item_to_state(item: Mapping[str, Any]) -> NodeState:
         intent_instance_id=item.get("intent_instance_id"),
         pending_fault=item.get("pending_fault"),
         retry_at=from_iso(item.get("retry_at")),
+        notify_pending=item.get("notify_pending"),
     )
 
 

@@ -19,6 +19,7 @@ SEEN_EVENTS_KEPT = 32
 class NodeStatus(StrEnum):
     IDLE = "idle"  # nothing open
     CLAIMED = "claimed"  # an actor holds the node and is about to call SageMaker
+    SENDING = "sending"  # the call is being sent, outcome unknown (a crash here: treated as sent)
     IN_PROGRESS = "in_progress"  # the platform accepted an action
     RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
     NEEDS_HUMAN = "needs_human"  # we stopped acting; an operator was told
@@ -27,7 +28,13 @@ class NodeStatus(StrEnum):
 
 #: Statuses that keep a node on the "open" index (status/reconcile queries).
 OPEN_STATUSES = frozenset(
-    {NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING, NodeStatus.NEEDS_HUMAN}
+    {
+        NodeStatus.CLAIMED,
+        NodeStatus.SENDING,
+        NodeStatus.IN_PROGRESS,
+        NodeStatus.RETRY_PENDING,
+        NodeStatus.NEEDS_HUMAN,
+    }
 )
 
 
@@ -71,6 +78,8 @@ class NodeState:
     # while open: the fault to re-drive, and when a transient retry is due
     pending_fault: str | None = None
     retry_at: datetime | None = None
+    # a needs-human notice written with the outcome and not yet published (JSON; reconcile re-sends it)
+    notify_pending: str | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

@@ -1,7 +1,7 @@
 """Stage 5, claim: settle every node plan that calls nothing, and claim the nodes to act on.
 
 Per node, in plan order: a held fault waits (re-queued with its hold's delay); an ignored one is
-counted; a node handed to a human is marked so; in dry-run the decision is recorded and nothing is
+counted; a node handed to a human is marked so, its notice pending in the same write; in dry-run the decision is recorded and nothing is
 claimed; otherwise a conditional write claims the node with the intent (a node written by someone
 else since we read it is skipped). The node states come from `core.transitions`.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from autoheal.adapters.ledger import AttemptRecord
-from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.notify import HumanNeeded, notice
 from autoheal.core import transitions
 from autoheal.core.guards import GuardKind
 from autoheal.core.ladder import Decision, DecisionKind
@@ -49,6 +49,7 @@ class _Settled:
     row: NodeRow | None = None
     count: tuple[Metric, int, dict[str, str]] | None = None
     human: HumanNeeded | None = None
+    noticed: NodeState | None = None  # the state written with the human's notice pending
     claimed: Claimed | None = None
     dry_run: AttemptRecord | None = None
 
@@ -70,6 +71,8 @@ def claim(batch: BatchPlan, states: NodeStates) -> Claims:
             effects.rows.append(s.row)
         if s.human is not None:
             effects.humans.append(s.human)
+        if s.noticed is not None:
+            effects.notices.append(s.noticed)
         if s.claimed is not None:
             out.claimed.append(s.claimed)
         if s.dry_run is not None:
@@ -94,9 +97,11 @@ def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeS
         return _dry_run(p, kind, row, seen, now, states)
     if kind is DecisionKind.NEEDS_HUMAN:
         stopped = transitions.handed_to_human(seen, read)
+        told = human(stopped, reason, p.node.latest.signal)
+        stopped = transitions.with_notice(stopped, notice(told, now))
         if not states.put_if_unchanged(stopped, read, now):
             return _conflict(row)
-        return _Settled(row, (Metric.NEEDS_HUMAN, 1, {}), human(stopped, reason, p.node.latest.signal))
+        return _Settled(row, (Metric.NEEDS_HUMAN, 1, {}), told, noticed=stopped)
     assert p.action is not None  # an ACT decision inside the ladder
     intent = p.node.latest.model_dump_json()
     claim = transitions.claimed(

@@ -1,7 +1,8 @@
 """Stage 7, record: every call entry's outcome becomes the node's next state (`core.transitions`), an
 attempt record, a report row and its metrics; transient failures get a jittered backoff and go to
-`later`, permanent ones and exhausted retries to a human. The caller commits states and attempts in
-one batch write.
+`later`, permanent ones and exhausted retries to a human, whose notice is written in the node's state
+item with the outcome (`notify_pending`) and published after. The caller commits states and attempts
+in one batch write.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.notify import notice
 from autoheal.adapters.sagemaker import CallReceipt
 from autoheal.core import transitions
 from autoheal.core.ladder import Reason
@@ -56,7 +58,11 @@ def record(
             if state.status is NodeStatus.RETRY_PENDING:
                 effects.later.append(Later(c.node, delay))
             elif state.status is NodeStatus.NEEDS_HUMAN:
-                effects.humans.append(human(state, row.reason, c.node.latest.signal))
+                h = human(state, row.reason, c.node.latest.signal)
+                state = transitions.with_notice(state, notice(h, now))
+                out.states[-1] = state
+                effects.humans.append(h)
+                effects.notices.append(state)
     return out
 
 

@@ -12,10 +12,14 @@
 
 5. `breaker.trip`, `claim`  new trips recorded; held faults wait; each node to act on is claimed
              with a conditional write (node states move only through `core.transitions`)
-6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts
+6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
+             pause is read again (paused: claims released, faults held) and the call's nodes are
+             marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
-7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write
-8. `requeue`, `notify`  later faults back on the queue with their delay; humans told
+7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
+             each needs-human notice pending in its node's state item
+8. `requeue`, `notify`  later faults back on the queue with their delay; humans told, then the
+             pending notices cleared (a failed publish is re-sent by reconcile)
 9. the report: rows, calls, metrics and batch item failures of every stage
 
 Every stage returns what it produced (plans, claims, receipts, `Effects`); this module only composes
@@ -78,12 +82,12 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     tripped = trip(batch, deps.breakers)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
-    acted = act(claims.claimed, deps.nodes)
-    recorded = record(claims.claimed, acted, batch.now, deps.policy, deps.rng)
+    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
+    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
     effects = Effects.combined([tripped, claims.effects, cooled, acted.effects, recorded.effects])
-    failed = requeue(recorded.effects.later + claims.effects.later, deps.retry_queue)
-    notify(effects.humans, deps.notifier)
+    failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
+    notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
     report = batch.report
     report.nodes += effects.rows
     report.calls += effects.calls
