@@ -93,6 +93,24 @@ def test_a_crash_after_an_accepted_reboot_never_reboots_again(
     assert len(world.calls()) == 2
 
 
+def test_a_new_fault_before_reconcile_looks_is_judged_against_the_call_that_went_out(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
+    node = cluster.in_group(GPU_GROUP)[0]
+    faults(world, cluster, [node.instance_id])
+    with pytest.raises(Crash):
+        world.remediate(deps_hook=_dies_after_the_call)
+    world.drain()  # the dead invocation's message: redelivered and ignored (see above)
+    world.advance(minutes(16).total_seconds())  # the claim expired; reconcile has not run yet
+
+    faults(world, cluster, [node.instance_id])  # the fault recurred after the reboot
+    report = world.remediate()
+
+    assert [r.reason for r in report.nodes] == ["fault_recurred"]  # not a first fault
+    assert len(world.calls(REBOOT)) == 1
+    assert len(world.calls("BatchReplaceClusterNodes")) == 1
+
+
 def test_a_pause_written_while_a_batch_runs_stops_its_remaining_calls(
     world: LocalWorld, cluster: ClusterFixture
 ) -> None:

@@ -172,3 +172,17 @@ def test_an_overdue_retry_is_redriven() -> None:
     pending = transitions.transient_retry(claim(before), before, 0, "InstanceIdInUse", 1, 3, T0, T0)
     s = transitions.redriven(pending, LATER)
     assert (s.status, s.retry_at, s.version) == (NodeStatus.RETRY_PENDING, LATER, pending.version + 1)
+
+
+def test_an_expired_sending_is_decided_on_as_the_call_taken_without_a_new_version() -> None:
+    s = transitions.sending(claim(action=Action.REBOOT, step=0))
+    assert transitions.as_decided_on(s, T0) is s  # the claim still holds: its holder decides
+    seen = transitions.as_decided_on(s, LATER)
+    assert (seen.status, seen.version, seen.last_action, seen.last_action_at) == (
+        NodeStatus.IN_PROGRESS,
+        s.version,
+        Action.REBOOT,
+        T0,
+    )
+    expired_claim = claim()  # `claimed`: nothing was sent, decided on as it is
+    assert transitions.as_decided_on(expired_claim, LATER) is expired_claim

@@ -221,6 +221,16 @@ def recorded_as_taken(h: NodeState) -> NodeState:
     return _without_claim(replace(taken, last_attempt_at=h.intent_at))
 
 
+def as_decided_on(h: NodeState, now: datetime) -> NodeState:
+    """The state remediate decides a fault on: an expired `sending` (its invocation died during the
+    call) counts as the call taken, as reconcile will record it, so a fault arriving before reconcile
+    does is judged against that action (an echo, a recurrence), never as a first fault. The version is
+    the one read: nothing is written here."""
+    if h.status is NodeStatus.SENDING and not h.claimed_at(now) and h.intent_action is not None:
+        return replace(recorded_as_taken(h), version=h.version)
+    return h
+
+
 def claim_released(h: NodeState, now: datetime, fault_event_id: str) -> NodeState:
     """A crashed claim whose call was never sent: try again (repeated crashes end with a human);
     the re-driven fault's event id is forgotten so it is not taken for a duplicate."""

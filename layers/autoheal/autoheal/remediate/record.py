@@ -51,18 +51,17 @@ def record(
             c = by_call_id[(request.cluster, request.action, result.node_id)]
             delay = backoff(c, policy, rng)
             state, row = outcome(c, result, now, policy, delay)
+            if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
+                told = human(state, row.reason, c.node.latest.signal)
+                state = transitions.with_notice(state, notice(told, now))
+                effects.humans.append(told)
+                effects.notices.append(state)
             out.states.append(state)
             out.attempts.append(_attempt(c, result, receipt, now))
             effects.rows.append(row)
             _count(c, result, state, now, effects.metrics)
             if state.status is NodeStatus.RETRY_PENDING:
                 effects.later.append(Later(c.node, delay))
-            elif state.status is NodeStatus.NEEDS_HUMAN:
-                h = human(state, row.reason, c.node.latest.signal)
-                state = transitions.with_notice(state, notice(h, now))
-                out.states[-1] = state
-                effects.humans.append(h)
-                effects.notices.append(state)
     return out
 
 

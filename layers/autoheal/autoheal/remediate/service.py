@@ -4,7 +4,8 @@
 
 1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged
 2. `resolve`  faults -> one `Node` per current cluster node (ListClusterNodes once per cluster)
-3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure)
+3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure); a
+             call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope
              (a new hold -- an approval, a canary wave -- is one more stage here)
 
@@ -33,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from autoheal.core import transitions
 from autoheal.ports import Clock
 from autoheal.remediate.act import act
 from autoheal.remediate.breaker import hold_tripped, trip
@@ -69,7 +71,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     report = RemediationReport(nodes=resolved.rows, metrics=parsed.metrics.merge([resolved.metrics]))
     if not resolved.nodes:
         return BatchPlan(now, [], report, deps.policy)
-    states = deps.states.load(resolved.nodes)
+    states = {ref: transitions.as_decided_on(h, now) for ref, h in deps.states.load(resolved.nodes).items()}
     infos = cluster_infos(resolved.nodes, deps.directory)
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now)
