@@ -153,7 +153,9 @@ def _dynamodb_section(storms: list[dict[str, Any]]) -> list[str]:
         "",
         "Requests the remediate invocation made through `autoheal.clients` (boto3's default session). "
         "Goal: ≤ 2 writes and ≤ 1 read per node. Write items = items written (a BatchWriteItem carries "
-        "up to 25).",
+        "up to 25). Per node: the claim (a conditional PutItem) and its share of the outcome's "
+        "BatchWriteItem; per mutating call: one BatchWriteItem marking its nodes `sending` before it "
+        "(so a crash is never acted on twice) and one BatchGetItem re-reading the pause.",
         "",
         "| N | nodes | reads | writes | reads/node | writes/node | write items/node | requests by operation | consumed capacity (as moto reports it, unrequested) |",
         "|---:|---:|---:|---:|---:|---:|---:|---|---|",

@@ -43,13 +43,13 @@ from autoheal.adapters.control import AlreadyPaused, Cooldown, LedgerBreakers, L
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.node_states import LedgerNodeStates
-from autoheal.adapters.notify import HumanNeeded, Notifier
+from autoheal.adapters.notify import HumanNeeded, Notifier, notice
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
-from autoheal.core.state import NodeState
+from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import FaultSource, NodeFault
 from autoheal.intake import wiring as intake_wiring
 from autoheal.policy import Action
@@ -292,6 +292,21 @@ class Env:
     functions: dict[str, set[str]]  # function -> IAM actions its run made
 
 
+def _pending_notice(world: LocalWorld, cluster: ClusterFixture) -> None:
+    """A needs-human node whose notice was never published (set up with the world's own client)."""
+    stuck = HumanNeeded(cluster.name, "n-stuck", None, "permanent_failure", "reboot", None)
+    old = world.now() - timedelta(minutes=30)
+    state = NodeState(
+        cluster=cluster.name,
+        node_key="n-stuck",
+        version=1,
+        status=NodeStatus.NEEDS_HUMAN,
+        notify_pending=notice(stuck, old),
+    )
+    states = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
+    assert states.put_if_unchanged(state, 0, old)
+
+
 def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
     """Drive intake, remediate and reconcile through the paths that make calls: every kind of fault
     source, reboot then replace, a transient failure re-queued, a protected node escalated to a human,
@@ -331,6 +346,7 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
     with recorder.step(REMEDIATE_FUNCTION):
         world.remediate()
     world.control.set_status(gpu[1].instance_id, "Failure")
+    _pending_notice(world, cluster)  # a notice whose publish failed in remediate: reconcile re-sends it
     with recorder.step(RECONCILE_FUNCTION):
         world.reconcile()  # the schedule: every cluster; gpu[1] failed after its reboot -> re-driven
         world.reconcile(cluster_event(world.control.events(cluster.name)[-1]))  # one cluster
@@ -496,6 +512,9 @@ CASES: Mapping[str, Case] = {
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
     "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
         NodeState(cluster="train", node_key="n1", version=1), 0, e.world.now()
+    ),
+    "LedgerNodeStates.put_claimed": lambda e, c: _states(e, c).put_claimed(
+        [NodeState(cluster="train", node_key="n3", version=2)], e.world.now()
     ),
     "LedgerNodeStates.commit": lambda e, c: _states(e, c).commit(
         [NodeState(cluster="train", node_key="n2", version=1)], [_attempt(e)], e.world.now()

@@ -136,11 +136,17 @@ def test_a_replace_without_capacity_goes_to_a_human_and_stops_replaces_in_the_gr
 
 
 def _crash_before_call(deps: Deps) -> Deps:
-    class Exploding:
-        def execute(self, request: object) -> object:
+    """Dies after the claim, before the call's nodes are marked `sending` (so before the call)."""
+    real = deps.states
+
+    class DiesBeforeSending:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def put_claimed(self, *args: object, **kwargs: object) -> None:
             raise Crash("died after the claim, before calling SageMaker")
 
-    deps.nodes = Exploding()  # type: ignore[assignment]
+    deps.states = DiesBeforeSending()  # type: ignore[assignment]
     return deps
 
 

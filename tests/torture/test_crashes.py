@@ -1,14 +1,19 @@
 """Process deaths at random nodes — after the claim, after the SageMaker call, before the outcome write —
 then SQS redelivery and reconcile: no node is acted on twice, and every fault ends terminal (healed) or
-pending a retry."""
+pending a retry.
+
+With the control plane's own durations: a reboot is over in 2 minutes, long before the 15-minute claim
+expires, so when reconcile looks the node is Running again and nothing on it tells a finished reboot
+from one never sent. The ledger does: a call's nodes are marked `sending` just before it, so a death
+after that point is "sent, outcome unknown" (recorded as taken, verified, never sent again) and a
+death before it left nothing sent (the claim is released and the fault re-driven)."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -39,28 +44,12 @@ from tests.torture.support import (
 
 pytestmark = pytest.mark.torture
 
-#: Longer than the claim TTL (15 min), so that a reboot sent before a crash is still visible (Pending)
-#: when reconcile looks at the expired claim: it is recorded as taken, never sent again. (A reboot
-#: that already finished cannot be told from one never sent; reconcile then releases the claim and
-#: the reboot may be re-sent, by design: see autoheal.core.reconcile._took_effect.)
-REBOOT_SECONDS = 20 * 60
 BATCH = 10
 MODES = ("after_claim", "after_call", "before_outcome")
 
 
 class Crash(RuntimeError):
     """A process death: escapes the handler, as a real one would."""
-
-
-@pytest.fixture
-def slow_reboots(world: LocalWorld) -> Iterator[None]:
-    control = world.control
-    saved = control.timings
-    control.timings = replace(saved, reboot_seconds=REBOOT_SECONDS)
-    control.reset()  # the lifecycle takes its timings when (re)built; nothing exists yet
-    yield
-    control.timings = saved
-    control.reset()
 
 
 def _names(victim: tuple[str, str], storm: Storm) -> set[str]:
@@ -114,7 +103,7 @@ def crash_hook(mode: str, victim: set[str]) -> Callable[[Deps], Deps]:
 
 
 def test_crashes_at_every_step_never_act_twice_and_lose_nothing(
-    world: LocalWorld, slow_reboots: None, dynamodb_endpoint: str | None
+    world: LocalWorld, dynamodb_endpoint: str | None
 ) -> None:
     started = time.monotonic()
     rng = random.Random(seed() + 3)

@@ -41,6 +41,23 @@ def test_history_round_trips() -> None:
     assert item_to_state(item) == h
 
 
+def test_a_sending_node_with_a_pending_notice_round_trips_on_the_open_index() -> None:
+    h = NodeState(
+        cluster="c1",
+        node_key="lid-1",
+        version=5,
+        status=NodeStatus.SENDING,
+        claim_expires_at=T0,
+        intent_action=Action.REBOOT,
+        intent_step=0,
+        intent_at=T0,
+        notify_pending='{"at": "2026-11-25T12:00:00+00:00"}',
+    )
+    item = state_to_item(h, T0)
+    assert item["open_cluster"] == "c1" and item["notify_pending"] == h.notify_pending
+    assert item_to_state(item) == h
+
+
 def test_closed_nodes_leave_the_open_index() -> None:
     item = state_to_item(NodeState(cluster="c1", node_key="n", status=NodeStatus.CLOSED), T0)
     assert "open_cluster" not in item

@@ -126,15 +126,40 @@ def test_gone_closes_any_open_state_and_drops_a_claim() -> None:
     assert_no_claim(s)
 
 
-def test_a_crashed_claim_that_reached_the_platform_is_recorded_as_taken_at_its_intent_time() -> None:
-    s = transitions.recorded_as_taken(claim(action=Action.REPLACE, step=1))
+def test_sending_keeps_the_claim_and_its_intent() -> None:
+    c = claim(action=Action.REPLACE, step=1)
+    s = transitions.sending(c)
+    assert (s.status, s.version) == (NodeStatus.SENDING, c.version + 1)
+    assert s.claimed_at(T0) and (s.intent_action, s.intent_step, s.intent_at) == (Action.REPLACE, 1, T0)
+    accepted = transitions.accepted(s, Action.REPLACE, 1, LATER)  # the outcome follows the sending write
+    assert (accepted.status, accepted.version) == (NodeStatus.IN_PROGRESS, s.version + 1)
+
+
+def test_a_claim_released_for_a_hold_is_the_node_as_before_it() -> None:
+    before = idle(status=NodeStatus.RETRY_PENDING, transient_retries=1)
+    c = claim(before)
+    s = transitions.released_for_hold(c, before)
+    assert s == replace(before, version=c.version + 1)  # the batch's event ids are not remembered
+    assert s.status is NodeStatus.RETRY_PENDING and not s.claimed_at(T0)
+
+
+def test_a_notice_rides_with_the_outcome_and_is_cleared_once_published() -> None:
+    h = transitions.entry_failed(claim(), "ValidationException", LATER)
+    noticed = transitions.with_notice(h, '{"at": "x"}')
+    assert (noticed.notify_pending, noticed.version) == ('{"at": "x"}', h.version)  # the same write
+    cleared = transitions.notified(noticed)
+    assert (cleared.notify_pending, cleared.version, cleared.status) == (None, h.version + 1, h.status)
+
+
+def test_a_crashed_call_is_recorded_as_taken_at_its_intent_time() -> None:
+    s = transitions.recorded_as_taken(transitions.sending(claim(action=Action.REPLACE, step=1)))
     assert (s.status, s.step, s.last_action) == (NodeStatus.IN_PROGRESS, 1, Action.REPLACE)
     assert (s.last_action_at, s.last_attempt_at, s.last_outcome) == (T0, T0, LastOutcome.ACCEPTED)
     assert s.action_times[Action.REPLACE] == (T0,)
     assert_no_claim(s)
 
 
-def test_a_crashed_claim_that_never_acted_is_released_for_a_retry() -> None:
+def test_a_crashed_claim_that_never_sent_is_released_for_a_retry() -> None:
     s = transitions.claim_released(claim(), LATER, "e-new")
     assert (s.status, s.step, s.last_outcome) == (NodeStatus.RETRY_PENDING, 0, LastOutcome.FAILED_TRANSIENT)
     assert (s.transient_retries, s.retry_at, s.last_attempt_at) == (1, LATER, T0)
@@ -173,3 +198,17 @@ def test_a_lifted_hold_is_cleared_by_the_claim_a_human_or_its_closing() -> None:
     assert (closed.status, closed.pending_fault, closed.retry_at) == (NodeStatus.IDLE, None, None)
     assert transitions.dry_run(h, 5).status is NodeStatus.IDLE
     assert transitions.closed_gone(h).hold is None
+
+
+def test_an_expired_sending_is_decided_on_as_the_call_taken_without_a_new_version() -> None:
+    s = transitions.sending(claim(action=Action.REBOOT, step=0))
+    assert transitions.as_decided_on(s, T0) is s  # the claim still holds: its holder decides
+    seen = transitions.as_decided_on(s, LATER)
+    assert (seen.status, seen.version, seen.last_action, seen.last_action_at) == (
+        NodeStatus.IN_PROGRESS,
+        s.version,
+        Action.REBOOT,
+        T0,
+    )
+    expired_claim = claim()  # `claimed`: nothing was sent, decided on as it is
+    assert transitions.as_decided_on(expired_claim, LATER) is expired_claim

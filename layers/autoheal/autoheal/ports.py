@@ -35,6 +35,10 @@ class NodeStates(Protocol):
 
     def put_if_unchanged(self, state: NodeState, expected_version: int, now: datetime) -> bool: ...
 
+    def put_claimed(self, states: Sequence[NodeState], now: datetime) -> None:
+        """States of nodes we hold the claims of (e.g. `sending`): unconditional, one batch write."""
+        ...
+
     def commit(
         self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: datetime
     ) -> None: ...

@@ -112,6 +112,7 @@ def state_to_item(h: NodeState, now: datetime) -> dict[str, Any]:
         "released_by": h.released_by,
         "released_at": iso(h.released_at),
         "release_reason": h.release_reason,
+        "notify_pending": h.notify_pending,
     }
     if h.intent_action is not None:
         item["intent_step"] = h.intent_step
@@ -153,6 +154,7 @@ def item_to_state(item: Mapping[str, Any]) -> NodeState:
         released_by=item.get("released_by"),
         released_at=from_iso(item.get("released_at")),
         release_reason=item.get("release_reason"),
+        notify_pending=item.get("notify_pending"),
     )
 
 

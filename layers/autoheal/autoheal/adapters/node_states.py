@@ -1,10 +1,11 @@
 """Node state items in the ledger table: load them, claim one with a conditional put, commit outcomes.
 
 A node is claimed with a conditional PutItem (`version` unchanged since we read it) before any
-mutating call; outcomes (state items held under our claim, and the attempt items that record them)
+mutating call, and marked `sending` just before it (`put_claimed`: one BatchWriteItem per call of at
+most 25 nodes); outcomes (state items held under our claim, and the attempt items that record them)
 are written afterwards with BatchWriteItem, 25 items a request, states and attempts in the same
-requests. remediate and reconcile call `load`, `put_if_unchanged` and `commit`; `node_record` (a
-node's state and every attempt) is for the `autoheal` CLI.
+requests. remediate and reconcile call `load`, `put_if_unchanged`, `put_claimed` and `commit`;
+`node_record` (a node's state and every attempt) is for the `autoheal` CLI.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from autoheal.core.state import NodeState
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "LedgerNodeStates.load": frozenset({"dynamodb:BatchGetItem"}),
     "LedgerNodeStates.put_if_unchanged": frozenset({"dynamodb:PutItem"}),
+    "LedgerNodeStates.put_claimed": frozenset({"dynamodb:BatchWriteItem"}),
     "LedgerNodeStates.commit": frozenset({"dynamodb:BatchWriteItem"}),
     "LedgerNodeStates.node_record": frozenset({"dynamodb:Query"}),
 }
@@ -82,6 +84,11 @@ class LedgerNodeStates:
         except ConditionFailed:
             return False
         return True
+
+    def put_claimed(self, states: Sequence[NodeState], now: datetime) -> None:
+        """Write states of nodes this invocation holds the claims of (no condition: nobody else writes a
+        claimed node), 25 per request: remediate marks a call's nodes `sending` just before the call."""
+        dynamo.batch_write(self._client, self._table, [state_to_item(h, now) for h in states], self._retry)
 
     def commit(self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: datetime) -> None:
         """Write outcomes: state items (held under our claim) and attempt items, 25 per request."""

@@ -2,6 +2,10 @@
 
 One message per cluster per invocation (a storm must not become a hundred emails), split when it would
 exceed SNS's message size.
+
+A node's notice is first written in its state item with the outcome that needs a human
+(`notify_pending`, JSON from `notice`), then published, then cleared: if the publish fails, reconcile
+finds the notice on the open index and sends it again (`pending_notice` reads it back).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -38,6 +43,17 @@ class HumanNeeded:
     reason: str
     last_action: str | None
     signal: str | None
+
+
+def notice(node: HumanNeeded, at: datetime) -> str:
+    """The notice as stored in the node's state item until it is published."""
+    return json.dumps({"at": at.isoformat(), "node": asdict(node)}, sort_keys=True)
+
+
+def pending_notice(stored: str) -> tuple[HumanNeeded, datetime]:
+    """A stored notice and when it was written."""
+    raw = json.loads(stored)
+    return HumanNeeded(**raw["node"]), datetime.fromisoformat(raw["at"])
 
 
 class Notifier:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from autoheal.core.guards import BUSY_NODE_STATUSES
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.policy import Action, RemediationPolicy
 
@@ -26,8 +25,8 @@ class Verdict(StrEnum):
     FAILED = "failed"  # the node is in Failure: climb the ladder
     TIMED_OUT = "timed_out"  # past the step's timeout and not healthy: climb the ladder
     GONE = "gone"  # the node no longer exists: close
-    RECORD_TAKEN = "record_taken"  # a crashed claim whose action did reach the platform
-    RELEASE_CLAIM = "release_claim"  # a crashed claim whose action never happened: try again
+    RECORD_TAKEN = "record_taken"  # a crashed call (`sending`): treated as sent, then verified
+    RELEASE_CLAIM = "release_claim"  # a crashed claim, nothing sent: try again
     REDRIVE = "redrive"  # a transient retry or a held fault is overdue (its message was lost): re-drive it
     REPLACED = "replaced"  # a held fault's instance was replaced meanwhile: the fault is closed
 
@@ -76,25 +75,18 @@ def _action_visible(h: NodeState, seen: Observed) -> bool:
 
 
 def _crashed_claim(ctx: _Ctx) -> Verdict | None:
+    """An expired claim: its invocation died. `claimed` means it died before `sending` was written, so
+    nothing was sent: release it. `sending` means the call may have gone out: treat it as sent (never
+    send it twice); reconcile then verifies it from the node's status like any action, and only a new
+    fault acts again."""
     h, seen = ctx.history, ctx.observed
-    if h.status is not NodeStatus.CLAIMED or h.claimed_at(ctx.now):
+    if h.status not in (NodeStatus.CLAIMED, NodeStatus.SENDING) or h.claimed_at(ctx.now):
         return None
     if seen is None:
         return Verdict.GONE
-    if h.intent_action is None:
-        return Verdict.RELEASE_CLAIM
-    return Verdict.RECORD_TAKEN if _took_effect(h, seen) else Verdict.RELEASE_CLAIM
-
-
-def _took_effect(h: NodeState, seen: Observed) -> bool:
-    """Did the claimed action reach the platform? A replace leaves a new instance id or a node on its
-    way down/up; a reboot leaves the node busy. A reboot already finished cannot be told from one never
-    sent: it is released and may be sent again, which a reboot tolerates (a replace is never re-sent
-    blindly: its evidence does not fade)."""
-    if h.intent_action is Action.REPLACE:
-        moved = bool(h.intent_instance_id and seen.instance_id and seen.instance_id != h.intent_instance_id)
-        return moved or seen.status in BUSY_NODE_STATUSES or seen.status == FAILURE
-    return seen.status in BUSY_NODE_STATUSES
+    if h.status is NodeStatus.SENDING and h.intent_action is not None:
+        return Verdict.RECORD_TAKEN
+    return Verdict.RELEASE_CLAIM
 
 
 def _held(ctx: _Ctx) -> Verdict | None:

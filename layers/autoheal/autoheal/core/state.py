@@ -19,6 +19,7 @@ SEEN_EVENTS_KEPT = 32
 class NodeStatus(StrEnum):
     IDLE = "idle"  # nothing open
     CLAIMED = "claimed"  # an actor holds the node and is about to call SageMaker
+    SENDING = "sending"  # the call is being sent, outcome unknown (a crash here: treated as sent)
     IN_PROGRESS = "in_progress"  # the platform accepted an action
     RETRY_PENDING = "retry_pending"  # a transient failure; a retry is queued
     HELD = "held"  # a fault waits for a hold (pause, breaker, cool-down) to lift; never dropped
@@ -30,6 +31,7 @@ class NodeStatus(StrEnum):
 OPEN_STATUSES = frozenset(
     {
         NodeStatus.CLAIMED,
+        NodeStatus.SENDING,
         NodeStatus.IN_PROGRESS,
         NodeStatus.RETRY_PENDING,
         NodeStatus.NEEDS_HUMAN,
@@ -86,6 +88,8 @@ class NodeState:
     released_by: str | None = None
     released_at: datetime | None = None
     release_reason: str | None = None
+    # a needs-human notice written with the outcome and not yet published (JSON; reconcile re-sends it)
+    notify_pending: str | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

@@ -4,17 +4,21 @@ Remediate and reconcile both write node states; neither builds one by hand. Each
 state as read (or as last written by this invocation) and returns the next one with its version bumped,
 so the caller writes it conditionally on the version it read.
 
-    idle/retry_pending/in_progress --claim--> claimed --accepted--> in_progress --healed--> idle
-                                                      --transient--> retry_pending (or needs_human)
-                                                      --gone------> closed
-                                                      --permanent--> needs_human
-    claimed (its invocation died) --recorded_as_taken--> in_progress | --released--> retry_pending
+    idle/retry_pending/in_progress --claim--> claimed --sending--> sending --accepted--> in_progress
+                                                  |                         --transient--> retry_pending (or needs_human)
+                                                  |                         --gone------> closed
+                                                  |                         --permanent--> needs_human
+                                                  --released_for_hold--> as before the claim (paused)
+    in_progress --healed--> idle
+    claimed (its invocation died: nothing was sent) --released--> retry_pending
+    sending (its invocation died: treated as sent) --recorded_as_taken--> in_progress (then verified)
     in_progress --failed / timed out--> retry_pending ; any open state --closed_gone--> closed
     decided, not acted --needs_human--> needs_human ; --dry_run--> unchanged but last_outcome
     idle/closed/retry_pending/held --held--> held --(decided again once the hold lifts)--> claimed,
         needs_human, or --hold_closed--> idle (the held fault no longer applies: reason in the row)
     held (its delayed message lost) --redriven--> held ; held, node gone --closed_gone--> closed
     needs_human --handed_back (an operator: `autoheal release`)--> idle, back at the ladder's first rung
+    needs_human: `with_notice` (same write as the outcome) --notified--> notice cleared once published
 """
 
 from __future__ import annotations
@@ -84,6 +88,29 @@ def claimed(
         intent_instance_id=instance_id,
         pending_fault=pending_fault,
     )
+
+
+def sending(claim: NodeState) -> NodeState:
+    """Written just before the call: from here on a crash means "sent, outcome unknown" and recovery
+    treats the call as sent (never sends it twice); before it, a crash left nothing sent."""
+    return replace(_next(claim), status=NodeStatus.SENDING)
+
+
+def released_for_hold(claim: NodeState, before: NodeState) -> NodeState:
+    """A hold found just before the call (a pause set while the batch ran): nothing was sent; the node
+    is as it was before our claim (the batch's event ids not remembered, so the re-queued fault is not
+    a duplicate)."""
+    return replace(before, version=claim.version + 1)
+
+
+def with_notice(h: NodeState, notice: str) -> NodeState:
+    """A needs-human notice to publish, carried in the same item write as the outcome that needs it."""
+    return replace(h, notify_pending=notice)
+
+
+def notified(h: NodeState) -> NodeState:
+    """The needs-human notice was published."""
+    return replace(_next(h), notify_pending=None)
 
 
 def handed_to_human(seen: NodeState, read_version: int) -> NodeState:
@@ -238,14 +265,25 @@ def closed_gone(h: NodeState) -> NodeState:
 
 
 def recorded_as_taken(h: NodeState) -> NodeState:
-    """A crashed claim whose action reached the platform: recorded as taken at its intent time."""
+    """A crashed call (`sending`): treated as sent, recorded as taken at its intent time; reconcile then
+    verifies it like any action (healed, failed, timed out) and only a new fault acts again."""
     assert h.intent_action is not None and h.intent_at is not None
     taken = _taken(_next(h), h.intent_action, h.intent_step, h.intent_at)
     return _without_claim(replace(taken, last_attempt_at=h.intent_at))
 
 
+def as_decided_on(h: NodeState, now: datetime) -> NodeState:
+    """The state remediate decides a fault on: an expired `sending` (its invocation died during the
+    call) counts as the call taken, as reconcile will record it, so a fault arriving before reconcile
+    does is judged against that action (an echo, a recurrence), never as a first fault. The version is
+    the one read: nothing is written here."""
+    if h.status is NodeStatus.SENDING and not h.claimed_at(now) and h.intent_action is not None:
+        return replace(recorded_as_taken(h), version=h.version)
+    return h
+
+
 def claim_released(h: NodeState, now: datetime, fault_event_id: str) -> NodeState:
-    """A crashed claim whose action never happened: try again (repeated crashes end with a human);
+    """A crashed claim whose call was never sent: try again (repeated crashes end with a human);
     the re-driven fault's event id is forgotten so it is not taken for a duplicate."""
     return _without_claim(
         replace(

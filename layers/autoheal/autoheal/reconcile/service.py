@@ -6,11 +6,20 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - it failed (node in Failure) or timed out -> a reconcile fault goes through the queue, and remediate's
   ladder climbs a step (reconcile itself never calls anything mutating: remediate is the only actor);
 - the node is gone -> closed;
-- a claim whose invocation died: if the action reached the platform it is recorded as taken,
-  otherwise the claim is released and the fault re-driven (a replace is never re-sent blindly);
+- a claim whose invocation died: if it died while sending the call (`sending`), the call is treated as
+  sent and recorded as taken, then verified from the node's status like any action (only a new fault
+  acts again); if it died before (`claimed`: nothing was sent), the claim is released and the fault
+  re-driven;
 - a transient retry overdue (its delayed message lost) -> re-driven; the retry budget still applies;
 - a held fault overdue (its delayed message lost) -> re-driven (remediate holds it again while its hold
-  stands); one whose node is gone or was replaced meanwhile -> closed.
+  stands); one whose node is gone or was replaced meanwhile -> closed;
+- a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
+  -> published again, then cleared.
+
+`ListClusterEvents` (Continuous-mode clusters only) would add evidence of a reboot or replacement,
+but no decision here needs it: a `sending` node is treated as sent whatever the events say, and its
+verification is the node's status, which every cluster has. (Neither moto nor the local control
+plane serves the API, so it could not be tested through the handlers either.)
 
 Every state change is a conditional write on the node's version: if remediate touched the node since
 we read it, reconcile leaves it for the next round.
@@ -26,13 +35,14 @@ from typing import Any
 
 from autoheal.adapters.directory import ClusterNotFound
 from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.notify import HumanNeeded, NotifyError, pending_notice
 from autoheal.core import transitions
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
-from autoheal.ports import Clock, Directory, FaultSink, NodeStates, OpenNodes
+from autoheal.ports import Clock, Directory, FaultSink, HumanNotifier, NodeStates, OpenNodes
 
 
 @dataclass
@@ -46,6 +56,7 @@ class ReconcileDeps:
     queue: FaultSink
     policy: RemediationPolicy
     clock: Clock
+    notifier: HumanNotifier
 
 
 @dataclass(frozen=True)
@@ -62,10 +73,18 @@ class ReconcileReport:
     rows: list[ReconcileRow] = field(default_factory=list)
     metrics: MetricCounts = field(default_factory=MetricCounts)
     enqueued: int = 0
+    notices_resent: int = 0
 
     def summary(self) -> dict[str, Any]:
         verdicts = Counter(r.verdict for r in self.rows if r.applied or r.verdict == Verdict.WAIT)
-        return {"open_nodes": len(self.rows), "verdicts": dict(verdicts), "faults_enqueued": self.enqueued}
+        out: dict[str, Any] = {
+            "open_nodes": len(self.rows),
+            "verdicts": dict(verdicts),
+            "faults_enqueued": self.enqueued,
+        }
+        if self.notices_resent:
+            out["notices_resent"] = self.notices_resent
+        return out
 
 
 @dataclass
@@ -80,6 +99,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     report = ReconcileReport()
     now = deps.clock()
     faults: list[NodeFault] = []
+    unchanged: list[NodeState] = []
     for history in deps.open_nodes.open_nodes(cluster):
         observed, exists = _observe(history, deps.directory)
         v = verdict(history, observed if exists else None, now, deps.policy)
@@ -92,6 +112,8 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         report.rows.append(
             ReconcileRow(history.cluster, history.node_key, history.status.value, v.value, applied)
         )
+        if change is None:
+            unchanged.append(history)
         if change is None or not applied:
             continue
         if change.attempt is not None:
@@ -104,7 +126,34 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     if faults:
         deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
         report.enqueued = len(faults)
+    report.notices_resent = _resend_notices(unchanged, deps, now)
     return report
+
+
+def _resend_notices(nodes: list[NodeState], deps: ReconcileDeps, now: datetime) -> int:
+    """Publish the needs-human notices still pending past the claim TTL (remediate publishes and clears
+    its own well within it), one message per cluster, and clear them. Returns the nodes told."""
+    due: dict[str, list[tuple[NodeState, HumanNeeded]]] = {}
+    for h in nodes:
+        if h.notify_pending is None:
+            continue
+        notice, at = pending_notice(h.notify_pending)
+        if now - at >= deps.policy.claim_ttl:
+            due.setdefault(h.cluster, []).append((h, notice))
+    told = 0
+    for cluster, pending in due.items():
+        try:
+            sent = deps.notifier.needs_human([n for _, n in pending])
+        except NotifyError:
+            logger.exception("needs-human notice still not published", extra={"cluster": cluster})
+            continue
+        if not sent:
+            continue
+        for h, _ in pending:
+            deps.states.put_if_unchanged(transitions.notified(h), h.version, now)
+        told += len(pending)
+        logger.info("needs-human notice re-sent", extra={"cluster": cluster, "nodes": len(pending)})
+    return told
 
 
 def _observe(history: NodeState, directory: Directory) -> tuple[Observed | None, bool]:

@@ -9,6 +9,7 @@ from typing import Any
 from autoheal import clients
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.node_states import LedgerNodeStates
+from autoheal.adapters.notify import Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import CLUSTER_NAME_RE, utcnow
@@ -28,6 +29,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerNodeStates.commit,
     NodeDirectory.cluster,
     FaultQueue.send,
+    Notifier.needs_human,  # needs-human notices whose publish failed in remediate
 )
 
 
@@ -43,6 +45,7 @@ def build_deps(
         queue=FaultQueue(client("sqs"), settings.queue_url),
         policy=policy,
         clock=clock,
+        notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
     )
 
 

@@ -24,7 +24,9 @@ from autoheal.ports import Breakers, OpenNodes
 from autoheal.remediate.model import BatchPlan, Effects, Hold, NodePlan
 
 #: Statuses that count a node as "under remediation" for the circuit breaker.
-BREAKER_COUNTED = frozenset({NodeStatus.CLAIMED, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING})
+BREAKER_COUNTED = frozenset(
+    {NodeStatus.CLAIMED, NodeStatus.SENDING, NodeStatus.IN_PROGRESS, NodeStatus.RETRY_PENDING}
+)
 
 Trips = dict[Scope, tuple[int, int]]  # scope -> (nodes under remediation, allowed)
 

@@ -2,7 +2,7 @@
 
 Per node, in plan order: a held fault waits (re-queued with its hold's delay, and recorded in the
 ledger as held); an ignored one is counted (a held fault ignored once its hold lifted closes the hold);
-a node handed to a human is marked so; in dry-run the decision is recorded and nothing is claimed;
+a node handed to a human is marked so, its notice pending in the same write; in dry-run the decision is recorded and nothing is claimed;
 otherwise a conditional write claims the node with the intent. Every write is conditional on the
 version read: a node written by someone else since is read again and decided again (a few rounds).
 The node states come from `core.transitions`.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
-from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.notify import HumanNeeded, notice
 from autoheal.core import transitions
 from autoheal.core.guards import GuardKind
 from autoheal.core.ladder import Decision, DecisionKind
@@ -59,6 +59,7 @@ class _Settled:
     row: NodeRow | None = None
     counts: tuple[tuple[Metric, int, dict[str, str]], ...] = ()
     human: HumanNeeded | None = None
+    noticed: NodeState | None = None  # the state written with the human's notice pending
     claimed: Claimed | None = None
     dry_run: AttemptRecord | None = None
     later: Later | None = None
@@ -77,6 +78,8 @@ def claim(batch: BatchPlan, states: NodeStates) -> Claims:
             effects.humans.append(s.human)
         if s.later is not None:
             effects.later.append(s.later)
+        if s.noticed is not None:
+            effects.notices.append(s.noticed)
         if s.claimed is not None:
             out.claimed.append(s.claimed)
         if s.dry_run is not None:
@@ -137,9 +140,11 @@ def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeS
         return _dry_run(p, kind, row, seen, now, states)
     if kind is DecisionKind.NEEDS_HUMAN:
         stopped = transitions.handed_to_human(seen, read)
+        told = human(stopped, reason, p.node.latest.signal)
+        stopped = transitions.with_notice(stopped, notice(told, now))
         if not states.put_if_unchanged(stopped, read, now):
             return None
-        return _Settled(row, ((Metric.NEEDS_HUMAN, 1, {}),), human(stopped, reason, p.node.latest.signal))
+        return _Settled(row, ((Metric.NEEDS_HUMAN, 1, {}),), told, noticed=stopped)
     assert p.action is not None  # an ACT decision inside the ladder
     intent = p.node.latest.model_dump_json()
     claim = transitions.claimed(

@@ -170,13 +170,15 @@ class Later:
 @dataclass
 class Effects:
     """What an execute stage produced for the report and the last stages: node and call rows, metric
-    counts, nodes to tell a human about, faults to try later."""
+    counts, nodes to tell a human about (and the states written with their notice pending, cleared
+    once it is published), faults to try later."""
 
     rows: list[NodeRow] = field(default_factory=list)
     calls: list[CallRow] = field(default_factory=list)
     metrics: MetricCounts = field(default_factory=MetricCounts)
     humans: list[HumanNeeded] = field(default_factory=list)
     later: list[Later] = field(default_factory=list)
+    notices: list[NodeState] = field(default_factory=list)
 
     @staticmethod
     def combined(parts: Iterable[Effects]) -> Effects:
@@ -187,4 +189,5 @@ class Effects:
             out.metrics.merge([part.metrics])
             out.humans += part.humans
             out.later += part.later
+            out.notices += part.notices
         return out

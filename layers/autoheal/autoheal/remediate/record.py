@@ -1,7 +1,8 @@
 """Stage 7, record: every call entry's outcome becomes the node's next state (`core.transitions`), an
 attempt record, a report row and its metrics; transient failures get a jittered backoff and go to
-`later`, permanent ones and exhausted retries to a human. The caller commits states and attempts in
-one batch write.
+`later`, permanent ones and exhausted retries to a human, whose notice is written in the node's state
+item with the outcome (`notify_pending`) and published after. The caller commits states and attempts
+in one batch write.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
+from autoheal.adapters.notify import notice
 from autoheal.adapters.sagemaker import CallReceipt
 from autoheal.core import transitions
 from autoheal.core.ladder import Reason
@@ -49,14 +51,17 @@ def record(
             c = by_call_id[(request.cluster, request.action, result.node_id)]
             delay = backoff(c, policy, rng)
             state, row = outcome(c, result, now, policy, delay)
+            if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
+                told = human(state, row.reason, c.node.latest.signal)
+                state = transitions.with_notice(state, notice(told, now))
+                effects.humans.append(told)
+                effects.notices.append(state)
             out.states.append(state)
             out.attempts.append(_attempt(c, result, receipt, now))
             effects.rows.append(row)
             _count(c, result, state, now, effects.metrics)
             if state.status is NodeStatus.RETRY_PENDING:
                 effects.later.append(Later(c.node, delay))
-            elif state.status is NodeStatus.NEEDS_HUMAN:
-                effects.humans.append(human(state, row.reason, c.node.latest.signal))
     return out
 
 

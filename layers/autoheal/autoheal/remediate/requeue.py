@@ -1,5 +1,6 @@
 """Stage 8, requeue and notify: faults to try again later go back on the queue with their delay;
-nodes we stopped acting on are told to a human.
+nodes we stopped acting on are told to a human (their notices were committed with their outcomes, and
+are cleared once published).
 
 A fault that could not be re-queued is not lost: its messages are returned to SQS as batch item
 failures (the returned message ids), and SQS redelivers them.
@@ -8,12 +9,15 @@ failures (the returned message ids), and SQS redelivers them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.notify import HumanNeeded, NotifyError
 from autoheal.adapters.queue import QueueError
+from autoheal.core import transitions
+from autoheal.core.state import NodeState
 from autoheal.faults import NodeFault
 from autoheal.observability import logger
-from autoheal.ports import HumanNotifier, RetryQueue
+from autoheal.ports import HumanNotifier, NodeStates, RetryQueue
 from autoheal.remediate.model import Later
 
 
@@ -37,7 +41,29 @@ def requeue(later: Sequence[Later], queue: RetryQueue) -> list[str]:
     return failed
 
 
-def notify(humans: Sequence[HumanNeeded], notifier: HumanNotifier) -> None:
-    sent = notifier.needs_human(humans)
-    if humans and not sent:
-        logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(humans)})
+def notify(
+    humans: Sequence[HumanNeeded],
+    notices: Sequence[NodeState],
+    notifier: HumanNotifier,
+    states: NodeStates,
+    now: datetime,
+) -> None:
+    """One message per cluster; once it is out, the cluster's pending notices are cleared. A publish that
+    fails leaves them pending in the ledger (the outcomes are committed): reconcile sends them again."""
+    by_cluster: dict[str, list[HumanNeeded]] = {}
+    for h in humans:
+        by_cluster.setdefault(h.cluster, []).append(h)
+    for cluster, members in by_cluster.items():
+        try:
+            sent = notifier.needs_human(members)
+        except NotifyError:
+            logger.exception(
+                "needs-human notice not published; reconcile sends it again", extra={"cluster": cluster}
+            )
+            continue
+        if not sent:
+            logger.warning("nodes need a human but no topic is configured", extra={"nodes": len(members)})
+            continue
+        for state in notices:
+            if state.cluster == cluster:
+                states.put_if_unchanged(transitions.notified(state), state.version, now)

@@ -4,7 +4,8 @@
 
 1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged
 2. `resolve`  faults -> one `Node` per current cluster node (ListClusterNodes once per cluster)
-3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure)
+3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure); a
+             call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
              a fault held past the ceiling goes to a human
              (a new hold -- an approval, a canary wave -- is one more stage here)
@@ -14,10 +15,14 @@
 5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
              `core.transitions`); a version conflict is read and decided again
-6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts
+6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
+             pause is read again (paused: claims released, faults held) and the call's nodes are
+             marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
-7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write
-8. `requeue`, `notify`  later faults back on the queue with their delay; humans told
+7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
+             each needs-human notice pending in its node's state item
+8. `requeue`, `notify`  later faults back on the queue with their delay; humans told, then the
+             pending notices cleared (a failed publish is re-sent by reconcile)
 9. the report: rows, calls, metrics and batch item failures of every stage
 
 Every stage returns what it produced (plans, claims, receipts, `Effects`); this module only composes
@@ -31,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from autoheal.core import transitions
 from autoheal.ports import Clock
 from autoheal.remediate.act import act
 from autoheal.remediate.breaker import hold_tripped, trip
@@ -67,7 +73,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     report = RemediationReport(nodes=resolved.rows, metrics=parsed.metrics.merge([resolved.metrics]))
     if not resolved.nodes:
         return BatchPlan(now, [], report, deps.policy)
-    states = deps.states.load(resolved.nodes)
+    states = {ref: transitions.as_decided_on(h, now) for ref, h in deps.states.load(resolved.nodes).items()}
     infos = cluster_infos(resolved.nodes, deps.directory)
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now)
@@ -81,12 +87,12 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     tripped = trip(batch, deps.breakers)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
-    acted = act(claims.claimed, deps.nodes)
-    recorded = record(claims.claimed, acted, batch.now, deps.policy, deps.rng)
+    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
+    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
     effects = Effects.combined([tripped, claims.effects, cooled, acted.effects, recorded.effects])
-    failed = requeue(recorded.effects.later + claims.effects.later, deps.retry_queue)
-    notify(effects.humans, deps.notifier)
+    failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
+    notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
     report = batch.report
     report.nodes += effects.rows
     report.calls += effects.calls

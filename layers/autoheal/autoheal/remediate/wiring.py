@@ -35,6 +35,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     HyperPodNodes.execute,
     LedgerNodeStates.load,
     LedgerNodeStates.put_if_unchanged,
+    LedgerNodeStates.put_claimed,
     LedgerNodeStates.commit,
     LedgerOpenNodes.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
     LedgerPauses.paused,
