@@ -81,6 +81,7 @@ class Metric(StrEnum):
     CAPACITY_COOLDOWNS = "CapacityCooldowns"  # an instance group stopped for replaces after no capacity
     BREAKER_TRIPS = "BreakerTrips"  # dimension Scope: group | cluster
     DRY_RUN_ACTIONS = "DryRunActions"  # dimension Action: what dry-run mode would have done
+    CLUSTER_ERRORS = "ClusterErrors"  # dimension ErrorCode: a cluster could not be read (its faults wait)
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -96,6 +97,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.CLAIMS_RECOVERED: ("Resolution",),
     Metric.BREAKER_TRIPS: ("Scope",),
     Metric.DRY_RUN_ACTIONS: ("Action",),
+    Metric.CLUSTER_ERRORS: ("ErrorCode",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

@@ -26,6 +26,7 @@ from autoheal.ports import (
     HumanNotifier,
     NodeActions,
     NodeStates,
+    Notices,
     OpenNodes,
     Pauses,
     RetryQueue,
@@ -51,6 +52,7 @@ class Deps:
     policy: RemediationPolicy
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
+    notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class BatchPlan:
     report: RemediationReport
     policy: RemediationPolicy
     trips: dict[BreakerScope, tuple[int, int]] = field(default_factory=dict)  # newly tripped breakers
+    unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action
