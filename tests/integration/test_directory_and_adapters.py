@@ -100,6 +100,14 @@ def test_an_injected_error_stops_one_cluster_only(aws, big_cluster) -> None:  # 
     assert len(NodeDirectory(aws.client("sagemaker")).cluster("big").by_instance) == 231  # times=1
 
 
+def test_a_node_not_found_while_a_cluster_cannot_be_listed_is_unreachable_not_absent(
+    aws, big_cluster
+) -> None:  # type: ignore[no-untyped-def]
+    aws.control.fail_calls("big", "AccessDeniedException", actions=("ListClusterNodes",))
+    with pytest.raises(ClusterUnreachable):  # the node may be in the cluster we could not list
+        NodeDirectory(aws.client("sagemaker")).locate(big_cluster.instance_ids("gpu")[0], None)
+
+
 def test_the_adapter_refuses_26_before_the_server_sees_it(aws, big_cluster) -> None:  # type: ignore[no-untyped-def]
     ids = big_cluster.instance_ids("gpu")[:26]
     with pytest.raises(RequestTooLarge):

@@ -212,3 +212,24 @@ def test_reconcile_goes_on_with_the_other_clusters_when_one_is_denied(
     assert report.summary()["verdicts"] == {"healed": 1}
     assert [r.verdict for r in report.rows if r.cluster == denied.name] == ["cluster_unreachable"]
     assert report.metrics.total("ClusterErrors", ErrorCode="AccessDeniedException") == 1
+
+
+def test_a_fault_naming_no_cluster_waits_while_a_cluster_cannot_be_listed(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
+    """An AWS Health event names the instance only: the node may be in the cluster we cannot list."""
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    fault = NodeFault(
+        instance_id=node,
+        signal="AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+        source=FaultSource.AWS_HEALTH,
+        source_event_id="health-1",
+        observed_at=world.now(),
+    )
+    FaultQueue(world.sqs, world.stack.queue_url).send([fault])
+    world.control.fail_calls(cluster.name, "AccessDeniedException", actions=("ListClusterNodes",))
+
+    report = world.remediate()
+
+    assert report.metrics.total("FaultsIgnored", Reason="node_not_in_any_cluster") == 0
+    assert report.metrics.total("FaultsHeld", Reason="cluster_unreachable") == 1

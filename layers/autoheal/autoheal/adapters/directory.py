@@ -214,12 +214,16 @@ class NodeDirectory:
         )
 
     def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None:
-        """Find a node whose cluster is unknown, across every cluster of the account (a cluster that
-        cannot be listed is skipped: its faults come back when it can)."""
+        """Find a node whose cluster is unknown, across every cluster of the account. Not found while
+        a cluster could not be listed raises that cluster's `ClusterUnreachable`: the node may be
+        there, so its fault must wait rather than be dropped."""
         for nodes in self._every_cluster():
             found = nodes.find(instance_id, node_logical_id)
             if found is not None:
                 return found
+        for (read, _), error in self._failed.items():
+            if read == "list" and isinstance(error, ClusterUnreachable):
+                raise error
         return None
 
     def _every_cluster(self) -> Iterator[ClusterNodes]:
