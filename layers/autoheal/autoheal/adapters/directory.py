@@ -160,9 +160,11 @@ class NodeDirectory:
         return self.info(cluster_ref).name
 
     def cluster(self, cluster_ref: str) -> ClusterNodes:
-        """All nodes of a cluster named by name or ARN, labelled with its name.
+        """All nodes of a cluster, labelled with `cluster_ref` as given, or with the cluster's name once
+        `canonical` resolved it (remediate resolves first; reconcile lists ARN-keyed records of an
+        older version by their ARN, which ListClusterNodes accepts, with no DescribeCluster).
         Raises `ClusterNotFound` or `ClusterUnreachable`."""
-        name = self.canonical(cluster_ref)
+        name = self._names.get(cluster_ref, cluster_ref)
         if name not in self._clusters:
             self._clusters[name] = self._remembered(name, "list", lambda: self._list_nodes(name))
         return self._clusters[name]
