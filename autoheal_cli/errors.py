@@ -23,6 +23,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
+from autoheal.adapters.directory import ClusterUnreachable
 from autoheal.adapters.dynamo import LedgerError
 from autoheal.adapters.queue import QueueError
 
@@ -77,6 +78,7 @@ HANDLED: tuple[type[BaseException], ...] = (
     LedgerError,
     QueueError,
     MutatingCallRefused,
+    ClusterUnreachable,
 )
 
 
@@ -113,6 +115,9 @@ def _explain_one(exc: BaseException, where: Where) -> str | None:
         return exc.message
     if isinstance(exc, MutatingCallRefused):
         return f"{exc} (a bug: nothing was sent)"
+    if isinstance(exc, ClusterUnreachable):
+        detail = f": {exc.message}" if exc.message else ""
+        return f"cluster {exc.cluster} cannot be read ({exc.code}){detail}"
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | TokenRetrievalError):
         return (
             "no AWS credentials found: set AWS_PROFILE (or --profile), run `aws sso login`, "

@@ -25,7 +25,9 @@ the documented codes it is the only one meaning "this node does not allow this a
 ``...NotFound`` would be false and ``...InUse`` invites a retry. Callers should not rely on the code:
 read ``SlurmConfig.NodeType`` from DescribeCluster and never ask. Rebooting a controller is allowed.
 
-Whole-request errors, in order: ``ThrottlingException`` (injected; the front door), then
+Whole-request errors, in order: an error injected for the cluster a request names
+(``ControlPlane.fail_calls``: ``AccessDeniedException``, ``ThrottlingException`` past retries, ...,
+any action naming the cluster by name or ARN), ``ThrottlingException`` (injected; the front door), then
 ``ValidationException`` (limits and patterns, see :mod:`hyperpod_local.plane.validation`; NodeLogicalIds
 or BatchAdd on a cluster without ``NodeProvisioningMode=Continuous``; a ClientToken reused with
 other parameters), then ``ResourceNotFound`` for an unknown cluster (name or ARN). Unlike moto,
@@ -35,6 +37,7 @@ DescribeCluster/ListClusterNodes/DescribeClusterNode also answer ``ResourceNotFo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,7 +158,19 @@ class ClusterApi:
             if create_in_backend is None:
                 raise ValueError("CreateCluster needs the backend's create function")
             return self.create_cluster(scope, params, create_in_backend)
+        self._check_injected(action, scope, params)
         return self._handlers[action](scope, params)
+
+    def _check_injected(self, action: str, scope: Scope, params: Params) -> None:
+        """Raise the error a test injected for the cluster this request names (by name or ARN)."""
+        ref = params.get("ClusterName") or params.get("ResourceArn")
+        if not self._faults.has_call_errors or not isinstance(ref, str):
+            return
+        names = {ref}
+        with contextlib.suppress(ResourceNotFound):  # an unknown cluster: matched literally
+            raw = self._registry.raw(scope, ref)
+            names |= {raw.cluster_name, raw.arn}
+        self._faults.check_call_error(action, frozenset(names))
 
     # -------------------------------------------------------------------------------- clusters
 

@@ -10,7 +10,8 @@ see one consistent state:
   (:attr:`~ControlPlane.calls`, :meth:`~ControlPlane.node`, :meth:`~ControlPlane.nodes`,
   :meth:`~ControlPlane.events`) and knobs (:meth:`~ControlPlane.set_busy`,
   :meth:`~ControlPlane.set_status`, :meth:`~ControlPlane.inject_entry_error`,
-  :meth:`~ControlPlane.throttle`, :meth:`~ControlPlane.set_capacity`, ...).
+  :meth:`~ControlPlane.throttle`, :meth:`~ControlPlane.fail_calls`, :meth:`~ControlPlane.set_capacity`,
+  ...).
 
 Test-handle methods name clusters by name or ARN and nodes by instance id or NodeLogicalId, and
 raise ``KeyError`` for unknown ones. Snapshots they return are frozen; mutating state goes through
@@ -182,6 +183,35 @@ class ControlPlane:
             with contextlib.suppress(KeyError):  # an id no node has: matched literally
                 refs.add(self._registry.find_node(ref)[1].logical_id)
             self._faults.add_entry_error(frozenset(refs), code, times, message)
+
+    def fail_calls(
+        self,
+        cluster: str,
+        code: str,
+        *,
+        actions: tuple[str, ...] | None = None,
+        times: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer requests naming ``cluster`` (by name or ARN) with a whole-request error ``code``
+        (e.g. ``AccessDeniedException``), for ``actions`` (e.g. ``("ListClusterNodes",)``; None: every
+        action), the next ``times`` requests or until :meth:`stop_failing_calls`. Other clusters are
+        untouched."""
+        with self._lock:
+            state = self._registry.find(cluster)
+            self._faults.add_call_error(
+                frozenset({state.name, state.arn}),
+                code,
+                frozenset(actions) if actions is not None else None,
+                times,
+                message,
+            )
+
+    def stop_failing_calls(self, cluster: str) -> None:
+        """Forget the errors injected with :meth:`fail_calls` for ``cluster``."""
+        with self._lock:
+            state = self._registry.find(cluster)
+            self._faults.clear_call_errors(frozenset({state.name, state.arn}))
 
     def throttle(self, rate: float, seed: int = 0) -> None:
         """Answer a fraction ``rate`` (0..1) of Batch* calls with ``ThrottlingException``; 0 stops it."""

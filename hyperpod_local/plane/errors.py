@@ -40,3 +40,12 @@ class ThrottlingException(ApiError):
 
     def __init__(self, message: str = "Rate exceeded") -> None:
         super().__init__(message)
+
+
+class InjectedError(ApiError):
+    """A whole-request error a test injected for one cluster (``ControlPlane.fail_calls``), with the code
+    the test chose, e.g. ``AccessDeniedException``. Real service: HTTP 400 for all of them."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,4 +1,5 @@
-"""Injected faults: per-entry errors for named nodes and throttling of Batch* calls.
+"""Injected faults: per-entry errors for named nodes, whole-request errors for one cluster's calls
+(``AccessDeniedException`` on its ListClusterNodes, say), and throttling of Batch* calls.
 
 Simplified on purpose: the real service's throttling is rate-based and per account; here a seeded
 coin decides, per Batch* call, whether it is answered ``ThrottlingException`` ("Rate exceeded",
@@ -12,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hyperpod_local.plane.errors import ThrottlingException
+from hyperpod_local.plane.errors import InjectedError, ThrottlingException
 from hyperpod_local.plane.model import LocalNode
 
 DEFAULT_MESSAGES = {
@@ -30,6 +31,15 @@ class _EntryError:
     remaining: int
 
 
+@dataclass
+class _CallError:
+    clusters: frozenset[str]  # the cluster's name and ARN: a request may name it either way
+    actions: frozenset[str] | None  # None: every action naming the cluster
+    code: str
+    message: str
+    remaining: int | None  # None: until cleared
+
+
 class FaultInjector:
     """Holds the faults a test asked for and hands them out as requests arrive."""
 
@@ -37,6 +47,37 @@ class FaultInjector:
         self._entry_errors: list[_EntryError] = []
         self._throttle_rate = 0.0
         self._throttle_rng = random.Random(0)
+        self._call_errors: list[_CallError] = []
+
+    def add_call_error(
+        self,
+        clusters: frozenset[str],
+        code: str,
+        actions: frozenset[str] | None,
+        times: int | None,
+        message: str | None,
+    ) -> None:
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 (or None: until cleared)")
+        text = message or f"Injected {code} for cluster {min(clusters)}."
+        self._call_errors.append(_CallError(clusters, actions, code, text, times))
+
+    def clear_call_errors(self, clusters: frozenset[str]) -> None:
+        self._call_errors = [e for e in self._call_errors if not e.clusters & clusters]
+
+    @property
+    def has_call_errors(self) -> bool:
+        return bool(self._call_errors)
+
+    def check_call_error(self, action: str, clusters: frozenset[str]) -> None:
+        """Raise the injected error for a request of ``action`` naming one of ``clusters``, if any."""
+        for error in self._call_errors:
+            if error.clusters & clusters and (error.actions is None or action in error.actions):
+                if error.remaining is not None:
+                    error.remaining -= 1
+                    if error.remaining == 0:
+                        self._call_errors.remove(error)
+                raise InjectedError(error.code, error.message)
 
     def add_entry_error(self, refs: frozenset[str], code: str, times: int, message: str | None) -> None:
         if times < 1:

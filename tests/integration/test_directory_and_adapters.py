@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from botocore.config import Config
 
-from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
+from autoheal.adapters.directory import ClusterNotFound, ClusterUnreachable, NodeDirectory
 from autoheal.adapters.notify import HumanNeeded, Notifier
 from autoheal.adapters.sagemaker import HyperPodNodes, RequestTooLarge
 from autoheal.core.results import EntryOutcome, IdKind
@@ -50,6 +51,61 @@ def test_the_directory_locates_a_node_without_its_cluster(aws, big_cluster) -> N
 def test_an_unknown_cluster_is_reported(aws) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClusterNotFound):
         NodeDirectory(aws.client("sagemaker")).cluster("nope")
+
+
+def test_a_cluster_named_by_arn_resolves_to_its_name_once(aws, big_cluster) -> None:  # type: ignore[no-untyped-def]
+    directory = NodeDirectory(aws.client("sagemaker"))
+    assert directory.canonical(big_cluster.arn) == directory.canonical("big") == "big"
+    nodes = directory.cluster(directory.canonical(big_cluster.arn))
+    assert nodes.cluster_name == "big" and directory.info(big_cluster.arn).name == "big"
+    assert {n.cluster_name for n in nodes.by_instance.values()} == {"big"}
+
+
+@pytest.mark.parametrize(
+    ("code", "action"),
+    [
+        ("ValidationException", "ListClusterNodes"),  # a request problem, not a missing cluster
+        ("AccessDeniedException", "ListClusterNodes"),
+        ("ThrottlingException", "DescribeCluster"),
+        ("AccessDeniedException", "ListTags"),
+    ],
+)
+def test_only_resource_not_found_means_gone_any_other_error_is_unreachable(
+    aws,  # type: ignore[no-untyped-def]
+    big_cluster,  # type: ignore[no-untyped-def]
+    code: str,
+    action: str,
+) -> None:
+    aws.control.fail_calls("big", code, actions=(action,))
+    directory = NodeDirectory(aws.client("sagemaker", config=Config(retries={"total_max_attempts": 1})))
+    read = directory.cluster if action == "ListClusterNodes" else directory.info
+    with pytest.raises(ClusterUnreachable) as first:
+        read("big")
+    assert (first.value.cluster, first.value.code) == ("big", code)
+    calls = directory.list_calls
+    with pytest.raises(ClusterUnreachable):  # remembered for the invocation: not asked again
+        read("big")
+    assert directory.list_calls == calls
+
+
+def test_an_injected_error_stops_one_cluster_only(aws, big_cluster) -> None:  # type: ignore[no-untyped-def]
+    create_cluster(
+        aws.client("sagemaker"), aws.control, "other", [GroupSpec("gpu", "ml.p5.48xlarge", count=2)]
+    )
+    aws.control.fail_calls(big_cluster.arn, "AccessDeniedException", times=1)
+    directory = NodeDirectory(aws.client("sagemaker"))
+    assert len(directory.cluster("other").by_instance) == 2
+    with pytest.raises(ClusterUnreachable):
+        directory.cluster("big")
+    assert len(NodeDirectory(aws.client("sagemaker")).cluster("big").by_instance) == 231  # times=1
+
+
+def test_a_node_not_found_while_a_cluster_cannot_be_listed_is_unreachable_not_absent(
+    aws, big_cluster
+) -> None:  # type: ignore[no-untyped-def]
+    aws.control.fail_calls("big", "AccessDeniedException", actions=("ListClusterNodes",))
+    with pytest.raises(ClusterUnreachable):  # the node may be in the cluster we could not list
+        NodeDirectory(aws.client("sagemaker")).locate(big_cluster.instance_ids("gpu")[0], None)
 
 
 def test_the_adapter_refuses_26_before_the_server_sees_it(aws, big_cluster) -> None:  # type: ignore[no-untyped-def]

@@ -39,7 +39,14 @@ import pytest
 
 from autoheal import adapters, clients
 from autoheal.adapters.attempts import LedgerAttempts
-from autoheal.adapters.control import AlreadyPaused, Cooldown, LedgerBreakers, LedgerCooldowns, LedgerPauses
+from autoheal.adapters.control import (
+    AlreadyPaused,
+    Cooldown,
+    LedgerBreakers,
+    LedgerCooldowns,
+    LedgerNotices,
+    LedgerPauses,
+)
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.node_states import LedgerNodeStates
@@ -508,6 +515,7 @@ CASES: Mapping[str, Case] = {
     "HyperPodNodes.add": lambda e, c: HyperPodNodes(c("sagemaker")).add(e.cluster.name, {"gpu": 1}, "iam"),
     "NodeDirectory.cluster": lambda e, c: NodeDirectory(c("sagemaker")).cluster(e.cluster.name),
     "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
+    "NodeDirectory.canonical": lambda e, c: NodeDirectory(c("sagemaker")).canonical(e.cluster.arn),
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
     "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
@@ -540,6 +548,9 @@ CASES: Mapping[str, Case] = {
         "train/gpu", e.world.now() + timedelta(hours=1), 3, 2
     ),
     "LedgerBreakers.override_breakers": _override,
+    "LedgerNotices.first_notice": lambda e, c: LedgerNotices(
+        c("dynamodb"), e.world.stack.table_name
+    ).first_notice("train#AccessDeniedException", e.world.now(), timedelta(hours=1)),
     "LedgerPauses.pause": _pause_twice,
     "LedgerPauses.resume": lambda e, c: _pauses(e, c).resume("train"),
     "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(

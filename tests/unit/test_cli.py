@@ -487,3 +487,12 @@ def test_a_release_starts_the_ladder_again_and_records_who_and_why() -> None:
         now,
         "fixed",
     )
+
+
+def test_a_cluster_that_cannot_be_read_is_one_line_and_a_service_error() -> None:
+    from autoheal.adapters.directory import ClusterUnreachable
+    from autoheal_cli.errors import EXIT_SERVICE, HANDLED, Where, explain, exit_code
+
+    exc = ClusterUnreachable("train", "AccessDeniedException", "not authorized")
+    assert isinstance(exc, HANDLED) and exit_code(exc) == EXIT_SERVICE
+    assert explain(exc, Where()) == "cluster train cannot be read (AccessDeniedException): not authorized"

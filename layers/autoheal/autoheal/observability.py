@@ -90,6 +90,7 @@ class Metric(StrEnum):
     DRY_RUN_ACTIONS = "DryRunActions"  # dimension Action: what dry-run mode would have done
     CONTRADICTORY_ENTRIES = "ContradictoryEntries"  # Batch* ids listed as successful and failed at once
     FUTURE_DATED_FAULTS = "FutureDatedFaults"  # stamped ahead of their receipt: clamped (skew in the log)
+    CLUSTER_ERRORS = "ClusterErrors"  # dimension ErrorCode: a cluster could not be read (its faults wait)
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -105,6 +106,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.CLAIMS_RECOVERED: ("Resolution",),
     Metric.BREAKER_TRIPS: ("Scope",),
     Metric.DRY_RUN_ACTIONS: ("Action",),
+    Metric.CLUSTER_ERRORS: ("ErrorCode",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`; `NodeDirectory`, `HyperPodNodes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -10,7 +10,7 @@ when the platform refuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's cold start)
@@ -68,8 +68,17 @@ class Cooldowns(Protocol):
     def start_cooldown(self, cooldown: Cooldown) -> None: ...
 
 
+class Notices(Protocol):
+    """Rate limits for notifications: True when `subject` was not told within `every` (and records it)."""
+
+    def first_notice(self, subject: str, now: datetime, every: timedelta) -> bool: ...
+
+
 class Directory(Protocol):
-    """Where a fault's node is now: ListClusterNodes, DescribeCluster and ListTags."""
+    """Where a fault's node is now: ListClusterNodes, DescribeCluster and ListTags. `canonical` turns a
+    cluster reference (name or ARN) into the cluster's name, the key of every record."""
+
+    def canonical(self, ref: str) -> str: ...
 
     def cluster(self, ref: str) -> ClusterNodes: ...
 

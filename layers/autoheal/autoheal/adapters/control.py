@@ -10,9 +10,15 @@ one Query of it:
 | breaker | `BREAKER#<cluster>/<group or *>` | remediate, when too many nodes of a scope fail | remediate (one Query of the partition) |
 | override | `OVERRIDE#<cluster or *>[/<group>]` | `autoheal breaker reset`: clears the breakers, holds them off until `until`; records who, when, why | remediate (same Query), `autoheal status` |
 | cool-down | `COOLDOWN#<cluster>#<group>` | remediate, when a replacement found no capacity | remediate (BatchGetItem), `autoheal status` (Query) |
+| notice | `NOTICE#<cluster>#<error code>` | remediate, when it tells a human a cluster cannot be read | remediate (the conditional put itself) |
 
 A pause is written only if there is none for its scope (a second `pause` keeps the first one's
-record) unless forced. Scopes and clusters are cluster names (an ARN is resolved to its name first).
+record) unless forced.
+
+Every record keys its cluster by NAME (`NodeDirectory.canonical`). A pause written under a cluster's
+ARN (older CLIs did that) still holds the cluster: remediate reads both keys, so no pause lifts
+because its key changed. Breakers, overrides and cool-downs expire on their own, so one keyed by an
+ARN simply runs out.
 
 No redeploy is needed to pause or resume. While a scope is paused, remediate holds its faults
 (re-queued, never dropped) and calls nothing mutating.
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoheal.adapters import dynamo
@@ -34,6 +40,7 @@ PAUSE_PREFIX = "PAUSE#"
 COOLDOWN_PREFIX = "COOLDOWN#"
 BREAKER_PREFIX = "BREAKER#"
 OVERRIDE_PREFIX = "OVERRIDE#"
+NOTICE_PREFIX = "NOTICE#"
 
 #: The IAM actions behind each public method (c7n style; see tests/integration/test_iam.py).
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
@@ -50,6 +57,7 @@ IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "LedgerCooldowns.cooldowns": frozenset({"dynamodb:BatchGetItem"}),
     "LedgerCooldowns.start_cooldown": frozenset({"dynamodb:PutItem"}),
     "LedgerCooldowns.all": frozenset({"dynamodb:Query"}),
+    "LedgerNotices.first_notice": frozenset({"dynamodb:PutItem"}),
 }
 
 
@@ -138,9 +146,10 @@ def cooldown_key(cluster: str, group: str) -> dict[str, str]:
     return control_key(f"{COOLDOWN_PREFIX}{cluster}#{group}")
 
 
-def covering(pauses: dict[str, Pause], cluster: str) -> Pause | None:
-    """The pause that stops `cluster`, if any (its own, else the global one)."""
-    return pauses.get(cluster) or pauses.get(ALL_CLUSTERS)
+def covering(pauses: dict[str, Pause], cluster: str, arn: str | None = None) -> Pause | None:
+    """The pause that stops `cluster`, if any: its own (under its name, or under its ARN as older
+    CLIs wrote it), else the global one."""
+    return pauses.get(cluster) or (pauses.get(arn) if arn else None) or pauses.get(ALL_CLUSTERS)
 
 
 class _ControlPartition:
@@ -171,9 +180,8 @@ class _ControlPartition:
     def _get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
         return dynamo.batch_get(self._client, self._table, keys, self._retry)
 
-    def _put(self, item: Mapping[str, Any], condition: str | None = None) -> None:
-        extra = {"ConditionExpression": condition} if condition else {}
-        dynamo.call(self._client, "put_item", TableName=self._table, Item=dynamo.marshal(item), **extra)
+    def _put(self, item: Mapping[str, Any], **kwargs: Any) -> None:
+        dynamo.call(self._client, "put_item", TableName=self._table, Item=dynamo.marshal(item), **kwargs)
 
     def _delete(self, key: Mapping[str, str], **kwargs: Any) -> dict[str, Any]:
         return dynamo.call(
@@ -203,7 +211,7 @@ class LedgerPauses(_ControlPartition):
         at = (now or datetime.now(UTC)).astimezone(UTC)
         item = {**pause_key(scope), "scope": scope, "by": by, "reason": reason, "at": at.isoformat()}
         try:
-            self._put(item, condition=None if force else "attribute_not_exists(pk)")
+            self._put(item, **({} if force else {"ConditionExpression": "attribute_not_exists(pk)"}))
         except ConditionFailed as exc:
             existing = self.paused([scope]).get(scope)
             if existing is None:  # resumed in between: try once more
@@ -328,6 +336,25 @@ class LedgerCooldowns(_ControlPartition):
                 "node": cooldown.node,
             }
         )
+
+
+class LedgerNotices(_ControlPartition):
+    """Rate limits for notifications: one record per subject (e.g. `cluster#AccessDeniedException`)
+    with an expiry, so a condition seen by every invocation is told to a human once per period."""
+
+    def first_notice(self, subject: str, now: datetime, every: timedelta) -> bool:
+        """True when nothing was told about `subject` within `every`: this call records the notice
+        (a conditional put, so concurrent invocations agree on one sender) and the caller sends it."""
+        try:
+            self._put(
+                {**control_key(f"{NOTICE_PREFIX}{subject}"), "until": dynamo.iso(now + every)},
+                ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=dynamo.marshal({":now": dynamo.iso(now)}),
+            )
+        except dynamo.ConditionFailed:
+            return False
+        return True
 
 
 def _pause(item: Mapping[str, Any]) -> Pause:

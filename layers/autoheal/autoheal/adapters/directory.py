@@ -3,26 +3,46 @@
 One paginated listing per cluster per invocation (100 nodes a page), cached: it gives each node's
 current instance id, NodeLogicalId, instance group and status. Faults that name no cluster (AWS Health,
 some alarms) are located by scanning the account's clusters once.
+
+One cluster, one identity: a fault may name its cluster by name or by ARN (which ends in the cluster
+id, not the name). `canonical` resolves every reference to the cluster's NAME (DescribeCluster's
+`ClusterName` for an ARN, once per invocation), and every listing and description is keyed and
+labelled by that name, so the ledger, pauses, breakers and cool-downs see one key per cluster.
+
+Errors, per cluster: only `ResourceNotFound` means the cluster is gone (`ClusterNotFound`); any other
+error (AccessDenied, ValidationException, throttling past the client's retries, ...) is
+`ClusterUnreachable`: the caller holds that cluster's work and carries on with the others. Both are
+remembered for the invocation, so one failing cluster costs one call, not one per fault.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-#: Error codes that mean "this cluster does not exist" (moto and the service differ).
-CLUSTER_MISSING_CODES = frozenset({"ResourceNotFound", "ValidationException"})
+from autoheal.faults import CLUSTER_ARN_RE
+
+#: The only error code that means "this cluster does not exist" (the API reference of ListClusterNodes,
+#: DescribeCluster and the Batch* calls). ValidationException is a problem with the request, never proof
+#: that a cluster is gone.
+CLUSTER_MISSING_CODES = frozenset({"ResourceNotFound"})
 
 #: The IAM actions behind each public method of `NodeDirectory` (c7n style; see
 #: tests/integration/test_iam.py).
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "NodeDirectory.cluster": frozenset({"sagemaker:ListClusterNodes"}),
     "NodeDirectory.info": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
+    "NodeDirectory.canonical": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
     "NodeDirectory.locate": frozenset({"sagemaker:ListClusters", "sagemaker:ListClusterNodes"}),
 }
+
+
+_T = TypeVar("_T")
 
 
 class DirectoryClient(Protocol):
@@ -90,62 +110,122 @@ class ClusterInfo:
 
 
 class ClusterNotFound(LookupError):
-    """The cluster named by a fault does not exist (any more)."""
+    """The cluster named by a fault does not exist (any more): the API answered ResourceNotFound."""
+
+
+class ClusterUnreachable(RuntimeError):
+    """A read about one cluster failed for another reason than its absence (AccessDenied, throttling
+    past retries, a ValidationException, a lost connection): its faults wait, nothing is closed.
+    `code` is normalised (letters, digits and dots, bounded): it becomes a metric dimension."""
+
+    def __init__(self, cluster: str, code: str, message: str = "") -> None:
+        self.cluster = cluster
+        self.code = re.sub(r"[^A-Za-z0-9.]", "", code)[:64] or "Unknown"
+        self.message = message
+        super().__init__(f"{cluster}: {self.code} {message}".strip())
+
+
+def _cluster_error(
+    cluster_ref: str, exc: ClientError | BotoCoreError
+) -> ClusterNotFound | ClusterUnreachable:
+    """The domain error for a failed read about one cluster."""
+    if isinstance(exc, BotoCoreError):
+        return ClusterUnreachable(cluster_ref, "ConnectionError", type(exc).__name__)
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "Unknown")
+    if code in CLUSTER_MISSING_CODES:
+        return ClusterNotFound(cluster_ref)
+    return ClusterUnreachable(cluster_ref, code, str(error.get("Message") or "")[:256])
 
 
 class NodeDirectory:
-    """Per-invocation cache of cluster node listings."""
+    """Per-invocation cache of cluster identities, descriptions and node listings."""
 
     def __init__(self, client: DirectoryClient) -> None:
         self._client = client
+        self._names: dict[str, str] = {}  # cluster reference (name or ARN) -> name
         self._clusters: dict[str, ClusterNodes] = {}
         self._infos: dict[str, ClusterInfo] = {}
+        self._failed: dict[tuple[str, str], ClusterNotFound | ClusterUnreachable] = {}  # (read, ref)
         self._all_listed = False
         self.list_calls = 0
 
+    def canonical(self, cluster_ref: str) -> str:
+        """The cluster's canonical key, its NAME: a name as is; an ARN through DescribeCluster's
+        `ClusterName` (once per invocation). Raises `ClusterNotFound` or `ClusterUnreachable`."""
+        if cluster_ref in self._names:
+            return self._names[cluster_ref]
+        if not CLUSTER_ARN_RE.fullmatch(cluster_ref):
+            return cluster_ref
+        return self.info(cluster_ref).name
+
     def cluster(self, cluster_ref: str) -> ClusterNodes:
-        """All nodes of a cluster (by name, or by ARN: an ARN ends in the cluster id, not its name,
-        so it is kept whole as the cluster's reference). Raises `ClusterNotFound`."""
-        if cluster_ref not in self._clusters:
-            self._clusters[cluster_ref] = self._list_nodes(cluster_ref)
-        return self._clusters[cluster_ref]
+        """All nodes of a cluster, labelled with `cluster_ref` as given, or with the cluster's name once
+        `canonical` resolved it (remediate resolves first; reconcile lists ARN-keyed records of an
+        older version by their ARN, which ListClusterNodes accepts, with no DescribeCluster).
+        Raises `ClusterNotFound` or `ClusterUnreachable`."""
+        name = self._names.get(cluster_ref, cluster_ref)
+        if name not in self._clusters:
+            self._clusters[name] = self._remembered(name, "list", lambda: self._list_nodes(name))
+        return self._clusters[name]
 
     def info(self, cluster_ref: str) -> ClusterInfo:
-        """DescribeCluster (+ ListTags), once per cluster per invocation. Raises `ClusterNotFound`."""
-        if cluster_ref not in self._infos:
-            try:
-                described = self._client.describe_cluster(ClusterName=cluster_ref)
-                arn = described.get("ClusterArn")
-                tags = self._client.list_tags(ResourceArn=arn).get("Tags", []) if arn else []
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in CLUSTER_MISSING_CODES:
-                    raise ClusterNotFound(cluster_ref) from exc
-                raise
-            groups = {
-                g["InstanceGroupName"]: GroupInfo(
-                    name=g["InstanceGroupName"],
-                    status=g.get("Status"),
-                    node_type=(g.get("SlurmConfig") or {}).get("NodeType"),
-                    size=int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0),
-                )
-                for g in described.get("InstanceGroups", [])
-            }
-            self._infos[cluster_ref] = ClusterInfo(
-                name=str(described.get("ClusterName", cluster_ref)),
-                arn=arn,
-                status=described.get("ClusterStatus"),
-                node_recovery=described.get("NodeRecovery"),
-                groups=groups,
-                tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+        """DescribeCluster (+ ListTags), once per cluster per invocation, by name or ARN.
+        Raises `ClusterNotFound` or `ClusterUnreachable`."""
+        name = self._names.get(cluster_ref, cluster_ref)
+        if name not in self._infos:
+            info = self._remembered(cluster_ref, "describe", lambda: self._describe(cluster_ref))
+            for ref in {cluster_ref, info.name, info.arn}:
+                if ref:
+                    self._names[ref] = info.name
+                    self._infos[ref] = info
+        return self._infos[name]
+
+    def _remembered(self, cluster_ref: str, what: str, read: Callable[[], _T]) -> _T:
+        """`read()`, translating its errors into the domain's; a failure is remembered for the
+        invocation (a cluster that failed once is not asked again for every fault)."""
+        if (what, cluster_ref) in self._failed:
+            raise self._failed[(what, cluster_ref)]
+        try:
+            return read()
+        except (ClientError, BotoCoreError) as exc:
+            error = _cluster_error(cluster_ref, exc)
+            self._failed[(what, cluster_ref)] = error
+            raise error from exc
+
+    def _describe(self, cluster_ref: str) -> ClusterInfo:
+        described = self._client.describe_cluster(ClusterName=cluster_ref)
+        arn = described.get("ClusterArn")
+        tags = self._client.list_tags(ResourceArn=arn).get("Tags", []) if arn else []
+        groups = {
+            g["InstanceGroupName"]: GroupInfo(
+                name=g["InstanceGroupName"],
+                status=g.get("Status"),
+                node_type=(g.get("SlurmConfig") or {}).get("NodeType"),
+                size=int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0),
             )
-        return self._infos[cluster_ref]
+            for g in described.get("InstanceGroups", [])
+        }
+        return ClusterInfo(
+            name=str(described.get("ClusterName", cluster_ref)),
+            arn=arn,
+            status=described.get("ClusterStatus"),
+            node_recovery=described.get("NodeRecovery"),
+            groups=groups,
+            tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+        )
 
     def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None:
-        """Find a node whose cluster is unknown, across every cluster of the account."""
+        """Find a node whose cluster is unknown, across every cluster of the account. Not found while
+        a cluster could not be listed raises that cluster's `ClusterUnreachable`: the node may be
+        there, so its fault must wait rather than be dropped."""
         for nodes in self._every_cluster():
             found = nodes.find(instance_id, node_logical_id)
             if found is not None:
                 return found
+        for (read, _), error in self._failed.items():
+            if read == "list" and isinstance(error, ClusterUnreachable):
+                raise error
         return None
 
     def _every_cluster(self) -> Iterator[ClusterNodes]:
@@ -153,30 +233,19 @@ class NodeDirectory:
             for page in self._client.get_paginator("list_clusters").paginate():
                 self.list_calls += 1
                 for summary in page.get("ClusterSummaries", []):
-                    name = summary["ClusterName"]
-                    if name not in self._clusters:
-                        try:
-                            self._clusters[name] = self._list_nodes(name)
-                        except ClusterNotFound:
-                            continue  # deleted between the two calls
+                    with contextlib.suppress(ClusterNotFound, ClusterUnreachable):
+                        self.cluster(summary["ClusterName"])  # not found: deleted between the calls
             self._all_listed = True
         yield from self._clusters.values()
 
-    def _list_nodes(self, cluster_ref: str) -> ClusterNodes:
+    def _list_nodes(self, name: str) -> ClusterNodes:
         paginator = self._client.get_paginator("list_cluster_nodes")
-        nodes: ClusterNodes | None = None
-        try:
-            for page in paginator.paginate(ClusterName=cluster_ref, IncludeNodeLogicalIds=True):
-                self.list_calls += 1
-                if nodes is None:
-                    nodes = ClusterNodes(cluster_name=cluster_ref)
-                for summary in page.get("ClusterNodeSummaries", []):
-                    nodes.add(_node_info(nodes.cluster_name, summary))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in CLUSTER_MISSING_CODES:
-                raise ClusterNotFound(cluster_ref) from exc
-            raise
-        return nodes or ClusterNodes(cluster_name=cluster_ref)
+        nodes = ClusterNodes(cluster_name=name)
+        for page in paginator.paginate(ClusterName=name, IncludeNodeLogicalIds=True):
+            self.list_calls += 1
+            for summary in page.get("ClusterNodeSummaries", []):
+                nodes.add(_node_info(name, summary))
+        return nodes
 
 
 def _node_info(cluster: str, summary: dict[str, Any]) -> NodeInfo:

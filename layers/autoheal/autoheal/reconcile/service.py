@@ -5,7 +5,9 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - the action worked (Running again past the healthy delay) -> the node is closed as healed;
 - it failed (node in Failure) or timed out -> a reconcile fault goes through the queue, and remediate's
   ladder climbs a step (reconcile itself never calls anything mutating: remediate is the only actor);
-- the node is gone -> closed;
+- the node is gone -> closed (its cluster is gone only when the API answers `ResourceNotFound`);
+- its cluster cannot be read (AccessDenied, throttling, a ValidationException, ...) -> left as it is
+  this round, metered (`ClusterErrors`): one cluster's error never stops the round for the others;
 - a claim whose invocation died: if it died while sending the call (`sending`), the call is treated as
   sent and recorded as taken, then verified from the node's status like any action (only a new fault
   acts again); if it died before (`claimed`: nothing was sent), the claim is released and the fault
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from autoheal.adapters.directory import ClusterNotFound
+from autoheal.adapters.directory import ClusterNotFound, ClusterUnreachable
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.notify import HumanNeeded, NotifyError, pending_notice
 from autoheal.core import transitions
@@ -43,6 +45,9 @@ from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import Clock, Directory, FaultSink, HumanNotifier, NodeStates, OpenNodes
+
+#: The row verdict of a node whose cluster could not be read this round (nothing changes).
+UNREACHABLE = "cluster_unreachable"
 
 
 @dataclass
@@ -100,8 +105,16 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     now = deps.clock()
     faults: list[NodeFault] = []
     unchanged: list[NodeState] = []
+    unreachable: dict[str, str] = {}
     for history in deps.open_nodes.open_nodes(cluster):
-        observed, exists = _observe(history, deps.directory)
+        try:
+            observed, exists = _observe(history, deps.directory)
+        except ClusterUnreachable as error:  # left for a later round; the other clusters go on
+            unreachable.setdefault(history.cluster, error.code)
+            report.rows.append(
+                ReconcileRow(history.cluster, history.node_key, history.status.value, UNREACHABLE, False)
+            )
+            continue
         v = verdict(history, observed if exists else None, now, deps.policy)
         change = (
             _change(v, history, observed, now, deps.policy, report.metrics) if v is not Verdict.WAIT else None
@@ -122,6 +135,11 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             faults.append(change.fault)
         logger.info(
             "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": v.value}
+        )
+    for name, code in sorted(unreachable.items()):
+        report.metrics.add(Metric.CLUSTER_ERRORS, ErrorCode=code)
+        logger.warning(
+            "cluster cannot be read; its open nodes wait", extra={"cluster": name, "error_code": code}
         )
     if faults:
         deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
@@ -157,6 +175,8 @@ def _resend_notices(nodes: list[NodeState], deps: ReconcileDeps, now: datetime) 
 
 
 def _observe(history: NodeState, directory: Directory) -> tuple[Observed | None, bool]:
+    """What the platform shows of the node; (None, False) when it or its cluster is gone. Raises
+    `ClusterUnreachable` when the cluster cannot be read (never taken as gone)."""
     try:
         nodes = directory.cluster(history.cluster)
     except ClusterNotFound:

@@ -14,6 +14,7 @@ are decided against the guards and the node's state of that moment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -28,15 +29,24 @@ from autoheal.ports import Cooldowns, Pauses
 from autoheal.remediate.model import BatchPlan, Effects, Hold, NodePlan
 
 CAPACITY_SIGNAL = "InsufficientCapacity"
-#: Holds set by a switch for the whole batch (not by the node's own state).
-SWITCH_HOLDS = frozenset({"paused", "capacity_cooldown", "breaker_open"})
+#: Holds that stand for the whole batch (a switch, or a cluster that cannot be read; not the node's own
+#: state): a node decided again after a version conflict keeps them.
+SWITCH_HOLDS = frozenset({"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable"})
 
 
 def hold_switched(
-    plans: list[NodePlan], pauses: Pauses, cooldowns: Cooldowns, now: datetime
+    plans: list[NodePlan],
+    pauses: Pauses,
+    cooldowns: Cooldowns,
+    now: datetime,
+    arns: Mapping[str, str] | None = None,
 ) -> list[NodePlan]:
-    """Paused clusters hold every fault that would act or notify; a capacity cool-down holds replaces."""
-    paused = pauses.paused({p.node.ref[0] for p in plans})
+    """Paused clusters hold every fault that would act or notify; a capacity cool-down holds replaces.
+    A pause is looked up under the cluster's name and under its ARN (`arns`: name -> ARN), where
+    older CLIs stored it: a pause never lifts because its key changed."""
+    arns = arns or {}
+    clusters = {p.node.ref[0] for p in plans}
+    paused = pauses.paused(clusters | {arns[c] for c in clusters if c in arns})
     replacing = {
         (p.node.ref[0], p.node.target.instance_group or "")
         for p in plans
@@ -45,7 +55,7 @@ def hold_switched(
     cooling = cooldowns.cooldowns(replacing, now) if replacing else {}
     out = []
     for p in plans:
-        pause = covering(paused, p.node.ref[0])
+        pause = covering(paused, p.node.ref[0], arns.get(p.node.ref[0]))
         acts_or_tells = p.decision.kind is not DecisionKind.IGNORE and (
             p.guard is None or p.guard.kind is not GuardKind.IGNORE
         )

@@ -27,6 +27,7 @@ from autoheal.ports import (
     HumanNotifier,
     NodeActions,
     NodeStates,
+    Notices,
     OpenNodes,
     Pauses,
     RetryQueue,
@@ -52,6 +53,7 @@ class Deps:
     policy: RemediationPolicy
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
+    notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class BatchPlan:
     policy: RemediationPolicy
     trips: dict[BreakerScope, tuple[int, int]] = field(default_factory=dict)  # newly tripped breakers
     infos: Mapping[str, ClusterInfo] = field(default_factory=dict)  # to decide a node again (claim)
+    unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

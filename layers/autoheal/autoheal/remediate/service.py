@@ -3,7 +3,8 @@
 `plan` only reads (it is also the CLI's dry run):
 
 1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged
-2. `resolve`  faults -> one `Node` per current cluster node (ListClusterNodes once per cluster)
+2. `resolve`  faults -> one `Node` per current cluster node, keyed by the cluster's name (ListClusterNodes
+             and DescribeCluster once per cluster); a cluster that cannot be read holds its own faults
 3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
@@ -21,12 +22,13 @@
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
 7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
              each needs-human notice pending in its node's state item
-8. `requeue`, `notify`  later faults back on the queue with their delay; humans told, then the
+8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
+             (rate-limited); later faults back on the queue with their delay; humans told, then the
              pending notices cleared (a failed publish is re-sent by reconcile)
 9. the report: rows, calls, metrics and batch item failures of every stage
 
 Every stage returns what it produced (plans, claims, receipts, `Effects`); this module only composes
-them. A per-cluster failure that must not stop the other clusters would wrap stages 2-7 per cluster.
+them. A per-cluster read failure stops only that cluster's faults (held in `resolve`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ from autoheal.remediate.model import (
 from autoheal.remediate.parse import parse
 from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
-from autoheal.remediate.resolve import cluster_infos, resolve
+from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
+from autoheal.remediate.unreachable import tell_unreachable
 
 __all__ = ["BatchPlan", "CallRow", "Clock", "Deps", "NodePlan", "NodeRow", "RemediationReport"]
 
@@ -71,15 +74,17 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     parsed = parse(records)
     resolved = resolve(parsed.faults, deps.directory)
     report = RemediationReport(nodes=resolved.rows, metrics=parsed.metrics.merge([resolved.metrics]))
-    if not resolved.nodes:
-        return BatchPlan(now, [], report, deps.policy)
-    states = {ref: transitions.as_decided_on(h, now) for ref, h in deps.states.load(resolved.nodes).items()}
-    infos = cluster_infos(resolved.nodes, deps.directory)
+    unreachable = {c: (e.code, e.message) for c, e in resolved.unreachable.items()}
+    if not resolved.nodes and not resolved.held:
+        return BatchPlan(now, [], report, deps.policy, unreachable=unreachable)
+    infos = resolved.infos
+    loaded = load_states([*resolved.nodes, *resolved.held], infos, deps.states)
+    states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy)
-    plans = hold_switched(plans, deps.pauses, deps.cooldowns, now)
+    plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
-    plans = over_ceiling(plans, deps.policy, now)
-    return BatchPlan(now, plans, report, deps.policy, trips, infos)
+    plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
+    return BatchPlan(now, plans, report, deps.policy, trips, infos=infos, unreachable=unreachable)
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
@@ -87,10 +92,11 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     tripped = trip(batch, deps.breakers)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
+    told = tell_unreachable(batch, deps.notices)
     acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
     recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
-    effects = Effects.combined([tripped, claims.effects, cooled, acted.effects, recorded.effects])
+    effects = Effects.combined([tripped, claims.effects, cooled, told, acted.effects, recorded.effects])
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
     report = batch.report

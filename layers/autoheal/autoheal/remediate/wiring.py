@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autoheal import clients
-from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerPauses
+from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
@@ -29,6 +29,7 @@ ClientFactory = Callable[[str], Any]
 #: The adapter methods remediate calls, c7n style: its role in template.yaml grants what their
 #: `IAM_ACTIONS` declare, and tests/integration/test_iam.py checks both against the calls a run makes.
 ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
+    NodeDirectory.canonical,
     NodeDirectory.cluster,
     NodeDirectory.info,
     NodeDirectory.locate,
@@ -43,6 +44,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerCooldowns.start_cooldown,
     LedgerBreakers.breakers,
     LedgerBreakers.trip,
+    LedgerNotices.first_notice,
     Notifier.needs_human,
     FaultQueue.requeue,
 )
@@ -68,6 +70,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         retry_queue=retry_queue,
         policy=policy,
         clock=clock,
+        notices=LedgerNotices(dynamodb, table),
     )
 
 
