@@ -6,8 +6,6 @@ An event is an EventBridge event or a CloudWatch Logs delivery (`{"awslogs": ...
 
 from __future__ import annotations
 
-import json
-import sys
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -19,26 +17,15 @@ from autoheal.faults import NodeFault
 from autoheal.intake import logs
 from autoheal.intake.result import Intake
 from autoheal_cli.errors import CliError
-
-STDIN = "-"
+from autoheal_cli.jsonfile import JsonFileError, read_json
 
 
 def load_events(path: str) -> list[Any]:
     """The events in the file. Items are not checked here: intake's `normalise` judges each one."""
     try:
-        if path == STDIN:
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    try:
-        loaded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        loaded = read_json(path)
+    except JsonFileError as exc:
+        raise CliError(str(exc)) from exc
     if isinstance(loaded, dict):
         return [loaded]
     if isinstance(loaded, list) and loaded:

@@ -54,7 +54,6 @@ Placeholders, in any string of a ``deliver`` event (resolved when the step runs)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -63,6 +62,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autoheal.validation import first_errors
+from autoheal_cli.jsonfile import JsonFileError, read_json
 
 MAX_NODES_PER_GROUP = 1000
 MAX_NODES_TOTAL = 2000
@@ -309,17 +309,9 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises :class:`ScenarioError` with a readable message."""
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{where}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{where}: not UTF-8 text") from exc
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(
-            f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
+        raw = read_json(path)
+    except JsonFileError as exc:
+        raise ScenarioError(str(exc)) from exc
     return parse_scenario(raw, where)
 
 

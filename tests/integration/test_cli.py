@@ -541,9 +541,9 @@ SAMPLE_EVENT = str(REPO_ROOT / "events" / "node-health-unhealthy.json")
         (
             ["--queue-url", "http://q", "replay", "/nonexistent/events.json"],
             2,
-            "cannot read /nonexistent/events.json: No such file",
+            "/nonexistent/events.json: cannot read: No such file",
         ),
-        (["--table", "t", "plan", "/nonexistent/events.json"], 2, "cannot read /nonexistent/events.json"),
+        (["--table", "t", "plan", "/nonexistent/events.json"], 2, "/nonexistent/events.json: cannot read"),
         (["--table", "t", "plan", SAMPLE_EVENT, "--at", "yesterday"], 2, "--at must be an ISO 8601 time"),
         (["--endpoint-url", "localhost:5000", "status"], 2, "--endpoint-url must be an http(s) URL"),
     ],
@@ -566,7 +566,7 @@ def test_an_invalid_json_file_is_an_error(cli, tmp_path: Path) -> None:  # type:
     for argv in (["--queue-url", "http://q", "replay", str(bad)], ["--table", "t", "plan", str(bad)]):
         run = cli(*argv)
         assert (run.code, run.err.count("\n")) == (2, 1)
-        assert f"{bad} is not valid JSON: Expecting value at line 1 column 8" in run.err
+        assert f"{bad}: invalid JSON at line 1, column 8: Expecting value" in run.err
 
 
 def test_a_missing_queue_is_an_error(aws, cli) -> None:  # type: ignore[no-untyped-def]
