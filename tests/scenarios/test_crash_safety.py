@@ -20,16 +20,12 @@ from autoheal.remediate.service import Deps
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import minutes
+from tests.fixtures import DIES_AFTER_THE_CALL, Crash, minutes
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario
 
 REBOOT = "BatchRebootClusterNodes"
-
-
-class Crash(RuntimeError):
-    """A process death injected at a chosen step (escapes the handler, as a real one would)."""
 
 
 def faults(world: LocalWorld, cluster: ClusterFixture, instance_ids: Sequence[str]) -> None:
@@ -48,21 +44,6 @@ def reboots_per_node(world: LocalWorld) -> dict[str, int]:
     return out
 
 
-def _dies_after_the_call(deps: Deps) -> Deps:
-    """The call went out (and was accepted); the process dies before the outcome is written."""
-    real = deps.states
-
-    class DiesBeforeOutcome:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def commit(self, *args: object, **kwargs: object) -> None:
-            raise Crash("died after calling SageMaker, before writing the outcome")
-
-    deps.states = DiesBeforeOutcome()  # type: ignore[assignment]
-    return deps
-
-
 def test_a_crash_after_an_accepted_reboot_never_reboots_again(
     world: LocalWorld, cluster: ClusterFixture
 ) -> None:
@@ -70,7 +51,7 @@ def test_a_crash_after_an_accepted_reboot_never_reboots_again(
     faults(world, cluster, [n.instance_id for n in nodes])
     records = world.drain()
     with pytest.raises(Crash):
-        world.remediate(records, deps_hook=_dies_after_the_call)
+        world.remediate(records, deps_hook=DIES_AFTER_THE_CALL)
     assert [len(c.node_ids) for c in world.calls(REBOOT)] == [5]
     marked = {n.logical_id: ledger(world).node_record(cluster.name, n.logical_id).state for n in nodes}
     assert {s.status for s in marked.values() if s} == {NodeStatus.SENDING}
@@ -99,7 +80,7 @@ def test_a_new_fault_before_reconcile_looks_is_judged_against_the_call_that_went
     node = cluster.in_group(GPU_GROUP)[0]
     faults(world, cluster, [node.instance_id])
     with pytest.raises(Crash):
-        world.remediate(deps_hook=_dies_after_the_call)
+        world.remediate(deps_hook=DIES_AFTER_THE_CALL)
     world.drain()  # the dead invocation's message: redelivered and ignored (see above)
     world.advance(minutes(16).total_seconds())  # the claim expired; reconcile has not run yet
 

@@ -11,21 +11,16 @@ import pytest
 from autoheal.adapters.control import LedgerCooldowns
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import LastOutcome, NodeStatus
-from autoheal.remediate.service import Deps
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import cluster_event, node_health_event
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import minutes
+from tests.fixtures import DIES_AFTER_THE_CALL, DIES_BEFORE_THE_CALL, Crash, minutes
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario
 
 REBOOT = "BatchRebootClusterNodes"
 REPLACE = "BatchReplaceClusterNodes"
-
-
-class Crash(RuntimeError):
-    """A process death injected at a chosen step (escapes the handler, as a real one would)."""
 
 
 def fault(world: LocalWorld, cluster: ClusterFixture, instance_id: str) -> None:
@@ -135,35 +130,6 @@ def test_a_replace_without_capacity_goes_to_a_human_and_stops_replaces_in_the_gr
     assert "do not have sufficient capacity" in cooldowns[(cluster.name, GPU_GROUP)].reason
 
 
-def _crash_before_call(deps: Deps) -> Deps:
-    """Dies after the claim, before the call's nodes are marked `sending` (so before the call)."""
-    real = deps.states
-
-    class DiesBeforeSending:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def put_claimed(self, *args: object, **kwargs: object) -> None:
-            raise Crash("died after the claim, before calling SageMaker")
-
-    deps.states = DiesBeforeSending()  # type: ignore[assignment]
-    return deps
-
-
-def _crash_after_call(deps: Deps) -> Deps:
-    real = deps.states
-
-    class DiesBeforeOutcome:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def commit(self, *args: object, **kwargs: object) -> None:
-            raise Crash("died after calling SageMaker, before writing the outcome")
-
-    deps.states = DiesBeforeOutcome()  # type: ignore[assignment]
-    return deps
-
-
 def test_a_crash_after_the_claim_is_released_by_reconcile_and_acted_on_once(
     world: LocalWorld, cluster: ClusterFixture
 ) -> None:
@@ -171,7 +137,7 @@ def test_a_crash_after_the_claim_is_released_by_reconcile_and_acted_on_once(
     fault(world, cluster, node.instance_id)
     records = world.drain()
     with pytest.raises(Crash):
-        world.remediate(records, deps_hook=_crash_before_call)
+        world.remediate(records, deps_hook=DIES_BEFORE_THE_CALL)
     assert world.calls() == []
 
     world.advance(minutes(16).total_seconds())  # the claim expires; SQS redelivers the message
@@ -193,7 +159,7 @@ def test_a_crash_after_the_call_is_recorded_as_taken_and_never_replaced_twice(
     fault(world, cluster, old)
     records = world.drain()
     with pytest.raises(Crash):
-        world.remediate(records, deps_hook=_crash_after_call)
+        world.remediate(records, deps_hook=DIES_AFTER_THE_CALL)
     assert len(world.calls(REPLACE)) == 1  # the replace went out before the crash
 
     world.advance(minutes(16).total_seconds())
