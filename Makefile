@@ -17,7 +17,7 @@ help:
 	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation"
 	@echo "make sam-build  sam build into a temporary directory (no Docker) and check the layer and functions"
 	@echo "make unit       pure-core unit tests only (no network)"
-	@echo "make torture    the torture suite at full size (duplicates, crashes, throttling, fuzzing, poison)"
+	@echo "make torture    the torture suite at full size (duplicates, holds, reconcile race, crashes, AccessDenied, SNS down, throttling, fuzzing, poison)"
 	@echo "make bench      API-call, DynamoDB, cold-start, scaling, latency and memory benchmarks (bench/README.md)"
 	@echo "make demo       the scripted incident on a local HyperPod control plane (ARGS=\"--json\" ...)"
 

@@ -20,6 +20,9 @@ from autoheal import clients
 from autoheal.adapters.ledger import NodeRecord
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import NodeStatus
+from autoheal.faults import NodeFault
+from autoheal.ports import RetryQueue
+from autoheal.reconcile.service import ReconcileReport
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
@@ -255,6 +258,22 @@ def redeliver(world: LocalWorld, records: Sequence[Mapping[str, Any]]) -> None:
         )
 
 
+class NoDelay:
+    """The real retry queue with the delay dropped: SQS delays run on the wall clock, not the simulated
+    one, so held faults go back on the queue at once and the test advances the simulated clock instead."""
+
+    def __init__(self, real: RetryQueue) -> None:
+        self.real = real
+
+    def requeue(self, faults: Sequence[NodeFault], delay_seconds: int) -> None:
+        self.real.requeue(faults, 0)
+
+
+def no_delay(deps: Deps) -> Deps:
+    deps.retry_queue = NoDelay(deps.retry_queue)
+    return deps
+
+
 def remediate_batch(
     world: LocalWorld, records: Sequence[Mapping[str, Any]], deps_hook: Callable[[Deps], Deps] | None = None
 ) -> RemediationReport:
@@ -380,3 +399,30 @@ def _response(request: Any, status: int, body: Mapping[str, Any]) -> AWSResponse
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "torture"}
     return AWSResponse(request.url, status, headers, _Raw(data))
+
+
+def concurrent_round(
+    world: LocalWorld,
+    rng: random.Random,
+    reconcile: Callable[[], ReconcileReport] | None = None,
+    deps_hook: Callable[[Deps], Deps] | None = no_delay,
+) -> tuple[list[RemediationReport], list[ReconcileReport]]:
+    """The queue, drained once, on WORKERS concurrent remediate workers (disjoint slices), with a
+    reconcile round (`reconcile`, e.g. `world.reconcile`) running alongside when given."""
+    jobs: list[Any] = [s for s in deal(take(world), WORKERS, rng) if s]
+    if reconcile is not None:
+        jobs.append("reconcile")
+    if not jobs:
+        return [], []
+
+    def work(job: Any) -> RemediationReport | ReconcileReport:
+        if isinstance(job, str):
+            assert reconcile is not None
+            return reconcile()
+        return remediate_batch(world, job, deps_hook=deps_hook)
+
+    done = in_parallel(work, jobs)
+    return (
+        [r for r in done if isinstance(r, RemediationReport)],
+        [r for r in done if isinstance(r, ReconcileReport)],
+    )

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from autoheal.adapters.control import ALL_CLUSTERS, LedgerPauses
 from autoheal.core.state import NodeStatus
-from autoheal.faults import NodeFault
-from autoheal.ports import RetryQueue
-from autoheal.remediate.service import Deps, RemediationReport
+from autoheal.remediate.service import RemediationReport
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import minutes
 from tests.torture.support import (
@@ -32,6 +29,7 @@ from tests.torture.support import (
     entries_per_node,
     in_parallel,
     make_storm,
+    no_delay,
     records,
     remediate_batch,
     report,
@@ -46,21 +44,6 @@ COPIES = 2
 HOLD_ROUNDS = 6  # x 15 minutes: past the 60-minute event age limit
 
 
-class NoDelay:
-    """The real retry queue with the delay dropped (the test advances the simulated clock instead)."""
-
-    def __init__(self, real: RetryQueue) -> None:
-        self.real = real
-
-    def requeue(self, faults: Sequence[NodeFault], delay_seconds: int) -> None:
-        self.real.requeue(faults, 0)
-
-
-def _no_delay(deps: Deps) -> Deps:
-    deps.retry_queue = NoDelay(deps.retry_queue)
-    return deps
-
-
 def _round(world: LocalWorld, rng: random.Random) -> list[RemediationReport]:
     """The queue on four remediate workers, with a reconcile round running alongside."""
     slices: list[Any] = [s for s in deal(take(world), WORKERS, rng) if s]
@@ -69,7 +52,7 @@ def _round(world: LocalWorld, rng: random.Random) -> list[RemediationReport]:
         if job == "reconcile":
             world.reconcile()
             return []
-        return [remediate_batch(world, job, deps_hook=_no_delay)]
+        return [remediate_batch(world, job, deps_hook=no_delay)]
 
     return [r for done in in_parallel(work, [*slices, "reconcile"]) for r in done]
 
@@ -103,7 +86,7 @@ def test_a_90_minute_hold_of_a_duplicated_storm_on_four_workers_loses_nothing_an
         _round(world, rng)
         world.advance(minutes(4).total_seconds())
     while left := take(world):
-        remediate_batch(world, left, deps_hook=_no_delay)
+        remediate_batch(world, left, deps_hook=no_delay)
     world.reconcile()
 
     reboots = entries_per_node(world, storm, answered(world.control.calls, REBOOT))
