@@ -46,7 +46,7 @@ def storm(n: int) -> tuple[FakeSageMaker, list[dict[str, Any]]]:
     layout = storm_layout(n)
     clusters = fake_clusters(group_sizes(layout))
     sqs = FakeSqs()
-    deps = build_deps(_settings(), {"sqs": sqs}.__getitem__)
+    deps = build_deps(_settings(), {"sqs": sqs}.__getitem__, clock=lambda: NOW)  # received as it happens
     for k, (cluster, group, index) in enumerate(layout):
         c = clusters[cluster]
         event = node_health_event(c.name, c.arn, c.groups[group][index][0], NOW, event_id=f"bench-{k:08d}")
@@ -67,7 +67,10 @@ def run(sagemaker: FakeSageMaker, records: list[dict[str, Any]]) -> tuple[float,
     gc.collect()
     start = time.process_time()
     report = remediate(records, deps)
-    return time.process_time() - start, report, dynamodb
+    elapsed = time.process_time() - start
+    if records and not report.calls:  # a storm that calls nothing measures nothing
+        raise RuntimeError(f"the {len(records)}-fault storm made no call: {report.metrics.counts}")
+    return elapsed, report, dynamodb
 
 
 def quiet_logs() -> None:
