@@ -155,7 +155,9 @@ def _dynamodb_section(storms: list[dict[str, Any]]) -> list[str]:
         "Goal: ≤ 2 writes and ≤ 1 read per node. Write items = items written (a BatchWriteItem carries "
         "up to 25). Per node: the claim (a conditional PutItem) and its share of the outcome's "
         "BatchWriteItem; per mutating call: one BatchWriteItem marking its nodes `sending` before it "
-        "(so a crash is never acted on twice) and one BatchGetItem re-reading the pause.",
+        "(so a crash is never acted on twice) and one BatchGetItem re-reading the pause. The node states "
+        "are read under the cluster's name and, while records an older version keyed by the cluster's "
+        "ARN may remain, under its ARN too (the same BatchGetItem requests, twice the keys).",
         "",
         "| N | nodes | reads | writes | reads/node | writes/node | write items/node | requests by operation | consumed capacity (as moto reports it, unrequested) |",
         "|---:|---:|---:|---:|---:|---:|---:|---|---|",
