@@ -218,4 +218,5 @@ def flush_counts(counts: MetricCounts) -> None:
                 blob.add_dimension(name=key, value=dim_value)
             for sample in values[start : start + MAX_VALUES_PER_BLOB]:
                 blob.add_metric(name=str(metric), unit=MetricUnit.Seconds, value=sample)
-            blob.flush_metrics()
+            if blob.metric_set:  # Powertools itself publishes a metric when it reaches 100 values
+                blob.flush_metrics()
