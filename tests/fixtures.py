@@ -1,7 +1,10 @@
-"""Test-only helpers on the local stack: the tests' usual cluster, and minutes as a timedelta."""
+"""Test-only helpers: the tests' usual cluster, minutes as a timedelta, crash injection for remediate,
+and an in-process CLI run's result."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -60,3 +63,15 @@ def dies_at(method: str, why: str) -> Any:
 DIES_BEFORE_THE_CALL = dies_at("put_claimed", "died after the claim, before calling SageMaker")
 #: The process dies after the call went out (and was accepted), before the outcome is written.
 DIES_AFTER_THE_CALL = dies_at("commit", "died after calling SageMaker, before writing the outcome")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `autoheal` command run in-process by a test: its exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)

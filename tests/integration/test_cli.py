@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,13 @@ from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.resources import register_stack
 from hyperpod_local.stack.template import REPO_ROOT
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import minutes, slurm_training_cluster
+from tests.fixtures import Run, minutes, slurm_training_cluster
 
 pytestmark = pytest.mark.integration
 
 GPU = "gpu-a"
 REBOOT = "BatchRebootClusterNodes"
 REPLACE = "BatchReplaceClusterNodes"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,7 @@ needed a human back to automation."""
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_clus
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.guards import PRODUCTION_GUARDS
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import minutes
+from tests.fixtures import Run, minutes
 
 pytestmark = pytest.mark.scenario
 
@@ -30,16 +28,6 @@ REBOOT = "BatchRebootClusterNodes"
 GPU = "gpu"
 #: who moto's STS says the test credentials are
 CALLER = "arn:aws:sts::123456789012:user/moto"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 Cli = Callable[..., Run]
