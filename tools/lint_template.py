@@ -5,9 +5,11 @@
 cfn-lint validates a SAM template against SAM's own schemas without transforming it, so it misses
 mistakes that only exist after the transform (a bad runtime, a misspelled IAM action in a policy
 statement). This tool therefore also runs aws-sam-translator in-process (local CodeUri/ContentUri paths
-replaced by placeholder S3 locations, as `sam package` would) and lints the result. Offline: no AWS
-credentials or network are needed. Exits 1 on a transform error or on any cfn-lint error or warning not
-listed in `IGNORED`, 2 when the template cannot be read.
+replaced by placeholder S3 locations, as `sam package` would) and lints the result. cfn-lint does not
+read CloudWatch Metrics Insights queries (a string to it), so every query the template deploys is also
+checked against the documented grammar and reserved keywords (tools.template_queries, stage "query").
+Offline: no AWS credentials or network are needed. Exits 1 on a transform error, a query problem or any
+cfn-lint error or warning not listed in `IGNORED`, 2 when the template cannot be read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from hyperpod_local.stack.template import load_template
+from tools.template_queries import check_template
 
 DEFAULT_REGION = "us-east-1"
 PLACEHOLDER_BUCKET = "autoheal-lint-placeholder"
@@ -45,7 +48,8 @@ _CODE_PROPERTIES = {
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: a cfn-lint match (stage "sam" or "cfn") or a SAM transform error (stage "transform")."""
+    """One problem: a cfn-lint match (stage "sam" or "cfn"), a SAM transform error (stage "transform") or
+    a Metrics Insights query problem (stage "query")."""
 
     stage: str
     match: Match | None = None
@@ -75,7 +79,7 @@ class Ignored:
 
     def covers(self, finding: Finding) -> bool:
         match = finding.match
-        if match is None:  # transform errors are never ignorable
+        if match is None:  # transform errors and query problems are never ignorable
             return False
         match_path = tuple(str(p) for p in (match.path or ()))
         return (
@@ -129,10 +133,13 @@ def _lint(text: str, region: str) -> list[Match]:
 
 
 def check(path: Path, region: str = DEFAULT_REGION, show_transformed: bool = False) -> list[Finding]:
-    """cfn-lint findings for the SAM template and for its transform (or the transform's own errors)."""
+    """cfn-lint findings for the SAM template and for its transform (or the transform's own errors), and
+    the problems of its Metrics Insights queries."""
     findings = [Finding("sam", m) for m in _lint(path.read_text(encoding="utf-8"), region)]
+    template = load_template(path)
+    findings += [Finding("query", message=problem) for problem in check_template(template)]
     try:
-        transformed = transform(load_template(path), region)
+        transformed = transform(template, region)
     except InvalidDocumentException as exc:
         return findings + [Finding("transform", message=cause.message) for cause in exc.causes]
     if show_transformed:
@@ -165,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failing:
         print(f"{args.template}: {len(failing)} problem(s)", file=sys.stderr)
         return 1
-    summary = f"{args.template}: cfn-lint clean as SAM and as transformed CloudFormation ({args.region})"
+    summary = (
+        f"{args.template}: cfn-lint clean as SAM and as transformed CloudFormation ({args.region}); "
+        "Metrics Insights queries sound"
+    )
     print(summary, file=sys.stderr if args.show_transformed else sys.stdout)
     return 0
 

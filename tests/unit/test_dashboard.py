@@ -51,6 +51,8 @@ from hyperpod_local.stack.template import (
     TEMPLATE_PATH,
     load_template,
 )
+from tools.metrics_insights import QueryError
+from tools.metrics_insights import parse as parse_insights
 
 T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]
@@ -202,12 +204,6 @@ class MetricRef:
 _SEARCH = re.compile(r"SEARCH\(\s*'([^']*)'")
 _SEARCH_SCHEMA = re.compile(r"^\s*\{([^}]*)\}(.*)$")
 _SEARCH_TERM = re.compile(r'(\w+)="([^"]*)"')
-_INSIGHTS = re.compile(
-    r'^\s*SELECT\s+\w+\((\w+)\)\s+FROM\s+SCHEMA\(\s*"([^"]+)"((?:\s*,\s*\w+)*)\s*\)'
-    r"(?:\s+WHERE\s+(.+?))?(?:\s+GROUP\s+BY\s+(\w+(?:\s*,\s*\w+)*))?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-_INSIGHTS_CONDITION = re.compile(r"^\s*(\w+)\s*=\s*'([^']*)'\s*$")
 
 
 def search_refs(expression: str, where: str) -> list[MetricRef]:
@@ -230,23 +226,23 @@ def search_refs(expression: str, where: str) -> list[MetricRef]:
 
 
 def insights_ref(query: str, where: str) -> MetricRef:
-    """`SELECT FN(Metric) FROM SCHEMA("Namespace", Dim, ...) [WHERE Dim = 'v' AND ...] [GROUP BY Dim, ...]`
-    (Metrics Insights)."""
-    match = _INSIGHTS.match(query)
-    assert match, f"{where}: not a Metrics Insights query this test can read: {query}"
-    name, namespace, names, where_clause, group_by = match.groups()
-    dimensions: dict[str, str | None] = dict.fromkeys(n.strip() for n in names.split(",") if n.strip())
-    for grouped in (g.strip() for g in (group_by or "").split(",")):
-        assert not grouped or grouped in dimensions, f"{where}: GROUP BY {grouped}, not in its SCHEMA"
-    for condition in re.split(r"\s+AND\s+", where_clause or "", flags=re.IGNORECASE):
-        if not condition.strip():
-            continue
-        parsed = _INSIGHTS_CONDITION.match(condition)
-        assert parsed, f"{where}: a WHERE condition this test cannot read: {condition}"
-        key, value = parsed.groups()
+    """`SELECT FN(Metric) FROM SCHEMA("Namespace", Dim, ...) [WHERE Dim = 'v' AND ...] [GROUP BY Dim, ...]
+    [ORDER BY FN() ... LIMIT n]` (Metrics Insights, read by tools.metrics_insights, which also checks the
+    grammar and the quoting: tests/unit/test_template_metrics_insights.py)."""
+    try:
+        parsed = parse_insights(query)
+    except QueryError as exc:
+        raise AssertionError(f"{where}: not a Metrics Insights query this test can read: {query}") from exc
+    assert parsed.schema is not None, f"{where}: FROM without SCHEMA matches any dimension set: {query}"
+    dimensions: dict[str, str | None] = dict.fromkeys(label.name for label in parsed.schema)
+    for grouped in parsed.group_by:
+        assert grouped.name in dimensions, f"{where}: GROUP BY {grouped.name}, not in its SCHEMA"
+    for condition in parsed.where:
+        key = condition.label.name
+        assert condition.operator == "=", f"{where}: a WHERE condition this test cannot read: {query}"
         assert key in dimensions, f"{where}: WHERE on {key}, not in its SCHEMA: {query}"
-        dimensions[key] = value
-    return MetricRef(where, namespace, name, dimensions)
+        dimensions[key] = condition.value
+    return MetricRef(where, parsed.namespace.name, parsed.metric.name, dimensions)
 
 
 def metric_array_ref(entry: list[Any], where: str) -> MetricRef:
@@ -598,6 +594,11 @@ def test_the_check_catches_a_renamed_metric_a_missing_dimension_and_a_stray_valu
     ) == [MetricRef("w", "HyperPodAutoheal", "BreakerTrips", {"Scope": None, "service": "x"})]
     assert insights_ref(
         "SELECT SUM(NeedsHuman) FROM SCHEMA(\"HyperPodAutoheal\", service) WHERE service = 'x'", "w"
+    ) == MetricRef("w", "HyperPodAutoheal", "NeedsHuman", {"service": "x"})
+    assert insights_ref(
+        'SELECT SUM("NeedsHuman") FROM SCHEMA("HyperPodAutoheal", "service") WHERE "service" = \'x\' '
+        "ORDER BY SUM() DESC LIMIT 5",
+        "w",
     ) == MetricRef("w", "HyperPodAutoheal", "NeedsHuman", {"service": "x"})
 
 

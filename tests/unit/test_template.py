@@ -41,6 +41,7 @@ from hyperpod_local.stack.template import (
     template_properties,
 )
 from tools.lint_template import transform
+from tools.metrics_insights import ALARM_CONTRIBUTOR_CEILING
 
 T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]
@@ -1094,8 +1095,9 @@ def test_hma_alarm_is_a_metrics_insights_query_per_node_stream_of_the_cluster() 
     (transformation,) = section["HmaAlarmMetricFilter"]["MetricTransformations"]
     namespace, name = transformation["MetricNamespace"], transformation["MetricName"]
     assert " ".join(query["Expression"].split()) == (
-        f'SELECT SUM({name}) FROM SCHEMA("{namespace}", ClusterName, {HMA_STREAM_DIMENSION}) '
-        f"WHERE ClusterName = 'ml-cluster' GROUP BY ClusterName, {HMA_STREAM_DIMENSION}"
+        f'SELECT SUM("{name}") FROM SCHEMA("{namespace}", "ClusterName", "{HMA_STREAM_DIMENSION}") '
+        f'WHERE "ClusterName" = \'ml-cluster\' GROUP BY "ClusterName", "{HMA_STREAM_DIMENSION}" '
+        f"ORDER BY SUM() DESC LIMIT {ALARM_CONTRIBUTOR_CEILING}"  # the nodes with the most detections
     )
     assert (query["Period"], query["ReturnData"]) == (60, True)
     expected = {
