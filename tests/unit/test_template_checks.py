@@ -1,18 +1,20 @@
 """The template's security-scan decisions, and the logic of the tools `make lint` / `make sam-build` run.
 
 checkov itself runs in `make template-lint` (its own venv); here: every suppression explains itself, the
-concurrency caps that answer CKV_AWS_115 are in place, and the tools' own logic works without checkov
-or SAM installed.
+concurrency settings that answer CKV_AWS_115 are in place (no reserved concurrency by default: issue 16),
+and the tools' own logic works without checkov or SAM installed.
 """
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hyperpod_local.stack.intrinsics import NO_VALUE, Resolver
 from hyperpod_local.stack.template import (
     RECONCILE_FUNCTION,
     REMEDIATE_FUNCTION,
@@ -21,6 +23,7 @@ from hyperpod_local.stack.template import (
     template_properties,
 )
 from tools.checkov_template import MIN_REASON, checkov_safe, suppressions
+from tools.lint_template import transform
 from tools.sam_build import check_build
 
 T = load_template(TEMPLATE_PATH)
@@ -70,9 +73,40 @@ def test_numbers_in_select_lists_become_strings_for_checkov_only() -> None:
 # ---------------------------------------------------------------- concurrency (CKV_AWS_115)
 
 
-def test_reconcile_reserves_a_small_concurrency() -> None:
-    """Idempotent rounds, two at a time: a storm of Cluster Events must not crowd SageMaker's rate limit."""
-    assert template_properties(T, RECONCILE_FUNCTION)["ReservedConcurrentExecutions"] == 2
+@cache
+def _transformed() -> dict[str, Any]:
+    return transform(T)
+
+
+def _reserved(logical_id: str, **parameters: str) -> Any:
+    """ReservedConcurrentExecutions of a function in the transformed template, as CloudFormation would
+    deploy it with `parameters` (None: the property is not there)."""
+    resources = _transformed()["Resources"]
+    assert resources[logical_id]["Type"] == "AWS::Lambda::Function"
+    value = resources[logical_id]["Properties"].get("ReservedConcurrentExecutions", NO_VALUE)
+    resolved = Resolver(_transformed(), parameters=parameters).resolve(value)
+    return None if resolved is NO_VALUE else resolved
+
+
+def test_no_function_reserves_concurrency_by_default() -> None:
+    """Issue 16: a reservation fails stack creation in an account whose unreserved concurrency would drop
+    below 100 (new and sandbox accounts have quotas of 10 or 50), so the template reserves none unless a
+    parameter asks. The other functions are bounded elsewhere: remediate by its event source's
+    MaximumConcurrency (below), intake by the fault queue it only writes to."""
+    functions = [
+        lid for lid, r in _transformed()["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert set(functions) >= {RECONCILE_FUNCTION, REMEDIATE_FUNCTION, "IntakeFunction"}
+    assert {lid: _reserved(lid) for lid in functions} == dict.fromkeys(functions)
+    assert T["Parameters"]["ReconcileReservedConcurrency"]["Default"] == 0
+
+
+@pytest.mark.parametrize(("value", "reserved"), [("0", None), ("2", "2"), ("10", "10")])
+def test_reconcile_reserved_concurrency_is_its_parameter(value: str, reserved: str | None) -> None:
+    """0 is no reservation (not Lambda's 0, which would stop the function); any other value is reserved."""
+    assert _reserved(RECONCILE_FUNCTION, ReconcileReservedConcurrency=value) == reserved
+    spec = T["Parameters"]["ReconcileReservedConcurrency"]
+    assert (spec["Type"], spec["MinValue"]) == ("Number", 0)
 
 
 def test_remediate_is_capped_on_its_event_source_not_by_reserved_concurrency() -> None:
