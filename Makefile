@@ -14,7 +14,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 help:
 	@echo "make test       lint, then sam build, then every test (creates the venvs it needs)"
 	@echo "make lint       ruff, ruff format, mypy strict, then template-lint"
-	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation"
+	@echo "make template-lint  cfn-lint and checkov on template.yaml, as SAM and as transformed CloudFormation; its Metrics Insights queries"
 	@echo "make sam-build  sam build into a temporary directory (no Docker) and check the layer and functions"
 	@echo "make unit       pure-core unit tests only (no network)"
 	@echo "make torture    the torture suite at full size (duplicates, holds, reconcile race, crashes, AccessDenied, SNS down, throttling, fuzzing, poison)"
