@@ -144,7 +144,10 @@ def _not_deployed(template: Mapping[str, Any], checked: Sequence[Resolver]) -> l
 
 def check_template(template: Mapping[str, Any]) -> list[str]:
     """Every problem of every Metrics Insights query the template deploys (empty when all are sound)."""
-    checked = deployments(template)
+    try:
+        checked = deployments(template)
+    except UnresolvedError as exc:  # a resource's Condition the template does not define, say
+        return [f"the template's conditions cannot be evaluated: {exc}"]
     found = _not_deployed(template, list(checked.values()))
     for name, deployed in checked.items():
         try:

@@ -257,3 +257,9 @@ def test_lint_template_fails_on_a_query_problem(tmp_path: Path) -> None:
     queries = [f for f in check(path) if f.stage == "query"]
     assert len(queries) == 2  # Scope (reserved) and BreakerTrips (unquoted)
     assert "label 'Scope' is a reserved keyword" in queries[0].render(path.name)
+
+
+def test_a_template_whose_conditions_cannot_be_evaluated_is_a_problem_not_a_crash() -> None:
+    template = {"Resources": {"Orphan": _alarm('SELECT SUM("x") FROM "ns"', Condition="Undefined")}}
+    (problem,) = check_template(template)
+    assert problem.startswith("the template's conditions cannot be evaluated")
