@@ -78,7 +78,7 @@ def test_every_sample_event_round_trips_into_node_faults(stack: StackResources) 
     messages = drain(sqs, stack.queue_url)
     received = [NodeFault.model_validate_json(m["Body"]) for m in messages]
     assert sorted(received, key=lambda f: f.dedupe_key) == sorted(expected, key=lambda f: f.dedupe_key)
-    assert len(received) == 11
+    assert len(received) == 21  # issue 16 added 10 faults: nested and real-shape samples
     for message, fault in zip(messages, received, strict=True):
         attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
         assert attributes["source"] == fault.source and attributes["node"] == fault.node_ref

@@ -5,6 +5,7 @@ SageMaker request carrying a value that fails the API's own patterns."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import random
@@ -69,7 +70,7 @@ def log_records() -> Iterator[Records]:
 
 def base_events(cluster: ClusterFixture, now: datetime) -> list[dict[str, Any]]:
     """Every sample event, pointed at a real local cluster and its nodes, fresh."""
-    ids = iter(cluster.instance_ids("gpu") * 4)
+    ids = itertools.cycle(cluster.instance_ids("gpu"))  # as many samples as there are
     out = []
     for path in sorted(EVENTS.glob("*.json")):
         text = path.read_text(encoding="utf-8")

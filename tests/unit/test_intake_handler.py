@@ -115,3 +115,135 @@ def test_hma_log_delivery_is_enqueued_through_the_same_handler(sqs: Stubber) -> 
     result = app.lambda_handler(load_event("hma/slurm-dcgm-xid79.invoke.json"), FakeContext())
     assert (result["received"], result["enqueued"]) == (1, 1)
     assert result["ignored"] == {"duplicate_in_event": 2}
+
+
+# ---------------------------------------------------------------- real shapes (issue 16): accepted, not rejected
+
+
+class Sent:
+    """Matches any SQS `Entries` in a Stubber expectation and keeps the faults they carry."""
+
+    def __init__(self) -> None:
+        self.faults: list[dict[str, Any]] = []
+
+    def __eq__(self, entries: object) -> bool:
+        assert isinstance(entries, list)
+        self.faults.extend(json.loads(entry["MessageBody"]) for entry in entries)
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def expect_sent(sqs: Stubber, n: int) -> Sent:
+    sent = Sent()
+    ok = [{"Id": f"m{i}", "MessageId": f"x{i}", "MD5OfMessageBody": "0" * 32} for i in range(n)]
+    sqs.add_response(
+        "send_message_batch", {"Successful": ok, "Failed": []}, {"QueueUrl": URL, "Entries": sent}
+    )
+    return sent
+
+
+def test_health_event_without_status_code_is_a_fault_per_entity(sqs: Stubber) -> None:
+    """AWS's published Health test events carry no `statusCode`; an `issue` is open until it says so."""
+    sent = expect_sent(sqs, 2)
+    result = app.lambda_handler(load_event("health-no-status-code.json"), FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, 2)
+    assert [f["signal"] for f in sent.faults] == ["AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"] * 2
+
+
+def test_event_without_a_resources_key_is_accepted(sqs: Stubber) -> None:
+    """AWS's own Health retirement example has no `resources`: the envelope does not require it."""
+    sent = expect_sent(sqs, 1)
+    result = app.lambda_handler(load_event("health-retirement-no-resources.json"), FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, 1)
+    assert sent.faults[0]["instance_id"] == "i-0f9e8d7c6b5a43210"
+
+
+def test_cluster_event_without_event_level_is_classified(sqs: Stubber) -> None:
+    """The SageMaker EventBridge page's Cluster Event example has no `EventLevel`."""
+    sent = expect_sent(sqs, 1)
+    result = app.lambda_handler(load_event("cluster-event-no-level.json"), FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, 1)
+    assert sent.faults[0]["signal"] == "InsufficientCapacity"
+
+
+def test_documented_cluster_event_with_nested_metadata_is_an_insufficient_capacity_fault(
+    sqs: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AWS's documented example as printed: metadata at `detail.EventDetails.EventDetails.EventMetadata`,
+    and a placeholder cluster ARN (`cluster/sample-cluster`) beside a usable cluster name."""
+    sent = expect_sent(sqs, 1)
+    result = app.lambda_handler(
+        load_event("cluster-event-insufficient-capacity-documented.json"), FakeContext()
+    )
+    assert (result["rejected"], result["enqueued"]) == ({}, 1)
+    (fault,) = sent.faults
+    assert fault["signal"] == "InsufficientCapacity"
+    assert (fault["instance_id"], fault["node_logical_id"], fault["instance_group"]) == (
+        "i-0391f86fa0fe0d465",
+        "df268d19-f035-4f28-9b80-b956b92ae21e",
+        "p5Inst",
+    )
+    assert (fault["cluster_name"], fault["cluster_arn"]) == ("sample-cluster", None)
+    assert "sufficient capacity" in fault["reason"]
+    assert emf_metrics(capsys.readouterr().out)["DroppedFields"]["Field"] == "ClusterArn"
+
+
+def test_nested_metadata_alone_keeps_the_failure_message_and_logical_id(sqs: Stubber) -> None:
+    """The documented nesting with nothing else unusual: the capacity message and the NodeLogicalId
+    (the only id of the node here) were lost, and the fault with them."""
+    sent = expect_sent(sqs, 1)
+    result = app.lambda_handler(load_event("cluster-event-insufficient-capacity-nested.json"), FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, 1)
+    assert (sent.faults[0]["signal"], sent.faults[0]["node_logical_id"]) == (
+        "InsufficientCapacity",
+        "p5Inst-7c1e4b2a9d3f",
+    )
+
+
+@pytest.mark.parametrize(
+    "placeholder", ["<cluster-arn>", "arn:aws:sagemaker:us-west-2:123456789012:cluster/placeholder"]
+)
+def test_unusable_optional_cluster_arn_is_dropped_logged_and_counted_not_fatal(
+    sqs: Stubber, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, placeholder: str
+) -> None:
+    event = load_event("node-health-placeholder-arn.json")
+    event["detail"]["ClusterArn"] = placeholder
+    sent = expect_sent(sqs, 1)
+    result = app.lambda_handler(event, FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, 1)
+    # the envelope's own `resources` ARN is the fallback for the detail's unusable one
+    assert (sent.faults[0]["cluster_name"], sent.faults[0]["cluster_arn"]) == (
+        "ml-cluster",
+        "arn:aws:sagemaker:us-east-1:123456789012:cluster/abcdef012345",
+    )
+    blob = emf_metrics(capsys.readouterr().out)["DroppedFields"]
+    assert (blob["Field"], blob["DroppedFields"]) == ("ClusterArn", [1.0])
+    dropped = [r.__dict__ for r in caplog.records if r.getMessage() == "optional field dropped"]
+    assert [(d["field"], d["path"]) for d in dropped] == [("ClusterArn", "detail.ClusterArn")]
+    assert "not a HyperPod cluster ARN" in dropped[0]["error"]
+
+
+def with_unknown_fields(node: Any) -> Any:
+    """The same JSON with a new key in every object, at every depth."""
+    if isinstance(node, dict):
+        return {**{k: with_unknown_fields(v) for k, v in node.items()}, "SomethingNew": {"x": [1, "y"]}}
+    if isinstance(node, list):
+        return [with_unknown_fields(v) for v in node]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("name", "enqueued"),
+    [
+        ("cluster-event-insufficient-capacity-documented.json", 1),
+        ("cluster-event-hma-node-health-nested.json", 1),
+        ("node-health-unhealthy.json", 1),
+        ("health-ec2-instance-store-two-entities.json", 2),
+        ("alarm-contributor-hma-stream.json", 1),
+    ],
+)
+def test_unknown_fields_anywhere_are_tolerated(sqs: Stubber, name: str, enqueued: int) -> None:
+    expect_sent(sqs, enqueued)
+    result = app.lambda_handler(with_unknown_fields(load_event(name)), FakeContext())
+    assert (result["rejected"], result["enqueued"]) == ({}, enqueued)

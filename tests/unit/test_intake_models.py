@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from autoheal.faults import RepairAction
+from autoheal.intake import ROUTES, hma_records
+from autoheal.intake.lenient import dropped_fields
 from autoheal.intake.models import (
     AlarmStateChange,
     ClusterEvent,
@@ -98,18 +100,166 @@ def test_bad_instance_ids_are_rejected(instance_id: str) -> None:
         ("ClusterName", "x" * 64),
     ],
 )
-def test_bad_cluster_names_and_arns_are_rejected(field: str, value: str) -> None:
+def test_a_bad_cluster_name_or_arn_beside_a_usable_identity_is_dropped_and_recorded(
+    field: str, value: str
+) -> None:
+    """Issue 16 changed this: an unusable optional cluster id no longer rejects the event when another
+    identity is usable; the drop is recorded on the model (and logged and counted by intake)."""
     raw = load_event("node-health-unhealthy.json")
     raw["detail"][field] = value
-    with pytest.raises(ValidationError, match=field):
+    event = NodeHealthEvent.model_validate(raw)
+    assert getattr(event.detail, "cluster_arn" if field == "ClusterArn" else "cluster_name") is None
+    assert list(event.detail.dropped) == [field]
+    assert [(d.field, d.path) for d in dropped_fields(event)] == [(field, f"detail.{field}")]
+
+
+def test_no_usable_cluster_identity_at_all_is_rejected_and_says_what_was_dropped() -> None:
+    raw = load_event("node-health-unhealthy.json")
+    raw["detail"].update(ClusterName="-bad-", ClusterArn="<cluster-arn>")
+    raw["resources"] = ["arn:aws:sagemaker:us-west-2:111122223333:cluster/sample-cluster"]
+    with pytest.raises(
+        ValidationError, match=r"no usable ClusterName.*ClusterName dropped.*ClusterArn dropped"
+    ):
         NodeHealthEvent.model_validate(raw)
 
 
-def test_bad_node_logical_id_is_rejected() -> None:
+def test_an_unusable_detail_arn_falls_back_to_the_one_in_resources() -> None:
+    raw = load_event("cluster-event-replacement-failed.json")
+    raw["detail"]["EventDetails"].update(ClusterName="-bad-", ClusterArn="<cluster-arn>")
+    event = ClusterEvent.model_validate(raw)
+    assert event.cluster() == (None, "arn:aws:sagemaker:us-east-1:123456789012:cluster/abcdef012345")
+
+
+def test_bad_node_logical_id_beside_an_instance_id_is_dropped() -> None:
+    """Issue 16 changed this: the instance id names the node, so the logical id is optional here."""
     raw = cluster_event()
+    raw["detail"]["EventDetails"]["EventMetadata"]["Instance"]["NodeLogicalId"] = "-bad-"
+    details = ClusterEvent.model_validate(raw).detail.event_details
+    assert details.instance is not None and details.instance.node_logical_id is None
+    assert details.instance.dropped.keys() == {"NodeLogicalId"}
+
+
+def test_bad_node_logical_id_that_is_the_only_id_of_the_node_is_rejected() -> None:
+    raw = cluster_event(InstanceId=None)
     raw["detail"]["EventDetails"]["EventMetadata"]["Instance"]["NodeLogicalId"] = "-bad-"
     with pytest.raises(ValidationError, match="NodeLogicalId"):
         ClusterEvent.model_validate(raw)
+
+
+@pytest.mark.parametrize("shape", ["flat", "nested", "both"])
+def test_cluster_event_metadata_is_read_flat_or_nested_and_the_documented_nested_one_wins(shape: str) -> None:
+    raw = cluster_event()
+    details = raw["detail"]["EventDetails"]
+    flat = details.pop("EventMetadata")
+    nested = {"Instance": {**flat["Instance"], "NodeLogicalId": "nested-logical-id"}}
+    if shape in ("flat", "both"):
+        details["EventMetadata"] = flat
+    if shape in ("nested", "both"):
+        details["EventDetails"] = {"EventMetadata": nested}
+    instance = ClusterEvent.model_validate(raw).detail.event_details.instance
+    assert instance is not None
+    expected = "worker-group-1-3f2a9c1e7b4d" if shape == "flat" else "nested-logical-id"
+    assert instance.node_logical_id == expected
+
+
+def test_nested_metadata_that_is_null_falls_back_to_the_flat_one() -> None:
+    raw = cluster_event()
+    raw["detail"]["EventDetails"]["EventDetails"] = {"EventMetadata": None}
+    instance = ClusterEvent.model_validate(raw).detail.event_details.instance
+    assert instance is not None and instance.node_logical_id == "worker-group-1-3f2a9c1e7b4d"
+
+
+@pytest.mark.parametrize("level", [None, "Critical", "", 3])
+def test_missing_or_unknown_event_level_is_unknown_not_an_error(level: Any) -> None:
+    raw = cluster_event()
+    if level is None:
+        del raw["detail"]["EventDetails"]["EventLevel"]
+    else:
+        raw["detail"]["EventDetails"]["EventLevel"] = level
+    assert ClusterEvent.model_validate(raw).detail.event_details.event_level is EventLevel.UNKNOWN
+
+
+@pytest.mark.parametrize("key", ["resources", "version", "account", "region"])
+def test_envelope_fields_intake_does_not_use_may_be_missing(key: str) -> None:
+    raw = load_event("health-ec2-retirement-arn.json")
+    del raw[key]
+    assert HealthEvent.model_validate(raw).resources == ([] if key == "resources" else raw["resources"])
+
+
+@pytest.mark.parametrize("key", ["id", "time", "source", "detail-type", "detail"])
+def test_envelope_fields_intake_uses_are_required(key: str) -> None:
+    raw = load_event("health-ec2-retirement-arn.json")
+    del raw[key]
+    with pytest.raises(ValidationError):
+        HealthEvent.model_validate(raw)
+
+
+def test_health_detail_needs_only_service_event_type_code_and_entities() -> None:
+    raw = load_event("health-ec2-retirement-arn.json")
+    raw["detail"] = {
+        "service": "EC2",
+        "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+        "affectedEntities": [{"entityValue": "i-0f9e8d7c6b5a43210"}],
+    }
+    detail = HealthEvent.model_validate(raw).detail
+    assert (detail.status_code, detail.event_type_category, detail.page, detail.backup_event) == (
+        None,
+        "",
+        1,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "default"),
+    [
+        ("startTime", "sometime soon", None),
+        ("page", "first", 1),
+        ("totalPages", 0, 1),
+        ("statusCode", 7, None),
+    ],
+)
+def test_unusable_optional_health_fields_are_dropped(field: str, value: Any, default: Any) -> None:
+    raw = load_event("health-ec2-retirement-arn.json")
+    raw["detail"][field] = value
+    event = HealthEvent.model_validate(raw)
+    assert [d.field for d in dropped_fields(event)] == [field]
+    assert (
+        getattr(
+            event.detail,
+            {"startTime": "start_time", "page": "page", "totalPages": "total_pages"}.get(
+                field, "status_code"
+            ),
+        )
+        == default
+    )
+
+
+def every_intake_model() -> set[type[BaseModel]]:
+    """Every model a route parses with, and every model nested in one, and the HMA record models."""
+    seen: set[type[BaseModel]] = set()
+    todo: list[Any] = [route.model for route in ROUTES.values()]
+    todo += [m for m in vars(hma_records).values() if isinstance(m, type) and issubclass(m, BaseModel)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            if item in seen:
+                continue
+            seen.add(item)
+            todo.extend(f.annotation for f in item.model_fields.values())
+        todo.extend(get_args(item))
+    return seen
+
+
+def test_every_intake_model_ignores_unknown_fields() -> None:
+    models = every_intake_model()
+    assert {m.__name__ for m in models} >= {
+        "EventMetadata",
+        "InstanceMetadata",
+        "NestedEventDetails",
+        "_NpdRecord",
+    }
+    assert [m.__name__ for m in models if m.model_config.get("extra", "ignore") != "ignore"] == []
 
 
 @pytest.mark.parametrize("blank", ["", "  "])

@@ -73,6 +73,18 @@ EXPECTED = {
     "alarm-name-convention.json": Expect(signals=["autoheal:ml-cluster:i-0d4c2b1a0f9e8d7c6"]),
     "alarm-contributor-hma-stream.json": Expect(signals=["autoheal-hma-ml-cluster"]),
     "malformed-node-health.json": Expect(rejected="malformed:SageMaker HyperPod Cluster Node Health Event"),
+    # the documented nested metadata shape, and real shapes issue 16 found rejected
+    "cluster-event-replacement-failed-nested.json": Expect(signals=["ReplacementFailed"]),
+    "cluster-event-insufficient-capacity-nested.json": Expect(signals=["InsufficientCapacity"]),
+    "cluster-event-info-nested.json": Expect(ignored=["info_level"]),
+    "cluster-event-null-instance-metadata-nested.json": Expect(signals=["RebootFailed"]),
+    "cluster-event-lost-orchestration-ready-nested.json": Expect(ignored=["noise_lost_orchestration_ready"]),
+    "cluster-event-hma-node-health-nested.json": Expect(signals=["NvidiaErrorReboot"]),
+    "cluster-event-insufficient-capacity-documented.json": Expect(signals=["InsufficientCapacity"]),
+    "cluster-event-no-level.json": Expect(signals=["InsufficientCapacity"]),
+    "health-no-status-code.json": Expect(signals=["AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"] * 2),
+    "health-retirement-no-resources.json": Expect(signals=["AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"]),
+    "node-health-placeholder-arn.json": Expect(signals=["NvidiaErrorTerminate"]),
 }
 
 
@@ -345,11 +357,67 @@ def test_hma_node_health_info_reporting_healthy_is_ignored() -> None:
     assert reasons(run(event)) == ["healthy_transition"]
 
 
-def test_cluster_event_unknown_level_is_rejected() -> None:
-    intake = run(cluster_event(EventLevel="Critical"))
-    assert intake.rejected is not None
-    assert intake.rejected.reason == "malformed:SageMaker HyperPod Cluster Event"
-    assert "EventLevel" in intake.rejected.message
+@pytest.mark.parametrize("level", ["Critical", None, "absent"])
+def test_cluster_event_with_unknown_level_describing_a_failure_is_a_warning_fault(level: Any) -> None:
+    """Issue 16 changed this (an unknown level was rejected): a missing or unknown level is classified."""
+    event = cluster_event(EventLevel=level)
+    if level == "absent":
+        del event["detail"]["EventDetails"]["EventLevel"]
+    fault = only_fault(run(event))
+    assert (fault.signal, fault.severity) == ("ReplacementFailed", Severity.WARNING)
+
+
+@pytest.mark.parametrize(
+    ("description", "failure_message"),
+    [
+        ("Something new and unexpected failed on EC2 Instance i-0f9e8d7c6b5a43210.", None),
+        ("Instance update in Cluster c.", "Instance failed health checks after launch."),
+        ("Something new happened.", "We currently do not have sufficient capacity. Please try again."),
+    ],
+)
+def test_cluster_event_without_level_is_a_fault_when_anything_says_it_failed(
+    description: str, failure_message: str | None
+) -> None:
+    event = cluster_event(Description=description)
+    del event["detail"]["EventDetails"]["EventLevel"]
+    event["detail"]["EventDetails"]["EventMetadata"]["Instance"]["FailureMessage"] = failure_message
+    assert len(run(event).faults) == 1
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "EC2 Instance i-0f9e8d7c6b5a43210 successfully provisioned in Cluster c and InstanceGroup g.",
+        "Instance i-0f9e8d7c6b5a43210 is starting as part of instance replacement in Cluster c.",
+        "Instance i-0f9e8d7c6b5a43210 in Cluster c lost orchestration-ready status.",
+    ],
+)
+def test_cluster_event_without_level_that_describes_no_failure_is_ignored(description: str) -> None:
+    event = cluster_event(Description=description)
+    del event["detail"]["EventDetails"]["EventLevel"]
+    event["detail"]["EventDetails"]["EventMetadata"] = None
+    assert reasons(run(event)) == ["unknown_level_not_a_failure"]
+
+
+def test_cluster_event_without_level_with_unhealthy_hma_info_is_a_fault() -> None:
+    event = load_event("cluster-event-hma-node-health-nested.json")
+    del event["detail"]["EventDetails"]["EventLevel"]
+    assert only_fault(run(event)).signal == "NvidiaErrorReboot"
+
+
+def test_documented_capacity_example_is_insufficient_capacity_on_its_node_in_its_named_cluster() -> None:
+    intake = run(load_event("cluster-event-insufficient-capacity-documented.json"))
+    fault = only_fault(intake)
+    assert (fault.signal, fault.instance_id, fault.node_logical_id, fault.instance_group) == (
+        "InsufficientCapacity",
+        "i-0391f86fa0fe0d465",
+        "df268d19-f035-4f28-9b80-b956b92ae21e",
+        "p5Inst",
+    )
+    # its ARN (`cluster/sample-cluster`) is a placeholder, in the detail and in resources: dropped
+    assert (fault.cluster_name, fault.cluster_arn) == ("sample-cluster", None)
+    assert [(d.field, d.path) for d in intake.dropped] == [("ClusterArn", "detail.EventDetails.ClusterArn")]
+    assert fault.source_event_id == "83ea0bb5-be77-45e8-a458-0a87f778a205"
 
 
 def test_cluster_state_change_is_never_a_fault() -> None:
@@ -445,9 +513,27 @@ def test_health_pages_and_strings_are_accepted_per_page() -> None:
     assert len(intake.faults) == 2
 
 
-def test_health_start_time_that_is_not_a_date_is_rejected() -> None:
+def test_health_start_time_that_is_not_a_date_is_dropped_not_fatal() -> None:
+    """Issue 16 changed this (it was rejected): nothing acts on startTime."""
     intake = run(health(startTime="sometime soon"))
-    assert intake.rejected is not None and "startTime" in intake.rejected.message
+    assert len(intake.faults) == 2
+    assert [(d.field, d.path) for d in intake.dropped] == [("startTime", "detail.startTime")]
+
+
+@pytest.mark.parametrize("category", ["issue", "scheduledChange", "ISSUE"])
+def test_health_event_without_status_code_is_open_for_issues_and_scheduled_changes(category: str) -> None:
+    event = health(eventTypeCategory=category)
+    del event["detail"]["statusCode"]
+    assert len(run(event).faults) == 2
+
+
+@pytest.mark.parametrize("category", ["accountNotification", "investigation", "absent"])
+def test_health_event_without_status_code_of_another_category_is_ignored(category: str) -> None:
+    event = health(eventTypeCategory=category)
+    del event["detail"]["statusCode"]
+    if category == "absent":
+        del event["detail"]["eventTypeCategory"]
+    assert reasons(run(event)) == ["health_status_unknown"]
 
 
 @pytest.mark.parametrize(

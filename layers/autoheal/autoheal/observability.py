@@ -67,6 +67,7 @@ class Metric(StrEnum):
     FAULTS_RECEIVED = "FaultsReceived"
     FAULTS_IGNORED = "FaultsIgnored"  # dimension Reason
     EVENTS_REJECTED = "EventsRejected"  # dimension Reason: malformed input, dropped
+    DROPPED_FIELDS = "DroppedFields"  # dimension Field: an unusable optional field left out, event kept
     FAULTS_ENQUEUED = "FaultsEnqueued"
     FAULTS_DEQUEUED = "FaultsDequeued"  # faults remediate took off the queue
     DUPLICATE_FAULTS = "DuplicateFaults"
@@ -96,6 +97,7 @@ class Metric(StrEnum):
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.FAULTS_IGNORED: ("Reason",),
     Metric.EVENTS_REJECTED: ("Reason",),
+    Metric.DROPPED_FIELDS: ("Field",),
     Metric.BATCH_CALLS: ("Action",),
     Metric.FAILED_ENTRIES: ("Action", "ErrorCode"),
     Metric.NODES_CLOSED: ("Reason",),

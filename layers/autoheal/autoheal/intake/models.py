@@ -1,8 +1,12 @@
 """Powertools parser models for every EventBridge event intake accepts.
 
-Lenient where AWS is vague (extra fields are ignored, `HealthStatus` and `RepairAction` are read
-case-insensitively and unknown spellings become UNKNOWN), strict where it matters: instance ids,
-NodeLogicalIds, cluster names and ARNs are validated with the patterns in `autoheal.faults`.
+Strict about ids, tolerant about everything else (`autoheal.intake.lenient`): unknown fields are
+ignored at every depth; `HealthStatus`, `RepairAction`, `EventLevel` are read case-insensitively and
+unknown spellings (or a missing `EventLevel`) become UNKNOWN; an optional field intake does not act on
+is `Droppable` - an unusable value is dropped, logged and counted, and the rest of the event is used.
+What intake acts on is validated with the patterns in `autoheal.faults` and rejects the event when
+unusable: the instance id; a NodeLogicalId when no instance id names the node; at least one usable
+cluster identity (ClusterName, ClusterArn, or a cluster ARN in `resources`) for HyperPod events.
 Free text is never length-capped here (rules clip it); ids are. Timestamps come out timezone-aware
 UTC. The models only describe shapes; `rules/` decides.
 """
@@ -10,23 +14,28 @@ UTC. The models only describe shapes; `rules/` decides.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
-from autoheal.faults import (
-    CLUSTER_ARN_RE,
-    ClusterArn,
-    ClusterName,
-    InstanceId,
-    NodeLogicalId,
-    RepairAction,
+from autoheal.faults import CLUSTER_ARN_RE, InstanceId
+from autoheal.intake.fields import (
+    AssumedUtc,
+    EpochMillis,
+    GroupName,
+    LenientRepairAction,
+    OptionalClusterArn,
+    OptionalClusterName,
+    OptionalInstanceId,
+    OptionalLogicalId,
+    PageNumber,
+    Rfc1123,
+    case_insensitive,
 )
+from autoheal.intake.lenient import Droppable, StringMap, Tolerant
 
 SAGEMAKER = "aws.sagemaker"
 HEALTH = "aws.health"
@@ -43,47 +52,6 @@ ALARM_CONTRIBUTOR_STATE_CHANGE = "CloudWatch Alarm Contributor State Change"
 # ---------------------------------------------------------------- field helpers
 
 
-def _blank_to_none(value: object) -> object:
-    """Optional ids sometimes arrive as "" - treat that as absent, not as a bad id."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-def _as_utc(value: datetime) -> datetime:
-    """Naive timestamps are taken as UTC (AWS sends UTC); aware ones are converted."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _epoch_millis(value: object) -> object:
-    """HyperPod's EventTime is epoch milliseconds in EventBridge (ISO strings also accepted)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool):
-        raise ValueError("EventTime must be epoch milliseconds, not a boolean")
-    if isinstance(value, int | float):
-        try:
-            return datetime.fromtimestamp(value / 1000, UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(f"EventTime out of range: {value!r}") from exc
-    return value
-
-
-def _rfc1123(value: object) -> object:
-    """AWS Health times are RFC-1123 strings ("Fri, 3 Jun 2022 05:01:10 GMT"); ISO also accepted."""
-    if isinstance(value, str):
-        try:
-            return parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return value  # let pydantic try ISO-8601, and report it if that fails too
-    return value
-
-
-def _repair_action(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    by_name = {member.value.lower(): member for member in RepairAction}
-    return by_name.get(value.strip().lower(), RepairAction.UNKNOWN)
-
-
 def _json_object(value: object) -> object:
     """CloudWatch's reasonData is a JSON-encoded string; nothing depends on it, so bad JSON is None."""
     if isinstance(value, str):
@@ -95,43 +63,46 @@ def _json_object(value: object) -> object:
     return value
 
 
-#: An AWS timestamp, naive taken as UTC. Not `faults.UtcDatetime`, which refuses naive times in our own
-#: models (a queued `NodeFault` always carries its offset).
-AssumedUtc = Annotated[datetime, AfterValidator(_as_utc)]
-EpochMillis = Annotated[datetime, BeforeValidator(_epoch_millis), AfterValidator(_as_utc)]
-Rfc1123 = Annotated[datetime, BeforeValidator(_rfc1123), AfterValidator(_as_utc)]
-OptionalInstanceId = Annotated[InstanceId | None, BeforeValidator(_blank_to_none)]
-OptionalLogicalId = Annotated[NodeLogicalId | None, BeforeValidator(_blank_to_none)]
-OptionalClusterName = Annotated[ClusterName | None, BeforeValidator(_blank_to_none)]
-OptionalClusterArn = Annotated[ClusterArn | None, BeforeValidator(_blank_to_none)]
-LenientRepairAction = Annotated[RepairAction | None, BeforeValidator(_repair_action)]
-
-
 class HealthStatus(StrEnum):
     HEALTHY = "Healthy"
     UNHEALTHY = "Unhealthy"
     UNKNOWN = "Unknown"
 
 
-class _Detail(BaseModel):
+class _Detail(Tolerant):
     """HyperPod spells its detail fields in PascalCase."""
 
-    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, frozen=True, extra="ignore")
 
 
-class _CamelDetail(BaseModel):
+class _CamelDetail(Tolerant):
     """AWS Health and CloudWatch spell theirs in camelCase."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
 
-class _Envelope(EventBridgeModel):
-    """The EventBridge envelope with a bounded id and a UTC time."""
+class _Envelope(Tolerant, EventBridgeModel):
+    """The EventBridge envelope with a bounded id and a UTC time.
 
-    model_config = ConfigDict(frozen=True)
+    EventBridge's event structure reference says every event carries version, id, detail-type,
+    source, account, time, region, resources and detail
+    (https://docs.aws.amazon.com/eventbridge/latest/ref/overiew-event-structure.html), but AWS's own
+    Health retirement example has no `resources`, and the Health schema marks it "Required: No"
+    (https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html). Intake
+    routes on source and detail-type and uses id and time, so those are required; version, account,
+    region and resources are read by nothing that acts, so a missing or unusable one is tolerated
+    (`resources` defaults to `[]`, the others to "").
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: str = Field(min_length=1, max_length=128)
     time: AssumedUtc
+    version: Droppable[str] = ""
+    account: Droppable[str] = ""
+    region: Droppable[str] = ""
+    resources: Droppable[list[str]] = Field(default_factory=list)
+    replay_name: Droppable[str | None] = Field(default=None, alias="replay-name")
 
 
 class _HyperPodEnvelope(_Envelope):
@@ -145,10 +116,21 @@ class _HyperPodEnvelope(_Envelope):
     def _cluster_in_detail(self) -> tuple[str | None, str | None]:
         raise NotImplementedError
 
+    def _dropped_in_detail(self) -> dict[str, str]:
+        raise NotImplementedError
+
     @model_validator(mode="after")
     def _names_a_cluster(self) -> _HyperPodEnvelope:
+        """The cluster is what intake's faults are acted on in: at least one identity must be usable
+        (an unusable one was dropped and is named here, so the rejection says why)."""
         if self.cluster() == (None, None):
-            raise ValueError("no ClusterName, ClusterArn or cluster ARN in resources")
+            dropped = {
+                k: v for k, v in self._dropped_in_detail().items() if k in ("ClusterName", "ClusterArn")
+            }
+            why = "; ".join(f"{name} dropped: {reason}" for name, reason in dropped.items())
+            raise ValueError(
+                "no usable ClusterName, ClusterArn or cluster ARN in resources" + (f" ({why})" if why else "")
+            )
         return self
 
 
@@ -159,9 +141,9 @@ class HealthSummary(_Detail):
     """HMA's verdict on a node (`HealthSummary`, and `NodeHealthInfo` inside cluster events)."""
 
     health_status: str = Field(max_length=64)
-    health_status_reason: str = ""
-    repair_action: LenientRepairAction = None
-    recommendation: str = ""
+    health_status_reason: Droppable[str] = ""
+    repair_action: Droppable[LenientRepairAction] = None
+    recommendation: Droppable[str] = ""
 
     @property
     def status(self) -> HealthStatus:
@@ -173,11 +155,11 @@ class HealthSummary(_Detail):
 class NodeHealthDetail(_Detail):
     """`SageMaker HyperPod Cluster Node Health Event`: flat, one node."""
 
-    cluster_name: OptionalClusterName = None
-    cluster_arn: OptionalClusterArn = None
+    cluster_name: Droppable[OptionalClusterName] = None
+    cluster_arn: Droppable[OptionalClusterArn] = None
     instance_id: InstanceId
-    instance_group_name: str | None = Field(default=None, max_length=63)
-    tags: dict[str, Any] = Field(default_factory=dict)
+    instance_group_name: Droppable[GroupName] = None
+    tags: Droppable[dict[str, Any]] = Field(default_factory=dict)
     health_summary: HealthSummary
 
 
@@ -187,11 +169,18 @@ class NodeHealthEvent(_HyperPodEnvelope):
     def _cluster_in_detail(self) -> tuple[str | None, str | None]:
         return self.detail.cluster_name, self.detail.cluster_arn
 
+    def _dropped_in_detail(self) -> dict[str, str]:
+        return self.detail.dropped
+
 
 class EventLevel(StrEnum):
+    """`Info` | `Warn` | `Error`; UNKNOWN for a missing level (the SageMaker EventBridge page's own
+    Cluster Event example has none) or a spelling we do not know: classified, never rejected."""
+
     INFO = "Info"
     WARN = "Warn"
     ERROR = "Error"
+    UNKNOWN = "Unknown"
 
 
 class ResourceType(StrEnum):
@@ -200,49 +189,71 @@ class ResourceType(StrEnum):
     INSTANCE = "Instance"
 
 
-def _case_insensitive(enum: type[StrEnum]) -> BeforeValidator:
-    def pick(value: object) -> object:
-        if isinstance(value, str):
-            wanted = value.strip().lower()
-            return next((m for m in enum if m.value.lower() == wanted), value)
-        return value
-
-    return BeforeValidator(pick)
-
-
 class InstanceMetadata(_Detail):
     """`EventMetadata.Instance`; `NodeHealthInfo` is undocumented (seen on EKS HMA faults)."""
 
-    failure_message: str | None = None
-    node_logical_id: OptionalLogicalId = None
-    lcs_execution_state: str | None = None
-    node_health_info: HealthSummary | None = None
+    failure_message: Droppable[str | None] = None
+    node_logical_id: Droppable[OptionalLogicalId] = None
+    lcs_execution_state: Droppable[str | None] = None
+    node_health_info: Droppable[HealthSummary | None] = None
 
 
 class EventMetadata(_Detail):
     """A union in the API model; only `Instance` matters to intake, the others are kept loosely."""
 
     instance: InstanceMetadata | None = None
-    cluster: dict[str, Any] | None = None
-    instance_group: dict[str, Any] | None = None
-    instance_group_scaling: dict[str, Any] | None = None
+    cluster: Droppable[dict[str, Any] | None] = None
+    instance_group: Droppable[dict[str, Any] | None] = None
+    instance_group_scaling: Droppable[dict[str, Any] | None] = None
+
+
+class NestedEventDetails(_Detail):
+    """`EventDetails` inside `detail.EventDetails`: the API's `ClusterEventDetail.EventDetails`."""
+
+    event_metadata: EventMetadata | None = None
 
 
 class ClusterEventDetails(_Detail):
-    event_id: str | None = Field(default=None, min_length=1, max_length=128)
-    cluster_arn: OptionalClusterArn = None
-    cluster_name: OptionalClusterName = None
+    """`detail.EventDetails`. Its `EventMetadata` comes in two shapes, both accepted: AWS's documented
+    examples (the SageMaker EventBridge page and the cluster events reference,
+    https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-cluster-events-reference.html)
+    nest it as `EventDetails.EventDetails.EventMetadata`, the API's own `ClusterEventDetail` shape
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ClusterEventDetail.html); the
+    awslabs EKS sample builds it one level up, `EventDetails.EventMetadata`. If both are present the
+    documented (nested) one wins: it is the shape AWS specifies; the flat one is a sample's."""
+
+    event_id: Droppable[Annotated[str, Field(min_length=1, max_length=128)] | None] = None
+    cluster_arn: Droppable[OptionalClusterArn] = None
+    cluster_name: Droppable[OptionalClusterName] = None
     event_time: EpochMillis
-    resource_type: Annotated[ResourceType, _case_insensitive(ResourceType)]
-    event_level: Annotated[EventLevel, _case_insensitive(EventLevel)]
-    description: str = ""
-    instance_group_name: str | None = Field(default=None, max_length=63)
+    resource_type: Annotated[ResourceType, case_insensitive(ResourceType)]
+    event_level: Annotated[EventLevel, case_insensitive(EventLevel, EventLevel.UNKNOWN)] = EventLevel.UNKNOWN
+    description: Droppable[str] = ""
+    instance_group_name: Droppable[GroupName] = None
     instance_id: OptionalInstanceId = None
-    event_metadata: EventMetadata | None = None
+    event_metadata: EventMetadata | None = None  # flat (sample) shape
+    event_details: NestedEventDetails | None = None  # documented shape
+
+    @property
+    def metadata(self) -> EventMetadata | None:
+        """The documented (nested) `EventMetadata` if there is one, else the flat one."""
+        nested = self.event_details.event_metadata if self.event_details else None
+        return nested or self.event_metadata
 
     @property
     def instance(self) -> InstanceMetadata | None:
-        return self.event_metadata.instance if self.event_metadata else None
+        metadata = self.metadata
+        return metadata.instance if metadata else None
+
+    @model_validator(mode="after")
+    def _names_its_node(self) -> ClusterEventDetails:
+        """A NodeLogicalId may be dropped only when an instance id names the node: otherwise it is what
+        intake would act on, and an unusable one rejects the event."""
+        instance = self.instance
+        why = instance.dropped.get("NodeLogicalId") if instance else None
+        if self.instance_id is None and why is not None:
+            raise ValueError(f"NodeLogicalId is the only id of the node and is not usable: {why}")
+        return self
 
 
 class ClusterEventDetail(_Detail):
@@ -255,13 +266,16 @@ class ClusterEvent(_HyperPodEnvelope):
     def _cluster_in_detail(self) -> tuple[str | None, str | None]:
         return self.detail.event_details.cluster_name, self.detail.event_details.cluster_arn
 
+    def _dropped_in_detail(self) -> dict[str, str]:
+        return self.detail.event_details.dropped
+
 
 class ClusterStateDetail(_Detail):
     """`SageMaker HyperPod Cluster State Change`: mirrors DescribeCluster; never a node fault."""
 
-    cluster_arn: str | None = None
-    cluster_name: str | None = None
-    cluster_status: str | None = None
+    cluster_arn: Droppable[str | None] = None
+    cluster_name: Droppable[str | None] = None
+    cluster_status: Droppable[str | None] = None
 
 
 class ClusterStateChange(_Envelope):
@@ -273,27 +287,32 @@ class ClusterStateChange(_Envelope):
 
 class AffectedEntity(_CamelDetail):
     entity_value: str
-    status: str | None = None
+    status: Droppable[str | None] = None
 
 
 class EventDescription(_CamelDetail):
-    language: str = ""
-    latest_description: str = ""
+    language: Droppable[str] = ""
+    latest_description: Droppable[str] = ""
 
 
 class HealthDetail(_CamelDetail):
-    event_arn: str = ""
+    """`AWS Health Event` detail. Published Health events (AWS's aws-health-tools test events, a captured
+    retirement event) lack fields the schema page lists, `statusCode` among them, so everything but
+    `service`, `eventTypeCode` and the affected entities is optional; what a missing `statusCode` means is
+    the rule's call (`rules.health`)."""
+
+    event_arn: Droppable[str] = ""
     service: str
     event_type_code: str = Field(min_length=1, max_length=128)
-    event_type_category: str = ""
-    status_code: str
-    start_time: Rfc1123 | None = None
-    communication_id: str | None = None
+    event_type_category: Droppable[str] = ""
+    status_code: Droppable[str | None] = None
+    start_time: Droppable[Rfc1123 | None] = None
+    communication_id: Droppable[str | None] = None
     affected_entities: list[AffectedEntity] = Field(default_factory=list)
-    event_description: list[EventDescription] = Field(default_factory=list)
-    page: int = Field(default=1, ge=1)
-    total_pages: int = Field(default=1, ge=1)
-    backup_event: bool = False
+    event_description: Droppable[list[EventDescription]] = Field(default_factory=list)
+    page: Droppable[PageNumber] = 1
+    total_pages: Droppable[PageNumber] = 1
+    backup_event: Droppable[bool] = False
 
     @property
     def description(self) -> str:
@@ -318,7 +337,7 @@ class AlarmState(_CamelDetail):
 class MetricIdentity(_CamelDetail):
     namespace: str = ""
     name: str = ""
-    dimensions: dict[str, str] = Field(default_factory=dict)
+    dimensions: StringMap = Field(default_factory=dict)
 
 
 class MetricStat(_CamelDetail):
@@ -358,7 +377,7 @@ class AlarmContributor(_CamelDetail):
     """One time series of a Metrics Insights multi-time-series alarm: its GROUP BY dimensions."""
 
     id: str = Field(min_length=1, max_length=1024)
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: StringMap = Field(default_factory=dict)
 
 
 class AlarmContributorDetail(_CamelDetail):

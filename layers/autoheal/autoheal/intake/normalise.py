@@ -4,7 +4,9 @@ EventBridge events are dispatched by (source, detail-type) through `ROUTES`: eac
 parser model and the rule that maps it; a rule gets only the settings it reads (its part of
 `RuleConfig`, built once from `Settings` by `autoheal.intake.wiring.rule_config`). An unknown pair is
 acknowledged (`unsupported_detail_type`); a known pair that does not parse, or whose ids are invalid, is rejected as `malformed:<detail-type>`
-with a short summary of the validation errors (never the event itself).
+with a short summary of the validation errors (never the event itself). An unusable *optional* field
+does not reject the event: the model drops it (`autoheal.intake.lenient`) and the `Intake` lists it in
+`dropped`, for the service to log and count.
 
 A CloudWatch Logs subscription delivery (`{"awslogs": ...}`: HMA log records) is decoded and goes
 to `rules.hma_logs`; one that cannot be decoded is rejected as `malformed:awslogs`, and each unreadable
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 
 from autoheal.faults import NodeFault
 from autoheal.intake import logs, models
+from autoheal.intake.lenient import DroppedField, dropped_fields
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
     MALFORMED_LOGS,
@@ -119,7 +122,7 @@ def normalise(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
         disposition = route.rule(event, config)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
-    return _with(intake, disposition)
+    return _with(intake, disposition, dropped_fields(event))
 
 
 def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
@@ -141,7 +144,7 @@ def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     return _with(intake, disposition)
 
 
-def _with(intake: Intake, disposition: Disposition) -> Intake:
+def _with(intake: Intake, disposition: Disposition, dropped: list[DroppedField] | None = None) -> Intake:
     faults: list[NodeFault] = []
     ignored = list(disposition.ignored)
     seen: set[str] = set()
@@ -159,6 +162,7 @@ def _with(intake: Intake, disposition: Disposition) -> Intake:
         ignored=ignored,
         rejected_parts=list(disposition.rejected),
         subject=intake.subject,
+        dropped=dropped or [],
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from autoheal.faults import NodeFault
+from autoheal.intake.lenient import DroppedField
 
 
 class IgnoreReason(StrEnum):
@@ -17,6 +18,7 @@ class IgnoreReason(StrEnum):
     HEALTHY_TRANSITION = "healthy_transition"
     UNKNOWN_HEALTH_STATUS = "unknown_health_status"
     INFO_LEVEL = "info_level"
+    UNKNOWN_LEVEL_NOT_A_FAILURE = "unknown_level_not_a_failure"  # no (known) EventLevel, nothing failed
     NOT_INSTANCE_SCOPE = "not_instance_scope"
     NOISE_LOST_ORCHESTRATION_READY = "noise_lost_orchestration_ready"
     NO_NODE = "no_node"
@@ -24,6 +26,9 @@ class IgnoreReason(StrEnum):
     HEALTH_NOT_EC2 = "health_not_ec2"
     HEALTH_BACKUP_COPY = "health_backup_copy"
     CLOSED_HEALTH_EVENT = "closed_health_event"
+    HEALTH_STATUS_UNKNOWN = (
+        "health_status_unknown"  # no statusCode, and a category that is not an issue/change
+    )
     HEALTH_ENTITY_RESOLVED = "health_entity_resolved"
     ALARM_NOT_ALARM_STATE = "alarm_not_alarm_state"
     ALARM_ALREADY_IN_ALARM = "alarm_already_in_alarm"
@@ -82,3 +87,4 @@ class Intake:
     rejected: Rejected | None = None  # the whole event
     rejected_parts: list[Rejected] = field(default_factory=list)  # some of its records
     subject: str = ""  # where it came from, for the log line (a log group and stream)
+    dropped: list[DroppedField] = field(default_factory=list)  # unusable optional fields left out

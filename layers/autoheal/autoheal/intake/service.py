@@ -1,4 +1,5 @@
-"""Intake's logic: normalise an event, log and count what was dropped, stamp each fault with its
+"""Intake's logic: normalise an event, log and count what was dropped (ignored, rejected, or an unusable
+optional field left out of an event that was otherwise used), stamp each fault with its
 receipt time (a future-dated `observed_at` clamped to it, metered), enqueue the faults.
 
 The event is an EventBridge event or a CloudWatch Logs subscription delivery of HMA log records.
@@ -62,6 +63,8 @@ def ingest(raw: Mapping[str, Any], deps: IntakeDeps) -> IntakeReport:
         counts.add(Metric.FAULTS_IGNORED, n, Reason=reason)
     for reason, n in rejected.items():
         counts.add(Metric.EVENTS_REJECTED, n, Reason=reason)
+    for name, n in Counter(d.field for d in intake.dropped).items():
+        counts.add(Metric.DROPPED_FIELDS, n, Field=name)
     counts.add(Metric.FAULTS_RECEIVED, len(faults))
 
     enqueued = 0
@@ -93,6 +96,11 @@ def _received(intake: Intake, now: datetime, counts: MetricCounts) -> list[NodeF
 
 
 def _log_dropped(intake: Intake) -> None:
+    for dropped in intake.dropped:
+        logger.warning(
+            "optional field dropped",
+            extra={**_context(intake), "field": dropped.field, "path": dropped.path, "error": dropped.reason},
+        )
     for item in intake.ignored:
         logger.info(
             "ignored", extra={**_context(intake), "reason": str(item.reason), "subject": item.subject}

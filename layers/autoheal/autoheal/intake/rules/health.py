@@ -4,6 +4,13 @@ Only EC2 events that are `open` or `upcoming` and are not a backup-region copy c
 entity whose value is an instance id or an instance ARN is one fault, its signal the
 `eventTypeCode`. The cluster is unknown here (None): remediate resolves it from the node lists.
 Pages of a paginated event carry different entities, so each page is handled on its own.
+
+A missing `statusCode`: the schema page lists `statusCode` (`open` | `closed` | `upcoming`,
+https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html), but
+published events (AWS's aws-health-tools test events, a captured instance-retirement event) have none.
+An `issue` or a `scheduledChange` is then taken as open - that is what the event announces; a
+`closed` one says so - and anything else (`accountNotification`, `investigation`, no category) is
+ignored as `health_status_unknown`: nothing to act on without a status.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from autoheal.intake.result import Disposition, Ignored, IgnoreReason, ignore
 from autoheal.intake.rules.common import reason_text
 
 _OPEN_STATUSES = frozenset({"open", "upcoming"})
+#: Categories whose event, when it carries no `statusCode`, is taken as open.
+_OPEN_WITHOUT_STATUS = frozenset({"issue", "scheduledchange"})
 _SETTLED_ENTITY_STATUSES = frozenset({"RESOLVED", "UNIMPAIRED"})
 _INSTANCE_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:ec2:[a-z0-9\-]*:[0-9]{12}:instance/(?P<id>i-[a-f0-9]+)$")
 
@@ -33,7 +42,10 @@ def health_event(event: HealthEvent) -> Disposition:
         return ignore(IgnoreReason.HEALTH_NOT_EC2, detail.service)
     if detail.backup_event:
         return ignore(IgnoreReason.HEALTH_BACKUP_COPY, detail.event_type_code)
-    if detail.status_code.lower() not in _OPEN_STATUSES:
+    if detail.status_code is None:
+        if detail.event_type_category.lower() not in _OPEN_WITHOUT_STATUS:
+            return ignore(IgnoreReason.HEALTH_STATUS_UNKNOWN, detail.event_type_category)
+    elif detail.status_code.lower() not in _OPEN_STATUSES:
         return ignore(IgnoreReason.CLOSED_HEALTH_EVENT, detail.status_code)
     if not detail.affected_entities:
         return ignore(IgnoreReason.NO_NODE, detail.event_type_code)

@@ -4,7 +4,10 @@
   `NodeUnhealthy`); `Healthy` is a recovery, ignored; other spellings are ignored and counted.
 - Cluster Event: only `Instance`-scope `Warn`/`Error` events naming an instance id or NodeLogicalId
   are faults; `Info` and the "lost orchestration-ready status" `Warn` noise are ignored. The signal
-  comes from the event's family (`_DESCRIPTION_SIGNALS`), capacity failures first.
+  comes from the event's family (`_DESCRIPTION_SIGNALS`), capacity failures first. An event with no
+  `EventLevel` (or one we do not know) is judged by what it says: if it describes a failure (a known
+  failure family, a capacity message, an unhealthy `NodeHealthInfo`, or "fail" in its description) it
+  is a fault like a `Warn` (severity warning); otherwise it is ignored as `unknown_level_not_a_failure`.
 - Cluster State Change: never a node fault.
 """
 
@@ -31,6 +34,7 @@ CLUSTER_EVENT_ERROR = "ClusterEventError"
 
 _NOISE_LOST_ORCHESTRATION_READY = "lost orchestration-ready status"
 _CAPACITY_RE = re.compile(r"insufficient\s+(?:instance\s+)?capacity|sufficient\s+capacity", re.IGNORECASE)
+_FAILURE_RE = re.compile(r"\bfail(?:ed|s|ure)?\b|\bunhealthy\b", re.IGNORECASE)
 
 # Description families from the HyperPod cluster events reference, first match wins.
 _DESCRIPTION_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -44,7 +48,11 @@ _DESCRIPTION_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
-_SEVERITY = {EventLevel.WARN: Severity.WARNING, EventLevel.ERROR: Severity.ERROR}
+_SEVERITY = {
+    EventLevel.WARN: Severity.WARNING,
+    EventLevel.ERROR: Severity.ERROR,
+    EventLevel.UNKNOWN: Severity.WARNING,
+}
 
 
 def node_health(event: NodeHealthEvent) -> Disposition:
@@ -89,6 +97,8 @@ def cluster_event(event: ClusterEvent) -> Disposition:
     logical_id = instance.node_logical_id if instance else None
     if details.instance_id is None and logical_id is None:
         return ignore(IgnoreReason.NO_NODE, details.description)
+    if details.event_level is EventLevel.UNKNOWN and not describes_a_failure(details):
+        return ignore(IgnoreReason.UNKNOWN_LEVEL_NOT_A_FAILURE, details.description)
     cluster_name, cluster_arn = event.cluster()
     fault = NodeFault(
         cluster_name=cluster_name,
@@ -124,6 +134,15 @@ def cluster_event_signal(details: ClusterEventDetails) -> str:
         (signal for pattern, signal in _DESCRIPTION_SIGNALS if pattern.search(description)),
         CLUSTER_EVENT_ERROR,
     )
+
+
+def describes_a_failure(details: ClusterEventDetails) -> bool:
+    """Whether an event without a (known) level says something failed: its signal is a known failure
+    family or capacity, HMA calls the node unhealthy, or the prose says it failed."""
+    if cluster_event_signal(details) != CLUSTER_EVENT_ERROR:
+        return True
+    failure = (details.instance.failure_message if details.instance else None) or ""
+    return any(_FAILURE_RE.search(text[:MATCH_WINDOW]) for text in (details.description, failure))
 
 
 def cluster_state_change(event: ClusterStateChange) -> Disposition:
