@@ -60,15 +60,6 @@ LOG_STREAM = log_stream("p5Inst", LOG_NODE)
 LOGGED_AT = datetime(2026, 6, 1, 17, 20, 25, tzinfo=UTC)
 
 # The issue-16 defects the rows below run into today.
-HEALTH_STATUS = "issue 16 intake: a Health event without detail.statusCode is rejected as malformed"
-NO_RESOURCES = (
-    "issue 16 intake: an event without a `resources` key is rejected (Powertools' EventBridgeModel)"
-)
-PLACEHOLDER_ARN = (
-    "issue 16 intake: an unusable optional ClusterArn (AWS's placeholder) rejects the whole event"
-)
-NESTED_METADATA = "issue 16 intake: detail.EventDetails.EventDetails.EventMetadata (AWS's shape) is not read"
-NO_LEVEL = "issue 16 intake: a Cluster Event without EventLevel is rejected instead of classified"
 ALARM_PREFIX = "issue 16 alarms: AlarmNamePrefix defaults to empty, so every alarm in the account is intake's"
 ALARM_MUTED = "issue 16 alarms: muteDetail (actions muted by an alarm mute rule) is not read"
 
@@ -126,30 +117,26 @@ ROWS = [
     # --- SageMaker EventBridge page: the three HyperPod detail-types
     Row("sagemaker-eb-node-health.json", to(HYPERPOD), Rejected("malformed:SageMaker HyperPod Cluster Node Health Event")),
     Row("sagemaker-eb-node-health.hex-instance-id.json", to(HYPERPOD),
-        faults(Fault("i-12345678abcdefabc", "NvidiaErrorTerminate", cluster="sample-cluster", repair="None")),
-        intake_defect=PLACEHOLDER_ARN),
-    Row("sagemaker-eb-cluster-event.json", to(HYPERPOD, RECONCILE), Ignored(),
-        intake_defect=both(NO_LEVEL, PLACEHOLDER_ARN)),
+        faults(Fault("i-12345678abcdefabc", "NvidiaErrorTerminate", cluster="sample-cluster", repair="None"))),
+    Row("sagemaker-eb-cluster-event.json", to(HYPERPOD, RECONCILE), Ignored("unknown_level_not_a_failure")),
     Row("sagemaker-eb-cluster-state-change.json", to(HYPERPOD), Ignored("state_change")),
     # --- HyperPod cluster events reference
     Row("hyperpod-events-ref-insufficient-capacity.json", to(HYPERPOD, RECONCILE),
         faults(Fault("i-0391f86fa0fe0d465", "InsufficientCapacity", logical_id="df268d19-f035-4f28-9b80-b956b92ae21e",
-                     cluster="sample-cluster")),
-        intake_defect=both(PLACEHOLDER_ARN, NESTED_METADATA)),
+                     cluster="sample-cluster"))),
     # --- AWS Health EventBridge schema page
     Row("health-schema-ec2-operational-issue.json", to(HEALTH), Ignored("no_node")),
     Row("health-schema-elb-api-issue.json", to(), Ignored("health_not_ec2")),
     Row("health-schema-ec2-instance-store-backup.json", to(HEALTH), Ignored("health_backup_copy")),
     Row("health-schema-ec2-instance-retirement.json", to(HEALTH),
-        faults(Fault("i-1234567890abcdef0", "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")), intake_defect=NO_RESOURCES),
+        faults(Fault("i-1234567890abcdef0", "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"))),
     Row("health-schema-lambda-planned-lifecycle.json", to(), Ignored("health_not_ec2")),
     # --- aws/aws-health-tools test events, a captured event in a Cloud Custodian fork
     Row("aws-health-tools-instance-store-testevent.json", to(HEALTH),
-        faults(Fault("i-abcd1111", "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED")), intake_defect=HEALTH_STATUS),
-    Row("aws-health-tools-sms-notifier-test.json", to(), Ignored("health_not_ec2"), intake_defect=HEALTH_STATUS),
+        faults(Fault("i-abcd1111", "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"))),
+    Row("aws-health-tools-sms-notifier-test.json", to(), Ignored("health_not_ec2")),
     Row("cloud-custodian-fork-phd-ec2-retire.json", to(HEALTH),
-        faults(Fault("i-0c608386538544571", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED")),
-        intake_defect=HEALTH_STATUS),
+        faults(Fault("i-0c608386538544571", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED"))),
     # --- CloudWatch alarm events: none is named autoheal:<cluster>:<instance-id>; the state changes but one are muted
     Row("cloudwatch-single-metric-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX,
         intake_defect=both(ALARM_PREFIX, ALARM_MUTED)),

@@ -319,6 +319,11 @@ def test_cluster_event_tolerates_null_or_missing_metadata(metadata: Any) -> None
             "Lifecycle script on i-0f9e8d7c6b5a43210 has Failed. To view lifecycle script logs ...",
             "LifecycleScriptFailed",
         ),
+        # Only a failed script is of the lifecycle-script failure family (AWS's own example "has Started").
+        (
+            "Instance lifecycle script execution for EC2InstanceId i-0f9e8d7c6b5a43210 has Started",
+            "ClusterEventError",
+        ),
         ("Something new and unexpected happened.", "ClusterEventError"),
         ("", "ClusterEventError"),
     ],

@@ -43,7 +43,8 @@ _DESCRIPTION_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"failed as part of instance replacement", "ReplacementFailed"),
         (r"failed to submit reboot|reboot\b.*\bfailed", "RebootFailed"),
         (r"failed to terminate|termination\b.*\bfailed", "TerminationFailed"),
-        (r"lifecycle script", "LifecycleScriptFailed"),
+        # "... has <status>": only a failed status is a fault (a started or completed script is not).
+        (r"lifecycle script\b.*\bfail(?:ed|ure)?\b", "LifecycleScriptFailed"),
         (r"failed to provision|instance creation\b.*\bfailed", "ProvisioningFailed"),
     )
 )
