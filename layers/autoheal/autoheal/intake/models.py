@@ -10,6 +10,7 @@ UTC. The models only describe shapes; `rules/` decides.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -27,6 +28,7 @@ from autoheal.faults import (
     NodeLogicalId,
     RepairAction,
 )
+from autoheal.intake.alarm_mute import OptionalMuteDetail
 
 SAGEMAKER = "aws.sagemaker"
 HEALTH = "aws.health"
@@ -307,6 +309,9 @@ class HealthEvent(_Envelope):
 
 # ---------------------------------------------------------------- CloudWatch alarms
 
+#: A Metrics Insights query with GROUP BY: one alarm over many time series (a multi-time-series alarm).
+_GROUPED_QUERY = re.compile(r"^\s*SELECT\b.*\bGROUP\s+BY\b", re.IGNORECASE | re.DOTALL)
+
 
 class AlarmState(_CamelDetail):
     value: str
@@ -335,12 +340,18 @@ class AlarmConfiguration(_CamelDetail):
     description: str | None = None
     metrics: list[AlarmMetric] = Field(default_factory=list)
 
+    @property
+    def multi_time_series(self) -> bool:
+        """A Metrics Insights alarm with GROUP BY: each contributor sends its own state change."""
+        return any(m.expression and _GROUPED_QUERY.match(m.expression) for m in self.metrics)
+
 
 class AlarmDetail(_CamelDetail):
     alarm_name: str = Field(min_length=1, max_length=255)
     state: AlarmState
     previous_state: AlarmState | None = None
     configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+    mute_detail: OptionalMuteDetail = None
 
     def dimension_values(self, name: str) -> list[str]:
         """Distinct values of one metric dimension across the alarm's metrics, in order."""
@@ -368,6 +379,7 @@ class AlarmContributorDetail(_CamelDetail):
     alarm_contributor: AlarmContributor
     state: AlarmState
     configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+    mute_detail: OptionalMuteDetail = None
 
 
 class AlarmContributorStateChange(_Envelope):
