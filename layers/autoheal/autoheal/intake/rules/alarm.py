@@ -11,8 +11,8 @@ Which alarms are faults at all (checked first, for both detail-types below):
   (a replay, a widened rule, the local stack);
 - only a transition *into* ALARM (ALARM -> ALARM updates and OK / INSUFFICIENT_DATA are ignored);
 - not while an alarm mute rule mutes the alarm's actions (a non-empty `muteDetail`): `alarm_muted`.
-  CloudWatch does not send a new state change when the mute window ends, so an alarm still in ALARM
-  then raises no fault until it goes back to OK and into ALARM again.
+  The alarm's state does not change when the mute window ends, so no new state change arrives: an alarm
+  still in ALARM then raises no fault until it goes back to OK and into ALARM again.
 
 The alarm must then name exactly one node, in one of two ways:
 
