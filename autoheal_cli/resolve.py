@@ -55,6 +55,7 @@ PARAMETER_ENV: Mapping[str, str] = {
     "OptOutTag": "AUTOHEAL_OPT_OUT_TAG",
     "DeferToHyperPod": "AUTOHEAL_DEFER_TO_HYPERPOD",
     "MaxEventAgeMinutes": "AUTOHEAL_MAX_EVENT_AGE_MINUTES",
+    "AlarmNamePrefix": "AUTOHEAL_ALARM_NAME_PREFIX",
     "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
     "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
     "HmaIgnoredXids": "AUTOHEAL_HMA_IGNORED_XIDS",

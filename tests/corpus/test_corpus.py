@@ -9,9 +9,9 @@ README.md beside them. Each row says, through the real path:
 - what the intake handler (`functions/intake/app.py`, settings from the template's environment of the
   intake function) makes of it: faults (node, signal), ignored (why) or rejected.
 
-Where today's code disagrees, the row names the issue-16 defect: a strict xfail, removed once the fix is
-merged. A row that says `Ignored()` without a reason accepts any reason code: several checks may claim the
-example first (the alarm name, its mute), and which one does is the owning rule's choice.
+A row may name a known defect (`route_defect`, `intake_defect`: a strict xfail, removed with the fix);
+none does today: the sixteen issue 16 found are fixed. A row that says `Ignored()` without a reason
+accepts any reason code.
 """
 
 from __future__ import annotations
@@ -59,10 +59,6 @@ LOG_NODE = "i-0391f86fa0fe0d465"
 LOG_STREAM = log_stream("p5Inst", LOG_NODE)
 LOGGED_AT = datetime(2026, 6, 1, 17, 20, 25, tzinfo=UTC)
 
-# The issue-16 defects the rows below run into today.
-ALARM_PREFIX = "issue 16 alarms: AlarmNamePrefix defaults to empty, so every alarm in the account is intake's"
-ALARM_MUTED = "issue 16 alarms: muteDetail (actions muted by an alarm mute rule) is not read"
-
 
 # ---------------------------------------------------------------- expected outcomes
 
@@ -108,10 +104,6 @@ def faults(*expected: Fault) -> tuple[Fault, ...]:
     return expected
 
 
-def both(*defects: str) -> str:
-    return "; ".join(defects)
-
-
 # fmt: off
 ROWS = [
     # --- SageMaker EventBridge page: the three HyperPod detail-types
@@ -138,15 +130,12 @@ ROWS = [
     Row("cloud-custodian-fork-phd-ec2-retire.json", to(HEALTH),
         faults(Fault("i-0c608386538544571", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED"))),
     # --- CloudWatch alarm events: none is named autoheal:<cluster>:<instance-id>; the state changes but one are muted
-    Row("cloudwatch-single-metric-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX,
-        intake_defect=both(ALARM_PREFIX, ALARM_MUTED)),
-    Row("cloudwatch-metric-math-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX,
-        intake_defect=both(ALARM_PREFIX, ALARM_MUTED)),
-    Row("cloudwatch-anomaly-detection-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX,
-        intake_defect=both(ALARM_PREFIX, ALARM_MUTED)),
-    Row("cloudwatch-composite-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX),
-    Row("cloudwatch-multi-time-series-contributor.json", to(), Ignored(), route_defect=ALARM_PREFIX),
-    Row("cloudwatch-multi-time-series-alarm.json", to(), Ignored(), route_defect=ALARM_PREFIX),
+    Row("cloudwatch-single-metric-alarm.json", to(), Ignored("alarm_prefix_mismatch")),
+    Row("cloudwatch-metric-math-alarm.json", to(), Ignored("alarm_prefix_mismatch")),
+    Row("cloudwatch-anomaly-detection-alarm.json", to(), Ignored("alarm_prefix_mismatch")),
+    Row("cloudwatch-composite-alarm.json", to(), Ignored("alarm_prefix_mismatch")),
+    Row("cloudwatch-multi-time-series-contributor.json", to(), Ignored("alarm_prefix_mismatch")),
+    Row("cloudwatch-multi-time-series-alarm.json", to(), Ignored("alarm_prefix_mismatch")),
     Row("cloudwatch-configuration-change-create-composite.json", to(), Ignored("unsupported_detail_type")),
     Row("cloudwatch-configuration-change-update-metric.json", to(), Ignored("unsupported_detail_type")),
     Row("cloudwatch-configuration-change-delete-suppressed.json", to(), Ignored("unsupported_detail_type")),

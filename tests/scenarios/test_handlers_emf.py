@@ -114,12 +114,13 @@ def test_the_signal_dimension_is_bounded_whatever_the_alarms_are_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Alarm names are free text: one per node with the `autoheal:<cluster>:<instance>` convention, and
-    any characters at all. Through intake, remediate and reconcile, the `Signal` dimension of every
-    EMF blob stays one clean class (`CloudWatchAlarm`); the names stay in the ledger."""
+    after the `autoheal:` prefix any characters at all. Through intake, remediate and reconcile, the
+    `Signal` dimension of every EMF blob stays one clean class (`CloudWatchAlarm`); the names stay in
+    the ledger."""
     nodes = cluster.instance_ids(GPU_GROUP)[:3]
     at = world.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     names = [f"autoheal:{cluster.name}:{nodes[0]}", f"autoheal:{cluster.name}:{nodes[1]}"]
-    odd = "Xid \x1b[31m\u00e9rror\t\u2603 on " + nodes[2]
+    odd = "autoheal:Xid \x1b[31m\u00e9rror\t\u2603 on " + nodes[2]  # the prefix, then anything
     events = [alarm_event(n, at) for n in names]
     events.append(alarm_event(odd, at, {"InstanceId": nodes[2], "ClusterName": cluster.name}))
     names.append(odd)

@@ -28,6 +28,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from moto.events.models import EventPattern
 
 from autoheal import observability
 from autoheal.core.reconcile import Verdict
@@ -42,7 +43,7 @@ from autoheal.observability import (
     signal_class,
 )
 from autoheal.policy import Action
-from autoheal.settings import Settings
+from autoheal.settings import load_settings
 from hyperpod_local.stack.intrinsics import Resolver
 from hyperpod_local.stack.template import (
     FUNCTIONS,
@@ -50,6 +51,7 @@ from hyperpod_local.stack.template import (
     RECONCILE_FUNCTION,
     TEMPLATE_PATH,
     load_template,
+    template_function_env,
 )
 from tools.metrics_insights import QueryError
 from tools.metrics_insights import parse as parse_insights
@@ -514,10 +516,16 @@ def test_reconcile_not_running_fires_after_three_silent_intervals() -> None:
         assert period % 60 == 0 and period * p["EvaluationPeriods"] <= 86400
 
 
-def test_our_own_alarms_are_not_faults_to_intake() -> None:
-    """Intake subscribes to every alarm's state change (without AlarmNamePrefix): ours name no node."""
-    for lid in ALARMS:
-        p = DEPLOYED.resolve(RESOURCES[lid]["Properties"])
+@pytest.mark.parametrize("prefix", ["autoheal:", "", "hyperpod-"])
+def test_our_own_alarms_are_not_faults_to_intake(prefix: str) -> None:
+    """Whatever AlarmNamePrefix is (empty: every alarm; or one our names start with), the AlarmEvents
+    rule leaves our operational alarms out, and intake ignores them as ours if they reach it anyway."""
+    deployed = deployment({**ALL_ON, "AlarmNamePrefix": prefix})
+    settings = load_settings(deployed.resolve(template_function_env(T, "IntakeFunction")))
+    rule = T["Resources"]["IntakeFunction"]["Properties"]["Events"]["AlarmEvents"]["Properties"]
+    pattern = EventPattern.load(json.dumps(deployed.resolve(rule["Pattern"])))
+    for lid in OPS_ALARMS:
+        p = deployed.resolve(RESOURCES[lid]["Properties"])
         if "MetricName" in p:
             metric = {"namespace": p["Namespace"], "name": p["MetricName"]}
             metric["dimensions"] = {d["Name"]: d["Value"] for d in p["Dimensions"]}
@@ -544,9 +552,10 @@ def test_our_own_alarms_are_not_faults_to_intake() -> None:
                 "configuration": {"metrics": metrics},
             },
         }
-        intake = normalise(event, rule_config(Settings()))
+        assert not pattern.matches_event(event), lid  # type: ignore[arg-type]
+        intake = normalise(event, rule_config(settings))
         assert (intake.faults, intake.rejected) == ([], None), lid
-        assert [i.reason for i in intake.ignored] == ["no_node"], lid
+        assert [i.reason for i in intake.ignored] == ["own_operational_alarm"], lid
 
 
 # ---------------------------------------------------------------- the topic's key

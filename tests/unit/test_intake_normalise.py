@@ -68,10 +68,10 @@ EXPECTED = {
         signals=["AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"] * 2
     ),
     "health-backup-copy.json": Expect(ignored=["health_backup_copy"]),
-    "alarm-alarm-instance-dimension.json": Expect(signals=["hyperpod-gpu-xid-errors-ml-cluster-node-a"]),
+    "alarm-alarm-instance-dimension.json": Expect(signals=["autoheal:gpu-xid-errors-ml-cluster-node-a"]),
     "alarm-ok-transition.json": Expect(ignored=["alarm_not_alarm_state"]),
     "alarm-name-convention.json": Expect(signals=["autoheal:ml-cluster:i-0d4c2b1a0f9e8d7c6"]),
-    "alarm-contributor-hma-stream.json": Expect(signals=["autoheal-hma-ml-cluster"]),
+    "alarm-contributor-hma-stream.json": Expect(signals=["autoheal:hma-detections-hyperpod-autoheal"]),
     "malformed-node-health.json": Expect(rejected="malformed:SageMaker HyperPod Cluster Node Health Event"),
     # the documented nested metadata shape, and real shapes issue 16 found rejected
     "cluster-event-replacement-failed-nested.json": Expect(signals=["ReplacementFailed"]),
@@ -583,7 +583,7 @@ def test_alarm_entering_alarm_is_a_fault_on_the_instance_dimension() -> None:
     fault = only_fault(run(alarm()))
     assert fault.source is FaultSource.CLOUDWATCH_ALARM
     assert (fault.instance_id, fault.cluster_name) == (NODE_A, "ml-cluster")
-    assert fault.signal == "hyperpod-gpu-xid-errors-ml-cluster-node-a"
+    assert fault.signal == "autoheal:gpu-xid-errors-ml-cluster-node-a"
     assert fault.reason.startswith("Threshold Crossed")
 
 
@@ -661,7 +661,7 @@ def test_alarm_dimension_that_is_not_an_instance_id_is_rejected(value: str) -> N
 
 def test_long_alarm_name_is_clipped_to_a_valid_signal() -> None:
     event = alarm()
-    event["detail"]["alarmName"] = "x" * 255
+    event["detail"]["alarmName"] = "autoheal:" + "x" * 246
     assert len(only_fault(run(event)).signal) == 128
 
 
@@ -683,7 +683,10 @@ def test_contributor_in_alarm_names_the_node_of_its_hma_stream() -> None:
         NODE_A,
         "worker-group-1",
     )
-    assert (fault.source, fault.signal) == (FaultSource.CLOUDWATCH_ALARM, "autoheal-hma-ml-cluster")
+    assert (fault.source, fault.signal) == (
+        FaultSource.CLOUDWATCH_ALARM,
+        "autoheal:hma-detections-hyperpod-autoheal",
+    )
     assert fault.observed_at == datetime(2025, 6, 1, 16, 22, 4, tzinfo=UTC)
 
 

@@ -232,7 +232,7 @@ def health(service: str = "EC2", detail_type: str = "AWS Health Event") -> Event
     return envelope("aws.health", detail_type, detail, [instance])
 
 
-def alarm(name: str = "gpu-xid-train", state: str = "ALARM", previous: str = "OK") -> Event:
+def alarm(name: str = "autoheal:gpu-xid-train", state: str = "ALARM", previous: str = "OK") -> Event:
     detail = {
         "alarmName": name,
         "state": {"value": state, "reason": "threshold crossed", "reasonData": "{}"},
@@ -265,7 +265,7 @@ def alarm_configuration_change() -> Event:
 
 
 def contributor(
-    name: str = "hma-train", state: str = "ALARM", attributes: Mapping[str, str] | None = None
+    name: str = "autoheal:hma-train", state: str = "ALARM", attributes: Mapping[str, str] | None = None
 ) -> Event:
     """`CloudWatch Alarm Contributor State Change`: one time series of a Metrics Insights alarm (no
     previousState; the contributor's attributes are its GROUP BY dimensions)."""
@@ -345,6 +345,10 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         ({"AlarmNamePrefix": ""}, alarm(name="anything"), {"AlarmEvents"}),
         ({"AlarmNamePrefix": "hyperpod-"}, contributor(name="hyperpod-hma"), {"AlarmEvents"}),
         ({"AlarmNamePrefix": "hyperpod-"}, contributor(name="hma-hyperpod-"), set()),
+        ({}, alarm(name="ServerCpuTooHigh"), set()),
+        ({}, alarm(name="hyperpod-autoheal-intake-errors"), set()),
+        ({"AlarmNamePrefix": ""}, alarm(name="hyperpod-autoheal-intake-errors"), set()),
+        ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="hyperpod-autoheal-intake-errors"), set()),
     ],
     ids=[
         "cluster in scope",
@@ -357,6 +361,10 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         "empty prefix means all alarms",
         "contributor of an alarm with the prefix",
         "contributor of an alarm without it",
+        "default prefix: an alarm not named for autoheal",
+        "default prefix: the stack's own alarm",
+        "empty prefix: still not the stack's own alarm",
+        "a prefix the stack's own alarm names start with",
     ],
 )
 def test_optional_scoping_parameters(parameters: dict[str, str], event: Event, expected: set[str]) -> None:
@@ -365,7 +373,8 @@ def test_optional_scoping_parameters(parameters: dict[str, str], event: Event, e
 
 def test_unscoped_patterns_have_no_leftover_filters() -> None:
     assert "resources" not in rule_pattern("HyperPodEvents")
-    assert "alarmName" not in rule_pattern("AlarmEvents")["detail"]
+    assert "alarmName" not in rule_pattern("AlarmEvents", AlarmNamePrefix="")["detail"]
+    assert rule_pattern("AlarmEvents")["detail"]["alarmName"] == [{"prefix": "autoheal:"}]
     assert rule_pattern("AlarmEvents", AlarmNamePrefix="hp-")["detail"]["alarmName"] == [{"prefix": "hp-"}]
 
 
@@ -1112,19 +1121,21 @@ def test_hma_alarm_is_a_metrics_insights_query_per_node_stream_of_the_cluster() 
     assert not actions & set(alarm_props)  # a trigger for intake, not a page
 
 
-@pytest.mark.parametrize("prefix", ["", "hyperpod-"])
+@pytest.mark.parametrize("prefix", ["autoheal:", "", "hyperpod-"])
 def test_a_contributor_of_the_hma_alarm_becomes_a_fault_of_its_node(prefix: str) -> None:
-    """The alarm's name passes the AlarmEvents rule's prefix filter, and a contributor with the metric
-    filter's dimensions as attributes is one fault of the node its stream names."""
-    _, section = _alarm_section(AlarmNamePrefix=prefix)
+    """The alarm's name passes the AlarmEvents rule's prefix filter (and is not named like the stack's
+    operational alarms), and a contributor with the metric filter's dimensions as attributes is one
+    fault of the node its stream names, with the settings the deployment gives intake."""
+    resolver, section = _alarm_section(AlarmNamePrefix=prefix)
     name = section["HmaDetectionsAlarm"]["AlarmName"]
-    assert name.startswith(prefix) and name.endswith("-hma-detections")
+    assert name == f"{prefix}hma-detections-{resolver.stack_name}"
     (transformation,) = section["HmaAlarmMetricFilter"]["MetricTransformations"]
     values = {"$.autoheal_cluster": "ml-cluster", "$.autoheal_stream": HMA_STREAM}
     attributes = {d["Key"]: values[d["Value"]] for d in transformation["Dimensions"]}
     event = contributor(name=name, attributes=attributes)
     assert matching_rules(event, AlarmNamePrefix=prefix) == {"AlarmEvents"}
-    intake = normalise(event, rule_config(Settings()))
+    env = resolver.with_resources({"FaultQueue": "q"}).resolve(template_function_env(T, INTAKE_FUNCTION))
+    intake = normalise(event, rule_config(load_settings(env)))
     assert (intake.rejected, intake.ignored) == (None, [])
     (fault,) = intake.faults
     assert (fault.cluster_name, fault.instance_group, fault.instance_id) == ("ml-cluster", "gpu", HMA_NODE)

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     | DEFER_TO_HYPERPOD | leave faults HyperPod is already repairing (NodeRecovery Automatic) | true |
     | MAX_EVENT_AGE_MINUTES | older events cause no action | 60 |
     | DRY_RUN | decide and record everything, call nothing mutating | false |
+    | ALARM_NAME_PREFIX | only alarms whose name starts with this are faults (empty: every alarm, an opt-in) | autoheal: |
+    | OPERATIONAL_ALARM_PREFIX | the stack's own alarms' name prefix (`<stack>-`): never faults | empty |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
@@ -90,6 +92,8 @@ class Settings(BaseModel):
     defer_to_hyperpod: bool = True
     max_event_age_minutes: int = Field(default=60, ge=1, le=30 * 24 * 60)
     dry_run: bool = False
+    alarm_name_prefix: str = Field(default="autoheal:", max_length=255)
+    operational_alarm_prefix: str = Field(default="", max_length=255)
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
     hma_ignored_xids: str = Field(default="13,31,43,45,94", pattern=r"^$|^[0-9]{1,3}(,[0-9]{1,3})*$")

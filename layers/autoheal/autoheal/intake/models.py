@@ -1,4 +1,4 @@
-"""Powertools parser models for every EventBridge event intake accepts.
+"""Powertools parser models for every EventBridge event intake accepts (CloudWatch alarms: `alarm_models`).
 
 Strict about ids, tolerant about everything else (`autoheal.intake.lenient`): unknown fields are
 ignored at every depth; `HealthStatus`, `RepairAction`, `EventLevel` are read case-insensitively and
@@ -13,12 +13,11 @@ UTC. The models only describe shapes; `rules/` decides.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
 from autoheal.faults import CLUSTER_ARN_RE, InstanceId
@@ -35,7 +34,7 @@ from autoheal.intake.fields import (
     Rfc1123,
     case_insensitive,
 )
-from autoheal.intake.lenient import Droppable, StringMap, Tolerant
+from autoheal.intake.lenient import Droppable, Tolerant
 
 SAGEMAKER = "aws.sagemaker"
 HEALTH = "aws.health"
@@ -50,17 +49,6 @@ ALARM_CONTRIBUTOR_STATE_CHANGE = "CloudWatch Alarm Contributor State Change"
 
 
 # ---------------------------------------------------------------- field helpers
-
-
-def _json_object(value: object) -> object:
-    """CloudWatch's reasonData is a JSON-encoded string; nothing depends on it, so bad JSON is None."""
-    if isinstance(value, str):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return None
-        return decoded if isinstance(decoded, dict) else None
-    return value
 
 
 class HealthStatus(StrEnum):
@@ -322,72 +310,3 @@ class HealthDetail(_CamelDetail):
 
 class HealthEvent(_Envelope):
     detail: HealthDetail
-
-
-# ---------------------------------------------------------------- CloudWatch alarms
-
-
-class AlarmState(_CamelDetail):
-    value: str
-    reason: str = ""
-    reason_data: Annotated[dict[str, Any] | None, BeforeValidator(_json_object)] = None
-    timestamp: str | None = None
-
-
-class MetricIdentity(_CamelDetail):
-    namespace: str = ""
-    name: str = ""
-    dimensions: StringMap = Field(default_factory=dict)
-
-
-class MetricStat(_CamelDetail):
-    metric: MetricIdentity
-
-
-class AlarmMetric(_CamelDetail):
-    id: str = ""
-    metric_stat: MetricStat | None = None
-    expression: str | None = None
-
-
-class AlarmConfiguration(_CamelDetail):
-    description: str | None = None
-    metrics: list[AlarmMetric] = Field(default_factory=list)
-
-
-class AlarmDetail(_CamelDetail):
-    alarm_name: str = Field(min_length=1, max_length=255)
-    state: AlarmState
-    previous_state: AlarmState | None = None
-    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
-
-    def dimension_values(self, name: str) -> list[str]:
-        """Distinct values of one metric dimension across the alarm's metrics, in order."""
-        values = (
-            m.metric_stat.metric.dimensions.get(name) for m in self.configuration.metrics if m.metric_stat
-        )
-        return list(dict.fromkeys(v for v in values if v))
-
-
-class AlarmStateChange(_Envelope):
-    detail: AlarmDetail
-
-
-class AlarmContributor(_CamelDetail):
-    """One time series of a Metrics Insights multi-time-series alarm: its GROUP BY dimensions."""
-
-    id: str = Field(min_length=1, max_length=1024)
-    attributes: StringMap = Field(default_factory=dict)
-
-
-class AlarmContributorDetail(_CamelDetail):
-    """`CloudWatch Alarm Contributor State Change`: one contributor's state (no previousState)."""
-
-    alarm_name: str = Field(min_length=1, max_length=255)
-    alarm_contributor: AlarmContributor
-    state: AlarmState
-    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
-
-
-class AlarmContributorStateChange(_Envelope):
-    detail: AlarmContributorDetail

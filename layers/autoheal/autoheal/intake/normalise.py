@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ValidationError
 
 from autoheal.faults import NodeFault
-from autoheal.intake import logs, models
+from autoheal.intake import alarm_models, logs, models
 from autoheal.intake.lenient import DroppedField, dropped_fields
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
@@ -87,10 +87,10 @@ ROUTES: Mapping[tuple[str, str], Route[Any]] = {
     ),
     (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, _no_config(health.health_event)),
     (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(
-        models.AlarmStateChange, _alarm_config(alarm.alarm_state_change)
+        alarm_models.AlarmStateChange, _alarm_config(alarm.alarm_state_change)
     ),
     (models.CLOUDWATCH, models.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(
-        models.AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
+        alarm_models.AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
     ),
 }
 

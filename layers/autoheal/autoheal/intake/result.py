@@ -32,6 +32,10 @@ class IgnoreReason(StrEnum):
     HEALTH_ENTITY_RESOLVED = "health_entity_resolved"
     ALARM_NOT_ALARM_STATE = "alarm_not_alarm_state"
     ALARM_ALREADY_IN_ALARM = "alarm_already_in_alarm"
+    ALARM_PREFIX_MISMATCH = "alarm_prefix_mismatch"  # not named for autoheal (AlarmNamePrefix)
+    OWN_OPERATIONAL_ALARM = "own_operational_alarm"  # one of this stack's own alarms (<stack>-...)
+    ALARM_MUTED = "alarm_muted"  # an alarm mute rule mutes the alarm's actions (muteDetail)
+    ALARM_MULTI_TIME_SERIES = "alarm_multi_time_series"  # aggregate state: the contributors name nodes
     AMBIGUOUS_NODE = "ambiguous_node"
     DUPLICATE_IN_EVENT = "duplicate_in_event"
     UNSUPPORTED_DETAIL_TYPE = "unsupported_detail_type"

@@ -33,6 +33,8 @@ def rule_config(settings: Settings) -> RuleConfig:
     """The settings fields intake's rules read, per rule."""
     return RuleConfig(
         alarm=AlarmRuleConfig(
+            name_prefix=settings.alarm_name_prefix,
+            operational_prefix=settings.operational_alarm_prefix,
             node_dimension=settings.alarm_node_dimension,
             cluster_dimension=settings.alarm_cluster_dimension,
         ),

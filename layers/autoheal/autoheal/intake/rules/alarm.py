@@ -1,10 +1,25 @@
 """Rule for `CloudWatch Alarm State Change` (source `aws.cloudwatch`).
 
-Only a transition *into* ALARM is a fault (ALARM -> ALARM updates and OK / INSUFFICIENT_DATA are
-ignored). The alarm must name exactly one node, in one of two ways:
+Which alarms are faults at all (checked first, for both detail-types below):
+
+- never this stack's own operational alarms, named ``<stack>-...`` (``AlarmRuleConfig.operational_prefix``,
+  ``AUTOHEAL_OPERATIONAL_ALARM_PREFIX``): `own_operational_alarm`, whatever the name prefix is;
+- only alarms whose name starts with ``AlarmRuleConfig.name_prefix`` (``AUTOHEAL_ALARM_NAME_PREFIX``,
+  template parameter ``AlarmNamePrefix``, default ``autoheal:``): else `alarm_prefix_mismatch`. An empty
+  prefix is the explicit opt-in to every alarm whose metrics name a node. The template's `AlarmEvents`
+  rule applies both filters too; intake applies them again for events that reach it another way
+  (a replay, a widened rule, the local stack);
+- only a transition *into* ALARM (ALARM -> ALARM updates and OK / INSUFFICIENT_DATA are ignored);
+- not while an alarm mute rule mutes the alarm's actions (a non-empty `muteDetail`): `alarm_muted`.
+  The alarm's state does not change when the mute window ends, so no new state change arrives: an alarm
+  still in ALARM then raises no fault until it goes back to OK and into ALARM again.
+
+The alarm must then name exactly one node, in one of two ways:
 
 1. Alarm name convention (wins when present): ``autoheal:<cluster-name-or-arn>:<instance-id>``,
-   e.g. ``autoheal:ml-cluster:i-0a1b2c3d4e5f60718``.
+   e.g. ``autoheal:ml-cluster:i-0a1b2c3d4e5f60718``, or ``autoheal:<instance-id>`` (no cluster). After
+   ``autoheal:``, a name with a ``:`` is always read this way (an invalid id rejects the event); one
+   without is a free-text name (``autoheal:gpu-xid-errors``) and the node comes from the dimensions.
 2. Metric dimensions: the instance id from the dimension named by
    ``AlarmRuleConfig.node_dimension`` (``AUTOHEAL_ALARM_NODE_DIMENSION``, default ``InstanceId``), the
    cluster (name or ARN, optional) from ``AlarmRuleConfig.cluster_dimension``
@@ -12,7 +27,9 @@ ignored). The alarm must name exactly one node, in one of two ways:
    several different instances is ambiguous and ignored.
 
 The signal is the alarm name (clipped to 128 characters). Values that are not valid ids reject the
-event (`malformed:CloudWatch Alarm State Change`) rather than guessing.
+event (`malformed:CloudWatch Alarm State Change`) rather than guessing. The aggregate state change of a
+multi-time-series alarm (a Metrics Insights query with GROUP BY, like the template's HMA alarm) names
+no node: `alarm_multi_time_series`; its contributors' events do.
 
 `CloudWatch Alarm Contributor State Change` (Metrics Insights alarms with GROUP BY, one event per
 time series): a contributor going to ALARM is a fault of the node its attributes name: the node
@@ -25,9 +42,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault, Severity
+from autoheal.faults import CLUSTER_ARN_RE, INSTANCE_ID_RE, FaultSource, NodeFault, Severity
+from autoheal.intake.alarm_models import (
+    AlarmContributorStateChange,
+    AlarmState,
+    AlarmStateChange,
+    MuteDetail,
+)
 from autoheal.intake.hma_records import HMA_STREAM_DIMENSION, parse_stream
-from autoheal.intake.models import AlarmContributorStateChange, AlarmStateChange
 from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import SIGNAL_MAX, clip, reason_text
 
@@ -37,22 +59,28 @@ NAME_PREFIX = "autoheal:"
 
 @dataclass(frozen=True)
 class AlarmRuleConfig:
-    """The settings the alarm rules read: the metric dimensions that name the node and its cluster."""
+    """The settings the alarm rules read: which alarms are meant for intake, and the metric dimensions
+    that name the node and its cluster."""
 
     node_dimension: str
     cluster_dimension: str
+    name_prefix: str = NAME_PREFIX
+    operational_prefix: str = ""  # "<stack>-": this stack's own alarms; empty: none known
 
 
 def alarm_state_change(event: AlarmStateChange, config: AlarmRuleConfig) -> Disposition:
     detail = event.detail
-    if detail.state.value != ALARM:
-        return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
+    screened = _screen(detail.alarm_name, detail.state, detail.mute_detail, config)
+    if screened is not None:
+        return screened
     if detail.previous_state is not None and detail.previous_state.value == ALARM:
         return ignore(IgnoreReason.ALARM_ALREADY_IN_ALARM, detail.alarm_name)
+    if detail.configuration.multi_time_series:
+        return ignore(IgnoreReason.ALARM_MULTI_TIME_SERIES, detail.alarm_name)
 
-    if detail.alarm_name.startswith(NAME_PREFIX):
-        named_cluster, _, instance_id = detail.alarm_name.removeprefix(NAME_PREFIX).rpartition(":")
-        clusters = [named_cluster] if named_cluster else []
+    named = _named_node(detail.alarm_name)
+    if named is not None:
+        instance_id, cluster = named
     else:
         instances = detail.dimension_values(config.node_dimension)
         if len(instances) > 1:
@@ -60,19 +88,17 @@ def alarm_state_change(event: AlarmStateChange, config: AlarmRuleConfig) -> Disp
         if not instances:
             return ignore(IgnoreReason.NO_NODE, detail.alarm_name)
         instance_id = instances[0]
-        clusters = detail.dimension_values(config.cluster_dimension)[:1]
-
-    return _fault(
-        event, detail.alarm_name, detail.state.reason, instance_id, clusters[0] if clusters else None
-    )
+        cluster = next(iter(detail.dimension_values(config.cluster_dimension)), None)
+    return _fault(event, detail.alarm_name, detail.state.reason, instance_id, cluster)
 
 
 def alarm_contributor_state_change(
     event: AlarmContributorStateChange, config: AlarmRuleConfig
 ) -> Disposition:
     detail = event.detail
-    if detail.state.value != ALARM:
-        return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, detail.alarm_name)
+    screened = _screen(detail.alarm_name, detail.state, detail.mute_detail, config)
+    if screened is not None:
+        return screened
     attributes = detail.alarm_contributor.attributes
     instance_id = attributes.get(config.node_dimension)
     group = None
@@ -85,6 +111,33 @@ def alarm_contributor_state_change(
         return ignore(IgnoreReason.NO_NODE, detail.alarm_name)
     cluster = attributes.get(config.cluster_dimension)
     return _fault(event, detail.alarm_name, detail.state.reason, instance_id, cluster, group)
+
+
+def _screen(
+    name: str, state: AlarmState, mute: MuteDetail | None, config: AlarmRuleConfig
+) -> Disposition | None:
+    """Why an alarm's event is not a fault whatever it names, or None: it is one of ours, it is not
+    named for intake, it is not going into ALARM, or its actions are muted."""
+    if config.operational_prefix and name.startswith(config.operational_prefix):
+        return ignore(IgnoreReason.OWN_OPERATIONAL_ALARM, name)
+    if not name.startswith(config.name_prefix):
+        return ignore(IgnoreReason.ALARM_PREFIX_MISMATCH, name)
+    if state.value != ALARM:
+        return ignore(IgnoreReason.ALARM_NOT_ALARM_STATE, name)
+    if mute is not None and mute.muted:
+        return ignore(IgnoreReason.ALARM_MUTED, f"{name} ({mute.summary})")
+    return None
+
+
+def _named_node(alarm_name: str) -> tuple[str, str | None] | None:
+    """(instance id, cluster or None) from an ``autoheal:`` name, or None when the name names no node."""
+    if not alarm_name.startswith(NAME_PREFIX):
+        return None
+    rest = alarm_name.removeprefix(NAME_PREFIX)
+    cluster, colon, instance_id = rest.rpartition(":")
+    if colon or INSTANCE_ID_RE.fullmatch(rest):
+        return instance_id, cluster or None
+    return None
 
 
 def _fault(
