@@ -2,8 +2,8 @@
 
 Through the real intake handler (`functions/intake/app.py`) with the environment template.yaml gives the
 intake function, and through the template's `AlarmEvents` rule pattern evaluated by moto's EventBridge
-matcher. The AWS documentation's alarm examples (tests/unit/data/cloudwatch_alarm_examples.json, as
-published on https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html)
+matcher. The AWS documentation's alarm examples (tests/corpus/events/cloudwatch-*.json, as published on
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html)
 are alarms on an EC2 instance that have nothing to do with this service: none may become a fault.
 """
 
@@ -35,10 +35,18 @@ from hyperpod_local.stack.template import (
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 T = load_template(TEMPLATE_PATH)
-EXAMPLES: dict[str, dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "data" / "cloudwatch_alarm_examples.json").read_text(encoding="utf-8")
-)["examples"]
-AWS_DOC_ALARMS = ("single-metric", "metric-math", "anomaly-detection")
+CORPUS = Path(__file__).parents[1] / "corpus" / "events"
+EXAMPLES: dict[str, dict[str, Any]] = {
+    name: json.loads((CORPUS / f"cloudwatch-{name}.json").read_text(encoding="utf-8"))
+    for name in (
+        "single-metric-alarm",
+        "metric-math-alarm",
+        "anomaly-detection-alarm",
+        "multi-time-series-contributor",
+        "multi-time-series-alarm",
+    )
+}
+AWS_DOC_ALARMS = ("single-metric-alarm", "metric-math-alarm", "anomaly-detection-alarm")
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/autoheal-faults"
 STACK = "hyperpod-autoheal"  # the Resolver's stack name
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -159,7 +167,7 @@ def test_an_alarm_named_by_the_convention_is_a_fault(deliver: Deliver, example: 
 def test_a_prefixed_alarm_names_its_node_by_its_dimension(deliver: Deliver) -> None:
     """With the default prefix, an alarm whose name after `autoheal:` is free text takes its node from
     the InstanceId dimension, as before."""
-    event = renamed(unmuted(EXAMPLES["single-metric"]), "autoheal:gpu-xid-errors")
+    event = renamed(unmuted(EXAMPLES["single-metric-alarm"]), "autoheal:gpu-xid-errors")
     assert deliver(event)["enqueued"] == 1
 
 
@@ -167,17 +175,17 @@ def test_a_prefixed_alarm_names_its_node_by_its_dimension(deliver: Deliver) -> N
 @pytest.mark.parametrize("logical_id", OPERATIONAL_ALARMS)
 def test_the_stacks_own_alarms_are_never_faults(deliver: Deliver, logical_id: str, prefix: str) -> None:
     """Whatever AlarmNamePrefix is (even one its names start with), and even on an instance metric."""
-    event = renamed(unmuted(EXAMPLES["single-metric"]), alarm_name(logical_id, AlarmNamePrefix=prefix))
+    event = renamed(unmuted(EXAMPLES["single-metric-alarm"]), alarm_name(logical_id, AlarmNamePrefix=prefix))
     assert ignored(deliver(event, AlarmNamePrefix=prefix)) == {"own_operational_alarm": 1}
 
 
 def test_an_empty_prefix_is_an_opt_in_to_every_alarm_on_a_node(deliver: Deliver) -> None:
-    assert deliver(unmuted(EXAMPLES["single-metric"]), AlarmNamePrefix="")["enqueued"] == 1
-    assert ignored(deliver(EXAMPLES["single-metric"], AlarmNamePrefix="")) == {"alarm_muted": 1}
+    assert deliver(unmuted(EXAMPLES["single-metric-alarm"]), AlarmNamePrefix="")["enqueued"] == 1
+    assert ignored(deliver(EXAMPLES["single-metric-alarm"], AlarmNamePrefix="")) == {"alarm_muted": 1}
 
 
 MUTE_BLOCKS: dict[str, Any] = {
-    "as documented": EXAMPLES["single-metric"]["detail"]["muteDetail"],
+    "as documented": EXAMPLES["single-metric-alarm"]["detail"]["muteDetail"],
     "rule only": {"mutedByArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm-mute-rule:maint"},
     "window only": {"muteWindowStart": "2026-01-01T10:00:00.000+0000"},
     "unknown fields only": {"muteRuleName": "maint", "muted": True},
@@ -187,14 +195,14 @@ MUTE_BLOCKS: dict[str, Any] = {
 
 @pytest.mark.parametrize("block", MUTE_BLOCKS.values(), ids=MUTE_BLOCKS.keys())
 def test_a_muted_alarm_is_ignored(deliver: Deliver, block: Any) -> None:
-    event = renamed(EXAMPLES["single-metric"], f"autoheal:{CLUSTER}:{NODE}")
+    event = renamed(EXAMPLES["single-metric-alarm"], f"autoheal:{CLUSTER}:{NODE}")
     event["detail"]["muteDetail"] = block
     assert ignored(deliver(event)) == {"alarm_muted": 1}
 
 
 @pytest.mark.parametrize("block", [None, {}], ids=["null", "empty"])
 def test_an_empty_mute_block_says_nothing(deliver: Deliver, block: Any) -> None:
-    event = renamed(EXAMPLES["single-metric"], f"autoheal:{CLUSTER}:{NODE}")
+    event = renamed(EXAMPLES["single-metric-alarm"], f"autoheal:{CLUSTER}:{NODE}")
     event["detail"]["muteDetail"] = block
     assert deliver(event)["enqueued"] == 1
 
@@ -243,7 +251,7 @@ def test_the_rule_leaves_the_aws_documentation_alarms_out(example: str) -> None:
 @pytest.mark.parametrize("prefix", ["autoheal:", "", "hyperpod-", f"{STACK}-"])
 def test_the_rule_leaves_the_stacks_own_alarms_out_whatever_the_prefix(prefix: str) -> None:
     for logical_id in OPERATIONAL_ALARMS:
-        event = renamed(EXAMPLES["single-metric"], alarm_name(logical_id, AlarmNamePrefix=prefix))
+        event = renamed(EXAMPLES["single-metric-alarm"], alarm_name(logical_id, AlarmNamePrefix=prefix))
         assert not rule_matches(event, AlarmNamePrefix=prefix), logical_id
 
 
