@@ -63,6 +63,7 @@ from hyperpod_local.plane.registry import ClusterRegistry
 from hyperpod_local.plane.validation import (
     NodesToAddEntry,
     validate_add,
+    validate_create_cluster,
     validate_delete,
     validate_reboot_or_replace,
 )
@@ -178,7 +179,9 @@ class ClusterApi:
     def create_cluster(
         self, scope: Scope, params: Params, create_in_backend: Callable[[], object]
     ) -> dict[str, Any]:
-        """moto validates and creates the cluster; we adopt it and keep what moto drops."""
+        """We validate the instance types (against the botocore model, not moto's list); moto validates
+        the rest and creates the cluster; we adopt it and keep what moto drops."""
+        validate_create_cluster(params.get("InstanceGroups") or [])
         create_in_backend()
         state = self._registry.adopt(
             scope,
