@@ -351,6 +351,13 @@ GOOD_CLUSTERS = '[{"name": "c", "groups": [{"name": "g", "count": 2}]}]'
             f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "x", "group": "g", "nodes": [0]}}}}]}}',
             "at steps.0.hma: no cluster 'x' in clusters",
         ),
+        (
+            '{"clusters": [{"name": "c", "groups": [{"name": "ctl", "count": 1, "instance_type": "ml.m5.xlarge"}, '
+            '{"name": "gpu", "count": 2, "instance_type": "ml.p5x.48xlarge"}]}], "steps": [{"remediate": {}}]}',
+            "at clusters.0.groups.1.instance_type: instance group 'gpu': unknown instance type "
+            "'ml.p5x.48xlarge' (not a ClusterInstanceType of the installed botocore model; closest: "
+            "ml.p5.48xlarge, ml.p5e.48xlarge, ml.p5.4xlarge)",
+        ),
     ],
 )
 def test_a_bad_scenario_file_is_a_clear_error_with_exit_code_2(
@@ -361,6 +368,25 @@ def test_a_bad_scenario_file_is_a_clear_error_with_exit_code_2(
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {path}: ")
     assert message in err
+    assert "local AWS" not in err  # refused before the local server started
+
+
+TODAYS_FLEET = ["ml.p5en.48xlarge", "ml.p6-b200.48xlarge", "ml.trn2.48xlarge"]
+
+
+def test_a_scenario_of_todays_instance_types_runs(local_aws: LocalAws, tmp_path: Path) -> None:
+    groups = [{"name": f"g{i}", "instance_type": t, "count": 2} for i, t in enumerate(TODAYS_FLEET)]
+    steps = [
+        {"health": {"cluster": "fleet", "group": f"g{i}", "nodes": [0]}} for i in range(len(TODAYS_FLEET))
+    ]
+    content = {"clusters": [{"name": "fleet", "groups": groups}], "steps": [*steps, {"remediate": {}}]}
+    code, out, err = run_demo(
+        local_aws, "--json", "--quiet", "--scenario", scenario_file(tmp_path, json.dumps(content))
+    )
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert [g["instance_type"] for g in summary["clusters"][0]["groups"]] == TODAYS_FLEET
+    assert summary["calls_by_operation"] == {REBOOT: {"calls": 1, "nodes": 3, "sizes": [3]}}
 
 
 @pytest.mark.parametrize(
