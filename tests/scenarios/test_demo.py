@@ -26,6 +26,7 @@ from hyperpod_local.demo.builtin import (
     incident,
 )
 from hyperpod_local.demo.scenario_file import ScenarioError, parse_scenario
+from hyperpod_local.demo.summary import guards_summary
 from hyperpod_local.plane import LocalAws
 from hyperpod_local.plane.model import NodeTimings
 
@@ -175,6 +176,48 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
     }
 
 
+def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
+    summary, err, _ = demo
+    assert summary["guards"] == {
+        "relaxed": True,
+        "settings": [  # the local world's values against the template's defaults
+            {"setting": "AUTOHEAL_RETRY_BACKOFF_SECONDS", "demo": 0, "deployed": 30},
+            {"setting": "AUTOHEAL_BREAKER_GROUP_MAX_NODES", "demo": 10000, "deployed": 25},
+            {"setting": "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT", "demo": 100, "deployed": 20},
+            {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES", "demo": 10000, "deployed": 50},
+            {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT", "demo": 100, "deployed": 20},
+            {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
+        ],
+    }
+    assert list(summary) == [  # the schema's keys, in order; `guards` is the only one added by issue 16
+        "schema",
+        "scenario",
+        "description",
+        "seed",
+        "simulated_seconds",
+        "timings",
+        "guards",
+        "clusters",
+        "events",
+        "remediate",
+        "decisions",
+        "calls",
+        "calls_by_operation",
+        "failed_entries",
+        "nodes",
+        "metrics",
+    ]
+    assert "guards: relaxed for the demo: retry backoff seconds 0 (deployed: 30), " in err
+
+
+def test_guards_the_same_as_deployed_are_not_relaxed() -> None:
+    deployed = {"AUTOHEAL_NODE_COOLDOWN_MINUTES": "30", "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "20"}
+    assert guards_summary(deployed, deployed) == {"relaxed": False, "settings": []}
+    assert guards_summary({"AUTOHEAL_NODE_COOLDOWN_MINUTES": "0.5"}, deployed)["settings"] == [
+        {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0.5, "deployed": 30}
+    ]
+
+
 def test_json_mode_sends_progress_to_stderr(demo: Any) -> None:
     _, err, _ = demo
     assert "-- storm" in err
@@ -190,6 +233,12 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
     code, out, err = run_demo(local_aws, "--nodes", "3")
     assert (code, err) == (0, "")
     assert out.index("-- storm") < out.index("== hyperpod-autoheal demo: summary ==")
+    summary = out[out.index("== hyperpod-autoheal demo: summary ==") :]
+    assert (
+        "\nguards: relaxed for the demo: retry backoff seconds 0 (deployed: 30), breaker group max nodes "
+        in summary
+    )
+    assert "node cooldown minutes 0 (deployed: 30)\n" in summary
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out
     assert "faults again -> replace" in out
