@@ -7,6 +7,9 @@
   resources created, the real handlers wired to their triggers (:class:`~hyperpod_local.stack.world.LocalWorld`).
 * :mod:`hyperpod_local.demo` - ``make demo``: scenarios run through the local stack and summarised.
 
+:mod:`hyperpod_local.service_model` (the installed botocore model's HyperPod instance types and node
+statuses) is shared by the plane and the demo; it needs only botocore.
+
 ``python -m hyperpod_local`` serves the control plane (and with ``--stack NAME`` the stack's resources).
 This module imports nothing, so that a light submodule (e.g. :mod:`hyperpod_local.stack.guards`) loads
 without moto.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -151,10 +152,12 @@ def _run(
         env = stack.enter_context(DemoEnvironment())
         # Imported only now: Powertools reads POWERTOOLS_* when autoheal.observability is first imported.
         from autoheal import clients
+        from hyperpod_local.demo import render
         from hyperpod_local.demo.builtin import incident
         from hyperpod_local.demo.script import ScriptRunner
-        from hyperpod_local.demo.summary import build_summary
+        from hyperpod_local.demo.summary import build_summary, guards_summary
         from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
+        from hyperpod_local.stack.guards import RELAXED
         from hyperpod_local.stack.world import LocalWorld
 
         if local is None:
@@ -173,10 +176,14 @@ def _run(
             f"stack from template.yaml: table {world.stack.table_name}, queue {world.stack.queue_url.rsplit('/', 1)[-1]}, "
             f"topic {world.stack.topic_arn.rsplit(':', 1)[-1]}"
         )
+        # the guard settings the handlers really run with (LocalWorld relaxes them), against a deployment's
+        guards = guards_summary({k: os.environ[k] for k in RELAXED if k in os.environ}, world.stack.env())
+        if guards["relaxed"]:
+            progress(render.guards_line(guards))
         timings = local.control.timings
         if scenario is None:
             grace = world.settings.policy.recurrence_grace.total_seconds()
             scenario = incident(args.nodes, seed=args.seed, timings=timings, grace_seconds=grace)
         progress(f"scenario: {scenario.description}")
         record = ScriptRunner(world, scenario, progress, random.Random(args.seed)).run()
-        return build_summary(record, name=name, seed=args.seed, timings=timings)
+        return build_summary(record, name=name, seed=args.seed, timings=timings, guards=guards)

@@ -166,6 +166,18 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def guards_line(guards: Mapping[str, Any]) -> str:
+    """'guards: relaxed for the demo: node cooldown minutes 0 (deployed: 30), ...' from the summary's
+    ``guards``."""
+    if not guards["relaxed"]:
+        return "guards: the template's defaults (as deployed)"
+    settings = ", ".join(
+        f"{s['setting'].removeprefix('AUTOHEAL_').lower().replace('_', ' ')} {s['demo']} (deployed: {_cell(s['deployed'])})"
+        for s in guards["settings"]
+    )
+    return f"guards: relaxed for the demo: {settings}"
+
+
 def _header_section(summary: Mapping[str, Any]) -> list[str]:
     timings = summary["timings"]
     out = [
@@ -175,6 +187,7 @@ def _header_section(summary: Mapping[str, Any]) -> list[str]:
         f"simulated time: {duration(summary['simulated_seconds'])} on a frozen clock advanced by the script "
         f"(node timings: reboot {duration(timings['reboot_seconds'])}, replace {duration(timings['replace_seconds'])} "
         f"incl. {duration(timings['shutdown_seconds'])} shutdown)",
+        guards_line(summary["guards"]),
     ]
     for cluster in summary["clusters"]:
         groups = ", ".join(f"{g['name']} {g['count']}x {g['instance_type']}" for g in cluster["groups"])

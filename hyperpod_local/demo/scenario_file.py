@@ -2,7 +2,8 @@
 
 A scenario is what ``--scenario FILE`` replays, and the built-in incident is one too (built in
 Python, validated by the same models). :func:`load_scenario` checks everything before the local server
-starts: unknown keys, bad numbers, clusters/groups/node indexes that do not exist, unknown placeholders.
+starts: unknown keys, bad numbers, instance types the installed botocore model does not list for
+HyperPod clusters, clusters/groups/node indexes that do not exist, unknown placeholders.
 
 Shape::
 
@@ -59,10 +60,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from autoheal.validation import first_errors
 from autoheal_cli.jsonfile import JsonFileError, read_json
+from hyperpod_local.service_model import closest_instance_types, is_cluster_instance_type
 
 MAX_NODES_PER_GROUP = 1000
 MAX_NODES_TOTAL = 2000
@@ -93,6 +103,21 @@ class GroupSpecModel(_Model):
     count: int = Field(ge=1, le=MAX_NODES_PER_GROUP)
     node_type: Literal["Controller", "Login", "Compute"] | None = None
     capacity: int | None = Field(default=None, ge=0)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance_type(cls, value: str, info: ValidationInfo) -> str:
+        """Any HyperPod instance type the installed botocore model knows (what CreateCluster accepts)."""
+        if is_cluster_instance_type(value):
+            return value
+        closest = closest_instance_types(value)
+        hint = f"; closest: {', '.join(closest)}" if closest else ""
+        group = info.data.get("name")
+        raise ValueError(
+            (f"instance group {group!r}: " if group else "")
+            + f"unknown instance type {value!r} (not a ClusterInstanceType of the installed botocore "
+            f"model{hint})"
+        )
 
 
 class ClusterSpecModel(_Model):

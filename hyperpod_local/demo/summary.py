@@ -8,6 +8,8 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
 
     scenario, description, seed, simulated_seconds
     timings            {reboot_seconds, shutdown_seconds, replace_seconds}   control plane NodeTimings
+    guards             {relaxed, settings: [{setting, demo, deployed}]}   guard settings the demo ran with
+                        where they differ from the template's defaults (a deployed stack's values)
     clusters           [{name, orchestrator, groups: [{name, instance_type, count, node_type}]}]
     events             {delivered (intake invocations: events and log deliveries), faults_received,
                         faults_enqueued, ignored: {reason: n}, rejected: {reason: n}}
@@ -26,7 +28,7 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from autoheal.observability import Metric, MetricCounts
@@ -38,7 +40,30 @@ SCHEMA = "hyperpod-autoheal.demo/1"
 MAX_NODES_LISTED = 25
 
 
-def build_summary(record: RunRecord, *, name: str, seed: int, timings: NodeTimings) -> dict[str, Any]:
+def guards_summary(applied: Mapping[str, str], deployed: Mapping[str, str]) -> dict[str, Any]:
+    """The guard settings the demo ran with (``applied``) that differ from the template's defaults
+    (``deployed``), in ``applied``'s order; numbers as numbers."""
+    settings = [
+        {"setting": key, "demo": _number(value), "deployed": _number(deployed.get(key))}
+        for key, value in applied.items()
+        if deployed.get(key) != value
+    ]
+    return {"relaxed": bool(settings), "settings": settings}
+
+
+def _number(value: str | None) -> int | float | str | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def build_summary(
+    record: RunRecord, *, name: str, seed: int, timings: NodeTimings, guards: Mapping[str, Any]
+) -> dict[str, Any]:
     metrics = MetricCounts().merge(
         [r.counts for r in record.intake] + [i.report.metrics for i in record.invocations]
     )
@@ -54,6 +79,7 @@ def build_summary(record: RunRecord, *, name: str, seed: int, timings: NodeTimin
             "shutdown_seconds": timings.shutdown_seconds,
             "replace_seconds": timings.replace_seconds,
         },
+        "guards": dict(guards),
         "clusters": [
             {
                 "name": c.name,

@@ -14,6 +14,12 @@ What it relies on:
   ``Cluster`` with ``cluster_name``, ``arn``, ``status``, ``instance_groups``, ``nodes`` and
   ``describe()``; moto's CreateCluster fills ``nodes`` with one ``ClusterNode`` per instance.
 
+* ``moto.sagemaker.models.Cluster.__init__`` checks each instance group's type with the method
+  ``valid_cluster_node_instance_types``, against a hard-coded list that lacks today's fleets
+  (``ml.p5en.48xlarge``, ``ml.p6-b200.48xlarge``, ``ml.trn2.48xlarge``, ...). While installed, that
+  method accepts everything: the control plane checks the types against the installed botocore model
+  before moto creates the cluster (:func:`~hyperpod_local.plane.validation.validate_create_cluster`).
+
 Patched actions: create_cluster (hook: adopt the new cluster), delete_cluster (accepts the ARN),
 describe_cluster, describe_cluster_node, list_cluster_nodes, and the four Batch* calls.
 """
@@ -27,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.sagemaker.models import sagemaker_backends
+from moto.sagemaker.models import Cluster, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
 from hyperpod_local.plane.errors import ApiError
@@ -50,6 +56,8 @@ PATCHED_ACTIONS = {  # response-class method name -> SageMaker operation
 _install_lock = threading.Lock()
 _installed: ActionServer | None = None
 _originals: dict[str, Any] = {}
+#: moto's Cluster method that checks an instance type against moto's own list (see the module doc).
+INSTANCE_TYPE_CHECK = "valid_cluster_node_instance_types"
 
 ERROR_HTTP_STATUS = 400
 
@@ -87,6 +95,8 @@ def install(control: ActionServer) -> None:
             original = RESPONSE_CLASS.__dict__.get(method_name)
             _originals[method_name] = original
             setattr(RESPONSE_CLASS, method_name, _handler(control, operation, original))
+        _originals[INSTANCE_TYPE_CHECK] = Cluster.__dict__[INSTANCE_TYPE_CHECK]
+        setattr(Cluster, INSTANCE_TYPE_CHECK, _any_instance_type)
         _installed = control
 
 
@@ -94,6 +104,9 @@ def uninstall() -> None:
     """Restore moto's own SageMaker actions."""
     global _installed
     with _install_lock:
+        check = _originals.pop(INSTANCE_TYPE_CHECK, None)
+        if check is not None:
+            setattr(Cluster, INSTANCE_TYPE_CHECK, check)
         for action, original in _originals.items():
             if original is None:
                 delattr(RESPONSE_CLASS, action)
@@ -101,6 +114,10 @@ def uninstall() -> None:
                 setattr(RESPONSE_CLASS, action, original)
         _originals.clear()
         _installed = None
+
+
+def _any_instance_type(self: Any, instance_type: str) -> None:
+    """moto's instance-type check, switched off: the control plane validated the request already."""
 
 
 def installed_control() -> ActionServer | None:

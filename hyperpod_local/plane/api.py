@@ -6,7 +6,8 @@ returns the response dict, or raises :class:`~hyperpod_local.plane.errors.ApiErr
 Per-entry results (``Failed[]``) of BatchReboot/BatchReplace, checked in this order:
 
 1. an injected error for the node (``ControlPlane.inject_entry_error``), code as injected;
-2. unknown id (including ids of instances already replaced or deleted) -> ``InstanceIdNotFound``;
+2. unknown id (including ids of instances already replaced or deleted), or a node listed as
+   ``NotFound`` (it left the cluster) -> ``InstanceIdNotFound``;
 3. replace of a Slurm controller node -> ``InvalidInstanceStatus`` (see below);
 4. an operation in progress, or a ``ControlPlane.set_busy`` window -> ``InstanceIdInUse``;
 5. a status that does not allow the action -> ``InvalidInstanceStatus`` (reboot needs ``Running``;
@@ -62,6 +63,7 @@ from hyperpod_local.plane.registry import ClusterRegistry
 from hyperpod_local.plane.validation import (
     NodesToAddEntry,
     validate_add,
+    validate_create_cluster,
     validate_delete,
     validate_reboot_or_replace,
 )
@@ -177,7 +179,9 @@ class ClusterApi:
     def create_cluster(
         self, scope: Scope, params: Params, create_in_backend: Callable[[], object]
     ) -> dict[str, Any]:
-        """moto validates and creates the cluster; we adopt it and keep what moto drops."""
+        """We validate the instance types (against the botocore model, not moto's list); moto validates
+        the rest and creates the cluster; we adopt it and keep what moto drops."""
+        validate_create_cluster(params.get("InstanceGroups") or [])
         create_in_backend()
         state = self._registry.adopt(
             scope,
@@ -383,7 +387,7 @@ class ClusterApi:
         injected = self._faults.take_entry_error(ref, node)
         if injected is not None:
             return injected
-        if node is None:
+        if node is None or node.status is InstanceStatus.NOT_FOUND:
             code = vocabulary.not_found_logical if by_logical_id else vocabulary.not_found
             return code, f"Node {ref} not found in cluster {state.name}."
         group = state.groups[node.instance_group_name]

@@ -2,8 +2,9 @@
 
 :func:`create_cluster` sends a CreateCluster request that both botocore and moto accept (moto needs
 ``LifeCycleConfig.SourceS3Uri`` starting with ``s3://sagemaker-``, an ``ExecutionRole`` and
-``ThreadsPerCore`` on every group, and one of its known instance types such as ``ml.p5.48xlarge`` or
-``ml.m5.xlarge``), then reads the nodes back with the ListClusterNodes paginator, exactly as a
+``ThreadsPerCore`` on every group; the control plane accepts every instance type of the botocore
+model's ``ClusterInstanceType``, e.g. ``ml.p5.48xlarge``, ``ml.p5en.48xlarge`` or ``ml.trn2.48xlarge``),
+then reads the nodes back with the ListClusterNodes paginator, exactly as a
 caller of the real API would.
 """
 

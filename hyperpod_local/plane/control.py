@@ -162,9 +162,12 @@ class ControlPlane:
             node.busy_since, node.busy_until, node.busy_reason = now, now + timedelta(seconds=seconds), reason
 
     def set_status(self, ref: str, status: str, message: str = "") -> None:
-        """Force a node's InstanceStatus (e.g. ``Failure``, ``DeepHealthCheckInProgress``).
+        """Force a node's InstanceStatus: any ``ClusterInstanceStatus`` value (e.g. ``Failure``,
+        ``DeepHealthCheckInProgress``, ``DetachInProgress``, ``NotFound``); ``ValueError`` for others.
 
-        An operation in progress is not cancelled: its next transition overrides this status.
+        An operation in progress is not cancelled: its next transition overrides this status. Batch*
+        entries answer by the status: a ``NotFound`` node is not found, any other status but the
+        action's own (see :mod:`~hyperpod_local.plane.api`) is an invalid status.
         """
         with self._lock:
             _, node = self._registry.find_node(ref)

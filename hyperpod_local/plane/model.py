@@ -21,7 +21,13 @@ from hyperpod_local.plane.ports import RawCluster
 
 
 class InstanceStatus(StrEnum):
-    """``ClusterInstanceStatus`` values the local control plane produces."""
+    """``ClusterInstanceStatus`` values (every one of the botocore model's; a test compares them).
+
+    The lifecycles produce ``Running``, ``Failure``, ``Pending`` and ``ShuttingDown``; ``NotFound`` is
+    what BatchAddClusterNodes reports for a node that left the cluster. The others only come from
+    ``ControlPlane.set_status`` (a node HyperPod itself is busy with: an update, a deep health check,
+    a volume or network interface being attached or detached).
+    """
 
     RUNNING = "Running"
     FAILURE = "Failure"
@@ -30,6 +36,8 @@ class InstanceStatus(StrEnum):
     SYSTEM_UPDATING = "SystemUpdating"
     DEEP_HEALTH_CHECK_IN_PROGRESS = "DeepHealthCheckInProgress"
     NOT_FOUND = "NotFound"
+    DETACH_IN_PROGRESS = "DetachInProgress"
+    ATTACH_IN_PROGRESS = "AttachInProgress"
 
 
 class OperationKind(StrEnum):

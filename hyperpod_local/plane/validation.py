@@ -1,8 +1,8 @@
-"""Server-side request validation for the four Batch* calls, with AWS-shaped messages.
+"""Server-side request validation for the four Batch* calls and CreateCluster, with AWS-shaped messages.
 
-botocore validates only list *minimums* client-side; the maxima, the id patterns and the cross-field
-rules below are the service's job, so the local control plane enforces them exactly as documented in
-the boto3 docs of BatchReboot/Replace/Delete/AddClusterNodes (see ``/work/shared/seeds``):
+botocore validates only list *minimums* client-side; the maxima, the id patterns, the enums and the
+cross-field rules below are the service's job, so the local control plane enforces them exactly as
+documented in the boto3 docs of BatchReboot/Replace/Delete/AddClusterNodes:
 
 ===========================  =============================================================
 BatchReboot / BatchReplace   NodeIds 1-25, NodeLogicalIds 1-25, at least one of the two
@@ -11,22 +11,30 @@ BatchDelete                  NodeIds 1-99 ("more than 99: contact Support"; the 
                              when NodeLogicalIds is given ("combined maximum of 50")
 BatchAdd                     NodesToAdd 1-5 groups, IncrementTargetCountBy 1-50, total <= 50,
                              ClientToken <= 64 printable ASCII characters
+CreateCluster                every InstanceGroups[].InstanceType in the installed botocore
+                             model's ClusterInstanceType enum (moto's own, shorter list is
+                             switched off, see :mod:`~hyperpod_local.plane._moto`)
 ===========================  =============================================================
 
 Faithful: the constraint wording (``1 validation error detected: Value '...' at 'nodeIds' failed to
 satisfy constraint: Member must have length less than or equal to 25``), lower-camel member paths,
 all constraint violations of one request reported together. Simplified: messages of the cross-field
 rules (at least one list, combined delete maximum, add total) are our own wording, since AWS does not
-document them.
+document them. An enum violation reads as the real service's do (``Value 'ml.t2.medium' at
+'resourceConfig.instanceType' failed to satisfy constraint: Member must satisfy enum value set: [...]``,
+quoted from a CreateTrainingJob answer in
+https://github.com/aws-samples/aws-sagemaker-heart-disease-prediction/issues/1).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hyperpod_local.plane.errors import ValidationException
+from hyperpod_local.service_model import cluster_instance_types
 
 REBOOT_REPLACE_MAX_IDS = 25
 DELETE_MAX_NODE_IDS = 99
@@ -85,6 +93,10 @@ class _Violations:
             self.add(str(value), path, f"Member must have value greater than or equal to {minimum}")
         elif value > maximum:
             self.add(str(value), path, f"Member must have value less than or equal to {maximum}")
+
+    def enum(self, value: str, path: str, allowed: Sequence[str]) -> None:
+        if value not in allowed:
+            self.add(value, path, f"Member must satisfy enum value set: {_render(allowed)}")
 
     def raise_if_any(self) -> None:
         if self._items:
@@ -184,3 +196,15 @@ def validate_add(
             f"The total number of nodes to add across all instance groups ({total}) exceeds the maximum of "
             f"{ADD_MAX_TOTAL}."
         )
+
+
+def validate_create_cluster(instance_groups: Sequence[Mapping[str, Any]]) -> None:
+    """CreateCluster: every instance group's InstanceType is one the model's ClusterInstanceType enum
+    lists (botocore does not check enums client-side)."""
+    violations = _Violations()
+    allowed = cluster_instance_types()
+    for index, group in enumerate(instance_groups, start=1):
+        violations.enum(
+            str(group.get("InstanceType", "")), f"instanceGroups.{index}.member.instanceType", allowed
+        )
+    violations.raise_if_any()

@@ -162,3 +162,16 @@ def test_threaded_server_binds_a_free_port() -> None:
     assert callable(getattr(ThreadedMotoServer, "get_host_and_port", None)), (
         GUARD + "ThreadedMotoServer.get_host_and_port() is gone (LocalAws reads the bound port from it)"
     )
+
+
+def test_cluster_checks_instance_types_with_the_method_the_control_plane_switches_off() -> None:
+    from moto.sagemaker.models import Cluster
+
+    from hyperpod_local.plane import _moto
+
+    assert _moto.INSTANCE_TYPE_CHECK in Cluster.__dict__, (
+        GUARD + f"moto's Cluster has no {_moto.INSTANCE_TYPE_CHECK}() any more"
+    )
+    assert f"self.{_moto.INSTANCE_TYPE_CHECK}(" in inspect.getsource(Cluster.__init__), (
+        GUARD + f"moto's Cluster no longer checks instance types with {_moto.INSTANCE_TYPE_CHECK}()"
+    )

@@ -26,6 +26,7 @@ from hyperpod_local.demo.builtin import (
     incident,
 )
 from hyperpod_local.demo.scenario_file import ScenarioError, parse_scenario
+from hyperpod_local.demo.summary import guards_summary
 from hyperpod_local.plane import LocalAws
 from hyperpod_local.plane.model import NodeTimings
 
@@ -175,6 +176,48 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
     }
 
 
+def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
+    summary, err, _ = demo
+    assert summary["guards"] == {
+        "relaxed": True,
+        "settings": [  # the local world's values against the template's defaults
+            {"setting": "AUTOHEAL_RETRY_BACKOFF_SECONDS", "demo": 0, "deployed": 30},
+            {"setting": "AUTOHEAL_BREAKER_GROUP_MAX_NODES", "demo": 10000, "deployed": 25},
+            {"setting": "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT", "demo": 100, "deployed": 20},
+            {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES", "demo": 10000, "deployed": 50},
+            {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT", "demo": 100, "deployed": 20},
+            {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
+        ],
+    }
+    assert list(summary) == [  # the schema's keys, in order; `guards` is the only one added by issue 16
+        "schema",
+        "scenario",
+        "description",
+        "seed",
+        "simulated_seconds",
+        "timings",
+        "guards",
+        "clusters",
+        "events",
+        "remediate",
+        "decisions",
+        "calls",
+        "calls_by_operation",
+        "failed_entries",
+        "nodes",
+        "metrics",
+    ]
+    assert "guards: relaxed for the demo: retry backoff seconds 0 (deployed: 30), " in err
+
+
+def test_guards_the_same_as_deployed_are_not_relaxed() -> None:
+    deployed = {"AUTOHEAL_NODE_COOLDOWN_MINUTES": "30", "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT": "20"}
+    assert guards_summary(deployed, deployed) == {"relaxed": False, "settings": []}
+    assert guards_summary({"AUTOHEAL_NODE_COOLDOWN_MINUTES": "0.5"}, deployed)["settings"] == [
+        {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0.5, "deployed": 30}
+    ]
+
+
 def test_json_mode_sends_progress_to_stderr(demo: Any) -> None:
     _, err, _ = demo
     assert "-- storm" in err
@@ -190,6 +233,12 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
     code, out, err = run_demo(local_aws, "--nodes", "3")
     assert (code, err) == (0, "")
     assert out.index("-- storm") < out.index("== hyperpod-autoheal demo: summary ==")
+    summary = out[out.index("== hyperpod-autoheal demo: summary ==") :]
+    assert (
+        "\nguards: relaxed for the demo: retry backoff seconds 0 (deployed: 30), breaker group max nodes "
+        in summary
+    )
+    assert "node cooldown minutes 0 (deployed: 30)\n" in summary
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out
     assert "faults again -> replace" in out
@@ -351,6 +400,13 @@ GOOD_CLUSTERS = '[{"name": "c", "groups": [{"name": "g", "count": 2}]}]'
             f'{{"clusters": {GOOD_CLUSTERS}, "steps": [{{"hma": {{"cluster": "x", "group": "g", "nodes": [0]}}}}]}}',
             "at steps.0.hma: no cluster 'x' in clusters",
         ),
+        (
+            '{"clusters": [{"name": "c", "groups": [{"name": "ctl", "count": 1, "instance_type": "ml.m5.xlarge"}, '
+            '{"name": "gpu", "count": 2, "instance_type": "ml.p5x.48xlarge"}]}], "steps": [{"remediate": {}}]}',
+            "at clusters.0.groups.1.instance_type: instance group 'gpu': unknown instance type "
+            "'ml.p5x.48xlarge' (not a ClusterInstanceType of the installed botocore model; closest: "
+            "ml.p5.48xlarge, ml.p5e.48xlarge, ml.p5.4xlarge)",
+        ),
     ],
 )
 def test_a_bad_scenario_file_is_a_clear_error_with_exit_code_2(
@@ -361,6 +417,25 @@ def test_a_bad_scenario_file_is_a_clear_error_with_exit_code_2(
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {path}: ")
     assert message in err
+    assert "local AWS" not in err  # refused before the local server started
+
+
+TODAYS_FLEET = ["ml.p5en.48xlarge", "ml.p6-b200.48xlarge", "ml.trn2.48xlarge"]
+
+
+def test_a_scenario_of_todays_instance_types_runs(local_aws: LocalAws, tmp_path: Path) -> None:
+    groups = [{"name": f"g{i}", "instance_type": t, "count": 2} for i, t in enumerate(TODAYS_FLEET)]
+    steps = [
+        {"health": {"cluster": "fleet", "group": f"g{i}", "nodes": [0]}} for i in range(len(TODAYS_FLEET))
+    ]
+    content = {"clusters": [{"name": "fleet", "groups": groups}], "steps": [*steps, {"remediate": {}}]}
+    code, out, err = run_demo(
+        local_aws, "--json", "--quiet", "--scenario", scenario_file(tmp_path, json.dumps(content))
+    )
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert [g["instance_type"] for g in summary["clusters"][0]["groups"]] == TODAYS_FLEET
+    assert summary["calls_by_operation"] == {REBOOT: {"calls": 1, "nodes": 3, "sizes": [3]}}
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ GRAPH = {
     [
         ("hyperpod_local.plane", ("autoheal", "hyperpod_local.stack", "hyperpod_local.demo")),
         ("hyperpod_local.stack", ("hyperpod_local.demo",)),
+        ("hyperpod_local.service_model", ("autoheal", "hyperpod_local", "moto")),  # botocore only
     ],
 )
 def test_a_room_never_imports_the_rooms_above_it(room: str, forbidden: tuple[str, ...]) -> None:

@@ -7,7 +7,8 @@ Two tables of small rules, first match wins:
   ignored with a reason;
 - `after` the ladder, for decisions that would act: protected node types and the per-node budget
   hand the node to a human; the per-node cool-down and unsuitable cluster/group/node states hold the
-  fault (re-queued, not dropped).
+  fault (re-queued, not dropped). A node's status is read through `autoheal.core.instance_status`:
+  busy and unknown statuses hold.
 
 The circuit breaker needs the whole batch and lives in `breaker_trips`.
 """
@@ -19,17 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from autoheal.core.instance_status import StatusClass, status_class
 from autoheal.core.ladder import Decision, Reason
 from autoheal.core.state import NodeState
 from autoheal.faults import NodeFault, RepairAction
 from autoheal.policy import Action, Guards
 
-#: ListClusterNodes statuses in which HyperPod is busy with the node (an operation under way): the guards
-#: start nothing new, and reconcile reads them as evidence that a crashed claim's action went out.
-BUSY_NODE_STATUSES = frozenset({"DeepHealthCheckInProgress", "Pending", "ShuttingDown", "SystemUpdating"})
 #: Instance-group statuses during which the group is being changed.
 CHANGING_GROUP_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "Deleting"})
 IN_SERVICE = "InService"
+#: The hold of a node whose status this version does not know (the status itself is in the detail).
+UNKNOWN_STATUS = "node_status_unknown"
 OPT_OUT_VALUES = frozenset({"true", "yes", "1"})
 
 
@@ -42,7 +43,8 @@ class GuardKind(StrEnum):
 @dataclass(frozen=True)
 class GuardVerdict:
     kind: GuardKind
-    reason: str
+    reason: str  # bounded: a metric dimension
+    detail: str | None = None  # what the reason does not say (recorded with a hold); None: the reason
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class NodeContext:
     group: str | None = None
     group_status: str | None = None
     node_type: str | None = None
-    node_status: str | None = None
+    node_status: str | None = None  # InstanceStatus.Status; None: not read
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,20 @@ def _cluster_state(a: _After) -> GuardVerdict | None:
         return GuardVerdict(GuardKind.HOLD, f"cluster_{a.ctx.cluster_status}")
     if a.ctx.group_status in CHANGING_GROUP_STATUSES:
         return GuardVerdict(GuardKind.HOLD, f"group_{a.ctx.group_status}")
-    # A node still busy after its last action failed or timed out is stuck, not busy: escalate.
-    if a.ctx.node_status in BUSY_NODE_STATUSES and a.decision.reason is not Reason.LAST_ACTION_FAILED:
-        return GuardVerdict(GuardKind.HOLD, f"node_{a.ctx.node_status}")
+    return None
+
+
+def _node_state(a: _After) -> GuardVerdict | None:
+    """HyperPod busy with the node: hold. A node still busy after its last action failed or timed out
+    is stuck, not busy: escalate. A status this version does not know: hold, always."""
+    status = a.ctx.node_status
+    if status is None:
+        return None
+    found = status_class(status)
+    if found is StatusClass.BUSY and a.decision.reason is not Reason.LAST_ACTION_FAILED:
+        return GuardVerdict(GuardKind.HOLD, f"node_{status}")
+    if found is StatusClass.UNKNOWN:
+        return GuardVerdict(GuardKind.HOLD, UNKNOWN_STATUS, detail=f"{UNKNOWN_STATUS}:{status[:64]}")
     return None
 
 
@@ -151,6 +164,7 @@ AFTER: Sequence[Callable[[_After], GuardVerdict | None]] = (
     _node_budget,
     _node_cooldown,
     _cluster_state,
+    _node_state,
 )
 
 

@@ -3,6 +3,9 @@ now, and the clock — did the action work, fail, time out, or is something stuc
 
 No I/O. `autoheal.reconcile.service` reads the ledger and ListClusterNodes, asks this module, and
 applies the verdicts (close, escalate through the queue, record a crashed action, re-drive a retry).
+The node's status is read through `autoheal.core.instance_status`: a node not listed, or listed as
+`NotFound`, is gone; only a healthy one heals, only a failed one fails; any other status waits until
+the step's timeout.
 """
 
 from __future__ import annotations
@@ -12,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from autoheal.core.instance_status import StatusClass, is_gone, status_class
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.policy import Action, RemediationPolicy
-
-RUNNING = "Running"
-FAILURE = "Failure"
 
 
 class Verdict(StrEnum):
@@ -24,7 +25,7 @@ class Verdict(StrEnum):
     HEALED = "healed"  # Running again, past the healthy delay: the action worked
     FAILED = "failed"  # the node is in Failure: climb the ladder
     TIMED_OUT = "timed_out"  # past the step's timeout and not healthy: climb the ladder
-    GONE = "gone"  # the node no longer exists: close
+    GONE = "gone"  # the node no longer exists (not listed, or listed as NotFound): close
     RECORD_TAKEN = "record_taken"  # a crashed call (`sending`): treated as sent, then verified
     RELEASE_CLAIM = "release_claim"  # a crashed claim, nothing sent: try again
     REDRIVE = "redrive"  # a transient retry or a held fault is overdue (its message was lost): re-drive it
@@ -37,6 +38,10 @@ class Observed:
 
     status: str
     instance_id: str | None
+
+
+def _gone(seen: Observed | None) -> bool:
+    return seen is None or is_gone(seen.status)
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,15 @@ def _in_progress(ctx: _Ctx) -> Verdict | None:
     h, seen = ctx.history, ctx.observed
     if h.status is not NodeStatus.IN_PROGRESS or h.last_action_at is None:
         return None
-    if seen is None:
+    if seen is None or _gone(seen):
         return Verdict.GONE
-    if seen.status == FAILURE:
+    found = status_class(seen.status)
+    if found is StatusClass.FAILED:
         return Verdict.FAILED
     step = ctx.policy.step(h.step)
     elapsed = ctx.now - h.last_action_at
-    if seen.status == RUNNING and elapsed >= ctx.policy.healthy_delay and _action_visible(h, seen):
+    healthy = found is StatusClass.HEALTHY
+    if healthy and elapsed >= ctx.policy.healthy_delay and _action_visible(h, seen):
         return Verdict.HEALED
     if step is not None and elapsed > step.timeout:
         return Verdict.TIMED_OUT
@@ -82,7 +89,7 @@ def _crashed_claim(ctx: _Ctx) -> Verdict | None:
     h, seen = ctx.history, ctx.observed
     if h.status not in (NodeStatus.CLAIMED, NodeStatus.SENDING) or h.claimed_at(ctx.now):
         return None
-    if seen is None:
+    if _gone(seen):
         return Verdict.GONE
     if h.status is NodeStatus.SENDING and h.intent_action is not None:
         return Verdict.RECORD_TAKEN
@@ -94,7 +101,7 @@ def _held(ctx: _Ctx) -> Verdict | None:
     h, seen = ctx.history, ctx.observed
     if h.status is not NodeStatus.HELD:
         return None
-    if seen is None:
+    if seen is None or _gone(seen):
         return Verdict.GONE
     if h.instance_id and seen.instance_id and seen.instance_id != h.instance_id:
         return Verdict.REPLACED
@@ -102,9 +109,12 @@ def _held(ctx: _Ctx) -> Verdict | None:
 
 
 def _overdue_retry(ctx: _Ctx) -> Verdict | None:
+    """A retry of a node that left the cluster has nothing left to act on: closed, not re-driven."""
     h = ctx.history
     if h.status not in (NodeStatus.RETRY_PENDING, NodeStatus.HELD):
         return None
+    if h.status is NodeStatus.RETRY_PENDING and _gone(ctx.observed):
+        return Verdict.GONE
     due = h.retry_at or h.last_attempt_at
     if due is not None and ctx.now - due >= ctx.policy.redrive_after:
         return Verdict.REDRIVE

@@ -5,7 +5,9 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - the action worked (Running again past the healthy delay) -> the node is closed as healed;
 - it failed (node in Failure) or timed out -> a reconcile fault goes through the queue, and remediate's
   ladder climbs a step (reconcile itself never calls anything mutating: remediate is the only actor);
-- the node is gone -> closed (its cluster is gone only when the API answers `ResourceNotFound`);
+- the node is gone (not listed, or listed `NotFound`) -> closed, whatever is open about it (an action,
+  a held fault, a pending retry, an expired claim); its cluster is gone only when the API answers
+  `ResourceNotFound`;
 - its cluster cannot be read (AccessDenied, throttling, a ValidationException, ...) -> left as it is
   this round, metered (`ClusterErrors`): one cluster's error never stops the round for the others;
 - a claim whose invocation died: if it died while sending the call (`sending`), the call is treated as

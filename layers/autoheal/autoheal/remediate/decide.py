@@ -49,7 +49,8 @@ def node_plan(
         if guard.reason == "node_cooldown" and history.last_action_at is not None:
             remaining = policy.guards.node_cooldown - (now - history.last_action_at)
             delay = max(1, min(RETRY_MAX_SECONDS, int(remaining.total_seconds()) + 1))
-        return NodePlan(node, history, decision, hold=Hold(guard.reason, guard.reason, delay), action=action)
+        hold = Hold(guard.reason, guard.detail or guard.reason, delay)
+        return NodePlan(node, history, decision, hold=hold, action=action)
     return NodePlan(node, history, decision, guard=guard, action=action)
 
 

@@ -5,7 +5,8 @@ One cluster, one identity: a fault naming its cluster by ARN and one naming it b
 cluster; both resolve to its NAME (`Directory.canonical`), the key of every ledger and control record.
 
 One ListClusterNodes listing and one DescribeCluster per cluster (the directory caches them). A fault
-that resolves to no node is ignored with its reason; nothing is written. A cluster that cannot be read
+that resolves to no node is ignored with its reason; nothing is written. A node listed as `NotFound`
+left the cluster (`autoheal.core.instance_status`): it resolves to no node, like one not listed. A cluster that cannot be read
 (`ClusterUnreachable`: AccessDenied, throttling past retries, ...) stops only its own faults: they are
 held (`cluster_unreachable`) and come back, every other cluster proceeds. Only `ResourceNotFound`
 means a cluster is gone (`cluster_not_found`).
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, ClusterUnreachable, NodeInfo
 from autoheal.adapters.ledger import NodeRef
+from autoheal.core.instance_status import is_gone
 from autoheal.core.ladder import Decision, DecisionKind, Reason
 from autoheal.core.planner import Target
 from autoheal.core.state import NodeState
@@ -109,13 +111,13 @@ def _locate(fault: NodeFault, directory: Directory) -> tuple[NodeInfo | None, st
     """The fault's current node, or why there is none. Raises `ClusterUnreachable`."""
     if fault.cluster_ref is None:
         found = directory.locate(fault.instance_id, fault.node_logical_id)
-        return found, "node_not_in_any_cluster"
+        return (None if found is None or is_gone(found.status) else found), "node_not_in_any_cluster"
     try:
         nodes = directory.cluster(directory.canonical(fault.cluster_ref))
     except ClusterNotFound:
         return None, "cluster_not_found"
     found = nodes.find(fault.instance_id, fault.node_logical_id)
-    if found is None:
+    if found is None or is_gone(found.status):
         return None, "node_not_in_cluster"
     if fault.instance_id and found.instance_id and found.instance_id != fault.instance_id:
         return None, "instance_already_replaced"
