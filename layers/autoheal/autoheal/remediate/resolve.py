@@ -5,7 +5,8 @@ One cluster, one identity: a fault naming its cluster by ARN and one naming it b
 cluster; both resolve to its NAME (`Directory.canonical`), the key of every ledger and control record.
 
 One ListClusterNodes listing and one DescribeCluster per cluster (the directory caches them). A fault
-that resolves to no node is ignored with its reason; nothing is written. A cluster that cannot be read
+that resolves to no node is dropped with its reason (`Resolved.dropped`: the `verdicts` stage keeps it
+in the ledger for a week, `autoheal.adapters.verdicts`). A cluster that cannot be read
 (`ClusterUnreachable`: AccessDenied, throttling past retries, ...) stops only its own faults: they are
 held (`cluster_unreachable`) and come back, every other cluster proceeds. Only `ResourceNotFound`
 means a cluster is gone (`cluster_not_found`).
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, ClusterUnreachable, NodeInfo
 from autoheal.adapters.ledger import NodeRef
+from autoheal.adapters.verdicts import DroppedFault
 from autoheal.core.ladder import Decision, DecisionKind, Reason
 from autoheal.core.planner import Target
 from autoheal.core.state import NodeState
@@ -33,13 +36,14 @@ UNREACHABLE = "cluster_unreachable"
 class Resolved:
     nodes: dict[NodeRef, Node] = field(default_factory=dict)
     rows: list[NodeRow] = field(default_factory=list)  # the faults that resolved to no node
+    dropped: list[DroppedFault] = field(default_factory=list)  # the same, as the ledger keeps them
     metrics: MetricCounts = field(default_factory=MetricCounts)
     infos: dict[str, ClusterInfo] = field(default_factory=dict)  # by cluster name
     held: dict[NodeRef, Node] = field(default_factory=dict)  # faults of clusters that cannot be read
     unreachable: dict[str, ClusterUnreachable] = field(default_factory=dict)  # cluster -> its error
 
 
-def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Resolved:
+def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory, now: datetime) -> Resolved:
     out = Resolved()
     # a cluster that cannot be described cannot turn its ARN into its name; a fault naming both helps
     names = {f.cluster_arn: f.cluster_name for _, f in faults if f.cluster_arn and f.cluster_name}
@@ -57,6 +61,7 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Re
             out.rows.append(
                 NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why)
             )
+            out.dropped.append(_dropped(fault, why, now))
             logger.info("fault ignored", extra={"reason": why, "event_id": fault.source_event_id})
             continue
         _add(out.nodes, Node(ref=(info.cluster_name, info.node_key), target=_target(info), status=info.status),
@@ -71,6 +76,18 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Re
             for ref in [r for r in out.nodes if r[0] == cluster]:
                 out.held[ref] = out.nodes.pop(ref)
     return out
+
+
+def _dropped(fault: NodeFault, why: str, now: datetime) -> DroppedFault:
+    return DroppedFault(
+        event_id=fault.source_event_id,
+        cluster=fault.cluster_ref or "?",
+        node=fault.node_ref,
+        reason=why,
+        at=now,
+        instance_id=fault.instance_id,
+        signal=fault.signal,
+    )
 
 
 def _add(
