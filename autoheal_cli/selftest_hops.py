@@ -260,6 +260,15 @@ def verdict_hop(seen: Observed, table: str) -> Hop:
     name = "remediate's verdict"
     if VERDICT in seen.verdicts:
         return Hop(4, name, Status.OK, f"ledger {table}: fault dropped, {VERDICT}")
+    if any(v.startswith("reserved_cluster_unreachable") for v in seen.verdicts):
+        return Hop(
+            4,
+            name,
+            Status.BROKEN,
+            f"ledger {table}: fault dropped, {', '.join(seen.verdicts)}",
+            "remediate could not ask SageMaker about the cluster: its role (ClusterArnPattern) and "
+            "sagemaker:ListClusterNodes",
+        )
     if seen.verdicts:
         return Hop(
             4,

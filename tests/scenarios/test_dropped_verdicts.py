@@ -71,3 +71,27 @@ def test_a_real_cluster_named_with_the_reserved_prefix_is_never_acted_on(world: 
     world.advance(timedelta(hours=1).total_seconds())
     world.reconcile()
     assert not world.calls()
+
+
+def test_a_reserved_cluster_that_cannot_be_read_is_dropped_not_held(world: LocalWorld) -> None:
+    """A hold would bring a self-test's fault back for hours and end in a needs-human notice."""
+    reserved = create_cluster(
+        world.aws.client("sagemaker"),
+        world.control,
+        "autoheal-selftest-denied",
+        [GroupSpec(name="gpu", instance_type="ml.p5.48xlarge", count=1, node_type="Compute")],
+    )
+    world.control.fail_calls(reserved.name, "AccessDeniedException", actions=("ListClusterNodes",))
+    node = reserved.in_group("gpu")[0]
+    event = node_health_event(
+        reserved.name, reserved.arn, node.instance_id, world.now(), event_id="ev-denied"
+    )
+    event["detail"].pop("ClusterArn")
+    event["resources"] = []
+    world.deliver([event])
+    (report,) = world.run_until_quiet()
+    assert [r.reason for r in report.nodes] == ["reserved_cluster_unreachable"]
+    assert [d.reason for d in verdicts(world).dropped("ev-denied")] == [
+        "reserved_cluster_unreachable:AccessDeniedException"
+    ]
+    assert world.drain() == [] and world.topic_messages() == [] and not world.calls()

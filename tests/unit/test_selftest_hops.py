@@ -83,6 +83,8 @@ def test_hop_4_needs_the_cluster_not_found_verdict() -> None:
     wrong = hops.verdict_hop(Observed(verdicts=["node_not_in_cluster"]), "t")
     assert wrong.status is Status.BROKEN and "node_not_in_cluster" in wrong.detail
     assert "event source mapping" in hops.verdict_hop(Observed(), "t").check
+    denied = hops.verdict_hop(Observed(verdicts=["reserved_cluster_unreachable:AccessDeniedException"]), "t")
+    assert denied.status is Status.BROKEN and "ClusterArnPattern" in denied.check
 
 
 def test_hop_5_needs_both_metrics_and_is_skipped_unless_asked() -> None:

@@ -8,8 +8,9 @@ One ListClusterNodes listing and one DescribeCluster per cluster (the directory 
 that resolves to no node is dropped with its reason (`Resolved.dropped`: the `verdicts` stage keeps it
 in the ledger for a week, `autoheal.adapters.verdicts`). A cluster that cannot be read
 (`ClusterUnreachable`: AccessDenied, throttling past retries, ...) stops only its own faults: they are
-held (`cluster_unreachable`) and come back, every other cluster proceeds. Only `ResourceNotFound`
-means a cluster is gone (`cluster_not_found`).
+held (`cluster_unreachable`) and come back, every other cluster proceeds; except a cluster with a
+reserved self-test name (`autoheal.reserved`), whose faults are dropped (`reserved_cluster_unreachable`).
+Only `ResourceNotFound` means a cluster is gone (`cluster_not_found`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from autoheal.faults import NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.ports import Directory, NodeStates
 from autoheal.remediate.model import Hold, Node, NodePlan, NodeRow
+from autoheal.reserved import is_reserved_cluster
 
 UNREACHABLE = "cluster_unreachable"
+#: A cluster with a reserved (self-test) name that cannot be read: its fault is dropped, not held (a
+#: hold would come back for hours and end with a needs-human notice about a cluster that is a probe).
+RESERVED_UNREACHABLE = "reserved_cluster_unreachable"
 
 
 @dataclass
@@ -52,17 +57,15 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory, now: 
         try:
             info, why = _locate(fault, directory)
         except ClusterUnreachable as error:
+            if is_reserved_cluster(fault.cluster_name):  # a self-test's: never held, never told
+                _drop(out, fault, RESERVED_UNREACHABLE, now, f"{RESERVED_UNREACHABLE}:{error.code}")
+                continue
             cluster = names.get(error.cluster, error.cluster)
             out.unreachable.setdefault(cluster, error)
             _add(out.held, _unresolved(fault, cluster), message_id, fault, out.metrics)
             continue
         if info is None:
-            out.metrics.add(Metric.FAULTS_IGNORED, Reason=why)
-            out.rows.append(
-                NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why)
-            )
-            out.dropped.append(_dropped(fault, why, now))
-            logger.info("fault ignored", extra={"reason": why, "event_id": fault.source_event_id})
+            _drop(out, fault, why, now)
             continue
         _add(out.nodes, Node(ref=(info.cluster_name, info.node_key), target=_target(info), status=info.status),
              message_id, fault, out.metrics)  # fmt: skip
@@ -78,16 +81,22 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory, now: 
     return out
 
 
-def _dropped(fault: NodeFault, why: str, now: datetime) -> DroppedFault:
-    return DroppedFault(
-        event_id=fault.source_event_id,
-        cluster=fault.cluster_ref or "?",
-        node=fault.node_ref,
-        reason=why,
-        at=now,
-        instance_id=fault.instance_id,
-        signal=fault.signal,
+def _drop(out: Resolved, fault: NodeFault, why: str, now: datetime, verdict: str = "") -> None:
+    """A fault with no node to act on: counted (`why`), a report row, its verdict kept, logged."""
+    out.metrics.add(Metric.FAULTS_IGNORED, Reason=why)
+    out.rows.append(NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why))
+    out.dropped.append(
+        DroppedFault(
+            event_id=fault.source_event_id,
+            cluster=fault.cluster_ref or "?",
+            node=fault.node_ref,
+            reason=verdict or why,
+            at=now,
+            instance_id=fault.instance_id,
+            signal=fault.signal,
+        )
     )
+    logger.info("fault ignored", extra={"reason": verdict or why, "event_id": fault.source_event_id})
 
 
 def _add(
