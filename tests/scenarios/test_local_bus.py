@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hyperpod_local.plane.clusters import ClusterFixture
-from hyperpod_local.stack.template import INTAKE_FUNCTION
+from hyperpod_local.stack.template import INTAKE_FUNCTION, load_template
 from hyperpod_local.stack.world import LocalWorld
 
 pytestmark = pytest.mark.scenario
@@ -101,3 +101,13 @@ def test_test_event_pattern_answers_with_the_rule_matcher(world: LocalWorld) -> 
     assert events.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))["Result"] is True
     event["detail"] = unhealthy("train", "i-0123456789abcdef0")
     assert events.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))["Result"] is False
+
+
+def test_the_local_stack_names_what_the_template_outputs_name(world: LocalWorld) -> None:
+    assert set(world.bus.outputs()) <= set(load_template()["Outputs"])
+    assert set(world.bus.rules) == {
+        "IntakeFunctionHyperPodEvents",
+        "IntakeFunctionHealthEvents",
+        "IntakeFunctionAlarmEvents",
+        "ReconcileFunctionClusterEvents",
+    }

@@ -128,3 +128,13 @@ class Events:
 def test_hop_1_checks_state_pattern_and_target(events: Events, status: Status, says: str) -> None:
     hop = hops.rule_hop(events, "rule", "arn:intake", {})
     assert hop.status is status and says in hop.detail
+
+
+def test_the_outputs_selftest_reads_are_the_templates() -> None:
+    from autoheal_cli.commands import selftest
+    from hyperpod_local.stack.template import load_template
+
+    outputs = load_template()["Outputs"]
+    assert outputs[selftest.OUTPUT_RULE]["Value"] == {"Ref": "IntakeFunctionHyperPodEvents"}
+    assert outputs[selftest.OUTPUT_INTAKE]["Value"] == {"Fn::GetAtt": ["IntakeFunction", "Arn"]}
+    assert outputs[selftest.OUTPUT_INTAKE_LOGS]["Value"] == {"Ref": "IntakeLogGroup"}
