@@ -4,11 +4,13 @@ is never acted on, whoever says it is faulty."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
 from autoheal.adapters.verdicts import DROPPED_TTL, LedgerVerdicts
+from autoheal_cli.main import main
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
@@ -95,3 +97,24 @@ def test_a_reserved_cluster_that_cannot_be_read_is_dropped_not_held(world: Local
         "reserved_cluster_unreachable:AccessDeniedException"
     ]
     assert world.drain() == [] and world.topic_messages() == [] and not world.calls()
+
+
+def test_history_shows_what_became_of_an_event_s_fault(
+    world: LocalWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.deliver(
+        [node_health_event("gone", GONE_ARN, "i-0123456789abcdef0", world.now(), event_id="ev-cli")]
+    )
+    world.run_until_quiet()
+    capsys.readouterr()
+    assert main(["history", "--event", "ev-cli"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "event ev-cli: dropped by remediate"
+    assert out[2].split()[-3:] == ["i-0123456789abcdef0", "cluster_not_found", "NvidiaErrorTerminate"]
+    assert main(["history", "--event", "ev-cli", "--json"]) == 0
+    (dropped,) = json.loads(capsys.readouterr().out)["dropped"]
+    assert (dropped["cluster"], dropped["reason"]) == ("gone", "cluster_not_found")
+    assert main(["history", "--event", "ev-never"]) == 1
+    assert "no dropped fault recorded for event ev-never" in capsys.readouterr().out
+    assert main(["history"]) == 2
+    assert "give NODE or --event EVENT_ID" in capsys.readouterr().err
