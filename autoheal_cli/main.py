@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from importlib import metadata
 from autoheal.observability import logger as service_logger
 from autoheal_cli import __version__
 from autoheal_cli.aws import Clients
-from autoheal_cli.commands import breaker, history, plan, release, replay, status, switch
+from autoheal_cli.commands import breaker, history, plan, release, replay, selftest, status, switch
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.errors import EXIT_CODES, EXIT_INTERRUPTED, HANDLED, Where, exit_code, explain
@@ -38,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     release.COMMAND,
     replay.COMMAND,
     plan.COMMAND,
+    selftest.COMMAND,
 )
 EXAMPLES = "examples:\n" + "".join(f"  {c.example}\n" for c in COMMANDS if c.example)
 EPILOG = EXAMPLES + "\nexit codes:\n" + "".join(f"  {code:<3}  {what}\n" for code, what in EXIT_CODES)
@@ -103,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, now: Callable[[], datetime] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    now: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> int:
+    """Run one command; `now` and `sleep` replace the clock and the wait between polls (tests)."""
     args = build_parser().parse_args(argv)
     where = Where(endpoint_url=args.endpoint_url, region=args.region)
     try:
@@ -119,7 +126,8 @@ def main(argv: Sequence[str] | None = None, now: Callable[[], datetime] | None =
                 region=clients.region,
             )
             where = Where(clients.endpoint, clients.region, service.table_name, service.queue_url)
-            output: Output = args.run(Context(clients, service, now or _utcnow), args)
+            context = Context(clients, service, now or _utcnow, sleep or time.sleep)
+            output: Output = args.run(context, args)
     except HANDLED as exc:
         print(f"{PROG}: error: {explain(exc, where)}", file=sys.stderr)
         return exit_code(exc)

@@ -71,6 +71,7 @@ class Service:
     topic_arn: str = ""
     stack: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)  # AUTOHEAL_* the functions would see
+    outputs: Mapping[str, str] = field(default_factory=dict)  # the stack's Outputs (with --stack)
 
     def require_table(self) -> str:
         if not self.table_name:
@@ -122,6 +123,7 @@ def resolve(
         topic_arn=outputs.get(OUTPUT_TOPIC) or ("" if stack else environ.get(ENV_TOPIC, "")),
         stack=stack,
         environment=environment,
+        outputs=outputs,
     )
 
 

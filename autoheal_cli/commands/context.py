@@ -3,6 +3,7 @@ steering command shares: which cluster a reference names, and who is asking."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ class Context:
     clients: Callable[[str], Any]
     service: Service
     now: Callable[[], datetime]
+    sleep: Callable[[float], None] = time.sleep  # how a command waits (`selftest`; tests pass their own)
     _clusters: dict[str, ClusterInfo] = field(default_factory=dict, compare=False, repr=False)
 
     def node_states(self) -> LedgerNodeStates:

@@ -5,6 +5,10 @@ refused, exit 1). The ledger keys a node by its NodeLogicalId when the cluster
 has one, so a replaced node keeps one history: it is found by its logical id, by any instance id an
 attempt acted on, or by the current instance id of its state item. An instance id the ledger has not
 seen yet (a replacement that has not faulted) is looked up in the cluster with ListClusterNodes.
+
+`autoheal history --event EVENT_ID`: what remediate dropped of one event's faults (no node to act on:
+cluster_not_found, node_not_in_cluster, ...) and why, from the ledger's dropped-fault verdicts (kept 7
+days); exit 1 if none is recorded.
 """
 
 from __future__ import annotations
@@ -15,23 +19,36 @@ from typing import Any
 from autoheal.adapters.directory import ClusterNotFound, NodeDirectory
 from autoheal.adapters.ledger import AttemptRecord, NodeRecord, NodeRef
 from autoheal.adapters.open_nodes import LedgerOpenNodes
+from autoheal.adapters.verdicts import LedgerVerdicts
 from autoheal.core.state import NodeState
 from autoheal_cli import ids
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.commands.status import node_json
-from autoheal_cli.errors import EXIT_NOT_FOUND
+from autoheal_cli.errors import EXIT_NOT_FOUND, CliError
 from autoheal_cli.render import Output, cell, table
 
+DROPPED_HEADERS = ("at", "cluster", "node", "reason", "signal")
 ATTEMPT_HEADERS = ("at", "action", "step", "instance", "outcome", "error", "signal", "request id")
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("node", metavar="NODE", help="NodeLogicalId or EC2 instance id (current or replaced)")
+    parser.add_argument(
+        "node", metavar="NODE", nargs="?", help="NodeLogicalId or EC2 instance id (current or replaced)"
+    )
     parser.add_argument("--cluster", help="the node's cluster (name or ARN); narrows the search")
+    parser.add_argument(
+        "--event",
+        metavar="EVENT_ID",
+        help="instead of a node: what remediate dropped of this event's faults, and why (kept 7 days)",
+    )
 
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
+    if (args.node is None) == (args.event is None):
+        raise CliError("give NODE or --event EVENT_ID (one of them)")
+    if args.event is not None:
+        return _event(ctx, args.event)
     ref = ids.node_ref(args.node)
     cluster = ctx.cluster(args.cluster)
     finder = ctx.open_nodes()
@@ -53,6 +70,33 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
             lines.append("")
         lines += record_lines(record)
     return Output(data, lines)
+
+
+def _event(ctx: Context, event_id: str) -> Output:
+    """The dropped-fault verdicts remediate kept for one event (`autoheal.adapters.verdicts`)."""
+    dropped = LedgerVerdicts(ctx.clients("dynamodb"), ctx.service.require_table()).dropped(event_id)
+    data: dict[str, Any] = {
+        "event_id": event_id,
+        "dropped": [
+            {
+                "cluster": d.cluster,
+                "node": d.node,
+                "instance_id": d.instance_id,
+                "reason": d.reason,
+                "signal": d.signal,
+                "at": d.at,
+            }
+            for d in dropped
+        ],
+    }
+    if not dropped:
+        lines = [
+            f"no dropped fault recorded for event {event_id} (kept 7 days; a fault acted on is in its "
+            "node's history: its attempts list their source events)"
+        ]
+        return Output(data, lines, code=EXIT_NOT_FOUND)
+    rows = [(d.at, d.cluster, d.node, d.reason, d.signal) for d in dropped]
+    return Output(data, [f"event {event_id}: dropped by remediate", *table(DROPPED_HEADERS, rows)])
 
 
 def _via_cluster(

@@ -22,6 +22,10 @@ What it relies on:
 
 Patched actions: create_cluster (hook: adopt the new cluster), delete_cluster (accepts the ARN),
 describe_cluster, describe_cluster_node, list_cluster_nodes, and the four Batch* calls.
+
+EventBridge: moto's ``TestEventPattern`` answers nothing (``EventsHandler.test_event_pattern`` returns
+an empty body); it is answered with moto's own rule matcher, ``moto.events.models.EventPattern`` (what
+``PutEvents`` matches rules with), so that a pattern tested and a rule's delivery agree locally.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.events.models import EventPattern
+from moto.events.responses import EventsHandler
 from moto.sagemaker.models import Cluster, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
@@ -58,6 +64,7 @@ _installed: ActionServer | None = None
 _originals: dict[str, Any] = {}
 #: moto's Cluster method that checks an instance type against moto's own list (see the module doc).
 INSTANCE_TYPE_CHECK = "valid_cluster_node_instance_types"
+_events_original: dict[str, Any] = {}
 
 ERROR_HTTP_STATUS = 400
 
@@ -97,6 +104,8 @@ def install(control: ActionServer) -> None:
             setattr(RESPONSE_CLASS, method_name, _handler(control, operation, original))
         _originals[INSTANCE_TYPE_CHECK] = Cluster.__dict__[INSTANCE_TYPE_CHECK]
         setattr(Cluster, INSTANCE_TYPE_CHECK, _any_instance_type)
+        _events_original["test_event_pattern"] = EventsHandler.__dict__.get("test_event_pattern")
+        setattr(EventsHandler, "test_event_pattern", _test_event_pattern)  # noqa: B010
         _installed = control
 
 
@@ -113,11 +122,22 @@ def uninstall() -> None:
             else:
                 setattr(RESPONSE_CLASS, action, original)
         _originals.clear()
+        for action, original in _events_original.items():
+            if original is not None:
+                setattr(EventsHandler, action, original)
+        _events_original.clear()
         _installed = None
 
 
 def _any_instance_type(self: Any, instance_type: str) -> None:
     """moto's instance-type check, switched off: the control plane validated the request already."""
+
+
+def _test_event_pattern(self: Any) -> str:
+    """TestEventPattern with moto's rule matcher: ``{"Result": bool}``."""
+    pattern = EventPattern.load(self._get_param("EventPattern"))
+    event = json.loads(self._get_param("Event"))
+    return json.dumps({"Result": bool(pattern.matches_event(event))})
 
 
 def installed_control() -> ActionServer | None:

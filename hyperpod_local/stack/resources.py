@@ -192,11 +192,16 @@ LOCAL_OUTPUTS = ("LedgerTableName", "FaultQueueUrl", "FaultDLQUrl", "IntakeDLQUr
 
 
 def register_stack(
-    cloudformation: Any, name: str, resources: StackResources, parameters: Mapping[str, str] | None = None
+    cloudformation: Any,
+    name: str,
+    resources: StackResources,
+    parameters: Mapping[str, str] | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> None:
     """A CloudFormation stack on the local endpoint whose Outputs name `resources`, as a deployed stack's
     would, so that `autoheal --stack NAME` finds them the same way locally; `parameters` become its
-    Parameters (e.g. the remediation policy's). It creates nothing else."""
+    Parameters (e.g. the remediation policy's), `outputs` more Outputs (the event bus's:
+    `hyperpod_local.stack.bus.LocalBus.outputs`). It creates nothing else."""
     parameters = dict(parameters or {})
     values = {
         "LedgerTableName": resources.table_name,
@@ -209,7 +214,10 @@ def register_stack(
         "Description": "hyperpod-autoheal resources on the local endpoint (created by hyperpod_local)",
         "Parameters": {key: {"Type": "String"} for key in parameters},
         "Resources": {"LocalMarker": {"Type": "AWS::SNS::Topic"}},  # CloudFormation needs one resource
-        "Outputs": {key: {"Value": values[key]} for key in LOCAL_OUTPUTS},
+        "Outputs": {
+            **{key: {"Value": values[key]} for key in LOCAL_OUTPUTS},
+            **{key: {"Value": value} for key, value in (outputs or {}).items()},
+        },
     }
     cloudformation.create_stack(
         StackName=name,

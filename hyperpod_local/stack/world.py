@@ -4,6 +4,11 @@ moto server, HyperPod clusters on the local control plane, and the real handlers
 Events go through the real intake handler onto the real FaultQueue; `remediate()` receives the queue's
 messages as the SQS event source mapping would and runs the remediate logic with the control plane's
 clock, so that time moves only when a test says so.
+
+The template's EventBridge rules exist too (`hyperpod_local.stack.bus`): an event published with
+PutEvents (by the `autoheal` CLI, say) reaches the handlers when `pump()` runs, through the rules it
+matches, with each handler's output in its function's log group (the rules are made on first use of
+`bus`).
 """
 
 from __future__ import annotations
@@ -20,16 +25,18 @@ from typing import Any
 from autoheal import clients
 from autoheal.intake.service import IntakeReport
 from autoheal.intake.wiring import build_deps as build_intake_deps
+from autoheal.observability import logger as service_logger
 from autoheal.reconcile.service import ReconcileReport
 from autoheal.reconcile.wiring import build_deps as build_reconcile_deps
 from autoheal.reconcile.wiring import handle_event as handle_reconcile
 from autoheal.remediate.service import Deps, RemediationReport
 from autoheal.remediate.wiring import build_deps, handle_batch
 from autoheal.settings import Settings, load_settings
+from hyperpod_local.stack.bus import LocalBus, create_event_bus, function_logs
 from hyperpod_local.stack.events import FakeContext
 from hyperpod_local.stack.guards import RELAXED
-from hyperpod_local.stack.resources import StackResources, create_stack_resources
-from hyperpod_local.stack.template import REPO_ROOT
+from hyperpod_local.stack.resources import StackResources, create_stack_resources, register_stack
+from hyperpod_local.stack.template import INTAKE_FUNCTION, RECONCILE_FUNCTION, REMEDIATE_FUNCTION, REPO_ROOT
 
 #: Real seconds a drained message stays invisible: longer than any local remediate invocation (a big
 #: storm on moto takes tens of seconds), so its receipt handle is still valid when `settle` runs.
@@ -59,7 +66,9 @@ class LocalWorld:
         self.aws = aws
         self.control = aws.control
         clients.reset()  # cached clients may point at another endpoint or carry stubs
-        self.stack: StackResources = create_stack_resources(aws.client, suffix=uuid.uuid4().hex[:8])
+        self._suffix = uuid.uuid4().hex[:8]
+        self.stack: StackResources = create_stack_resources(aws.client, suffix=self._suffix)
+        self._bus: LocalBus | None = None
         merged = {**self.stack.env(), **RELAXED, **(env or {})}
         for key, value in merged.items():
             put(key, value)
@@ -106,6 +115,38 @@ class LocalWorld:
             return report
 
         vars(self.intake)["handle_event"] = recording  # the module global the handler calls
+
+    @property
+    def bus(self) -> LocalBus:
+        """The template's EventBridge rules, their taps and the functions' log groups: made on first use
+        (a dozen calls most worlds never need), so touch it before putting events on the bus."""
+        if self._bus is None:
+            self._bus = create_event_bus(self.aws.client, self._suffix)
+        return self._bus
+
+    def pump(self, *, remediate: bool = True) -> int:
+        """One turn of the stack's triggers: each event the template's rules delivered goes to its
+        function (intake's handler, or reconcile), what the handler writes to the function's log group;
+        then remediate drains the fault queue, unless `remediate` is False (its event source mapping is
+        not running). Returns how many events were delivered."""
+        deliveries = list(self.bus.receive(self.aws.client))
+        for function, event in deliveries:
+            with function_logs(self.aws.client, self.bus.log_groups[function], service_logger):
+                if function == INTAKE_FUNCTION:
+                    self.deliver([event])
+                elif function == RECONCILE_FUNCTION:
+                    self.reconcile(event)
+        if remediate:
+            with function_logs(self.aws.client, self.bus.log_groups[REMEDIATE_FUNCTION], service_logger):
+                self.run_until_quiet()
+        return len(deliveries)
+
+    def register_stack(self, name: str, parameters: Mapping[str, str] | None = None) -> None:
+        """A local CloudFormation stack naming this world's resources and rules in its Outputs, so that
+        `autoheal --stack NAME` finds them as it would a deployed stack's."""
+        register_stack(
+            self.aws.client("cloudformation"), name, self.stack, parameters, outputs=self.bus.outputs()
+        )
 
     # --- the queue --------------------------------------------------------------------------------------
 

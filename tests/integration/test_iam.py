@@ -54,6 +54,7 @@ from autoheal.adapters.notify import HumanNeeded, Notifier, notice
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
+from autoheal.adapters.verdicts import DroppedFault, LedgerVerdicts
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
 from autoheal.core.state import NodeState, NodeStatus
@@ -498,6 +499,14 @@ def _attempt(env: Env) -> AttemptRecord:
 
 
 #: One call (or a few, to take each branch) of every public adapter method.
+def _verdicts(e: Env, c: Callable[[str], Any]) -> LedgerVerdicts:
+    return LedgerVerdicts(c("dynamodb"), e.world.stack.table_name)
+
+
+def _dropped(e: Env) -> DroppedFault:
+    return DroppedFault("ev-dropped", "gone", "i-0123456789abcdef0", "cluster_not_found", e.world.now())
+
+
 CASES: Mapping[str, Case] = {
     "HyperPodNodes.execute": lambda e, c: [
         HyperPodNodes(c("sagemaker")).execute(_request(e, Action.REBOOT, 0)),
@@ -556,6 +565,12 @@ CASES: Mapping[str, Case] = {
     "Notifier.needs_human": lambda e, c: Notifier(c("sns"), e.world.stack.topic_arn).needs_human(
         [HumanNeeded("train", "n1", None, "testing", None, None)]
     ),
+    "LedgerVerdicts.record_dropped": lambda e, c: _verdicts(e, c).record_dropped([_dropped(e)]),
+    "LedgerVerdicts.dropped": lambda e, c: _verdicts(e, c).dropped("ev-dropped"),
+    "LedgerVerdicts.forget": lambda e, c: [
+        _verdicts(e, e.world.aws.client).record_dropped([_dropped(e)]),  # set-up, not recorded
+        _verdicts(e, c).forget("ev-dropped"),
+    ],
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
 }

@@ -48,6 +48,7 @@ def history(**kw: object) -> NodeState:
         ([fault()], ctx(cluster_tags={"hyperpod-autoheal:opt-out": "true"}), "cluster_opted_out"),
         ([fault(T0 - timedelta(hours=2))], ctx(), "stale_event"),
         ([fault(repair=RepairAction.REPLACE)], ctx(node_recovery="Automatic"), "deferred_to_hyperpod"),
+        ([fault()], ctx(cluster="autoheal-selftest-0a1b2c3d"), "reserved_cluster_name"),
     ],
 )
 def test_faults_the_service_leaves_alone(faults: list[NodeFault], context: NodeContext, reason: str) -> None:

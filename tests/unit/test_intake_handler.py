@@ -247,3 +247,40 @@ def test_unknown_fields_anywhere_are_tolerated(sqs: Stubber, name: str, enqueued
     expect_sent(sqs, enqueued)
     result = app.lambda_handler(with_unknown_fields(load_event(name)), FakeContext())
     assert (result["rejected"], result["enqueued"]) == ({}, enqueued)
+
+
+def selftest_event(cluster_name: str) -> dict[str, Any]:
+    """`autoheal selftest`'s event (its source, a Node Health Event) naming `cluster_name`, with the
+    ARN of some cluster as well: only the name counts."""
+    event = load_event("node-health-unhealthy.json")
+    event["source"] = "autoheal.selftest"
+    event["detail"]["ClusterName"] = cluster_name
+    return event
+
+
+def test_a_selftest_event_for_a_reserved_cluster_is_a_fault_named_by_the_reserved_name_only(
+    sqs: Stubber,
+) -> None:
+    sent: list[dict[str, Any]] = []
+    sqs.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "m0", "MessageId": "a", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+    )
+    sqs.client.meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
+    )
+    result = app.lambda_handler(selftest_event("autoheal-selftest-0a1b2c3d"), FakeContext())
+    assert (result["received"], result["enqueued"]) == (1, 1)
+    (fault,) = [json.loads(entry["MessageBody"]) for entry in sent[0]["Entries"]]
+    assert fault["cluster_name"] == "autoheal-selftest-0a1b2c3d"
+    assert fault.get("cluster_arn") is None  # a real cluster's ARN in the event is never what is looked up
+
+
+@pytest.mark.parametrize("name", ["train", "x-autoheal-selftest-1", ""])
+def test_a_selftest_event_naming_any_other_cluster_is_ignored_and_counted(sqs: Stubber, name: str) -> None:
+    event = selftest_event(name)
+    if not name:
+        del event["detail"]["ClusterName"]
+    result = app.lambda_handler(event, FakeContext())
+    assert result["ignored"] == {"selftest_not_reserved": 1}
+    assert result["enqueued"] == 0  # no SQS call: the stubber has no response queued

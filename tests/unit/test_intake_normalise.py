@@ -118,8 +118,9 @@ def test_routes_cover_exactly_what_the_template_subscribes_intake_to() -> None:
         (source, detail_type)
         for rule in events.values()
         if rule["Type"] == "EventBridgeRule"
-        for source in rule["Properties"]["Pattern"]["source"]
-        for detail_type in rule["Properties"]["Pattern"]["detail-type"]
+        for branch in rule["Properties"]["Pattern"].get("$or", [rule["Properties"]["Pattern"]])
+        for source in branch["source"]
+        for detail_type in branch["detail-type"]
     }
     assert subscribed == set(ROUTES)
 

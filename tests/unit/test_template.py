@@ -20,6 +20,7 @@ from autoheal import observability
 from autoheal.intake.hma_records import DETECTION_MARKER, HMA_STREAM_DIMENSION
 from autoheal.intake.normalise import ROUTES, normalise
 from autoheal.intake.wiring import rule_config
+from autoheal.reserved import RESERVED_CLUSTER_PREFIX, SELFTEST_SOURCE
 from autoheal.settings import Settings, load_settings
 from hyperpod_local.stack.intrinsics import Resolver
 from hyperpod_local.stack.resources import create_stack_resources
@@ -219,6 +220,18 @@ def spoofed_node_health() -> Event:
     return event
 
 
+def selftest_node_health(cluster_name: str = f"{RESERVED_CLUSTER_PREFIX}0a1b2c3d") -> Event:
+    """`autoheal selftest`'s event: the self-test source, a Node Health Event naming a cluster by name."""
+    event = node_health()
+    event["source"] = SELFTEST_SOURCE
+    event["resources"] = []
+    detail = dict(event["detail"])
+    detail["ClusterName"] = cluster_name
+    del detail["ClusterArn"]
+    event["detail"] = detail
+    return event
+
+
 def health(service: str = "EC2", detail_type: str = "AWS Health Event") -> Event:
     instance = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
     detail = {
@@ -293,6 +306,11 @@ def rule_pattern(rule: str, **parameters: str) -> dict[str, Any]:
     return _pattern(INTAKE_FUNCTION, rule, parameters)
 
 
+def branches(pattern: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A pattern's alternatives: the branches of a top-level `$or`, else the pattern itself."""
+    return [dict(b) for b in pattern["$or"]] if "$or" in pattern else [dict(pattern)]
+
+
 def reconcile_matches(event: Event, **parameters: str) -> bool:
     """Whether reconcile's Cluster Event rule (as deployed with `parameters`) matches `event`."""
     pattern = json.dumps(_pattern(RECONCILE_FUNCTION, "ClusterEvents", parameters))
@@ -314,6 +332,9 @@ SAMPLES: dict[str, tuple[Event, set[str]]] = {
     "cluster state change": (cluster_state(), {"HyperPodEvents"}),
     "training job (other SageMaker)": (training_job(), set()),
     "HyperPod detail-type from a custom source": (spoofed_node_health(), set()),
+    "self-test, reserved cluster name": (selftest_node_health(), {"HyperPodEvents"}),
+    "self-test naming a real cluster": (selftest_node_health("train"), set()),
+    "self-test with the prefix inside the name": (selftest_node_health("x-autoheal-selftest-1"), set()),
     "health EC2": (health(), {"HealthEvents"}),
     "health RDS": (health(service="RDS"), set()),
     "health abuse event": (health(detail_type="AWS Health Abuse Event"), set()),
@@ -339,6 +360,7 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         ({"ClusterArns": f"{CLUSTER_A}, {CLUSTER_B}"}, cluster_event(CLUSTER_B), {"HyperPodEvents"}),
         ({"ClusterArns": f"{CLUSTER_A},{CLUSTER_B}"}, cluster_state(CLUSTER_C), set()),
         ({"ClusterArns": ""}, node_health(CLUSTER_C), {"HyperPodEvents"}),
+        ({"ClusterArns": f"{CLUSTER_A},{CLUSTER_B}"}, selftest_node_health(), {"HyperPodEvents"}),
         ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="hyperpod-gpu-xid"), {"AlarmEvents"}),
         ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="gpu-xid-hyperpod-"), set()),
         ({"AlarmNamePrefix": "hyperpod-"}, alarm(name="hyperpod-gpu", state="OK"), set()),
@@ -355,6 +377,7 @@ def test_each_sample_event_matches_exactly_its_rule(event: Event, expected: set[
         "second cluster in scope (spaces trimmed)",
         "cluster out of scope",
         "empty scope means all clusters",
+        "the self-test is not scoped (its cluster cannot exist)",
         "alarm name has prefix",
         "prefix only matches at the start",
         "prefix still needs ALARM",
@@ -372,7 +395,7 @@ def test_optional_scoping_parameters(parameters: dict[str, str], event: Event, e
 
 
 def test_unscoped_patterns_have_no_leftover_filters() -> None:
-    assert "resources" not in rule_pattern("HyperPodEvents")
+    assert all("resources" not in branch for branch in branches(rule_pattern("HyperPodEvents")))
     assert "alarmName" not in rule_pattern("AlarmEvents", AlarmNamePrefix="")["detail"]
     assert rule_pattern("AlarmEvents")["detail"]["alarmName"] == [{"prefix": "autoheal:"}]
     assert rule_pattern("AlarmEvents", AlarmNamePrefix="hp-")["detail"]["alarmName"] == [{"prefix": "hp-"}]
@@ -382,16 +405,26 @@ def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse() -> None:
     subscribed = {
         (source, detail_type)
         for rule in RULES
-        for source in rule_pattern(rule)["source"]
-        for detail_type in rule_pattern(rule)["detail-type"]
+        for branch in branches(rule_pattern(rule))
+        for source in branch["source"]
+        for detail_type in branch["detail-type"]
     }
     assert subscribed == set(ROUTES)
+
+
+def test_the_selftest_source_is_matched_only_for_the_reserved_cluster_prefix() -> None:
+    """The rule's branch for the self-test source names the prefix intake and remediate enforce."""
+    (selftest,) = [b for b in branches(rule_pattern("HyperPodEvents")) if b["source"] == [SELFTEST_SOURCE]]
+    assert selftest["detail"] == {"ClusterName": [{"prefix": RESERVED_CLUSTER_PREFIX}]}
+    assert "resources" not in selftest  # ClusterArns scopes real clusters; the self-test's cannot exist
 
 
 def _expected_rule(event: Mapping[str, Any]) -> set[str]:
     """What a sample file should hit, from the documented shapes (independent of the template)."""
     source, detail_type, detail = event.get("source"), event.get("detail-type"), event.get("detail", {})
     if source == "aws.sagemaker" and str(detail_type).startswith("SageMaker HyperPod Cluster"):
+        return {"HyperPodEvents"}
+    if source == SELFTEST_SOURCE and str(detail.get("ClusterName", "")).startswith(RESERVED_CLUSTER_PREFIX):
         return {"HyperPodEvents"}
     if (source, detail_type) == ("aws.health", "AWS Health Event") and detail.get("service") == "EC2":
         return {"HealthEvents"}
@@ -562,7 +595,7 @@ def test_reconcile_rule_is_scoped_like_intake() -> None:
     assert "resources" not in _pattern(RECONCILE_FUNCTION, "ClusterEvents", {})
     assert (
         props(RECONCILE_FUNCTION)["Events"]["ClusterEvents"]["Properties"]["Pattern"]["resources"]
-        == props(INTAKE_FUNCTION)["Events"]["HyperPodEvents"]["Properties"]["Pattern"]["resources"]
+        == props(INTAKE_FUNCTION)["Events"]["HyperPodEvents"]["Properties"]["Pattern"]["$or"][0]["resources"]
     )
 
 

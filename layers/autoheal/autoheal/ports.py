@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`; `NodeDirectory`, `HyperPodNodes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.notify import HumanNeeded
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
+    from autoheal.adapters.verdicts import DroppedFault
     from autoheal.core.planner import BatchRequest
     from autoheal.core.state import NodeState
     from autoheal.faults import NodeFault
@@ -42,6 +43,12 @@ class NodeStates(Protocol):
     def commit(
         self, states: Sequence[NodeState], attempts: Sequence[AttemptRecord], now: datetime
     ) -> None: ...
+
+
+class DroppedFaults(Protocol):
+    """Remediate's verdict on each fault it dropped (no node to act on), kept for a while."""
+
+    def record_dropped(self, dropped: Sequence[DroppedFault]) -> None: ...
 
 
 class OpenNodes(Protocol):

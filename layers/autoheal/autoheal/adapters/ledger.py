@@ -7,6 +7,7 @@ Table layout (template.yaml `LedgerTable`):
 | node state | `NODE#<cluster>#<node key>` | `STATE` | version for optimistic concurrency; `open_cluster` set while open (sparse GSI `open-index`) |
 | attempt | `NODE#<cluster>#<node key>` | `ATTEMPT#<iso time>#<attempt id>` | `expires_at` (epoch s) is the table's TTL |
 | control | `CONTROL` | `PAUSE#…`, `BREAKER#…`, `OVERRIDE#…`, `COOLDOWN#…` | see `autoheal.adapters.control` |
+| dropped fault | `FAULT#<event id>` | `DROPPED#<cluster>#<node>` | why remediate dropped it; `expires_at` TTL, 7 days; see `autoheal.adapters.verdicts` |
 
 The node key is the NodeLogicalId when known (it survives replacement), else the instance id.
 

@@ -2,7 +2,8 @@
 
 Two tables of small rules, first match wins:
 
-- `before` the ladder: faults the service must not act on at all (opted-out cluster, excluded group,
+- `before` the ladder: faults the service must not act on at all (a cluster name reserved for self-tests,
+  opted-out cluster, excluded group,
   stale event -- its age judged once, when it was first received --, HyperPod already repairing) are
   ignored with a reason;
 - `after` the ladder, for decisions that would act: protected node types and the per-node budget
@@ -25,6 +26,7 @@ from autoheal.core.ladder import Decision, Reason
 from autoheal.core.state import NodeState
 from autoheal.faults import NodeFault, RepairAction
 from autoheal.policy import Action, Guards
+from autoheal.reserved import is_reserved_cluster
 
 #: Instance-group statuses during which the group is being changed.
 CHANGING_GROUP_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "Deleting"})
@@ -52,6 +54,7 @@ class NodeContext:
     """What the platform says about the node's surroundings (from DescribeCluster, ListTags,
     ListClusterNodes)."""
 
+    cluster: str | None = None  # the cluster's name
     cluster_status: str | None = None
     node_recovery: str | None = None
     cluster_tags: Mapping[str, str] = field(default_factory=dict)
@@ -77,6 +80,14 @@ class _After:
     ctx: NodeContext
     now: datetime
     guards: Guards
+
+
+def _reserved_cluster(b: _Before) -> GuardVerdict | None:
+    """A cluster named with the self-test prefix is never acted on, whatever the event says: the prefix
+    is reserved (`autoheal.reserved`), and a real cluster so named is left alone."""
+    if is_reserved_cluster(b.ctx.cluster):
+        return GuardVerdict(GuardKind.IGNORE, "reserved_cluster_name")
+    return None
 
 
 def _opted_out(b: _Before) -> GuardVerdict | None:
@@ -109,6 +120,7 @@ def _hyperpod_repairing(b: _Before) -> GuardVerdict | None:
 
 
 BEFORE: Sequence[Callable[[_Before], GuardVerdict | None]] = (
+    _reserved_cluster,
     _opted_out,
     _group_excluded,
     _stale,

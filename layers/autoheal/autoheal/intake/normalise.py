@@ -38,6 +38,7 @@ from autoheal.intake.result import (
 from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
 from autoheal.intake.rules.alarm import AlarmRuleConfig
 from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.reserved import SELFTEST_SOURCE
 from autoheal.validation import summarise
 
 E = TypeVar("E", bound=EventBridgeModel)
@@ -80,6 +81,10 @@ def _alarm_config(
 ROUTES: Mapping[tuple[str, str], Route[Any]] = {
     (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(
         models.NodeHealthEvent, _no_config(hyperpod.node_health)
+    ),
+    # `autoheal selftest`: a Node Health Event from the self-test source, for a reserved cluster only
+    (SELFTEST_SOURCE, models.NODE_HEALTH_EVENT): Route(
+        models.NodeHealthEvent, _no_config(hyperpod.selftest_node_health)
     ),
     (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, _no_config(hyperpod.cluster_event)),
     (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(

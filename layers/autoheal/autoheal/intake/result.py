@@ -42,6 +42,7 @@ class IgnoreReason(StrEnum):
     LOGS_CONTROL_MESSAGE = "logs_control_message"
     NOT_HMA_DETECTION = "not_hma_detection"
     HMA_APPLICATION_FAULT = "hma_application_fault"
+    SELFTEST_NOT_RESERVED = "selftest_not_reserved"  # a self-test event naming a non-reserved cluster
 
 
 MALFORMED_ENVELOPE = "malformed:envelope"

@@ -57,6 +57,7 @@ def node_plan(
 def context(node: Node, info: ClusterInfo | None) -> NodeContext:
     group = info.groups.get(node.target.instance_group or "") if info else None
     return NodeContext(
+        cluster=node.target.cluster,
         cluster_status=info.status if info else None,
         node_recovery=info.node_recovery if info else None,
         cluster_tags=info.tags if info else {},

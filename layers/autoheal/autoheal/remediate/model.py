@@ -11,6 +11,7 @@ from typing import Any
 from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
+from autoheal.adapters.verdicts import DroppedFault
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
 from autoheal.core.ladder import Decision, NodeFaults
@@ -24,6 +25,7 @@ from autoheal.ports import (
     Clock,
     Cooldowns,
     Directory,
+    DroppedFaults,
     HumanNotifier,
     NodeActions,
     NodeStates,
@@ -54,6 +56,7 @@ class Deps:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
+    verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class BatchPlan:
     trips: dict[BreakerScope, tuple[int, int]] = field(default_factory=dict)  # newly tripped breakers
     infos: Mapping[str, ClusterInfo] = field(default_factory=dict)  # to decide a node again (claim)
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
+    dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

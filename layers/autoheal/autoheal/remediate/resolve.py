@@ -5,20 +5,24 @@ One cluster, one identity: a fault naming its cluster by ARN and one naming it b
 cluster; both resolve to its NAME (`Directory.canonical`), the key of every ledger and control record.
 
 One ListClusterNodes listing and one DescribeCluster per cluster (the directory caches them). A fault
-that resolves to no node is ignored with its reason; nothing is written. A node listed as `NotFound`
-left the cluster (`autoheal.core.instance_status`): it resolves to no node, like one not listed. A cluster that cannot be read
+that resolves to no node is dropped with its reason (`Resolved.dropped`: the `verdicts` stage keeps it
+in the ledger for a week, `autoheal.adapters.verdicts`). A node listed as `NotFound` left the cluster
+(`autoheal.core.instance_status`): it resolves to no node, like one not listed. A cluster that cannot be read
 (`ClusterUnreachable`: AccessDenied, throttling past retries, ...) stops only its own faults: they are
-held (`cluster_unreachable`) and come back, every other cluster proceeds. Only `ResourceNotFound`
-means a cluster is gone (`cluster_not_found`).
+held (`cluster_unreachable`) and come back, every other cluster proceeds; except a cluster with a
+reserved self-test name (`autoheal.reserved`), whose faults are dropped (`reserved_cluster_unreachable`).
+Only `ResourceNotFound` means a cluster is gone (`cluster_not_found`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, ClusterUnreachable, NodeInfo
 from autoheal.adapters.ledger import NodeRef
+from autoheal.adapters.verdicts import DroppedFault
 from autoheal.core.instance_status import is_gone
 from autoheal.core.ladder import Decision, DecisionKind, Reason
 from autoheal.core.planner import Target
@@ -27,21 +31,26 @@ from autoheal.faults import NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.ports import Directory, NodeStates
 from autoheal.remediate.model import Hold, Node, NodePlan, NodeRow
+from autoheal.reserved import is_reserved_cluster
 
 UNREACHABLE = "cluster_unreachable"
+#: A cluster with a reserved (self-test) name that cannot be read: its fault is dropped, not held (a
+#: hold would come back for hours and end with a needs-human notice about a cluster that is a probe).
+RESERVED_UNREACHABLE = "reserved_cluster_unreachable"
 
 
 @dataclass
 class Resolved:
     nodes: dict[NodeRef, Node] = field(default_factory=dict)
     rows: list[NodeRow] = field(default_factory=list)  # the faults that resolved to no node
+    dropped: list[DroppedFault] = field(default_factory=list)  # the same, as the ledger keeps them
     metrics: MetricCounts = field(default_factory=MetricCounts)
     infos: dict[str, ClusterInfo] = field(default_factory=dict)  # by cluster name
     held: dict[NodeRef, Node] = field(default_factory=dict)  # faults of clusters that cannot be read
     unreachable: dict[str, ClusterUnreachable] = field(default_factory=dict)  # cluster -> its error
 
 
-def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Resolved:
+def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory, now: datetime) -> Resolved:
     out = Resolved()
     # a cluster that cannot be described cannot turn its ARN into its name; a fault naming both helps
     names = {f.cluster_arn: f.cluster_name for _, f in faults if f.cluster_arn and f.cluster_name}
@@ -50,16 +59,15 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Re
         try:
             info, why = _locate(fault, directory)
         except ClusterUnreachable as error:
+            if is_reserved_cluster(fault.cluster_name):  # a self-test's: never held, never told
+                _drop(out, fault, RESERVED_UNREACHABLE, now, f"{RESERVED_UNREACHABLE}:{error.code}")
+                continue
             cluster = names.get(error.cluster, error.cluster)
             out.unreachable.setdefault(cluster, error)
             _add(out.held, _unresolved(fault, cluster), message_id, fault, out.metrics)
             continue
         if info is None:
-            out.metrics.add(Metric.FAULTS_IGNORED, Reason=why)
-            out.rows.append(
-                NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why)
-            )
-            logger.info("fault ignored", extra={"reason": why, "event_id": fault.source_event_id})
+            _drop(out, fault, why, now)
             continue
         _add(out.nodes, Node(ref=(info.cluster_name, info.node_key), target=_target(info), status=info.status),
              message_id, fault, out.metrics)  # fmt: skip
@@ -73,6 +81,24 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory) -> Re
             for ref in [r for r in out.nodes if r[0] == cluster]:
                 out.held[ref] = out.nodes.pop(ref)
     return out
+
+
+def _drop(out: Resolved, fault: NodeFault, why: str, now: datetime, verdict: str = "") -> None:
+    """A fault with no node to act on: counted (`why`), a report row, its verdict kept, logged."""
+    out.metrics.add(Metric.FAULTS_IGNORED, Reason=why)
+    out.rows.append(NodeRow(fault.cluster_ref or "?", fault.node_ref, fault.instance_id, "ignore", why))
+    out.dropped.append(
+        DroppedFault(
+            event_id=fault.source_event_id,
+            cluster=fault.cluster_ref or "?",
+            node=fault.node_ref,
+            reason=verdict or why,
+            at=now,
+            instance_id=fault.instance_id,
+            signal=fault.signal,
+        )
+    )
+    logger.info("fault ignored", extra={"reason": verdict or why, "event_id": fault.source_event_id})
 
 
 def _add(

@@ -25,7 +25,8 @@
 8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
              (rate-limited); later faults back on the queue with their delay; humans told, then the
              pending notices cleared (a failed publish is re-sent by reconcile)
-9. the report: rows, calls, metrics and batch item failures of every stage
+9. `verdicts` the faults `resolve` dropped (no node to act on) kept in the ledger with their reason
+10. the report: rows, calls, metrics and batch item failures of every stage
 
 Every stage returns what it produced (plans, claims, receipts, `Effects`); this module only composes
 them. A per-cluster read failure stops only that cluster's faults (held in `resolve`).
@@ -59,6 +60,7 @@ from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
 from autoheal.remediate.unreachable import tell_unreachable
+from autoheal.remediate.verdicts import keep_verdicts
 
 __all__ = ["BatchPlan", "CallRow", "Clock", "Deps", "NodePlan", "NodeRow", "RemediationReport"]
 
@@ -72,11 +74,11 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     """Parse, resolve, decide and hold. Reads the directory, the node states and the switches."""
     now = deps.clock()
     parsed = parse(records)
-    resolved = resolve(parsed.faults, deps.directory)
+    resolved = resolve(parsed.faults, deps.directory, now)
     report = RemediationReport(nodes=resolved.rows, metrics=parsed.metrics.merge([resolved.metrics]))
     unreachable = {c: (e.code, e.message) for c, e in resolved.unreachable.items()}
     if not resolved.nodes and not resolved.held:
-        return BatchPlan(now, [], report, deps.policy, unreachable=unreachable)
+        return BatchPlan(now, [], report, deps.policy, unreachable=unreachable, dropped=resolved.dropped)
     infos = resolved.infos
     loaded = load_states([*resolved.nodes, *resolved.held], infos, deps.states)
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
@@ -84,11 +86,13 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
-    return BatchPlan(now, plans, report, deps.policy, trips, infos=infos, unreachable=unreachable)
+    return BatchPlan(
+        now, plans, report, deps.policy, trips, infos=infos, unreachable=unreachable, dropped=resolved.dropped
+    )
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
-    """Trip, claim, act, record, requeue, notify (in dry-run: record, call nothing)."""
+    """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
     tripped = trip(batch, deps.breakers)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
@@ -99,6 +103,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     effects = Effects.combined([tripped, claims.effects, cooled, told, acted.effects, recorded.effects])
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
+    keep_verdicts(batch.dropped, deps.verdicts)
     report = batch.report
     report.nodes += effects.rows
     report.calls += effects.calls

@@ -17,6 +17,7 @@ from autoheal.adapters.notify import Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
+from autoheal.adapters.verdicts import LedgerVerdicts
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock, RetryQueue
@@ -45,6 +46,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerBreakers.breakers,
     LedgerBreakers.trip,
     LedgerNotices.first_notice,
+    LedgerVerdicts.record_dropped,
     Notifier.needs_human,
     FaultQueue.requeue,
 )
@@ -71,6 +73,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         policy=policy,
         clock=clock,
         notices=LedgerNotices(dynamodb, table),
+        verdicts=LedgerVerdicts(dynamodb, table),
     )
 
 

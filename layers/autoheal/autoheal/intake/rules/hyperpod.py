@@ -9,6 +9,10 @@
   failure family, a capacity message, an unhealthy `NodeHealthInfo`, or "fail" in its description) it
   is a fault like a `Warn` (severity warning); otherwise it is ignored as `unknown_level_not_a_failure`.
 - Cluster State Change: never a node fault.
+- A self-test Node Health Event (`autoheal.reserved.SELFTEST_SOURCE`) is read as a Node Health Event
+  only when it names a reserved cluster by name (`selftest_node_health`); any other is ignored and
+  counted (`selftest_not_reserved`), and its fault never carries a cluster ARN (a real cluster's ARN
+  would be what remediate looks up).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from autoheal.intake.models import (
 )
 from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import MATCH_WINDOW, fault_type, reason_text
+from autoheal.reserved import is_reserved_cluster
 
 NODE_UNHEALTHY = "NodeUnhealthy"
 INSUFFICIENT_CAPACITY = "InsufficientCapacity"
@@ -78,6 +83,16 @@ def node_health(event: NodeHealthEvent) -> Disposition:
         observed_at=event.time,
     )
     return Disposition(faults=[fault])
+
+
+def selftest_node_health(event: NodeHealthEvent) -> Disposition:
+    """A Node Health Event from `autoheal selftest`: a fault only for a reserved cluster name, by name."""
+    name, _ = event.cluster()
+    if not is_reserved_cluster(name):
+        return ignore(IgnoreReason.SELFTEST_NOT_RESERVED, name or "no cluster name")
+    disposition = node_health(event)
+    faults = [f.model_copy(update={"cluster_arn": None}) for f in disposition.faults]
+    return Disposition(faults=faults, ignored=disposition.ignored, rejected=disposition.rejected)
 
 
 def cluster_event(event: ClusterEvent) -> Disposition:
