@@ -1,7 +1,7 @@
 """The template's EventBridge rules on the local endpoint, and what reaches each function through them.
 
-`create_event_bus` creates every `EventBridgeRule` event of template.yaml's functions as a rule on the
-local default event bus, named `autoheal-<suffix>-<Function><Event>` (the logical id SAM gives it),
+`create_event_bus` creates every `EventBridgeRule` event of template.yaml's deployed functions
+(`hyperpod_local.stack.rules`) as a rule on the local default event bus, named `autoheal-<suffix>-<Function><Event>` (the logical id SAM gives it),
 with the template's own pattern (resolved with the stack's parameters) and state. Nothing local can
 invoke a Lambda function, so each rule targets its function's *tap*, an SQS queue standing in for the
 function: a `PutEvents` (the `autoheal` CLI's, a test's) is matched by moto's own pattern matcher and
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hyperpod_local.stack.intrinsics import Resolver
+from hyperpod_local.stack.rules import event_rules
 from hyperpod_local.stack.template import FUNCTIONS, INTAKE_FUNCTION, TEMPLATE_PATH, load_template
 
 #: A message received from a tap stays invisible this long (real seconds): it is deleted at once.
@@ -108,15 +108,6 @@ def _matches(events: Any, pattern: str, event: Mapping[str, Any]) -> bool:
     return bool(events.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))["Result"])
 
 
-def template_rules(template: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-    """(rule logical id, function, the event's Properties) for each EventBridgeRule event."""
-    for function in FUNCTIONS:
-        events = template["Resources"][function].get("Properties", {}).get("Events", {})
-        for event_name, event in events.items():
-            if event.get("Type") == "EventBridgeRule":
-                yield f"{function}{event_name}", function, event.get("Properties", {})
-
-
 def create_event_bus(
     client: Callable[[str], Any],
     suffix: str,
@@ -125,7 +116,6 @@ def create_event_bus(
 ) -> LocalBus:
     """The rules of the template's functions, their taps and log groups (see the module docstring)."""
     template = load_template(template_path)
-    resolver = Resolver(template, parameters=dict(parameters or {}))
     sqs, events, logs = client("sqs"), client("events"), client("logs")
     taps: dict[str, tuple[str, str]] = {}
     log_groups: dict[str, str] = {}
@@ -138,13 +128,12 @@ def create_event_bus(
         log_groups[function] = f"/aws/lambda/{names[function]}"
         logs.create_log_group(logGroupName=log_groups[function])
     rules: dict[str, LocalRule] = {}
-    for logical_id, function, properties in template_rules(template):
-        name = f"autoheal-{suffix}-{logical_id}"
-        pattern = resolver.resolve(properties["Pattern"])
-        state = str(properties.get("State", "ENABLED"))
-        arn = events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=state)["RuleArn"]
-        events.put_targets(Rule=name, Targets=[{"Id": function, "Arn": taps[function][1]}])
-        rules[logical_id] = LocalRule(logical_id, function, name, arn)
+    for rule in event_rules(parameters, template):
+        name = f"autoheal-{suffix}-{rule.logical_id}"
+        pattern = json.dumps(rule.pattern)
+        arn = events.put_rule(Name=name, EventPattern=pattern, State=rule.state)["RuleArn"]
+        events.put_targets(Rule=name, Targets=[{"Id": rule.function, "Arn": taps[rule.function][1]}])
+        rules[rule.logical_id] = LocalRule(rule.logical_id, rule.function, name, arn)
     return LocalBus(rules, taps, log_groups, names)
 
 

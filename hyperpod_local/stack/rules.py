@@ -34,6 +34,12 @@ class EventRule:
     function: str  # logical id of the function
     name: str  # the rule's key under the function's Events
     pattern: Mapping[str, Any]
+    state: str = "ENABLED"  # the rule's `State` as deployed
+
+    @property
+    def logical_id(self) -> str:
+        """The rule's logical id as SAM names it: <Function><Event>."""
+        return f"{self.function}{self.name}"
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         message: Any = dict(event)  # moto types it as its own EventMessageType
@@ -73,7 +79,12 @@ def event_rules(
     template = template if template is not None else load_template()
     resolver = Resolver(template, parameters=dict(parameters or {}))
     return tuple(
-        EventRule(logical_id, name, resolver.resolve(event["Properties"]["Pattern"]))
+        EventRule(
+            logical_id,
+            name,
+            resolver.resolve(event["Properties"]["Pattern"]),
+            str(resolver.resolve(event["Properties"].get("State", "ENABLED"))),
+        )
         for logical_id, resource in _functions(template, resolver)
         for name, event in resource.get("Properties", {}).get("Events", {}).items()
         if event.get("Type") == "EventBridgeRule"
