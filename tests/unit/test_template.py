@@ -40,12 +40,13 @@ from hyperpod_local.stack.template import (
     template_function_env,
     template_properties,
 )
+from tests.fixtures import REPLAY_ONLY_ROUTES
 from tools.lint_template import transform
 
 T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]
 GLOBAL_FUNCTION: Mapping[str, Any] = T["Globals"]["Function"]
-RULES = ("HyperPodEvents", "HealthEvents", "AlarmEvents")
+RULES = ("HyperPodEvents", "AlarmEvents")
 RECONCILE_DLQ = "ReconcileDLQ"
 #: Each EventBridge-invoked function: its events (rules) and the dead-letter queue they and it fail to.
 EVENT_FUNCTIONS = {
@@ -313,7 +314,7 @@ SAMPLES: dict[str, tuple[Event, set[str]]] = {
     "cluster state change": (cluster_state(), {"HyperPodEvents"}),
     "training job (other SageMaker)": (training_job(), set()),
     "HyperPod detail-type from a custom source": (spoofed_node_health(), set()),
-    "health EC2": (health(), {"HealthEvents"}),
+    "health EC2 (no rule: replay only)": (health(), set()),
     "health RDS": (health(service="RDS"), set()),
     "health abuse event": (health(detail_type="AWS Health Abuse Event"), set()),
     "alarm OK -> ALARM": (alarm(), {"AlarmEvents"}),
@@ -368,14 +369,25 @@ def test_unscoped_patterns_have_no_leftover_filters() -> None:
     assert rule_pattern("AlarmEvents", AlarmNamePrefix="hp-")["detail"]["alarmName"] == [{"prefix": "hp-"}]
 
 
-def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse() -> None:
+def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse_but_health() -> None:
+    """Intake parses AWS Health events for `autoheal replay`; no rule subscribes it to them."""
     subscribed = {
         (source, detail_type)
         for rule in RULES
         for source in rule_pattern(rule)["source"]
         for detail_type in rule_pattern(rule)["detail-type"]
     }
-    assert subscribed == set(ROUTES)
+    assert subscribed == set(ROUTES) - REPLAY_ONLY_ROUTES
+
+
+def test_no_rule_of_any_function_matches_aws_health() -> None:
+    """HyperPod's instances live in the SageMaker HyperPod service account: an EC2 Health event in this
+    account is about one of its own instances, never a cluster node (README, "AWS Health")."""
+    cfn = transformed()["Resources"]
+    rules = [r["Properties"] for r in cfn.values() if r["Type"] == "AWS::Events::Rule"]
+    patterns = [r["EventPattern"] for r in rules if "EventPattern" in r]
+    assert patterns and all("aws.health" not in json.dumps(p) for p in patterns)
+    assert "HealthEvents" not in props(INTAKE_FUNCTION)["Events"]
 
 
 def _expected_rule(event: Mapping[str, Any]) -> set[str]:
@@ -383,8 +395,6 @@ def _expected_rule(event: Mapping[str, Any]) -> set[str]:
     source, detail_type, detail = event.get("source"), event.get("detail-type"), event.get("detail", {})
     if source == "aws.sagemaker" and str(detail_type).startswith("SageMaker HyperPod Cluster"):
         return {"HyperPodEvents"}
-    if (source, detail_type) == ("aws.health", "AWS Health Event") and detail.get("service") == "EC2":
-        return {"HealthEvents"}
     alarm_change = source == "aws.cloudwatch" and detail_type in (
         "CloudWatch Alarm State Change",
         "CloudWatch Alarm Contributor State Change",
