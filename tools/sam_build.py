@@ -7,14 +7,19 @@ function without a container runs `python3.13` (pip fetches the arm64 wheels), s
 used as it is when it runs; otherwise, with pyenv, the newest installed 3.13 is added to PYENV_VERSION
 for the build. Telemetry is off and nothing is cached, so the tree is left as it was (no .aws-sam/).
 
-Then the build is checked against the template: every function has its handler module, the layer has
+Before building, `sam validate --lint` checks the template (offline: no credentials needed). Then the
+build is checked against the template: every function has its handler module, the layer has
 `python/autoheal/` and dependencies built for the runtime and architecture (pydantic_core's binary for
-CPython 3.13 on aarch64), and the built template points each resource at its own directory.
+CPython 3.13 on aarch64), the layer's own botocore knows every SageMaker call and member the service
+sends (`SAGEMAKER_API`: the Lambda runtime's bundled SDK may be older), and the built template points
+each resource at its own directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import re
 import shutil
@@ -31,6 +36,22 @@ from hyperpod_local.stack.template import load_template
 RUNTIME_PYTHON = "python3.13"
 PYENV_313 = re.compile(r"3\.13\.\d+")
 ARCH_TAG = {"arm64": "aarch64", "x86_64": "x86_64"}
+#: The sam commands `make sam-build` runs, in order (docs/deploy.md's `sam validate --lint` and `sam build`).
+VALIDATE = ("validate", "--lint")
+BUILD = ("build",)
+#: Every SageMaker operation the service calls that the Lambda runtime's bundled botocore may not know,
+#: with the request members it sends: Reboot/Replace arrived in botocore 1.41.1, Add/Delete with
+#: NodeLogicalIds and ListClusterNodes' IncludeNodeLogicalIds in 1.40.3. Lambda's bundled SDK "depends on
+#: the runtime version and your AWS Region" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html),
+#: so the layer pins its own boto3 and botocore (layers/autoheal/requirements.txt) and the build checks it.
+SAGEMAKER_API: Mapping[str, tuple[str, ...]] = {
+    "BatchRebootClusterNodes": ("ClusterName", "NodeIds", "NodeLogicalIds"),
+    "BatchReplaceClusterNodes": ("ClusterName", "NodeIds", "NodeLogicalIds"),
+    "BatchDeleteClusterNodes": ("ClusterName", "NodeIds", "NodeLogicalIds"),
+    "BatchAddClusterNodes": ("ClusterName", "ClientToken", "NodesToAdd"),
+    "ListClusterNodes": ("ClusterName", "IncludeNodeLogicalIds"),
+}
+SAGEMAKER_MODEL_DIR = Path("botocore", "data", "sagemaker", "2017-07-24")
 
 
 class BuildError(RuntimeError):
@@ -69,6 +90,41 @@ def build_env() -> dict[str, str]:
     )
 
 
+def load_sagemaker_model(site: Path) -> dict[str, Any] | None:
+    """botocore's SageMaker service model under `site` (a layer's `python/`, or site-packages), or None.
+
+    botocore ships it gzipped (`service-2.json.gz`) since 1.32; a plain `service-2.json` is read too."""
+    model_dir = site / SAGEMAKER_MODEL_DIR
+    if (model_dir / "service-2.json.gz").is_file():
+        with gzip.open(model_dir / "service-2.json.gz", "rt", encoding="utf-8") as f:
+            model: dict[str, Any] = json.load(f)
+            return model
+    if (model_dir / "service-2.json").is_file():
+        loaded: dict[str, Any] = json.loads((model_dir / "service-2.json").read_text(encoding="utf-8"))
+        return loaded
+    return None
+
+
+def missing_sagemaker_api(site: Path) -> list[str]:
+    """What the botocore under `site` lacks of `SAGEMAKER_API` (empty when it has every call and member)."""
+    model = load_sagemaker_model(site)
+    if model is None:
+        return [f"no botocore SageMaker model ({SAGEMAKER_MODEL_DIR}/service-2.json.gz)"]
+    operations, shapes = model.get("operations", {}), model.get("shapes", {})
+    missing: list[str] = []
+    for name, members in SAGEMAKER_API.items():
+        if name not in operations:
+            missing.append(f"botocore has no SageMaker {name}")
+            continue
+        request = shapes.get(operations[name].get("input", {}).get("shape", ""), {})
+        missing.extend(
+            f"botocore's SageMaker {name} has no {member}"
+            for member in members
+            if member not in request.get("members", {})
+        )
+    return missing
+
+
 def check_build(template: Mapping[str, Any], build_dir: Path) -> list[str]:
     """What is missing or wrong in a build of `template` (empty when it is complete)."""
     problems: list[str] = []
@@ -89,30 +145,34 @@ def check_build(template: Mapping[str, Any], build_dir: Path) -> list[str]:
             version = str(props["CompatibleRuntimes"][0]).removeprefix("python").replace(".", "")
             if not list(python.glob(f"pydantic_core/*.cpython-{version}-{arch}-linux-gnu.so")):
                 problems.append(f"{logical_id}: pydantic_core is not built for cp{version} on {arch}")
+            problems.extend(
+                f"{logical_id}: {gap} (pin boto3 and botocore in layers/autoheal/requirements.txt)"
+                for gap in missing_sagemaker_api(python)
+            )
             if built[logical_id]["Properties"].get("ContentUri") != logical_id:
                 problems.append(f"{logical_id}: the built template does not point at its build")
     return problems
 
 
-def build(template_path: Path, sam: str, build_dir: Path) -> None:
-    command = [
-        sam,
-        "build",
-        "--template-file",
-        str(template_path.resolve()),
-        "--build-dir",
-        str(build_dir),
-        "--no-cached",
-    ]
-    started = time.monotonic()
-    done = subprocess.run(command, env=build_env(), capture_output=True, text=True, check=False)
+def _run_sam(sam: str, args: Sequence[str], env: Mapping[str, str]) -> None:
+    done = subprocess.run([sam, *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise BuildError(f"sam build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise BuildError(f"sam {args[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def build(template_path: Path, sam: str, build_dir: Path) -> None:
+    template = str(template_path.resolve())
+    started = time.monotonic()
+    env = build_env()
+    # sam validate wants a region even for the offline lint; any region does.
+    _run_sam(sam, [*VALIDATE, "--template-file", template], {"AWS_DEFAULT_REGION": "us-east-1", **env})
+    _run_sam(sam, [*BUILD, "--template-file", template, "--build-dir", str(build_dir), "--no-cached"], env)
     problems = check_build(load_template(template_path), build_dir)
     if problems:
         raise BuildError("sam build is incomplete:\n  " + "\n  ".join(problems))
     print(
-        f"{template_path}: sam build ok in {time.monotonic() - started:.0f} s (layer and functions checked)"
+        f"{template_path}: sam validate --lint and sam build ok in {time.monotonic() - started:.0f} s "
+        "(layer, its botocore and the functions checked)"
     )
 
 

@@ -47,10 +47,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 CORPUS = Path(__file__).resolve().parent
 EVENTS, LOGS = CORPUS / "events", CORPUS / "logs"
 
-# The template's rules (tests/unit/test_template.py pins their patterns). HEALTH is the AWS Health rule
-# as the template has it today; if the rule goes (issue 16 asks whether it stays), set it to None.
+# The template's rules (tests/unit/test_template.py pins their patterns). No rule takes AWS Health
+# events (README "AWS Health: not a trigger"): they reach intake only by `autoheal replay`, and the rows
+# below still say what intake makes of them.
 HYPERPOD, RECONCILE, ALARMS = "HyperPodEvents", "ClusterEvents", "AlarmEvents"
-HEALTH: str | None = "HealthEvents"
 HMA_SUBSCRIPTION = "HmaLogs1"
 
 # HMA records name no node: the test delivers each one as CloudWatch Logs would from this node's stream.
@@ -117,17 +117,17 @@ ROWS = [
         faults(Fault("i-0391f86fa0fe0d465", "InsufficientCapacity", logical_id="df268d19-f035-4f28-9b80-b956b92ae21e",
                      cluster="sample-cluster"))),
     # --- AWS Health EventBridge schema page
-    Row("health-schema-ec2-operational-issue.json", to(HEALTH), Ignored("no_node")),
+    Row("health-schema-ec2-operational-issue.json", to(), Ignored("no_node")),
     Row("health-schema-elb-api-issue.json", to(), Ignored("health_not_ec2")),
-    Row("health-schema-ec2-instance-store-backup.json", to(HEALTH), Ignored("health_backup_copy")),
-    Row("health-schema-ec2-instance-retirement.json", to(HEALTH),
+    Row("health-schema-ec2-instance-store-backup.json", to(), Ignored("health_backup_copy")),
+    Row("health-schema-ec2-instance-retirement.json", to(),
         faults(Fault("i-1234567890abcdef0", "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"))),
     Row("health-schema-lambda-planned-lifecycle.json", to(), Ignored("health_not_ec2")),
     # --- aws/aws-health-tools test events, a captured event in a Cloud Custodian fork
-    Row("aws-health-tools-instance-store-testevent.json", to(HEALTH),
+    Row("aws-health-tools-instance-store-testevent.json", to(),
         faults(Fault("i-abcd1111", "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"))),
     Row("aws-health-tools-sms-notifier-test.json", to(), Ignored("health_not_ec2")),
-    Row("cloud-custodian-fork-phd-ec2-retire.json", to(HEALTH),
+    Row("cloud-custodian-fork-phd-ec2-retire.json", to(),
         faults(Fault("i-0c608386538544571", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED"))),
     # --- CloudWatch alarm events: none is named autoheal:<cluster>:<instance-id>; the state changes but one are muted
     Row("cloudwatch-single-metric-alarm.json", to(), Ignored("alarm_prefix_mismatch")),

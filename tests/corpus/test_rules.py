@@ -29,7 +29,6 @@ def test_the_rules_of_a_default_deployment() -> None:
     rules = {(rule.function, rule.name) for rule in event_rules(template=T)}
     assert rules == {
         (INTAKE_FUNCTION, "HyperPodEvents"),
-        (INTAKE_FUNCTION, "HealthEvents"),
         (INTAKE_FUNCTION, "AlarmEvents"),
         (RECONCILE_FUNCTION, "ClusterEvents"),
     }
@@ -49,9 +48,16 @@ def aws_branch(pattern: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_event_matches_the_rules_whose_pattern_selects_it() -> None:
-    event = {"source": "aws.health", "detail-type": "AWS Health Event", "detail": {"service": "EC2"}}
-    assert [rule.name for rule in rules_matching(event, event_rules(template=T))] == ["HealthEvents"]
-    assert rules_matching({**event, "detail": {"service": "RDS"}}, event_rules(template=T)) == ()
+    name = "autoheal:ml-cluster:i-0123456789abcdef0"
+    event = {
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"],
+        "detail": {"alarmName": name, "state": {"value": "ALARM"}},
+    }
+    assert [rule.name for rule in rules_matching(event, event_rules(template=T))] == ["AlarmEvents"]
+    cpu = {**event, "detail": {"alarmName": "cpu-high", "state": {"value": "ALARM"}}}
+    assert rules_matching(cpu, event_rules(template=T)) == ()
 
 
 def test_no_log_subscription_without_log_groups_and_one_per_log_group() -> None:

@@ -41,13 +41,14 @@ from hyperpod_local.stack.template import (
     template_function_env,
     template_properties,
 )
+from tests.fixtures import REPLAY_ONLY_ROUTES
 from tools.lint_template import transform
 from tools.metrics_insights import ALARM_CONTRIBUTOR_CEILING
 
 T = load_template(TEMPLATE_PATH)
 RESOURCES: Mapping[str, Any] = T["Resources"]
 GLOBAL_FUNCTION: Mapping[str, Any] = T["Globals"]["Function"]
-RULES = ("HyperPodEvents", "HealthEvents", "AlarmEvents")
+RULES = ("HyperPodEvents", "AlarmEvents")
 RECONCILE_DLQ = "ReconcileDLQ"
 #: Each EventBridge-invoked function: its events (rules) and the dead-letter queue they and it fail to.
 EVENT_FUNCTIONS = {
@@ -335,7 +336,7 @@ SAMPLES: dict[str, tuple[Event, set[str]]] = {
     "self-test, reserved cluster name": (selftest_node_health(), {"HyperPodEvents"}),
     "self-test naming a real cluster": (selftest_node_health("train"), set()),
     "self-test with the prefix inside the name": (selftest_node_health("x-autoheal-selftest-1"), set()),
-    "health EC2": (health(), {"HealthEvents"}),
+    "health EC2 (no rule: replay only)": (health(), set()),
     "health RDS": (health(service="RDS"), set()),
     "health abuse event": (health(detail_type="AWS Health Abuse Event"), set()),
     "alarm OK -> ALARM": (alarm(), {"AlarmEvents"}),
@@ -401,7 +402,8 @@ def test_unscoped_patterns_have_no_leftover_filters() -> None:
     assert rule_pattern("AlarmEvents", AlarmNamePrefix="hp-")["detail"]["alarmName"] == [{"prefix": "hp-"}]
 
 
-def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse() -> None:
+def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse_but_health() -> None:
+    """Intake parses AWS Health events for `autoheal replay`; no rule subscribes it to them."""
     subscribed = {
         (source, detail_type)
         for rule in RULES
@@ -409,7 +411,17 @@ def test_rules_subscribe_to_exactly_the_pairs_intake_can_parse() -> None:
         for source in branch["source"]
         for detail_type in branch["detail-type"]
     }
-    assert subscribed == set(ROUTES)
+    assert subscribed == set(ROUTES) - REPLAY_ONLY_ROUTES
+
+
+def test_no_rule_of_any_function_matches_aws_health() -> None:
+    """HyperPod's instances live in the SageMaker HyperPod service account: an EC2 Health event in this
+    account is about one of its own instances, never a cluster node (README, "AWS Health")."""
+    cfn = transformed()["Resources"]
+    rules = [r["Properties"] for r in cfn.values() if r["Type"] == "AWS::Events::Rule"]
+    patterns = [r["EventPattern"] for r in rules if "EventPattern" in r]
+    assert patterns and all("aws.health" not in json.dumps(p) for p in patterns)
+    assert "HealthEvents" not in props(INTAKE_FUNCTION)["Events"]
 
 
 def test_the_selftest_source_is_matched_only_for_the_reserved_cluster_prefix() -> None:
@@ -426,8 +438,6 @@ def _expected_rule(event: Mapping[str, Any]) -> set[str]:
         return {"HyperPodEvents"}
     if source == SELFTEST_SOURCE and str(detail.get("ClusterName", "")).startswith(RESERVED_CLUSTER_PREFIX):
         return {"HyperPodEvents"}
-    if (source, detail_type) == ("aws.health", "AWS Health Event") and detail.get("service") == "EC2":
-        return {"HealthEvents"}
     alarm_change = source == "aws.cloudwatch" and detail_type in (
         "CloudWatch Alarm State Change",
         "CloudWatch Alarm Contributor State Change",

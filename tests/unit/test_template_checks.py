@@ -7,24 +7,33 @@ and the tools' own logic works without checkov or SAM installed.
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
+import stat
+import sys
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore
 import pytest
 
 from hyperpod_local.stack.intrinsics import NO_VALUE, Resolver
 from hyperpod_local.stack.template import (
     RECONCILE_FUNCTION,
     REMEDIATE_FUNCTION,
+    REPO_ROOT,
     TEMPLATE_PATH,
     load_template,
     template_properties,
 )
+from tools import sam_build
 from tools.checkov_template import MIN_REASON, checkov_safe, suppressions
 from tools.lint_template import transform
-from tools.sam_build import check_build
+from tools.sam_build import SAGEMAKER_API, SAGEMAKER_MODEL_DIR, BuildError, check_build, missing_sagemaker_api
 
 T = load_template(TEMPLATE_PATH)
 
@@ -121,7 +130,35 @@ def test_remediate_is_capped_on_its_event_source_not_by_reserved_concurrency() -
 # ---------------------------------------------------------------- the sam build check
 
 
-def _built(tmp_path: Path, *, so: str = "_pydantic_core.cpython-313-aarch64-linux-gnu.so") -> Path:
+def _sagemaker_model(api: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """A botocore service model with just these operations and request members."""
+    return {
+        "operations": {name: {"input": {"shape": f"{name}Request"}} for name in api},
+        "shapes": {
+            f"{name}Request": {"members": {m: {"shape": "String"} for m in members}}
+            for name, members in api.items()
+        },
+    }
+
+
+def _write_model(site: Path, api: Mapping[str, Sequence[str]] | None, *, gzipped: bool = True) -> None:
+    if api is None:
+        return
+    model_dir = site / SAGEMAKER_MODEL_DIR
+    model_dir.mkdir(parents=True)
+    text = json.dumps(_sagemaker_model(api))
+    if gzipped:
+        (model_dir / "service-2.json.gz").write_bytes(gzip.compress(text.encode()))
+    else:
+        (model_dir / "service-2.json").write_text(text)
+
+
+def _built(
+    tmp_path: Path,
+    *,
+    so: str = "_pydantic_core.cpython-313-aarch64-linux-gnu.so",
+    api: Mapping[str, Sequence[str]] | None = SAGEMAKER_API,
+) -> Path:
     build = tmp_path / "build"
     resources: dict[str, Any] = {}
     for lid, resource in T["Resources"].items():
@@ -134,6 +171,7 @@ def _built(tmp_path: Path, *, so: str = "_pydantic_core.cpython-313-aarch64-linu
             (build / lid / "python" / "autoheal" / "__init__.py").write_text("")
             (build / lid / "python" / "pydantic_core").mkdir()
             (build / lid / "python" / "pydantic_core" / so).write_text("")
+            _write_model(build / lid / "python", api)
             resources[lid] = {"Type": resource["Type"], "Properties": {"ContentUri": lid}}
     (build / "template.yaml").write_text(json.dumps({"Resources": resources}))
     return build
@@ -149,3 +187,95 @@ def test_a_build_for_the_wrong_architecture_or_without_a_handler_fails_the_check
     problems = check_build(T, build)
     assert any("IntakeFunction: no app.py" in p for p in problems)
     assert any("AutohealLayer: pydantic_core is not built for cp313 on aarch64" in p for p in problems)
+
+
+# ---------------------------------------------------------------- the layer's own botocore
+
+
+def test_a_layer_without_its_own_botocore_fails_the_check(tmp_path: Path) -> None:
+    """The runtime's bundled SDK would be used: the check says so, and where to pin it."""
+    (problem,) = check_build(T, _built(tmp_path, api=None))
+    assert problem.startswith("AutohealLayer: no botocore SageMaker model")
+    assert "pin boto3 and botocore in layers/autoheal/requirements.txt" in problem
+
+
+def test_a_layer_whose_botocore_predates_the_calls_fails_the_check_naming_each_gap(tmp_path: Path) -> None:
+    """botocore 1.41.0's shape: Add and Delete (with NodeLogicalIds) but no Reboot or Replace."""
+    older = {
+        name: members
+        for name, members in SAGEMAKER_API.items()
+        if name not in ("BatchRebootClusterNodes", "BatchReplaceClusterNodes")
+    }
+    older["BatchDeleteClusterNodes"] = ("ClusterName", "NodeIds")  # and 1.40.2's Delete: no logical ids
+    problems = check_build(T, _built(tmp_path, api=older))
+    assert sorted(p.split(" (pin")[0] for p in problems) == [
+        "AutohealLayer: botocore has no SageMaker BatchRebootClusterNodes",
+        "AutohealLayer: botocore has no SageMaker BatchReplaceClusterNodes",
+        "AutohealLayer: botocore's SageMaker BatchDeleteClusterNodes has no NodeLogicalIds",
+    ]
+
+
+def test_an_uncompressed_service_model_is_read_too(tmp_path: Path) -> None:
+    _write_model(tmp_path, SAGEMAKER_API, gzipped=False)
+    assert missing_sagemaker_api(tmp_path) == []
+
+
+def test_the_botocore_the_tests_run_has_every_call_the_service_makes() -> None:
+    """The tests' botocore is the layer's pin (requirements-dev.txt takes the layer's requirements)."""
+    assert missing_sagemaker_api(Path(botocore.__file__).parents[1]) == []
+
+
+def _pins(path: Path) -> dict[str, str]:
+    found = (
+        re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", line.strip())
+        for line in path.read_text().splitlines()
+    )
+    return {m.group(1).lower(): m.group(2) for m in found if m}
+
+
+def test_the_layer_pins_its_own_boto3_and_botocore_at_the_version_the_tests_run() -> None:
+    layer = _pins(REPO_ROOT / "layers" / "autoheal" / "requirements.txt")
+    assert layer["boto3"] == boto3.__version__ and layer["botocore"] == botocore.__version__
+    dev = _pins(REPO_ROOT / "requirements-dev.txt")
+    assert "boto3" not in dev and "botocore" not in dev, "requirements-dev.txt takes the layer's pins"
+    assert "-r layers/autoheal/requirements.txt" in (REPO_ROOT / "requirements-dev.txt").read_text()
+
+
+# ---------------------------------------------------------------- the sam commands make sam-build runs
+
+
+def _fake_sam(tmp_path: Path, fail: str) -> tuple[Path, Path]:
+    """A `sam` that records each call's arguments and fails the subcommand `fail`."""
+    calls, sam = tmp_path / "calls.jsonl", tmp_path / "sam"
+    sam.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"sys.exit(1 if sys.argv[1] == {fail!r} else 0)\n"
+    )
+    sam.chmod(sam.stat().st_mode | stat.S_IXUSR)
+    return sam, calls
+
+
+def _calls(calls: Path) -> list[list[str]]:
+    return [json.loads(line) for line in calls.read_text().splitlines()]
+
+
+def test_sam_build_validates_with_lint_first_then_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sam_build, "build_env", lambda: {"PATH": "/usr/bin:/bin"})
+    sam, calls = _fake_sam(tmp_path, fail="build")
+    with pytest.raises(BuildError, match="sam build failed"):
+        sam_build.build(TEMPLATE_PATH, str(sam), tmp_path / "out")
+    validate, build = _calls(calls)
+    assert validate == ["validate", "--lint", "--template-file", str(TEMPLATE_PATH.resolve())]
+    assert build[:3] == ["build", "--template-file", str(TEMPLATE_PATH.resolve())]
+
+
+def test_a_template_that_fails_the_lint_is_not_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sam_build, "build_env", lambda: {"PATH": "/usr/bin:/bin"})
+    sam, calls = _fake_sam(tmp_path, fail="validate")
+    with pytest.raises(BuildError, match="sam validate failed"):
+        sam_build.build(TEMPLATE_PATH, str(sam), tmp_path / "out")
+    assert [c[0] for c in _calls(calls)] == ["validate"]
