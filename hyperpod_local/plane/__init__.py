@@ -10,10 +10,11 @@ Public surface:
   clusters created through a real boto3 client.
 * :class:`BatchCall`, :class:`ClusterEvent`, :class:`NodeView` - snapshots for assertions.
 
-Inside: :mod:`~.control` (the two faces behind one lock), :mod:`~.api` (the SageMaker actions),
-:mod:`~.lifecycle`, :mod:`~.registry`, :mod:`~.model`, :mod:`~.validation`, :mod:`~.pagination`,
-:mod:`~.faults`, :mod:`~.calls`, :mod:`~.clock`, :mod:`~.ids`, :mod:`~.errors`; :mod:`~.ports` (what
-it needs from moto) and :mod:`~._moto` (the only module touching moto internals); :mod:`~.server`.
+Inside: :mod:`~.control` (the two faces behind one lock), :mod:`~.api` (the SageMaker actions) and
+:mod:`~.batches` (its Batch*ClusterNodes actions), :mod:`~.lifecycle`, :mod:`~.registry`, :mod:`~.model`,
+:mod:`~.validation`, :mod:`~.pagination`, :mod:`~.faults`, :mod:`~.calls`, :mod:`~.clock`, :mod:`~.ids`,
+:mod:`~.errors`; :mod:`~.ports` (what it needs from moto) and :mod:`~._moto` (the only module touching
+moto internals); :mod:`~.server`.
 """
 
 from hyperpod_local.plane.clock import ControlPlaneClock

@@ -4,8 +4,9 @@ Two faces behind one re-entrant lock, so the threaded moto server and concurrent
 see one consistent state:
 
 * :meth:`ControlPlane.serve` answers SageMaker cluster actions for the moto extension (behaviour and
-  error choices are documented in :mod:`hyperpod_local.plane.api`, lifecycles in
-  :mod:`hyperpod_local.plane.lifecycle`, limits in :mod:`hyperpod_local.plane.validation`);
+  error choices are documented in :mod:`hyperpod_local.plane.api` and, for the node batches,
+  :mod:`hyperpod_local.plane.batches`, lifecycles in :mod:`hyperpod_local.plane.lifecycle`, limits in
+  :mod:`hyperpod_local.plane.validation`);
 * the test handle: simulated time (:meth:`~ControlPlane.advance`), observation
   (:attr:`~ControlPlane.calls`, :meth:`~ControlPlane.node`, :meth:`~ControlPlane.nodes`,
   :meth:`~ControlPlane.events`) and knobs (:meth:`~ControlPlane.set_busy`,
@@ -167,7 +168,7 @@ class ControlPlane:
 
         An operation in progress is not cancelled: its next transition overrides this status. Batch*
         entries answer by the status: a ``NotFound`` node is not found, any other status but the
-        action's own (see :mod:`~hyperpod_local.plane.api`) is an invalid status.
+        action's own (see :mod:`~hyperpod_local.plane.batches`) is an invalid status.
         """
         with self._lock:
             _, node = self._registry.find_node(ref)
