@@ -1,5 +1,5 @@
-"""Test-only helpers: the tests' usual cluster, minutes as a timedelta, crash injection for remediate,
-and an in-process CLI run's result."""
+"""Test-only helpers: the tests' usual cluster, minutes as a timedelta, a node's fault and its ledger
+record on the local stack, crash injection for remediate, and an in-process CLI run's result."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from autoheal.adapters.node_states import LedgerNodeStates
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.plane.control import ControlPlane
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.world import LocalWorld
 
 
 def slurm_training_cluster(
@@ -33,6 +36,18 @@ def slurm_training_cluster(
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def fault(world: LocalWorld, cluster: ClusterFixture, instance_id: str) -> None:
+    """An unhealthy Node Health Event for one node, now, delivered to intake."""
+    world.deliver([node_health_event(cluster.name, cluster.arn, instance_id, world.now())])
+
+
+def state(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> Any:
+    """The node's record in the ledger (its state), as remediate and reconcile left it."""
+    return LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name).node_record(
+        cluster.name, logical_id
+    )
 
 
 class Crash(RuntimeError):

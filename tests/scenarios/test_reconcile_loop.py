@@ -4,33 +4,20 @@ escalations go through the queue to remediate, the only actor."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from autoheal.adapters.control import LedgerCooldowns
-from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import LastOutcome, NodeStatus
 from hyperpod_local.plane.clusters import ClusterFixture
-from hyperpod_local.stack.events import cluster_event, node_health_event
+from hyperpod_local.stack.events import cluster_event
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import DIES_AFTER_THE_CALL, DIES_BEFORE_THE_CALL, Crash, minutes
+from tests.fixtures import DIES_AFTER_THE_CALL, DIES_BEFORE_THE_CALL, Crash, fault, minutes, state
 from tests.scenarios.conftest import GPU_GROUP
 
 pytestmark = pytest.mark.scenario
 
 REBOOT = "BatchRebootClusterNodes"
 REPLACE = "BatchReplaceClusterNodes"
-
-
-def fault(world: LocalWorld, cluster: ClusterFixture, instance_id: str) -> None:
-    world.deliver([node_health_event(cluster.name, cluster.arn, instance_id, world.now())])
-
-
-def state(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> Any:
-    return LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name).node_record(
-        cluster.name, logical_id
-    )
 
 
 def reboot_then(world: LocalWorld, cluster: ClusterFixture) -> tuple[str, str]:
