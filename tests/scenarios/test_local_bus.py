@@ -107,7 +107,6 @@ def test_the_local_stack_names_what_the_template_outputs_name(world: LocalWorld)
     assert set(world.bus.outputs()) <= set(load_template()["Outputs"])
     assert set(world.bus.rules) == {
         "IntakeFunctionHyperPodEvents",
-        "IntakeFunctionHealthEvents",
         "IntakeFunctionAlarmEvents",
         "ReconcileFunctionClusterEvents",
     }
