@@ -137,6 +137,7 @@ class NodePlan:
     guard: GuardVerdict | None = None  # a safety guard's say (ignore, or hand to a human)
     hold: Hold | None = None  # why its action waits, if it does
     action: Action | None = None  # what the ladder's step would do
+    retire_target: int | None = None  # a retire: its group's TargetCount before it (the restore's goal)
 
     @property
     def would_act(self) -> bool:

@@ -25,11 +25,13 @@ from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.act import Acted
 from autoheal.remediate.claim import Claimed, human
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Effects, Later, NodeRow
+from autoheal.remediate.restore import Restores, applied
 
 #: Metric counting accepted node actions, per action.
 REQUEST_METRICS: dict[Action, Metric] = {
     Action.REBOOT: Metric.REBOOT_REQUESTS,
     Action.REPLACE: Metric.REPLACE_REQUESTS,
+    Action.RETIRE: Metric.RETIRE_REQUESTS,
 }
 
 
@@ -41,16 +43,23 @@ class Recorded:
 
 
 def record(
-    claimed: Sequence[Claimed], acted: Acted, now: datetime, policy: RemediationPolicy, rng: random.Random
+    claimed: Sequence[Claimed],
+    acted: Acted,
+    now: datetime,
+    policy: RemediationPolicy,
+    rng: random.Random,
+    restores: Restores | None = None,
 ) -> Recorded:
     by_call_id = {(c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed}
     out = Recorded()
     effects = out.effects
+    restored = restores.by_node if restores is not None else {}
     for request, receipt in acted.receipts:
         for result in receipt.results:
             c = by_call_id[(request.cluster, request.action, result.node_id)]
             delay = backoff(c, policy, rng)
             state, row = outcome(c, result, now, policy, delay)
+            state = applied(state, restored.get(c.node.target.node_key), now)
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
                 told = human(state, row.reason, c.node.latest.signal)
                 state = transitions.with_notice(state, notice(told, now))

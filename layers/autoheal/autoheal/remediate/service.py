@@ -20,6 +20,8 @@
              pause is read again (paused: claims released, faults held) and the call's nodes are
              marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
+6b. `restore` the retire rung's second call: each lemon the delete accepted gets its group restored
+             (BatchAddClusterNodes under the token its claim wrote to the ledger; see the module)
 7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
              each needs-human notice pending in its node's state item
 8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
@@ -59,6 +61,7 @@ from autoheal.remediate.parse import parse
 from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
+from autoheal.remediate.restore import restore_all
 from autoheal.remediate.unreachable import tell_unreachable
 from autoheal.remediate.verdicts import keep_verdicts
 
@@ -98,9 +101,13 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
     acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
-    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng)
+    restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
+    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
-    effects = Effects.combined([tripped, claims.effects, cooled, told, acted.effects, recorded.effects])
+    restored = Effects(calls=restores.calls, metrics=restores.metrics)
+    effects = Effects.combined(
+        [tripped, claims.effects, cooled, told, acted.effects, restored, recorded.effects]
+    )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
     keep_verdicts(batch.dropped, deps.verdicts)

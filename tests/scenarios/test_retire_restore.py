@@ -1,0 +1,129 @@
+"""The retire rung (issue 17) through the real handlers on the local stack: a lemon -- its fault back
+after its replace -- is retired with BatchDeleteClusterNodes and its group restored with
+BatchAddClusterNodes under a ClientToken kept in the ledger; with the switch off, on a cluster that is
+not Continuous-provisioned, or for a Slurm controller, it goes to a human as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autoheal.adapters.node_states import LedgerNodeStates
+from autoheal.core.state import NodeState, NodeStatus
+from hyperpod_local.plane import GroupSpec, create_cluster
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.world import LocalWorld
+from tests.fixtures import minutes, slurm_training_cluster
+
+pytestmark = pytest.mark.scenario
+
+DELETE = "BatchDeleteClusterNodes"
+ADD = "BatchAddClusterNodes"
+ON = {"AUTOHEAL_RETIRE_AND_RESTORE": "true"}
+
+
+def fault(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> dict[str, Any]:
+    instance_id = world.control.node(logical_id).instance_id
+    return node_health_event(cluster.name, cluster.arn, instance_id, world.now())
+
+
+def make_a_lemon(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> None:
+    """Reboot, replace, then the fault comes back once more (the third delivery)."""
+    for _ in range(2):
+        world.deliver([fault(world, cluster, logical_id)])
+        world.remediate()
+        world.advance(minutes(20).total_seconds())
+    world.deliver([fault(world, cluster, logical_id)])
+
+
+def state(world: LocalWorld, cluster: str, node_key: str) -> NodeState:
+    states = LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name)
+    return states.load([(cluster, node_key)])[(cluster, node_key)]
+
+
+def target_count(world: LocalWorld, cluster: str, group: str) -> int:
+    described = world.aws.client("sagemaker").describe_cluster(ClusterName=cluster)
+    return next(int(g["TargetCount"]) for g in described["InstanceGroups"] if g["InstanceGroupName"] == group)
+
+
+@pytest.fixture
+def world_on(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[no-untyped-def]
+    return LocalWorld(aws, monkeypatch.setenv, env=ON)
+
+
+def test_a_lemon_is_retired_and_its_group_restored(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpus=8)
+    lemon = cluster.in_group("gpu-a")[0].logical_id
+    make_a_lemon(world, cluster, lemon)
+    lemon_instance = world.control.node(lemon).instance_id
+
+    report = world.remediate()
+
+    (delete,) = world.calls(DELETE)
+    (add,) = world.calls(ADD)
+    assert delete.node_ids == (lemon_instance,)
+    assert add.nodes_to_add == (("gpu-a", 1),)
+    assert add.client_token is not None and add.client_token.startswith("autoheal-")
+    h = state(world, cluster.name, lemon)
+    assert (h.last_action, h.step, h.restore_token, h.restore_target) == ("retire", 2, add.client_token, 8)
+    assert h.restore_status == "added" and len(h.restore_ids) == 1
+    assert h.restore_ids[0] != lemon
+    assert report.metrics.total("RetireRequests") == 1
+    assert report.metrics.total("RestoredNodes") == 1
+    assert [(c.operation, c.size) for c in report.calls if c.operation in (DELETE, ADD)] == [
+        (DELETE, 1),
+        (ADD, 1),
+    ]
+    world.advance(minutes(10).total_seconds())
+    assert target_count(world, cluster.name, "gpu-a") == 8  # back to its size, no overshoot
+    assert world.control.node(h.restore_ids[0]).status == "Running"
+
+
+def test_with_the_switch_off_a_lemon_goes_to_a_human(world: LocalWorld) -> None:
+    cluster = slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpus=8)
+    lemon = cluster.in_group("gpu-a")[0].logical_id
+    make_a_lemon(world, cluster, lemon)
+
+    report = world.remediate()
+
+    assert world.calls(DELETE) == [] and world.calls(ADD) == []
+    assert [(r.decision, r.reason) for r in report.nodes] == [("needs_human", "ladder_exhausted")]
+    assert state(world, cluster.name, lemon).status is NodeStatus.NEEDS_HUMAN
+
+
+def test_a_cluster_that_is_not_continuous_hands_its_lemon_to_a_human(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = create_cluster(
+        world.aws.client("sagemaker"),
+        world.control,
+        "legacy",
+        [GroupSpec("gpu-a", "ml.p5.48xlarge", 4, node_type="Compute")],
+        provisioning_mode=None,
+    )
+    lemon = cluster.in_group("gpu-a")[0]
+    key = lemon.logical_id
+
+    make_a_lemon(world, cluster, key)
+    report = world.remediate()
+
+    assert world.calls(DELETE) == [] and world.calls(ADD) == []
+    assert [r.reason for r in report.nodes] == ["retire_needs_continuous_provisioning"]
+    assert state(world, cluster.name, key).status is NodeStatus.NEEDS_HUMAN
+
+
+def test_a_slurm_controller_is_never_retired(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpus=4)
+    controller = cluster.in_group("controller")[0].logical_id
+
+    for _ in range(4):
+        world.deliver([fault(world, cluster, controller)])
+        world.remediate()
+        world.advance(minutes(20).total_seconds())
+
+    assert world.calls(DELETE) == [] and world.calls(ADD) == []
+    assert world.calls("BatchReplaceClusterNodes") == []
+    assert state(world, cluster.name, controller).status is NodeStatus.NEEDS_HUMAN
