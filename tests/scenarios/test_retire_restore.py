@@ -15,7 +15,7 @@ from hyperpod_local.plane import GroupSpec, create_cluster
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
-from tests.fixtures import minutes, slurm_training_cluster
+from tests.fixtures import DIES_AFTER_THE_CALL, Crash, minutes, slurm_training_cluster
 
 pytestmark = pytest.mark.scenario
 
@@ -127,3 +127,65 @@ def test_a_slurm_controller_is_never_retired(world_on: LocalWorld) -> None:
     assert world.calls(DELETE) == [] and world.calls(ADD) == []
     assert world.calls("BatchReplaceClusterNodes") == []
     assert state(world, cluster.name, controller).status is NodeStatus.NEEDS_HUMAN
+
+
+def test_a_crash_after_the_add_never_adds_twice_the_redelivered_restore_reuses_the_token(
+    world_on: LocalWorld,
+) -> None:
+    world = world_on
+    cluster = slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpus=8)
+    lemon = cluster.in_group("gpu-a")[0].logical_id
+    make_a_lemon(world, cluster, lemon)
+    records = world.drain()
+    with pytest.raises(Crash):  # the delete and the add went out; their outcome was never written
+        world.remediate(records, deps_hook=DIES_AFTER_THE_CALL)
+    (first,) = world.calls(ADD)
+    added = [
+        n.logical_id for n in world.control.nodes(cluster.name) if n.logical_id not in cluster.logical_ids()
+    ]
+    assert len(added) == 1
+    assert state(world, cluster.name, lemon).status is NodeStatus.SENDING
+
+    world.advance(minutes(16).total_seconds())  # the claim expired; SQS redelivers the batch
+    world.remediate(records)
+    recovered = world.reconcile()  # the retire recorded as taken, its restore re-driven
+    pending_records = world.drain()
+    report = world.remediate(pending_records)  # the redelivered restore
+
+    adds = world.calls(ADD)
+    assert recovered.metrics.total("ClaimsRecovered", Resolution="recorded_as_taken") == 1
+    assert [r.reason for r in report.nodes] == ["restore_resumed"]
+    assert len(adds) == 2 and adds[1].client_token == first.client_token
+    assert adds[1].nodes_to_add == first.nodes_to_add
+    assert len(world.calls(DELETE)) == 1
+    gpu = [n for n in world.control.nodes(cluster.name) if n.instance_group_name == "gpu-a"]
+    assert len(gpu) == 8 and target_count(world, cluster.name, "gpu-a") == 8  # one node added, not two
+    h = state(world, cluster.name, lemon)
+    assert (h.restore_status, h.restore_ids, h.restore_token) == ("added", tuple(added), first.client_token)
+
+    world.advance(minutes(10).total_seconds())  # the added node runs
+    tracked = world.reconcile()
+    h = state(world, cluster.name, lemon)
+    assert [r.verdict for r in tracked.rows if r.node_key == lemon] == ["restored"]
+    assert (h.status, h.restore_status) == (NodeStatus.CLOSED, "running")
+
+
+def test_an_added_node_still_pending_past_the_deadline_goes_to_a_human(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = slurm_training_cluster(world.aws.client("sagemaker"), world.control, gpus=8)
+    lemon = cluster.in_group("gpu-a")[0].logical_id
+    make_a_lemon(world, cluster, lemon)
+    world.control.capacity_shortage(cluster.name, "gpu-a", 6 * 3600)
+
+    world.remediate()
+    world.advance(minutes(30).total_seconds())
+    waiting = world.reconcile()
+    world.advance(minutes(121).total_seconds())
+    late = world.reconcile()
+
+    h = state(world, cluster.name, lemon)
+    assert [r.verdict for r in waiting.rows if r.node_key == lemon] == ["wait"]
+    assert [r.verdict for r in late.rows if r.node_key == lemon] == ["restore_deadline_passed"]
+    assert h.status is NodeStatus.NEEDS_HUMAN and h.notify_pending is not None
+    assert h.restore_ids[0] in h.notify_pending and "Pending" in h.notify_pending
+    assert late.metrics.total("RestoreFailures", ErrorCode="DeadlinePassed") == 1

@@ -156,6 +156,7 @@ class BatchPlan:
     infos: Mapping[str, ClusterInfo] = field(default_factory=dict)  # to decide a node again (claim)
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
+    restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

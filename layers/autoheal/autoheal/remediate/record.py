@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
@@ -25,7 +25,7 @@ from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.act import Acted
 from autoheal.remediate.claim import Claimed, human
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Effects, Later, NodeRow
-from autoheal.remediate.restore import Restores, applied
+from autoheal.remediate.restore import Restores, applied, failed
 
 #: Metric counting accepted node actions, per action.
 REQUEST_METRICS: dict[Action, Metric] = {
@@ -59,7 +59,11 @@ def record(
             c = by_call_id[(request.cluster, request.action, result.node_id)]
             delay = backoff(c, policy, rng)
             state, row = outcome(c, result, now, policy, delay)
-            state = applied(state, restored.get(c.node.target.node_key), now)
+            restoring = restored.get(c.node.target.node_key)
+            state = applied(state, restoring, now)
+            if restoring is not None and failed(state, restoring):  # retired, not restored: a human
+                state = replace(state, status=NodeStatus.NEEDS_HUMAN)
+                row = replace(row, reason=f"restore_failed:{restoring.error_code}")
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
                 told = human(state, row.reason, c.node.latest.signal)
                 state = transitions.with_notice(state, notice(told, now))

@@ -14,20 +14,22 @@ regrouped): at most one group and one node per call, inside the API's 5 groups /
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from autoheal.adapters.directory import ClusterNotFound, ClusterUnreachable
+from autoheal.adapters.notify import HumanNeeded, notice
 from autoheal.adapters.sagemaker import CONNECTION_ERROR
 from autoheal.core import restore, transitions
 from autoheal.core.results import EntryOutcome, outcome_for
-from autoheal.core.state import NodeState
+from autoheal.core.state import NodeState, NodeStatus
+from autoheal.faults import NodeFault
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.policy import Action
 from autoheal.ports import Directory, NodeActions, NodeStates
 from autoheal.remediate.act import Acted
-from autoheal.remediate.model import CallRow
+from autoheal.remediate.model import CallRow, Deps, Effects, NodeRow
 
 ADD = "BatchAddClusterNodes"
 
@@ -124,3 +126,61 @@ def applied(state: NodeState, result: Restored | None, now: datetime) -> NodeSta
     if result is None:
         return state
     return transitions.restore_recorded(state, result.status, result.ids, result.error_code, result.at or now)
+
+
+def failed(state: NodeState, result: Restored | None) -> bool:
+    """A restore that retrying will not fix: the node goes to a human."""
+    return result is not None and result.status == restore.RestoreStatus.FAILED.value
+
+
+def resume(faults: Sequence[NodeFault], deps: Deps, now: datetime) -> Effects:
+    """`RestorePending` faults (from reconcile): each retire's restore resumed under its stored token,
+    the node held by a conditional write meanwhile (a retire not pending any more is left alone)."""
+    out = Effects()
+    for fault in faults:
+        cluster = fault.cluster_name or fault.cluster_arn or ""
+        key = fault.node_logical_id or fault.instance_id or ""
+        h = transitions.as_decided_on(deps.states.load([(cluster, key)])[(cluster, key)], now)
+        if not (restore.pending(h) and h.last_action is Action.RETIRE and not h.claimed_at(now)):
+            out.rows.append(NodeRow(cluster, key, fault.instance_id, "ignore", "restore_not_pending"))
+            continue
+        held = replace(h, version=h.version + 1)
+        if not deps.states.put_if_unchanged(held, h.version, now):  # raced: reconcile re-drives it
+            out.rows.append(NodeRow(cluster, key, fault.instance_id, "held", "version_conflict"))
+            continue
+        result = restore_one(held, _counts(deps.directory, cluster), deps.nodes, deps.states, now)
+        state = replace(applied(held, result, now), version=held.version + 1)
+        if failed(state, result):
+            state, told = _to_human(state, result, now)
+            out.humans.append(told)
+            out.notices.append(state)
+        deps.states.put_if_unchanged(state, held.version, now)
+        _count(result, out.metrics)
+        if result.at is not None:
+            out.calls.append(CallRow(ADD, cluster, 1, 0 if result.ids else 1, result.error_code))
+        out.rows.append(
+            NodeRow(
+                cluster,
+                key,
+                h.instance_id,
+                "act",
+                "restore_resumed",
+                Action.RETIRE.value,
+                h.step,
+                result.status,
+            )
+        )
+    return out
+
+
+def _to_human(state: NodeState, result: Restored, now: datetime) -> tuple[NodeState, HumanNeeded]:
+    told = HumanNeeded(
+        state.cluster,
+        state.node_key,
+        state.instance_id,
+        f"restore_failed:{result.error_code} (retired; group {state.instance_group} not restored)",
+        Action.RETIRE.value,
+        None,
+    )
+    stopped = replace(state, status=NodeStatus.NEEDS_HUMAN)
+    return transitions.with_notice(stopped, notice(told, now)), told
