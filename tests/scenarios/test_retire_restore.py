@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from autoheal.adapters.attempts import LedgerAttempts
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import NodeState, NodeStatus
 from hyperpod_local.plane import GroupSpec, create_cluster
@@ -77,6 +78,11 @@ def test_a_lemon_is_retired_and_its_group_restored(world_on: LocalWorld) -> None
         (DELETE, 1),
         (ADD, 1),
     ]
+    history = LedgerAttempts(world.aws.client("dynamodb"), world.stack.table_name).attempts(
+        cluster.name, lemon
+    )
+    assert [a.action.value for a in history] == ["reboot", "replace", "retire"]
+    assert add.client_token in history[-1].message and h.restore_ids[0] in history[-1].message
     world.advance(minutes(10).total_seconds())
     assert target_count(world, cluster.name, "gpu-a") == 8  # back to its size, no overshoot
     assert world.control.node(h.restore_ids[0]).status == "Running"

@@ -70,7 +70,10 @@ def record(
                 effects.humans.append(told)
                 effects.notices.append(state)
             out.states.append(state)
-            out.attempts.append(_attempt(c, result, receipt, now))
+            attempt = _attempt(c, result, receipt, now)
+            if restoring is not None:  # `autoheal history` shows the restore with the retire
+                attempt = replace(attempt, message=_restore_note(state, attempt.message))
+            out.attempts.append(attempt)
             effects.rows.append(row)
             _count(c, result, state, now, effects.metrics)
             if state.status is NodeStatus.RETRY_PENDING:
@@ -136,6 +139,14 @@ def _count(c: Claimed, result: EntryResult, state: NodeState, now: datetime, met
         metrics.add(Metric.NEEDS_HUMAN)
     elif state.status is NodeStatus.CLOSED:
         metrics.add(Metric.NODES_CLOSED, Reason=result.outcome.value)
+
+
+def _restore_note(state: NodeState, message: str) -> str:
+    ids = ",".join(state.restore_ids) or "none"
+    note = (
+        f"restore {state.restore_status} under ClientToken {state.restore_token}; added NodeLogicalIds: {ids}"
+    )
+    return f"{message}; {note}" if message else note
 
 
 def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetime) -> AttemptRecord:
