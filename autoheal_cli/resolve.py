@@ -41,6 +41,8 @@ PARAMETER_ENV: Mapping[str, str] = {
     "CapacityCooldownMinutes": "AUTOHEAL_CAPACITY_COOLDOWN_MINUTES",
     "HoldCeilingHours": "AUTOHEAL_HOLD_CEILING_HOURS",
     "DryRun": "AUTOHEAL_DRY_RUN",
+    "RetireAndRestore": "AUTOHEAL_RETIRE_AND_RESTORE",
+    "RestoreDeadlineMinutes": "AUTOHEAL_RESTORE_DEADLINE_MINUTES",
     "BreakerWindowMinutes": "AUTOHEAL_BREAKER_WINDOW_MINUTES",
     "BreakerGroupMaxNodes": "AUTOHEAL_BREAKER_GROUP_MAX_NODES",
     "BreakerGroupMaxPercent": "AUTOHEAL_BREAKER_GROUP_MAX_PERCENT",

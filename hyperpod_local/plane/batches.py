@@ -29,6 +29,23 @@ read ``SlurmConfig.NodeType`` from DescribeCluster and never ask. Rebooting a co
 
 BatchAdd: see :meth:`NodeBatches.add` (ClientToken idempotency for :data:`CLIENT_TOKEN_TTL`,
 per-group failures).
+
+Target counts (``InstanceGroups[].TargetCount`` in DescribeCluster): a group's target is its nodes
+that are not being deleted, so BatchAdd raises it by each node added ("Adds nodes ... by incrementing
+the target count", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BatchAddClusterNodes.html)
+and an accepted BatchDelete lowers it by each node deleted, at once, and nothing refills the slot.
+AWS does not say the latter in so many words; the documentation treats the delete as the scale-in
+counterpart of the add ("Scale down at the instance level", billing stops after scale-down:
+https://docs.aws.amazon.com/sagemaker/latest/dg/smcluster-scale-down.html; the autoscaling cluster
+role needs exactly ``BatchAddClusterNodes`` and ``BatchDeleteClusterNodes``:
+https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-eks-autoscaling-iam.html), and a
+Continuous-mode group that kept its target would launch a node back at once (HyperPod "Begins
+launching instances to meet the target count":
+https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-hyperpod-scaling-eks.html). AWS's own
+node-deletion script for HyperPod (awslabs/awsome-distributed-ai, ``delete-hyperpod-nodes.sh``,
+https://github.com/awslabs/awsome-distributed-ai/pull/1011) waits for ``CurrentCount`` to settle at the old count minus the deletions and
+then lowers its Terraform instance count so nothing re-provisions them. ``CurrentCount`` counts the
+``Running`` nodes only.
 """
 
 from __future__ import annotations
@@ -143,7 +160,9 @@ class NodeBatches:
 
         The same ClientToken with the same NodesToAdd within 8 hours returns the same NodeLogicalIds
         with their latest status (``NotFound`` once deleted). A token reused with different
-        parameters is a ValidationException (AWS does not document this case). Unknown group ->
+        parameters is a ``ValidationException`` (HTTP 400): AWS does not document this case and the
+        SageMaker model has no ``IdempotentParameterMismatch`` for this operation, so we answer the
+        common client error callers must already handle. Unknown group ->
         ``Failed[]`` ``InstanceGroupNotFound``; group not ``InService`` -> ``InvalidInstanceGroupStatus``;
         both with ``FailedCount`` = the increment asked for.
         """

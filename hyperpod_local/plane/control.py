@@ -12,6 +12,7 @@ see one consistent state:
   :meth:`~ControlPlane.events`) and knobs (:meth:`~ControlPlane.set_busy`,
   :meth:`~ControlPlane.set_status`, :meth:`~ControlPlane.inject_entry_error`,
   :meth:`~ControlPlane.throttle`, :meth:`~ControlPlane.fail_calls`, :meth:`~ControlPlane.set_capacity`,
+  :meth:`~ControlPlane.capacity_shortage`,
   ...).
 
 Test-handle methods name clusters by name or ARN and nodes by instance id or NodeLogicalId, and
@@ -228,6 +229,15 @@ class ControlPlane:
             raise ValueError("count must be >= 0 or None")
         with self._lock:
             self._registry.find_group(cluster, group).capacity = count
+
+    def capacity_shortage(self, cluster: str, group: str, seconds: float) -> None:
+        """A capacity shortage in a group for ``seconds`` from now (0 ends it): nodes added by
+        BatchAddClusterNodes stay ``Pending`` until it ends, then run (Continuous mode keeps retrying)."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            until = self.clock.now() + timedelta(seconds=seconds)
+            self._registry.find_group(cluster, group).shortage_until = until if seconds else None
 
     def set_group_status(self, cluster: str, group: str, status: str) -> None:
         """Set an instance group's Status; BatchAdd answers InvalidInstanceGroupStatus unless InService."""

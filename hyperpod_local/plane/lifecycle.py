@@ -12,7 +12,10 @@ the time it is observed.
 * delete (from ``Running`` or ``Failure``): ``ShuttingDown`` for ``delete_seconds``, then the node
   leaves the cluster and its ids become unknown.
 * add: ``Pending`` without an instance id for ``add_seconds``, then ``Running`` with one (without
-  capacity: ``Failure``, still without an instance id).
+  capacity: ``Failure``, still without an instance id). During a capacity shortage
+  (``ControlPlane.capacity_shortage``) an added node stays ``Pending``: in Continuous mode HyperPod
+  keeps retrying launches until the target count is met (one ``Error`` event with the capacity
+  message when the launch is first postponed), and the node runs once the shortage ends.
 
 Faithful: identity rules (reboot keeps the instance id; replace keeps NodeLogicalId and issues a new
 instance id; old ids become unknown), one operation per node at a time, capacity failures reported as
@@ -216,6 +219,8 @@ class Lifecycle:
                 node,
             )
         elif operation.kind is OperationKind.ADD:
+            if self._postponed(cluster, node, operation, at):
+                return
             if not operation.has_capacity:
                 self._fail_for_capacity(cluster, node, operation, at, f"Instance creation {where} failed.")
                 return
@@ -239,6 +244,25 @@ class Lifecycle:
                     f"Instance {node.instance_id} completed successfully as part of instance {verb} {where}."
                 )
             self._event(cluster, at, "Info", text, node)
+
+    def _postponed(self, cluster: ClusterState, node: LocalNode, operation: Operation, at: datetime) -> bool:
+        """An added node's launch during a shortage: still Pending, retried when the shortage ends."""
+        until = cluster.groups[node.instance_group_name].shortage_until
+        if until is None or at >= until:
+            return False
+        operation.steps.append(Step(until, StepName.COMPLETE))
+        if node.status_message == "":
+            node.status_message = capacity_message(node.instance_type)
+            self._event(
+                cluster,
+                at,
+                "Error",
+                f"Instance creation in Cluster {cluster.name} and InstanceGroup {node.instance_group_name} "
+                "is waiting for capacity; HyperPod keeps retrying.",
+                node,
+                {"Instance": {"FailureMessage": node.status_message, "NodeLogicalId": node.logical_id}},
+            )
+        return True
 
     @staticmethod
     def _running(node: LocalNode) -> None:

@@ -119,6 +119,7 @@ class GroupState:
     node_type: str | None = None
     status: str = "InService"
     capacity: int | None = None  # further instance launches that will succeed; None = unlimited
+    shortage_until: datetime | None = None  # added nodes stay Pending until then (Continuous retries)
 
     def take_capacity(self) -> bool:
         """Reserve one instance launch; ``False`` when the group has no capacity left."""

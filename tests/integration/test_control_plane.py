@@ -541,6 +541,65 @@ def test_add_is_idempotent_per_client_token_for_8_hours(
     assert not set(first_ids) & {item["NodeLogicalId"] for item in expired["Successful"]}
 
 
+def _counts(sm: Any, group: str) -> tuple[int, int]:
+    groups = {g["InstanceGroupName"]: g for g in sm.describe_cluster(ClusterName=CLUSTER)["InstanceGroups"]}
+    return groups[group]["TargetCount"], groups[group]["CurrentCount"]
+
+
+def test_delete_lowers_the_target_count_at_once_and_nothing_refills_the_slot(
+    aws: AwsEnv, sm: Any, cluster: ClusterFixture
+) -> None:
+    victim = cluster.in_group("gpu-a")[0]
+
+    sm.batch_delete_cluster_nodes(ClusterName=CLUSTER, NodeLogicalIds=[victim.logical_id])
+    during = _counts(sm, "gpu-a")
+    aws.control.advance(TIMINGS.delete_seconds + 8 * 3600)
+    after = _counts(sm, "gpu-a")
+    members = [n for n in aws.control.nodes(CLUSTER) if n.instance_group_name == "gpu-a"]
+    added = sm.batch_add_cluster_nodes(
+        ClusterName=CLUSTER, NodesToAdd=[{"InstanceGroupName": "gpu-a", "IncrementTargetCountBy": 1}]
+    )
+    restored = _counts(sm, "gpu-a")
+
+    assert during == (29, 29)  # the deleted node is ShuttingDown: neither targeted nor running
+    assert after == (29, 29)  # a Continuous cluster does not launch a node back
+    assert len(members) == 29
+    assert added["Successful"][0]["Status"] == "Pending"
+    assert restored == (30, 29)
+
+
+def test_capacity_shortage_keeps_added_nodes_pending_until_it_ends(
+    aws: AwsEnv, sm: Any, cluster: ClusterFixture
+) -> None:
+    request = {
+        "ClusterName": CLUSTER,
+        "ClientToken": "restore-1",
+        "NodesToAdd": [{"InstanceGroupName": "gpu-a", "IncrementTargetCountBy": 1}],
+    }
+    aws.control.capacity_shortage(CLUSTER, "gpu-a", 3 * TIMINGS.add_seconds)
+
+    first = sm.batch_add_cluster_nodes(**request)
+    new = first["Successful"][0]["NodeLogicalId"]
+    aws.control.advance(2 * TIMINGS.add_seconds)
+    waiting = _details(sm, NodeLogicalId=new)
+    replay = sm.batch_add_cluster_nodes(**request)
+    aws.control.advance(TIMINGS.add_seconds)
+    running = _details(sm, NodeLogicalId=new)
+
+    assert waiting["InstanceStatus"]["Status"] == "Pending" and "InstanceId" not in waiting
+    assert "sufficient capacity" in waiting["InstanceStatus"]["Message"]
+    errors = [e for e in aws.control.events(CLUSTER) if e.event_level == "Error"]
+    assert [e.metadata["Instance"]["NodeLogicalId"] for e in errors] == [new]
+    assert [(i["NodeLogicalId"], i["Status"]) for i in replay["Successful"]] == [(new, "Pending")]
+    assert running["InstanceStatus"]["Status"] == "Running" and INSTANCE_ID_RE.fullmatch(
+        running["InstanceId"]
+    )
+    assert _counts(sm, "gpu-a") == (31, 31)
+    aws.control.capacity_shortage(CLUSTER, "gpu-a", 0)
+    with pytest.raises(ValueError):
+        aws.control.capacity_shortage(CLUSTER, "gpu-a", -1)
+
+
 def test_added_nodes_are_pending_without_instance_id_then_running(
     aws: AwsEnv, sm: Any, cluster: ClusterFixture
 ) -> None:

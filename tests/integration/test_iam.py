@@ -317,7 +317,7 @@ def _pending_notice(world: LocalWorld, cluster: ClusterFixture) -> None:
 
 def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
     """Drive intake, remediate and reconcile through the paths that make calls: every kind of fault
-    source, reboot then replace, a transient failure re-queued, a protected node escalated to a human,
+    source, reboot then replace then retire and restore (the switch on), a transient failure re-queued, a protected node escalated to a human,
     reconcile on the schedule and on a Cluster Event, a failed node re-driven through the queue; last,
     the HMA intake (intake's handler, as the subscription invokes it) with a detection of one node."""
     gpu, controller = cluster.in_group("gpu"), cluster.in_group("controller")[0]
@@ -353,6 +353,13 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
         world.deliver(faults(gpu[0], controller))  # back again: replace; the controller is protected
     with recorder.step(REMEDIATE_FUNCTION):
         world.remediate()
+    world.advance(minutes(20).total_seconds())
+    lemon = world.control.node(gpu[0].logical_id).instance_id  # replaced: a new instance id
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver([node_health_event(cluster.name, cluster.arn, lemon, world.now())])
+    with recorder.step(REMEDIATE_FUNCTION):
+        world.remediate()  # a lemon (RetireAndRestore is on): retired, and its group restored
+    assert [c.action for c in world.control.calls[-2:]] == ["BatchDeleteClusterNodes", "BatchAddClusterNodes"]
     world.control.set_status(gpu[1].instance_id, "Failure")
     _pending_notice(world, cluster)  # a notice whose publish failed in remediate: reconcile re-sends it
     with recorder.step(RECONCILE_FUNCTION):
@@ -388,7 +395,7 @@ def env(local_aws: LocalAws) -> Iterator[Env]:
         # autoheal.clients builds every client the functions use from boto3's default session;
         # LocalWorld and the set-up below use sessions of their own, which are not recorded.
         mp.setattr(boto3, "DEFAULT_SESSION", recorder.attach(boto3.Session(region_name=REGION)))
-        world = LocalWorld(local_aws, mp.setenv)
+        world = LocalWorld(local_aws, mp.setenv, env={"AUTOHEAL_RETIRE_AND_RESTORE": "true"})
         cluster = create_cluster(
             local_aws.client("sagemaker"),
             local_aws.control,
@@ -511,6 +518,7 @@ CASES: Mapping[str, Case] = {
     "HyperPodNodes.execute": lambda e, c: [
         HyperPodNodes(c("sagemaker")).execute(_request(e, Action.REBOOT, 0)),
         HyperPodNodes(c("sagemaker")).execute(_request(e, Action.REPLACE, 1)),
+        HyperPodNodes(c("sagemaker")).execute(_request(e, Action.RETIRE, 2)),
     ],
     "HyperPodNodes.reboot": lambda e, c: HyperPodNodes(c("sagemaker")).reboot(
         e.cluster.name, _request(e, Action.REBOOT, 2).requested
@@ -526,6 +534,7 @@ CASES: Mapping[str, Case] = {
     "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
     "NodeDirectory.canonical": lambda e, c: NodeDirectory(c("sagemaker")).canonical(e.cluster.arn),
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
+    "NodeDirectory.target_counts": lambda e, c: NodeDirectory(c("sagemaker")).target_counts(e.cluster.name),
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
     "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
         NodeState(cluster="train", node_key="n1", version=1), 0, e.world.now()
@@ -691,5 +700,5 @@ def test_only_remediate_may_act_on_nodes() -> None:
     }
     for function in FUNCTIONS:
         granted = {a for s in statements(function) for a in s.actions}
-        expected = {"sagemaker:BatchRebootClusterNodes", "sagemaker:BatchReplaceClusterNodes"}
+        expected = mutating  # delete and add: the retire rung (issue 17), off unless RetireAndRestore
         assert granted & mutating == (expected if function == REMEDIATE_FUNCTION else set()), function

@@ -73,6 +73,11 @@ class Metric(StrEnum):
     DUPLICATE_FAULTS = "DuplicateFaults"
     REBOOT_REQUESTS = "RebootRequests"  # nodes asked to reboot
     REPLACE_REQUESTS = "ReplaceRequests"  # nodes asked to be replaced
+    RETIRE_REQUESTS = "RetireRequests"  # lemons asked to be deleted (the retire rung)
+    RESTORED_NODES = "RestoredNodes"  # nodes BatchAddClusterNodes added to restore a group's size
+    RESTORE_FAILURES = (
+        "RestoreFailures"  # dimension ErrorCode: a restore's add failed, or its node did not run
+    )
     BATCH_CALLS = "BatchCalls"  # dimension Action: mutating SageMaker calls made
     FAILED_ENTRIES = "FailedEntries"  # dimensions Action, ErrorCode: one count per failed entry
     RETRIES_SCHEDULED = "RetriesScheduled"
@@ -100,6 +105,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.DROPPED_FIELDS: ("Field",),
     Metric.BATCH_CALLS: ("Action",),
     Metric.FAILED_ENTRIES: ("Action", "ErrorCode"),
+    Metric.RESTORE_FAILURES: ("ErrorCode",),
     Metric.NODES_CLOSED: ("Reason",),
     Metric.FAULTS_HELD: ("Reason",),
     Metric.TIME_TO_ACTION: ("Action",),

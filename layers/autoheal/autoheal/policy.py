@@ -17,6 +17,7 @@ class Action(StrEnum):
 
     REBOOT = "reboot"
     REPLACE = "replace"
+    RETIRE = "retire"  # BatchDeleteClusterNodes, then BatchAddClusterNodes restores the group's size
 
 
 class Step(BaseModel):
@@ -120,6 +121,13 @@ class RemediationPolicy(BaseModel):
       of being acted on when its hold lifts: the cluster has moved on since.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
+    - `retire_and_restore` (off by default): a lemon -- a node whose fault comes back after the
+      replace step, or whose replace budget is spent -- gets one more automatic rung before a human:
+      retire it (BatchDeleteClusterNodes) and restore its group's size with a fresh node
+      (BatchAddClusterNodes). Only on Continuous-provisioning clusters; never for protected node
+      types or excluded groups. The ladder then ends with a `retire` step (see `with_retire`).
+    - `restore_deadline`: a node added by a restore that is not `Running` this long after the add
+      goes to a human with what is known (capacity, say).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -146,6 +154,8 @@ class RemediationPolicy(BaseModel):
     hold_ceiling: timedelta = timedelta(hours=24)
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
+    retire_and_restore: bool = False
+    restore_deadline: timedelta = timedelta(hours=2)
     guards: Guards = Guards()
 
     @field_validator("ladder")
@@ -165,7 +175,21 @@ class RemediationPolicy(BaseModel):
         for step in self.ladder:
             if step.timeout <= timedelta(0):
                 raise ValueError(f"step {step.action} needs a positive timeout")
+        retires = [i for i, step in enumerate(self.ladder) if step.action is Action.RETIRE]
+        if retires and (not self.retire_and_restore or retires != [len(self.ladder) - 1]):
+            raise ValueError("a retire step must be the ladder's last, and needs retire_and_restore")
         return self
+
+    @staticmethod
+    def with_retire(ladder: tuple[Step, ...], enabled: bool, deadline: timedelta) -> tuple[Step, ...]:
+        """`ladder` ending with the retire rung when `enabled` (its timeout: the restore deadline)."""
+        return (*ladder, Step(action=Action.RETIRE, timeout=deadline)) if enabled else ladder
+
+    @property
+    def retire_step(self) -> int | None:
+        """The index of the retire rung, if the ladder has one."""
+        last = len(self.ladder) - 1
+        return last if self.ladder[last].action is Action.RETIRE else None
 
     def step(self, index: int) -> Step | None:
         return self.ladder[index] if 0 <= index < len(self.ladder) else None

@@ -9,7 +9,7 @@ when the platform refuses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
     from autoheal.core.planner import BatchRequest
+    from autoheal.core.results import AddGroupResult
     from autoheal.core.state import NodeState
     from autoheal.faults import NodeFault
 
@@ -93,11 +94,15 @@ class Directory(Protocol):
 
     def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None: ...
 
+    def target_counts(self, ref: str) -> dict[str, int]: ...
+
 
 class NodeActions(Protocol):
     """The SageMaker Batch*ClusterNodes calls: one request in, one typed receipt out."""
 
     def execute(self, request: BatchRequest) -> CallReceipt: ...
+
+    def add(self, cluster: str, increments: Mapping[str, int], client_token: str) -> list[AddGroupResult]: ...
 
 
 class RetryQueue(Protocol):

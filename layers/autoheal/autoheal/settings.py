@@ -54,6 +54,8 @@ class Settings(BaseModel):
     | DEFER_TO_HYPERPOD | leave faults HyperPod is already repairing (NodeRecovery Automatic) | true |
     | MAX_EVENT_AGE_MINUTES | older events cause no action | 60 |
     | DRY_RUN | decide and record everything, call nothing mutating | false |
+    | RETIRE_AND_RESTORE | a lemon is retired (BatchDeleteClusterNodes) and its group restored (BatchAddClusterNodes), Continuous clusters only | false |
+    | RESTORE_DEADLINE_MINUTES | a restored node not Running this long after the add goes to a human | 120 |
     | ALARM_NAME_PREFIX | only alarms whose name starts with this are faults (empty: every alarm, an opt-in) | autoheal: |
     | OPERATIONAL_ALARM_PREFIX | the stack's own alarms' name prefix (`<stack>-`): never faults | empty |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
@@ -92,6 +94,8 @@ class Settings(BaseModel):
     defer_to_hyperpod: bool = True
     max_event_age_minutes: int = Field(default=60, ge=1, le=30 * 24 * 60)
     dry_run: bool = False
+    retire_and_restore: bool = False
+    restore_deadline_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     alarm_name_prefix: str = Field(default="autoheal:", max_length=255)
     operational_alarm_prefix: str = Field(default="", max_length=255)
     alarm_node_dimension: str = "InstanceId"
@@ -123,10 +127,16 @@ def _names(value: str) -> frozenset[str]:
 @lru_cache(maxsize=8)
 def _policy(s: Settings) -> RemediationPolicy:
     return RemediationPolicy(
-        ladder=(
-            Step(action=Action.REBOOT, timeout=timedelta(minutes=s.reboot_timeout_minutes)),
-            Step(action=Action.REPLACE, timeout=timedelta(minutes=s.replace_timeout_minutes)),
+        ladder=RemediationPolicy.with_retire(
+            (
+                Step(action=Action.REBOOT, timeout=timedelta(minutes=s.reboot_timeout_minutes)),
+                Step(action=Action.REPLACE, timeout=timedelta(minutes=s.replace_timeout_minutes)),
+            ),
+            s.retire_and_restore,
+            timedelta(minutes=s.restore_deadline_minutes),
         ),
+        retire_and_restore=s.retire_and_restore,
+        restore_deadline=timedelta(minutes=s.restore_deadline_minutes),
         escalation_window=timedelta(minutes=s.escalation_window_minutes),
         budgets={
             Action.REPLACE: Budget(

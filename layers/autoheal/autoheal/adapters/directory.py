@@ -39,6 +39,7 @@ IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "NodeDirectory.info": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
     "NodeDirectory.canonical": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
     "NodeDirectory.locate": frozenset({"sagemaker:ListClusters", "sagemaker:ListClusterNodes"}),
+    "NodeDirectory.target_counts": frozenset({"sagemaker:DescribeCluster"}),
 }
 
 
@@ -107,6 +108,7 @@ class ClusterInfo:
     node_recovery: str | None
     groups: dict[str, GroupInfo]
     tags: dict[str, str]
+    provisioning_mode: str | None = None  # NodeProvisioningMode (Continuous); absent on older clusters
 
 
 class ClusterNotFound(LookupError):
@@ -213,7 +215,20 @@ class NodeDirectory:
             node_recovery=described.get("NodeRecovery"),
             groups=groups,
             tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+            provisioning_mode=described.get("NodeProvisioningMode"),
         )
+
+    def target_counts(self, cluster_ref: str) -> dict[str, int]:
+        """Each instance group's TargetCount read NOW (DescribeCluster, never cached: a restore
+        compares it with the count before its retire). Raises `ClusterNotFound`/`ClusterUnreachable`."""
+        try:
+            described = self._client.describe_cluster(ClusterName=cluster_ref)
+        except (ClientError, BotoCoreError) as exc:
+            raise _cluster_error(cluster_ref, exc) from exc
+        return {
+            str(g["InstanceGroupName"]): int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0)
+            for g in described.get("InstanceGroups", [])
+        }
 
     def locate(self, instance_id: str | None, node_logical_id: str | None) -> NodeInfo | None:
         """Find a node whose cluster is unknown, across every cluster of the account. Not found while

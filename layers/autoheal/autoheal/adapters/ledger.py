@@ -114,6 +114,11 @@ def state_to_item(h: NodeState, now: datetime) -> dict[str, Any]:
         "released_at": iso(h.released_at),
         "release_reason": h.release_reason,
         "notify_pending": h.notify_pending,
+        "restore_token": h.restore_token,
+        "restore_target": h.restore_target,
+        "restore_ids": list(h.restore_ids) or None,
+        "restore_at": iso(h.restore_at),
+        "restore_status": h.restore_status,
     }
     if h.intent_action is not None:
         item["intent_step"] = h.intent_step
@@ -156,6 +161,11 @@ def item_to_state(item: Mapping[str, Any]) -> NodeState:
         released_at=from_iso(item.get("released_at")),
         release_reason=item.get("release_reason"),
         notify_pending=item.get("notify_pending"),
+        restore_token=item.get("restore_token"),
+        restore_target=int(item["restore_target"]) if item.get("restore_target") is not None else None,
+        restore_ids=tuple(item.get("restore_ids") or ()),
+        restore_at=from_iso(item.get("restore_at")),
+        restore_status=item.get("restore_status"),
     )
 
 

@@ -62,6 +62,7 @@ class CallReceipt:
 OPERATIONS: Mapping[Action, str] = {
     Action.REBOOT: "BatchRebootClusterNodes",
     Action.REPLACE: "BatchReplaceClusterNodes",
+    Action.RETIRE: "BatchDeleteClusterNodes",
 }
 
 CONNECTION_ERROR = "ConnectionError"
@@ -70,7 +71,11 @@ CONNECTION_ERROR = "ConnectionError"
 #: calls; tests/integration/test_iam.py holds each function's role in template.yaml to the methods it uses).
 IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "HyperPodNodes.execute": frozenset(
-        {"sagemaker:BatchRebootClusterNodes", "sagemaker:BatchReplaceClusterNodes"}
+        {
+            "sagemaker:BatchRebootClusterNodes",
+            "sagemaker:BatchReplaceClusterNodes",
+            "sagemaker:BatchDeleteClusterNodes",
+        }
     ),
     "HyperPodNodes.reboot": frozenset({"sagemaker:BatchRebootClusterNodes"}),
     "HyperPodNodes.replace": frozenset({"sagemaker:BatchReplaceClusterNodes"}),
@@ -94,9 +99,11 @@ class HyperPodNodes:
         self._client = client
 
     def execute(self, request: BatchRequest) -> CallReceipt:
-        """Run a planned reboot/replace request."""
+        """Run a planned reboot/replace/retire request (a retire is a delete)."""
         if request.action is Action.REBOOT:
             return self.reboot(request.cluster, request.requested)
+        if request.action is Action.RETIRE:
+            return self.delete(request.cluster, request.requested)
         return self.replace(request.cluster, request.requested)
 
     def reboot(self, cluster: str, requested: Mapping[IdKind, Sequence[str]]) -> CallReceipt:
@@ -147,6 +154,10 @@ class HyperPodNodes:
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             message = str(exc.response.get("Error", {}).get("Message", ""))
             return [AddGroupResult(g, (), n, code, message) for g, n in increments.items()]
+        except BotoCoreError as exc:  # the call's fate is unknown: the same token retried tells
+            return [
+                AddGroupResult(g, (), n, CONNECTION_ERROR, type(exc).__name__) for g, n in increments.items()
+            ]
         return classify_add_response(response)
 
     @staticmethod

@@ -6,8 +6,8 @@ Two tables of small rules, first match wins:
   opted-out cluster, excluded group,
   stale event -- its age judged once, when it was first received --, HyperPod already repairing) are
   ignored with a reason;
-- `after` the ladder, for decisions that would act: protected node types and the per-node budget
-  hand the node to a human; the per-node cool-down and unsuitable cluster/group/node states hold the
+- `after` the ladder, for decisions that would act: protected node types, a retire on a cluster
+  that is not Continuous-provisioned, and the per-node budget hand the node to a human; the per-node cool-down and unsuitable cluster/group/node states hold the
   fault (re-queued, not dropped). A node's status is read through `autoheal.core.instance_status`:
   busy and unknown statuses hold.
 
@@ -34,6 +34,7 @@ IN_SERVICE = "InService"
 #: The hold of a node whose status this version does not know (the status itself is in the detail).
 UNKNOWN_STATUS = "node_status_unknown"
 OPT_OUT_VALUES = frozenset({"true", "yes", "1"})
+CONTINUOUS = "Continuous"
 
 
 class GuardKind(StrEnum):
@@ -57,6 +58,7 @@ class NodeContext:
     cluster: str | None = None  # the cluster's name
     cluster_status: str | None = None
     node_recovery: str | None = None
+    provisioning_mode: str | None = None  # NodeProvisioningMode; None: not set (not Continuous)
     cluster_tags: Mapping[str, str] = field(default_factory=dict)
     group: str | None = None
     group_status: str | None = None
@@ -129,8 +131,16 @@ BEFORE: Sequence[Callable[[_Before], GuardVerdict | None]] = (
 
 
 def _protected(a: _After) -> GuardVerdict | None:
-    if a.action is Action.REPLACE and a.ctx.node_type in a.guards.protected_node_types:
+    if a.action is not Action.REBOOT and a.ctx.node_type in a.guards.protected_node_types:
         return GuardVerdict(GuardKind.HUMAN, f"protected_node_type:{a.ctx.node_type}")
+    return None
+
+
+def _retire_needs_continuous(a: _After) -> GuardVerdict | None:
+    """BatchAddClusterNodes works only with NodeProvisioningMode=Continuous: elsewhere a retire would
+    leave the group a node short, so the lemon goes to a human as without the retire rung."""
+    if a.action is Action.RETIRE and a.ctx.provisioning_mode != CONTINUOUS:
+        return GuardVerdict(GuardKind.HUMAN, "retire_needs_continuous_provisioning")
     return None
 
 
@@ -173,6 +183,7 @@ def _node_state(a: _After) -> GuardVerdict | None:
 
 AFTER: Sequence[Callable[[_After], GuardVerdict | None]] = (
     _protected,
+    _retire_needs_continuous,
     _node_budget,
     _node_cooldown,
     _cluster_state,

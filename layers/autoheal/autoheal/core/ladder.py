@@ -1,7 +1,9 @@
 """The pure decision: given a node's new fault(s), its history and the clock, what do we do?
 
 Reboot first; climb to replace when the last action failed or the fault recurred within the
-escalation window; past the ladder or over a budget, stop and hand the node to a human. The rules are
+escalation window; past the ladder or over a budget, stop and hand the node to a human. With
+`retire_and_restore` the ladder ends with a retire rung, which a lemon also reaches when its replace
+budget is spent. The rules are
 an ordered table of small functions (first match wins), the steps and numbers come from
 `RemediationPolicy`. No I/O, no boto3.
 """
@@ -15,7 +17,7 @@ from enum import StrEnum
 
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import NodeFault
-from autoheal.policy import RemediationPolicy
+from autoheal.policy import Action, RemediationPolicy
 
 
 class DecisionKind(StrEnum):
@@ -38,6 +40,7 @@ class Reason(StrEnum):
     LADDER_EXHAUSTED = "ladder_exhausted"
     BUDGET_EXHAUSTED = "budget_exhausted"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    LEMON = "replace_budget_spent"  # the fault keeps coming back; the retire rung instead of a human
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,9 @@ def _within_limits(
         return Decision(DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step)
     budget = policy.budgets.get(step.action)
     if budget is not None and history.actions_within(step.action, budget.window, now) >= budget.max_actions:
+        retire = policy.retire_step
+        if step.action is Action.REPLACE and retire is not None and decision.step < retire:
+            return Decision(DecisionKind.ACT, Reason.LEMON, step=retire, escalated=True)
         return Decision(DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step)
     return decision
 

@@ -1,7 +1,7 @@
 """Group planned actions into the fewest API requests the platform allows.
 
-One request per (cluster, action, id kind) and per 25 nodes: a storm of N faults on one cluster makes
-ceil(N / 25) calls per action, never N.
+One request per (cluster, action, id kind) and per limit (25 nodes for reboot/replace, 50 for a
+retire's delete): a storm of N faults on one cluster makes ceil(N / limit) calls per action, never N.
 """
 
 from __future__ import annotations
@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from autoheal.core.batching import MAX_NODES_PER_REBOOT_OR_REPLACE, chunked, unique_in_order
+from autoheal.core.batching import (
+    MAX_NODES_PER_DELETE,
+    MAX_NODES_PER_REBOOT_OR_REPLACE,
+    chunked,
+    unique_in_order,
+)
 from autoheal.core.results import IdKind
 from autoheal.policy import Action
+
+
+def max_ids(action: Action) -> int:
+    """How many nodes one request of `action` may name."""
+    return MAX_NODES_PER_DELETE if action is Action.RETIRE else MAX_NODES_PER_REBOOT_OR_REPLACE
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class Target:
 
 @dataclass(frozen=True)
 class BatchRequest:
-    """One mutating call: at most 25 ids of one kind, for one cluster and action."""
+    """One mutating call: at most `max_ids(action)` ids of one kind, for one cluster and action."""
 
     cluster: str
     action: Action
@@ -47,8 +57,9 @@ class BatchRequest:
     ids: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.ids) <= MAX_NODES_PER_REBOOT_OR_REPLACE:
-            raise ValueError(f"a {self.action} request takes 1-25 ids, got {len(self.ids)}")
+        limit = max_ids(self.action)
+        if not 1 <= len(self.ids) <= limit:
+            raise ValueError(f"a {self.action} request takes 1-{limit} ids, got {len(self.ids)}")
 
     @property
     def requested(self) -> Mapping[IdKind, tuple[str, ...]]:
@@ -56,12 +67,12 @@ class BatchRequest:
 
 
 def plan_requests(planned: Iterable[tuple[Target, Action]]) -> list[BatchRequest]:
-    """Requests for the planned (target, action) pairs, grouped and split at the 25 limit."""
+    """Requests for the planned (target, action) pairs, grouped and split at each action's limit."""
     groups: dict[tuple[str, Action, IdKind], list[str]] = {}
     for target, action in planned:
         groups.setdefault((target.cluster, action, target.id_kind), []).append(target.api_id)
     return [
         BatchRequest(cluster=cluster, action=action, id_kind=kind, ids=tuple(chunk))
         for (cluster, action, kind), ids in groups.items()
-        for chunk in chunked(unique_in_order(ids), MAX_NODES_PER_REBOOT_OR_REPLACE)
+        for chunk in chunked(unique_in_order(ids), max_ids(action))
     ]

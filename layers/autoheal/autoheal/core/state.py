@@ -90,6 +90,14 @@ class NodeState:
     release_reason: str | None = None
     # a needs-human notice written with the outcome and not yet published (JSON; reconcile re-sends it)
     notify_pending: str | None = None
+    # the retire rung's restore: the BatchAddClusterNodes ClientToken (written with the claim, before
+    # any call, reused on every retry), the group's TargetCount read before the retire, the
+    # NodeLogicalIds the add returned, when it was last called and where the restore stands
+    restore_token: str | None = None
+    restore_target: int | None = None
+    restore_ids: tuple[str, ...] = ()
+    restore_at: datetime | None = None
+    restore_status: str | None = None  # RestoreStatus value
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

@@ -322,3 +322,33 @@ def handed_back(seen: NodeState, read_version: int, by: str, reason: str, now: d
         released_at=now,
         release_reason=reason,
     )
+
+
+# --- the retire rung's restore -------------------------------------------------------------------------
+
+
+def retire_intended(claim: NodeState, token: str, target: int | None) -> NodeState:
+    """A retire's claim carries its restore's ClientToken and the group's TargetCount before the
+    retire: both are in the ledger before the delete (and so before the add) is sent."""
+    return replace(
+        claim, restore_token=token, restore_target=target, restore_status="planned", restore_ids=()
+    )
+
+
+def restore_sending(h: NodeState, now: datetime) -> NodeState:
+    """Written just before the add: from here on the add may have been made, so a retry re-sends the
+    same token (same nodes within 8 hours) instead of judging by the counts alone."""
+    return replace(h, restore_at=now)
+
+
+def restore_recorded(
+    h: NodeState, status: str, ids: tuple[str, ...], error_code: str | None, now: datetime
+) -> NodeState:
+    """The add's outcome (or that none was needed): kept on the node's state for reconcile."""
+    return replace(
+        h,
+        restore_status=status,
+        restore_ids=ids or h.restore_ids,
+        restore_at=h.restore_at or now,
+        last_error_code=error_code if error_code is not None else h.last_error_code,
+    )

@@ -17,6 +17,8 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - a transient retry overdue (its delayed message lost) -> re-driven; the retry budget still applies;
 - a held fault overdue (its delayed message lost) -> re-driven (remediate holds it again while its hold
   stands); one whose node is gone or was replaced meanwhile -> closed;
+- a retire (the ladder's last rung) stays open until its restore is settled: see
+  `autoheal.reconcile.restores` (resumed through the queue, tracked until the added nodes run);
 - a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
   -> published again, then cleared.
 
@@ -47,6 +49,7 @@ from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import Clock, Directory, FaultSink, HumanNotifier, NodeStates, OpenNodes
+from autoheal.reconcile import restores
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
 UNREACHABLE = "cluster_unreachable"
@@ -117,15 +120,21 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
                 ReconcileRow(history.cluster, history.node_key, history.status.value, UNREACHABLE, False)
             )
             continue
-        v = verdict(history, observed if exists else None, now, deps.policy)
-        change = (
-            _change(v, history, observed, now, deps.policy, report.metrics) if v is not Verdict.WAIT else None
-        )
+        if restores.owns(history, now):  # a retire: open until its restore is settled
+            change, label = _restore_change(history, deps, now, report.metrics)
+        else:
+            v = verdict(history, observed if exists else None, now, deps.policy)
+            label = v.value
+            change = (
+                _change(v, history, observed, now, deps.policy, report.metrics)
+                if v is not Verdict.WAIT
+                else None
+            )
         applied = change is not None and deps.states.put_if_unchanged(
             change.state, change.expected_version, now
         )
         report.rows.append(
-            ReconcileRow(history.cluster, history.node_key, history.status.value, v.value, applied)
+            ReconcileRow(history.cluster, history.node_key, history.status.value, label, applied)
         )
         if change is None:
             unchanged.append(history)
@@ -136,7 +145,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         if change.fault is not None:
             faults.append(change.fault)
         logger.info(
-            "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": v.value}
+            "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": label}
         )
     for name, code in sorted(unreachable.items()):
         report.metrics.add(Metric.CLUSTER_ERRORS, ErrorCode=code)
@@ -174,6 +183,17 @@ def _resend_notices(nodes: list[NodeState], deps: ReconcileDeps, now: datetime) 
         told += len(pending)
         logger.info("needs-human notice re-sent", extra={"cluster": cluster, "nodes": len(pending)})
     return told
+
+
+def _restore_change(
+    h: NodeState, deps: ReconcileDeps, now: datetime, metrics: MetricCounts
+) -> tuple[_Change | None, str]:
+    try:
+        nodes = deps.directory.cluster(h.cluster)
+    except ClusterNotFound:
+        nodes = None
+    state, fault, label = restores.judge(h, nodes, now, deps.policy, metrics)
+    return (_Change(state, h.version, fault=fault) if state is not None else None), label
 
 
 def _observe(history: NodeState, directory: Directory) -> tuple[Observed | None, bool]:

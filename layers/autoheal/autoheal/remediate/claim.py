@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.notify import HumanNeeded, notice
-from autoheal.core import transitions
+from autoheal.core import restore, transitions
 from autoheal.core.guards import GuardKind
 from autoheal.core.ladder import Decision, DecisionKind
 from autoheal.core.state import NodeState, NodeStatus
@@ -150,6 +150,8 @@ def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeS
     claim = transitions.claimed(
         seen, read, now, policy.claim_ttl, p.action, p.decision.step, t.instance_id, intent
     )
+    if p.action is Action.RETIRE:  # the restore's token and goal, in the ledger before any call
+        claim = transitions.retire_intended(claim, restore.new_token(), p.retire_target)
     if not states.put_if_unchanged(claim, read, now):
         return None
     return _Settled(claimed=Claimed(p.node, p.decision, p.action, before=current, claimed=claim))

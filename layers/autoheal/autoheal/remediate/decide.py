@@ -16,7 +16,7 @@ from autoheal.core import guards
 from autoheal.core.guards import GuardKind, NodeContext
 from autoheal.core.ladder import DecisionKind, NodeFaults, decide
 from autoheal.core.state import NodeState
-from autoheal.policy import RemediationPolicy
+from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Hold, Node, NodePlan
 
 
@@ -51,7 +51,13 @@ def node_plan(
             delay = max(1, min(RETRY_MAX_SECONDS, int(remaining.total_seconds()) + 1))
         hold = Hold(guard.reason, guard.detail or guard.reason, delay)
         return NodePlan(node, history, decision, hold=hold, action=action)
-    return NodePlan(node, history, decision, guard=guard, action=action)
+    target = _group_target(node, info) if action is Action.RETIRE else None
+    return NodePlan(node, history, decision, guard=guard, action=action, retire_target=target)
+
+
+def _group_target(node: Node, info: ClusterInfo | None) -> int | None:
+    group = info.groups.get(node.target.instance_group or "") if info else None
+    return group.size if group else None
 
 
 def context(node: Node, info: ClusterInfo | None) -> NodeContext:
@@ -60,6 +66,7 @@ def context(node: Node, info: ClusterInfo | None) -> NodeContext:
         cluster=node.target.cluster,
         cluster_status=info.status if info else None,
         node_recovery=info.node_recovery if info else None,
+        provisioning_mode=info.provisioning_mode if info else None,
         cluster_tags=info.tags if info else {},
         group=node.target.instance_group,
         group_status=group.status if group else None,

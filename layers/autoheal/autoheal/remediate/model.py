@@ -137,6 +137,7 @@ class NodePlan:
     guard: GuardVerdict | None = None  # a safety guard's say (ignore, or hand to a human)
     hold: Hold | None = None  # why its action waits, if it does
     action: Action | None = None  # what the ladder's step would do
+    retire_target: int | None = None  # a retire: its group's TargetCount before it (the restore's goal)
 
     @property
     def would_act(self) -> bool:
@@ -155,6 +156,7 @@ class BatchPlan:
     infos: Mapping[str, ClusterInfo] = field(default_factory=dict)  # to decide a node again (claim)
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
+    restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from autoheal.adapters.ledger import AttemptRecord
@@ -25,11 +25,13 @@ from autoheal.policy import Action, RemediationPolicy
 from autoheal.remediate.act import Acted
 from autoheal.remediate.claim import Claimed, human
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Effects, Later, NodeRow
+from autoheal.remediate.restore import Restores, applied, failed
 
 #: Metric counting accepted node actions, per action.
 REQUEST_METRICS: dict[Action, Metric] = {
     Action.REBOOT: Metric.REBOOT_REQUESTS,
     Action.REPLACE: Metric.REPLACE_REQUESTS,
+    Action.RETIRE: Metric.RETIRE_REQUESTS,
 }
 
 
@@ -41,23 +43,37 @@ class Recorded:
 
 
 def record(
-    claimed: Sequence[Claimed], acted: Acted, now: datetime, policy: RemediationPolicy, rng: random.Random
+    claimed: Sequence[Claimed],
+    acted: Acted,
+    now: datetime,
+    policy: RemediationPolicy,
+    rng: random.Random,
+    restores: Restores | None = None,
 ) -> Recorded:
     by_call_id = {(c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed}
     out = Recorded()
     effects = out.effects
+    restored = restores.by_node if restores is not None else {}
     for request, receipt in acted.receipts:
         for result in receipt.results:
             c = by_call_id[(request.cluster, request.action, result.node_id)]
             delay = backoff(c, policy, rng)
             state, row = outcome(c, result, now, policy, delay)
+            restoring = restored.get(c.node.target.node_key)
+            state = applied(state, restoring, now)
+            if restoring is not None and failed(state, restoring):  # retired, not restored: a human
+                state = replace(state, status=NodeStatus.NEEDS_HUMAN)
+                row = replace(row, reason=f"restore_failed:{restoring.error_code}")
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
                 told = human(state, row.reason, c.node.latest.signal)
                 state = transitions.with_notice(state, notice(told, now))
                 effects.humans.append(told)
                 effects.notices.append(state)
             out.states.append(state)
-            out.attempts.append(_attempt(c, result, receipt, now))
+            attempt = _attempt(c, result, receipt, now)
+            if restoring is not None:  # `autoheal history` shows the restore with the retire
+                attempt = replace(attempt, message=_restore_note(state, attempt.message))
+            out.attempts.append(attempt)
             effects.rows.append(row)
             _count(c, result, state, now, effects.metrics)
             if state.status is NodeStatus.RETRY_PENDING:
@@ -123,6 +139,14 @@ def _count(c: Claimed, result: EntryResult, state: NodeState, now: datetime, met
         metrics.add(Metric.NEEDS_HUMAN)
     elif state.status is NodeStatus.CLOSED:
         metrics.add(Metric.NODES_CLOSED, Reason=result.outcome.value)
+
+
+def _restore_note(state: NodeState, message: str) -> str:
+    ids = ",".join(state.restore_ids) or "none"
+    note = (
+        f"restore {state.restore_status} under ClientToken {state.restore_token}; added NodeLogicalIds: {ids}"
+    )
+    return f"{message}; {note}" if message else note
 
 
 def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetime) -> AttemptRecord:

@@ -2,7 +2,8 @@
 
 `plan` only reads (it is also the CLI's dry run):
 
-1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged
+1. `parse`    records -> (message id, NodeFault); a malformed body is counted and acknowledged;
+             reconcile's `RestorePending` faults are set aside for `restore.resume` (6b)
 2. `resolve`  faults -> one `Node` per current cluster node, keyed by the cluster's name (ListClusterNodes
              and DescribeCluster once per cluster); a cluster that cannot be read holds its own faults
 3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure); a
@@ -20,6 +21,8 @@
              pause is read again (paused: claims released, faults held) and the call's nodes are
              marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
              (a rung calling two APIs, or evidence before a destructive call, plugs in here)
+6b. `restore` the retire rung's second call: each lemon the delete accepted gets its group restored
+             (BatchAddClusterNodes under the token its claim wrote to the ledger; see the module)
 7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
              each needs-human notice pending in its node's state item
 8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
@@ -41,6 +44,7 @@ from typing import Any
 
 from autoheal.core import transitions
 from autoheal.ports import Clock
+from autoheal.reconcile.restores import RESTORE_PENDING
 from autoheal.remediate.act import act
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
@@ -59,6 +63,7 @@ from autoheal.remediate.parse import parse
 from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
+from autoheal.remediate.restore import restore_all, resume
 from autoheal.remediate.unreachable import tell_unreachable
 from autoheal.remediate.verdicts import keep_verdicts
 
@@ -74,11 +79,15 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     """Parse, resolve, decide and hold. Reads the directory, the node states and the switches."""
     now = deps.clock()
     parsed = parse(records)
+    restores = [f for _, f in parsed.faults if f.signal == RESTORE_PENDING]  # resumed in `execute`
+    parsed.faults = [(m, f) for m, f in parsed.faults if f.signal != RESTORE_PENDING]
     resolved = resolve(parsed.faults, deps.directory, now)
     report = RemediationReport(nodes=resolved.rows, metrics=parsed.metrics.merge([resolved.metrics]))
     unreachable = {c: (e.code, e.message) for c, e in resolved.unreachable.items()}
     if not resolved.nodes and not resolved.held:
-        return BatchPlan(now, [], report, deps.policy, unreachable=unreachable, dropped=resolved.dropped)
+        return BatchPlan(
+            now, [], report, deps.policy, unreachable=unreachable, dropped=resolved.dropped, restores=restores
+        )
     infos = resolved.infos
     loaded = load_states([*resolved.nodes, *resolved.held], infos, deps.states)
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
@@ -87,7 +96,15 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
-        now, plans, report, deps.policy, trips, infos=infos, unreachable=unreachable, dropped=resolved.dropped
+        now,
+        plans,
+        report,
+        deps.policy,
+        trips,
+        infos=infos,
+        unreachable=unreachable,
+        dropped=resolved.dropped,
+        restores=restores,
     )
 
 
@@ -98,9 +115,14 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
     acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
-    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng)
+    restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
+    recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
-    effects = Effects.combined([tripped, claims.effects, cooled, told, acted.effects, recorded.effects])
+    restored = Effects(calls=restores.calls, metrics=restores.metrics)
+    resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
+    effects = Effects.combined(
+        [tripped, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
+    )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
     keep_verdicts(batch.dropped, deps.verdicts)

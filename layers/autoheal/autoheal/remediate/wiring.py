@@ -34,7 +34,9 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     NodeDirectory.cluster,
     NodeDirectory.info,
     NodeDirectory.locate,
+    NodeDirectory.target_counts,  # the retire rung: a restore reads its group again
     HyperPodNodes.execute,
+    HyperPodNodes.add,  # the retire rung's restore
     LedgerNodeStates.load,
     LedgerNodeStates.put_if_unchanged,
     LedgerNodeStates.put_claimed,
