@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from autoheal.signals import Rung
+
 
 class Action(StrEnum):
     """A mutating remediation the service can ask HyperPod for."""
@@ -120,6 +122,8 @@ class RemediationPolicy(BaseModel):
       of being acted on when its hold lifts: the cluster has moved on since.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
+    - `signal_first_rung`: the operator's overrides of the signal table (`autoheal.signals`): signal
+      (or `XidError:<n>`) -> the rung its fault starts on (none, reboot, replace).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -147,6 +151,7 @@ class RemediationPolicy(BaseModel):
     claim_ttl: timedelta = timedelta(minutes=15)
     attempt_ttl: timedelta = timedelta(days=30)
     guards: Guards = Guards()
+    signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
 
     @field_validator("ladder")
     @classmethod

@@ -1,7 +1,10 @@
 """The pure decision: given a node's new fault(s), its history and the clock, what do we do?
 
-Reboot first; climb to replace when the last action failed or the fault recurred within the
-escalation window; past the ladder or over a budget, stop and hand the node to a human. The rules are
+A fault starts on the rung the signal table gives it (`autoheal.signals`: none, reboot or replace;
+default reboot, the ladder's first step); climb when the last action failed or the fault recurred
+within the escalation window; past the ladder or over a budget, stop and hand the node to a human.
+A `none` signal (an application-class Xid, AWS host maintenance) is ignored with its own reason and
+never climbs. Every decision names the rule that chose its rung (`Decision.rule`). The rules are
 an ordered table of small functions (first match wins), the steps and numbers come from
 `RemediationPolicy`. No I/O, no boto3.
 """
@@ -9,13 +12,14 @@ an ordered table of small functions (first match wins), the steps and numbers co
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import NodeFault
-from autoheal.policy import RemediationPolicy
+from autoheal.policy import Action, RemediationPolicy
+from autoheal.signals import APPLICATION_FAULT, FirstRung, Rung, strongest
 
 
 class DecisionKind(StrEnum):
@@ -38,6 +42,8 @@ class Reason(StrEnum):
     LADDER_EXHAUSTED = "ladder_exhausted"
     BUDGET_EXHAUSTED = "budget_exhausted"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    APPLICATION_FAULT = APPLICATION_FAULT
+    AWS_HOST_MAINTENANCE = "aws_host_maintenance"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Decision:
     step: int = -1
     escalated: bool = False
     retry: bool = False
+    rule: str = ""  # which rule chose the rung: "table: XidError:79 → replace (...)", "ladder: ..."
 
     @property
     def acts(self) -> bool:
@@ -93,8 +100,17 @@ class _Context:
             for f in self.new
         )
 
+    @property
+    def first_rung(self) -> FirstRung:
+        """Where these faults start (`autoheal.signals`); failure signals are the ladder's own."""
+        faults = [f for f in self.new if f.signal not in self.policy.failure_signals]
+        return strongest(faults, self.policy.signal_first_rung) if faults else _DEFAULT_RUNG
+
 
 Rule = Callable[[_Context], Decision | None]
+
+_DEFAULT_RUNG = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)")
+_RUNG_ACTIONS = {Rung.REBOOT: Action.REBOOT, Rung.REPLACE: Action.REPLACE}
 
 
 def _ignore(reason: Reason) -> Decision:
@@ -109,13 +125,29 @@ def _in_flight(ctx: _Context) -> Decision | None:
     return _ignore(Reason.ACTION_IN_FLIGHT) if ctx.history.claimed_at(ctx.now) else None
 
 
+def _no_node_action(ctx: _Context) -> Decision | None:
+    """Every new fault's signal starts on `none`: not the node's fault, nothing to do or to climb."""
+    first = ctx.first_rung
+    if first.rung is not Rung.NONE:
+        return None
+    return Decision(DecisionKind.IGNORE, Reason(first.ignore_as), rule=first.rule)
+
+
 def _fresh(ctx: _Context) -> Decision | None:
     last = ctx.history.last_action_at
     if last is None:
-        return Decision(DecisionKind.ACT, Reason.FIRST_FAULT, step=0)
+        return _first_step(ctx, Reason.FIRST_FAULT)
     if ctx.now - last > ctx.policy.escalation_window:
-        return Decision(DecisionKind.ACT, Reason.FRESH_FAULT, step=0)
+        return _first_step(ctx, Reason.FRESH_FAULT)
     return None
+
+
+def _first_step(ctx: _Context, reason: Reason) -> Decision:
+    """Step of the ladder the signal table starts these faults on (the first step of its action)."""
+    first = ctx.first_rung
+    action = _RUNG_ACTIONS.get(first.rung, Action.REBOOT)
+    steps = [i for i, step in enumerate(ctx.policy.ladder) if step.action is action]
+    return Decision(DecisionKind.ACT, reason, step=steps[0] if steps else 0, rule=first.rule)
 
 
 def _retry_transient(ctx: _Context) -> Decision | None:
@@ -156,6 +188,7 @@ def _recurred(ctx: _Context) -> Decision:
 RULES: Sequence[Rule] = (
     _awaiting_human,
     _in_flight,
+    _no_node_action,
     _retry_transient,
     _fresh,
     _failed,
@@ -172,10 +205,14 @@ def _within_limits(
         return decision
     step = policy.step(decision.step)
     if step is None:
-        return Decision(DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step)
+        return Decision(
+            DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step, rule=decision.rule
+        )
     budget = policy.budgets.get(step.action)
     if budget is not None and history.actions_within(step.action, budget.window, now) >= budget.max_actions:
-        return Decision(DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step)
+        return Decision(
+            DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step, rule=decision.rule
+        )
     return decision
 
 
@@ -188,5 +225,7 @@ def decide(faults: NodeFaults, history: NodeState, now: datetime, policy: Remedi
     for rule in RULES:
         decision = rule(ctx)
         if decision is not None:
+            if not decision.rule:
+                decision = replace(decision, rule=f"ladder: {decision.reason.value}")
             return _within_limits(decision, history, now, policy)
     raise AssertionError("the rule table is total")  # pragma: no cover
