@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from autoheal.core.adaptive import Adaptive
 from autoheal.signals import Rung
 
 
@@ -122,6 +123,7 @@ class RemediationPolicy(BaseModel):
       of being acted on when its hold lifts: the cluster has moved on since.
     - `claim_ttl`: how long a claim protects a node from a second actor if its holder dies.
     - `attempt_ttl`: how long attempt records are kept (DynamoDB TTL).
+    - `adaptive`: the adaptive ladder (`autoheal.core.adaptive`), off by default.
     - `signal_first_rung`: the operator's overrides of the signal table (`autoheal.signals`): signal
       (or `XidError:<n>`) -> the rung its fault starts on (none, reboot, replace).
     """
@@ -152,6 +154,7 @@ class RemediationPolicy(BaseModel):
     attempt_ttl: timedelta = timedelta(days=30)
     guards: Guards = Guards()
     signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
+    adaptive: Adaptive = Adaptive()
 
     @field_validator("ladder")
     @classmethod

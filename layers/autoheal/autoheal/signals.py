@@ -151,9 +151,10 @@ class FirstRung:
     rung: Rung
     rule: str
     ignore_as: str = APPLICATION_FAULT
+    kind: str = "table"  # override | verdict | table | default: only table and default may adapt
 
 
-DEFAULT = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)")
+DEFAULT = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)", kind="default")
 
 
 def xid_of(fault: NodeFault) -> int | None:
@@ -168,7 +169,7 @@ def first_rung(fault: NodeFault, overrides: Mapping[str, Rung]) -> FirstRung:
     keys = [fault.signal] + ([f"{XID_PREFIX}{xid}"] if xid is not None else [])
     for key in keys:
         if key in overrides:
-            return FirstRung(overrides[key], f"override: {key}={overrides[key].value}")
+            return FirstRung(overrides[key], f"override: {key}={overrides[key].value}", kind="override")
     verdict = _verdict(fault)
     if verdict is not None:
         return verdict
@@ -188,9 +189,9 @@ def strongest(faults: Iterable[NodeFault], overrides: Mapping[str, Rung]) -> Fir
 
 def _verdict(fault: NodeFault) -> FirstRung | None:
     if fault.repair_action is RepairAction.REPLACE:
-        return FirstRung(Rung.REPLACE, "verdict: HMA/HyperPod repair action Replace")
+        return FirstRung(Rung.REPLACE, "verdict: HMA/HyperPod repair action Replace", kind="verdict")
     if fault.repair_action is RepairAction.REBOOT:
-        return FirstRung(Rung.REBOOT, "verdict: HMA/HyperPod repair action Reboot")
+        return FirstRung(Rung.REBOOT, "verdict: HMA/HyperPod repair action Reboot", kind="verdict")
     return None
 
 

@@ -11,15 +11,16 @@ an ordered table of small functions (first match wins), the steps and numbers co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from autoheal.core.adaptive import adapt
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import NodeFault
 from autoheal.policy import Action, RemediationPolicy
-from autoheal.signals import APPLICATION_FAULT, FirstRung, Rung, strongest
+from autoheal.signals import APPLICATION_FAULT, STRENGTH, FirstRung, Rung, first_rung
 
 
 class DecisionKind(StrEnum):
@@ -85,6 +86,7 @@ class _Context:
     history: NodeState
     now: datetime
     policy: RemediationPolicy
+    stats: Mapping[str, Mapping[str, int]]  # per signal, its adaptive counters (may be empty)
 
     @property
     def fault(self) -> NodeFault:
@@ -103,13 +105,27 @@ class _Context:
     @property
     def first_rung(self) -> FirstRung:
         """Where these faults start (`autoheal.signals`); failure signals are the ladder's own."""
-        faults = [f for f in self.new if f.signal not in self.policy.failure_signals]
-        return strongest(faults, self.policy.signal_first_rung) if faults else _DEFAULT_RUNG
+        faults = sorted(
+            (f for f in self.new if f.signal not in self.policy.failure_signals),
+            key=lambda f: f.observed_at,
+            reverse=True,
+        )
+        found = [
+            adapt(
+                first_rung(f, self.policy.signal_first_rung),
+                f.signal,
+                self.stats.get(f.signal),
+                self.policy.adaptive,
+                self.now,
+            )
+            for f in faults
+        ]
+        return max(found, key=lambda r: STRENGTH[r.rung]) if found else _DEFAULT_RUNG
 
 
 Rule = Callable[[_Context], Decision | None]
 
-_DEFAULT_RUNG = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)")
+_DEFAULT_RUNG = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)", kind="default")
 _RUNG_ACTIONS = {Rung.REBOOT: Action.REBOOT, Rung.REPLACE: Action.REPLACE}
 
 
@@ -216,12 +232,19 @@ def _within_limits(
     return decision
 
 
-def decide(faults: NodeFaults, history: NodeState, now: datetime, policy: RemediationPolicy) -> Decision:
-    """The decision for one node. `history` is a fresh `NodeState` for a node never seen before."""
+def decide(
+    faults: NodeFaults,
+    history: NodeState,
+    now: datetime,
+    policy: RemediationPolicy,
+    stats: Mapping[str, Mapping[str, int]] | None = None,
+) -> Decision:
+    """The decision for one node. `history` is a fresh `NodeState` for a node never seen before;
+    `stats` the adaptive ladder's counters of the faults' signals (none: the static table)."""
     new = faults.new_since(history)
     if not new:
         return _ignore(Reason.DUPLICATE_EVENT)
-    ctx = _Context(new=new, history=history, now=now, policy=policy)
+    ctx = _Context(new=new, history=history, now=now, policy=policy, stats=stats or {})
     for rule in RULES:
         decision = rule(ctx)
         if decision is not None:
