@@ -10,7 +10,7 @@ import pytest
 
 from autoheal.adapters.attempts import LedgerAttempts
 from hyperpod_local.plane.clusters import ClusterFixture
-from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
+from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery, npd_event_record
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import slurm_training_cluster
 from tests.scenarios.conftest import GPU_GROUP
@@ -100,3 +100,15 @@ def test_replace_first_with_the_replace_budget_spent_needs_a_human(
     assert world.calls() == []
     [row] = report.nodes
     assert (row.decision, row.reason) == ("needs_human", "budget_exhausted")
+
+
+def test_an_eks_npd_record_without_an_action_starts_on_its_xid(aws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The Xid is in the record's message, not in its signal (`NvidiaGPUUnhealthy`): intake keeps it."""
+    world, cluster = setup(aws, monkeypatch, {})
+    node = cluster.instance_ids(GPU_GROUP)[5]
+    record = npd_event_record("", "NvidiaGPUUnhealthy", "NvidiaGpuXidError", 79)
+    world.deliver([node_delivery(cluster.name, cluster.arn, GPU_GROUP, node, [(world.now(), record)])])
+    world.remediate()
+    assert called(world, REPLACE) == [node] and called(world, REBOOT) == []
+    [rule] = attempt_rules(world, cluster, node)
+    assert rule is not None and rule.startswith("table: XidError:79 → replace")

@@ -118,6 +118,13 @@ def test_an_override_wins_over_everything() -> None:
     assert first_rung(fault("NodeUnhealthy"), {"NodeUnhealthy": Rung.REPLACE}).rung is Rung.REPLACE
 
 
+def test_an_xid_named_by_the_record_keys_the_xid_rules_whatever_the_signal() -> None:
+    """An EKS NPD event record (`Type` NvidiaGPUUnhealthy, no Action) carries its Xid in the message."""
+    npd = fault("NvidiaGPUUnhealthy", RepairAction.UNKNOWN).model_copy(update={"xid": 79})
+    assert first_rung(npd, {}).rule.startswith("table: XidError:79 → replace")
+    assert first_rung(npd, {"XidError:79": Rung.REBOOT}).rule == "override: XidError:79=reboot"
+
+
 def test_the_strongest_rung_of_a_nodes_faults_wins() -> None:
     found = strongest([fault("XidError:13", event_id="a"), fault("XidError:79", event_id="b")], {})
     assert found.rung is Rung.REPLACE

@@ -158,7 +158,9 @@ DEFAULT = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)", k
 
 
 def xid_of(fault: NodeFault) -> int | None:
-    """The Xid a fault carries in its signal (`XidError:79`), if any."""
+    """The Xid a fault carries: its `xid` (HMA's record named one), else in its signal (`XidError:79`)."""
+    if fault.xid is not None:
+        return fault.xid
     match = _XID_SIGNAL_RE.match(fault.signal)
     return int(match.group(1)) if match else None
 
