@@ -29,7 +29,7 @@ from autoheal_cli.errors import EXIT_NOT_FOUND, CliError
 from autoheal_cli.render import Output, cell, table
 
 DROPPED_HEADERS = ("at", "cluster", "node", "reason", "signal")
-ATTEMPT_HEADERS = ("at", "action", "step", "instance", "outcome", "error", "signal", "request id")
+ATTEMPT_HEADERS = ("at", "action", "step", "instance", "outcome", "error", "signal", "request id", "rule")
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +161,7 @@ def attempt_json(a: AttemptRecord) -> dict[str, Any]:
         "signal": a.signal,
         "request_id": a.request_id,
         "source_event_ids": list(a.source_event_ids),
+        "rule": a.rule,
     }
 
 
@@ -188,7 +189,7 @@ def record_lines(record: NodeRecord) -> list[str]:
             )
     if record.attempts:
         rows = [
-            (a.at, a.action, a.step, a.instance_id, a.outcome, a.error_code, a.signal, a.request_id)
+            (a.at, a.action, a.step, a.instance_id, a.outcome, a.error_code, a.signal, a.request_id, a.rule)
             for a in record.attempts
         ]
         lines += ["  " + line for line in table(ATTEMPT_HEADERS, rows)]

@@ -6,9 +6,11 @@ ledger's own: the pending fault of every open or held node of C, decided now aga
 current node states. Either way remediate's own wiring (`build_deps`) runs over clients that refuse
 anything but reads (ListClusterNodes, DescribeCluster, ledger and switch reads).
 
-Each node line ends with the verdict that counts -- `act: reboot`, `held: breaker ml2/workers`,
-`deferred: HyperPod is repairing`, `ignored: stale event` -- so a decision a guard holds back never reads
-as an action; the summary counts the nodes by verdict and the held ones by reason, then the Batch*
+Each node line names the rule that chose its rung (`table: XidError:79 → replace (...)`, `override:
+XidError:64=replace`, `default: reboot ...`, `ladder: fault_recurred`) and ends with the verdict that
+counts -- `act: reboot`, `held: breaker ml2/workers`, `deferred: HyperPod is repairing`, `ignored: stale
+event`, `ignored: application fault` -- so a decision a guard holds back never reads as an action; the
+summary counts the nodes by verdict and the held ones by reason, then the Batch*
 requests executing the plan would make (before claims and per-entry results).
 """
 
@@ -47,7 +49,7 @@ from autoheal_cli.events import intake_json, load_events, nodes_text, refreshed,
 from autoheal_cli.render import Output, table
 
 EVENT_HEADERS = ("#", "event id", "detail type", "intake", "nodes")
-NODE_HEADERS = ("cluster", "node", "instance", "faults", "step", "ladder", "verdict")
+NODE_HEADERS = ("cluster", "node", "instance", "faults", "step", "ladder", "rule", "verdict")
 REQUEST_HEADERS = ("cluster", "operation", "id kind", "ids")
 WAITING_HEADERS = ("node", "instance", "status", "last action", "waiting for")
 
@@ -261,12 +263,13 @@ def text(data: dict[str, Any]) -> list[str]:
             n["faults"],
             None if n["step"] < 0 else n["step"],
             ladder_text(n),
+            n["rule"],
             n["verdict_text"],
         )
         for n in data["nodes"]
     ]
     rows += [
-        (u["cluster"], u["node"], u["instance_id"], None, None, None, f"ignored: {words(u['reason'])}")
+        (u["cluster"], u["node"], u["instance_id"], None, None, None, None, f"ignored: {words(u['reason'])}")
         for u in data["unresolved"]
     ]
     if rows:
@@ -335,6 +338,7 @@ def node_json(batch: BatchPlan, p: NodePlan, guards: Guards) -> dict[str, Any]:
         "reason": reason,
         "ladder_decision": p.decision.kind.value,
         "ladder_reason": p.decision.reason.value,
+        "rule": p.decision.rule,
         "step": p.decision.step,
         "action": batch.action_for(p),
         "verdict": v.kind,

@@ -10,7 +10,7 @@ of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
    ``InstanceIdInUse``: a retry is scheduled;
 3. time passes (one reboot's duration): the reboots finish, the busy node's retry is accepted, and
    EventBridge redelivers the duplicate event once more;
-4. HMA log: Slurm's fault path. HMA on an ``infer-p5`` node logs an XID 79 three times (one
+4. HMA log: Slurm's fault path. HMA on an ``infer-p5`` node logs an XID 48 (double-bit ECC: reboot first) three times (one
    CloudWatch Logs delivery), and HyperPod's EventBridge Node Health Event reports the same fault:
    the node is rebooted once. (After "time passes", not before: remediate retries without backoff
    here, so an invocation while the busy node is still busy would retry it early.)
@@ -131,7 +131,7 @@ def _hma_log() -> list[Step]:
                 cluster=INFER,
                 group=INFER_GROUP,
                 nodes=[HMA_INDEX],
-                xid=79,
+                xid=48,
                 records=HMA_RECORDS,
                 also_eventbridge=True,
                 label=LABEL_HMA,

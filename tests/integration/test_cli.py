@@ -630,3 +630,39 @@ def test_every_command_has_an_example_in_its_help(capsys: pytest.CaptureFixture[
         with pytest.raises(SystemExit):
             main([*argv, "--help"])
         assert "example:\n  autoheal " in capsys.readouterr().out, argv
+
+
+def health_event(instance_id: str, code: str, at: Any) -> dict[str, Any]:
+    """An AWS Health event for one instance (shape: tests/corpus/events/health-schema-ec2-instance-retirement.json)."""
+    event = json.loads(
+        (REPO_ROOT / "tests/corpus/events/health-schema-ec2-instance-retirement.json").read_text()
+    )
+    event["id"] = f"health-{instance_id}-{code}"
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["detail"]["eventTypeCode"] = code
+    event["detail"]["eventArn"] = f"arn:aws:health:us-east-1::event/{code}_{instance_id}"
+    event["detail"]["affectedEntities"][0]["entityValue"] = instance_id
+    return event
+
+
+def test_plan_shows_the_first_rung_and_the_rule_that_chose_it(  # type: ignore[no-untyped-def]
+    world: LocalWorld, cluster: ClusterFixture, cli, tmp_path: Path
+) -> None:
+    """Issue 17: a retirement starts at replace, host maintenance is ignored with its reason; each
+    node names the rule from the signal table."""
+    retiring, maintained = cluster.instance_ids(GPU)[:2]
+    events = [
+        health_event(retiring, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", world.now()),
+        health_event(maintained, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", world.now()),
+    ]
+    path = write_events(tmp_path, events)
+    data = cli("plan", path, "--json").json()
+    nodes = {n["instance_id"]: n for n in data["nodes"]}
+    assert (nodes[retiring]["verdict_text"], nodes[retiring]["action"]) == ("act: replace", "replace")
+    assert nodes[retiring]["rule"].startswith("table: AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED → replace (")
+    assert nodes[maintained]["verdict_text"] == "ignored: aws host maintenance"
+    assert nodes[maintained]["rule"].startswith("table: AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED → none (")
+    assert [(r["operation"], r["ids"]) for r in data["requests"]] == [(REPLACE, [retiring])]
+    out = cli("plan", path).out
+    assert "ignored: aws host maintenance" in out and "table: AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED" in out
+    assert world.control.calls == []

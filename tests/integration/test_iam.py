@@ -332,9 +332,10 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
         "region": REGION,
         "resources": [],
         "detail": {
-            "eventArn": f"arn:aws:health:{REGION}::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/x",
+            # a code the signal table starts on a reboot (a retirement starts on a replace: issue 17)
+            "eventArn": f"arn:aws:health:{REGION}::event/EC2/AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED/x",
             "service": "EC2",
-            "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+            "eventTypeCode": "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED",
             "eventTypeCategory": "scheduledChange",
             "statusCode": "upcoming",
             "affectedEntities": [{"entityValue": gpu[1].instance_id}],

@@ -266,13 +266,18 @@ def test_the_shipped_example_scenario(local_aws: LocalAws) -> None:
 HMA_SCENARIO = {
     "clusters": [{"name": "slurm", "groups": [{"name": "gpu", "count": 4, "node_type": "Compute"}]}],
     "steps": [
-        {"phase": "hma", "hma": {"cluster": "slurm", "group": "gpu", "nodes": ["0-1"], "records": 2}},
+        # Xid 48 (double-bit ECC) starts on a reboot; 79 would start on a replace (issue 17)
+        {
+            "phase": "hma",
+            "hma": {"cluster": "slurm", "group": "gpu", "nodes": ["0-1"], "xid": 48, "records": 2},
+        },
         {"hma": {"cluster": "slurm", "group": "gpu", "nodes": [2], "xid": 13, "label": "application xid"}},
         {
             "hma": {
                 "cluster": "slurm",
                 "group": "gpu",
                 "nodes": [3],
+                "xid": 48,
                 "also_eventbridge": True,
                 "label": "both",
             }
@@ -314,7 +319,7 @@ def test_an_hma_step_dumps_and_parses_back() -> None:
     hma = scenario.steps[0].hma
     assert hma is not None and (hma.indexes(), hma.xid, hma.records, hma.also_eventbridge) == (
         [0, 1],
-        79,
+        48,
         2,
         False,
     )

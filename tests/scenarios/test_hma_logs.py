@@ -5,7 +5,9 @@ and by HMA log is remediated once.
 "Equivalent" is decided the way every duplicate is: per node, by time. Faults of one node in one
 batch collapse into one decision; a fault observed before the node's last action (or within the
 recurrence grace after it) is not a recurrence; a node being acted on is claimed. Signals are not
-compared: the two paths name the same fault differently (`NvidiaErrorTerminate` vs `XidError:79`).
+compared: the two paths name the same fault differently (`NvidiaErrorTerminate` vs `XidError:48`).
+The Xid of these records is 48 (double-bit ECC), which the signal table starts on a reboot; Xids that
+start elsewhere are in tests/scenarios/test_first_rung.py.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ REPLACE = "BatchReplaceClusterNodes"
 
 
 def hma(
-    world: LocalWorld, cluster: ClusterFixture, node: str, *ages: float, xid: int = 79
+    world: LocalWorld, cluster: ClusterFixture, node: str, *ages: float, xid: int = 48
 ) -> dict[str, object]:
     """A delivery of `node`'s DCGM Xid records written `ages` seconds ago (default: now)."""
     now = world.now()
@@ -69,7 +71,7 @@ def test_a_subscription_delivery_goes_through_intake_and_the_queue_to_a_reboot_c
         cluster.name,
         node,
         GPU_GROUP,
-        "XidError:79",
+        "XidError:48",
     )
     report = world.remediate(records)
 
@@ -155,14 +157,16 @@ def test_the_fault_coming_back_after_the_reboot_still_climbs_to_replace(
     assert len(world.calls(REBOOT)) == 1
 
 
-def test_hmas_replace_intent_is_a_signal_the_ladder_still_reboots_first(
+def test_hmas_replace_verdict_starts_the_ladder_at_replace(
     world: LocalWorld, cluster: ClusterFixture
 ) -> None:
+    """Issue 17: HMA's explicit verdict chooses the first rung (it was only a signal before). Here
+    on NodeRecovery None: on Automatic, HyperPod acts on it itself (the test below)."""
     node = cluster.instance_ids(GPU_GROUP)[5]
     record = npd_event_record("replace", "NvidiaGPUUnhealthy", "NvidiaGpuXidErrorPendingReplacement", 74)
     world.deliver([node_delivery(cluster.name, cluster.arn, GPU_GROUP, node, [(world.now(), record)])])
     world.remediate()
-    assert rebooted(world) == [node] and world.calls(REPLACE) == []
+    assert rebooted(world) == [] and [i for c in world.calls(REPLACE) for i in c.node_ids] == [node]
 
 
 def test_on_automatic_node_recovery_hma_faults_are_left_to_hyperpod(world: LocalWorld) -> None:

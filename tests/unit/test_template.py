@@ -887,6 +887,13 @@ PATTERN_CASES = [
     ("HmaAlarmLogGroupName", "/aws/sagemaker/Clusters/-ml/abcdef012345", False),
     ("HmaAlarmLogGroupName", "/aws/lambda/ml-cluster/abcdef012345", False),
     # a CommaDelimitedList's AllowedPattern applies to each name of the list
+    ("SignalFirstRung", "", True),
+    ("SignalFirstRung", "XidError:64=replace", True),
+    ("SignalFirstRung", "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED=reboot", True),
+    ("SignalFirstRung", "XidError:31=none", True),
+    ("SignalFirstRung", "XidError:31=ignore", False),
+    ("SignalFirstRung", "XidError:31", False),
+    ("SignalFirstRung", "Xid Error=reboot", False),
     ("HmaLogGroupNames", "", True),
     ("HmaLogGroupNames", "/aws/sagemaker/Clusters/a/abcdef012345", True),
     ("HmaLogGroupNames", "/aws/sagemaker/Clusters/a/abcdef012345/", False),
@@ -910,6 +917,16 @@ def test_hma_ignored_xids_parameter_allows_exactly_the_settings_pattern() -> Non
     )
     assert T["Parameters"]["HmaIgnoredXids"]["AllowedPattern"] == pattern
     assert PARAMETER_VARIABLES["AUTOHEAL_HMA_IGNORED_XIDS"] == "HmaIgnoredXids"
+
+
+@pytest.mark.parametrize("function", [REMEDIATE_FUNCTION, RECONCILE_FUNCTION])
+def test_the_signal_table_overrides_reach_both_policy_functions_as_one_string(function: str) -> None:
+    """SignalFirstRung is a CommaDelimitedList (its pattern checks each entry); Lambda takes a string."""
+    env = template_function_env(T, function)
+    assert env["AUTOHEAL_SIGNAL_FIRST_RUNG"] == {"Fn::Join": [",", {"Ref": "SignalFirstRung"}]}
+    spec = T["Parameters"]["SignalFirstRung"]
+    assert (spec["Type"], spec["Default"]) == ("CommaDelimitedList", "")
+    assert load_settings({"AUTOHEAL_SIGNAL_FIRST_RUNG": "XidError:64=replace,XidError:31=none"})
 
 
 def test_every_settings_field_is_set_by_the_template() -> None:

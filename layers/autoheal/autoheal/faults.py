@@ -101,6 +101,9 @@ class NodeFault(BaseModel):
     reason: str = Field(default="", max_length=2048, description="human text from the event")
     severity: Severity = Severity.ERROR
     repair_action: RepairAction | None = None
+    #: The NVIDIA Xid the fault reports, where its record names one (HMA log records); the signal
+    #: table keys its Xid rules on it (`autoheal.signals`). None: no Xid, or a message queued before.
+    xid: int | None = Field(default=None, ge=0, le=999)
     source: FaultSource
     source_event_id: str = Field(min_length=1, max_length=256)
     observed_at: UtcDatetime

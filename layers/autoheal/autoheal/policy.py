@@ -11,6 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from autoheal.core.adaptive import Adaptive
+from autoheal.signals import Rung
+
 
 class Action(StrEnum):
     """A mutating remediation the service can ask HyperPod for."""
@@ -128,6 +131,9 @@ class RemediationPolicy(BaseModel):
       types or excluded groups. The ladder then ends with a `retire` step (see `with_retire`).
     - `restore_deadline`: a node added by a restore that is not `Running` this long after the add
       goes to a human with what is known (capacity, say).
+    - `adaptive`: the adaptive ladder (`autoheal.core.adaptive`), off by default.
+    - `signal_first_rung`: the operator's overrides of the signal table (`autoheal.signals`): signal
+      (or `XidError:<n>`) -> the rung its fault starts on (none, reboot, replace).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -157,6 +163,8 @@ class RemediationPolicy(BaseModel):
     retire_and_restore: bool = False
     restore_deadline: timedelta = timedelta(hours=2)
     guards: Guards = Guards()
+    signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
+    adaptive: Adaptive = Adaptive()
 
     @field_validator("ladder")
     @classmethod

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
+from autoheal.signals import Rung, parse_overrides
 
 ENV_PREFIX = "AUTOHEAL_"
 
@@ -60,6 +61,7 @@ class Settings(BaseModel):
     | OPERATIONAL_ALARM_PREFIX | the stack's own alarms' name prefix (`<stack>-`): never faults | empty |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
+    | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
     """
 
@@ -101,6 +103,18 @@ class Settings(BaseModel):
     alarm_node_dimension: str = "InstanceId"
     alarm_cluster_dimension: str = "ClusterName"
     hma_ignored_xids: str = Field(default="13,31,43,45,94", pattern=r"^$|^[0-9]{1,3}(,[0-9]{1,3})*$")
+    signal_first_rung: str = Field(default="", max_length=4096)
+
+    @field_validator("signal_first_rung")
+    @classmethod
+    def _valid_first_rungs(cls, value: str) -> str:
+        parse_overrides(value.split(","))  # a clear ValueError naming the bad entry, at cold start
+        return value
+
+    @property
+    def first_rungs(self) -> dict[str, Rung]:
+        """`signal_first_rung` as signal -> rung."""
+        return parse_overrides(self.signal_first_rung.split(","))
 
     @property
     def ignored_xids(self) -> frozenset[int]:
@@ -149,6 +163,7 @@ def _policy(s: Settings) -> RemediationPolicy:
         redrive_after=timedelta(minutes=s.redrive_after_minutes),
         capacity_cooldown=timedelta(minutes=s.capacity_cooldown_minutes),
         hold_ceiling=timedelta(hours=s.hold_ceiling_hours),
+        signal_first_rung=s.first_rungs,
         guards=Guards(
             breaker=Breaker(
                 window=timedelta(minutes=s.breaker_window_minutes),

@@ -62,6 +62,8 @@ class AttemptRecord:
     node_logical_id: str | None = None
     signal: str | None = None
     source_event_ids: tuple[str, ...] = field(default_factory=tuple)
+    #: Which rule chose the rung (`Decision.rule`); None on items written before it was recorded.
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def attempt_to_item(a: AttemptRecord, ttl: timedelta) -> dict[str, Any]:
         "instance_id": a.instance_id,
         "node_logical_id": a.node_logical_id,
         "signal": a.signal,
+        "rule": a.rule[:512] if a.rule else None,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -211,4 +214,5 @@ def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
         node_logical_id=item.get("node_logical_id"),
         signal=item.get("signal"),
         source_event_ids=tuple(item.get("source_event_ids") or ()),
+        rule=item.get("rule"),
     )

@@ -1,23 +1,28 @@
 """The pure decision: given a node's new fault(s), its history and the clock, what do we do?
 
-Reboot first; climb to replace when the last action failed or the fault recurred within the
-escalation window; past the ladder or over a budget, stop and hand the node to a human. With
-`retire_and_restore` the ladder ends with a retire rung, which a lemon also reaches when its replace
-budget is spent. The rules are
+A fault starts on the rung the signal table gives it (`autoheal.signals`: none, reboot or replace;
+default reboot, the ladder's first step); climb when the last action failed or the fault recurred
+within the escalation window; past the ladder or over a budget, stop and hand the node to a human.
+With `retire_and_restore` the ladder ends with a retire rung, which a lemon also reaches when its
+replace budget is spent. A `none` signal (an application-class Xid, AWS host maintenance) is ignored
+with its own reason and never climbs. Every decision names the rule that chose its rung
+(`Decision.rule`). The rules are
 an ordered table of small functions (first match wins), the steps and numbers come from
 `RemediationPolicy`. No I/O, no boto3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from autoheal.core.adaptive import adapt
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import NodeFault
 from autoheal.policy import Action, RemediationPolicy
+from autoheal.signals import APPLICATION_FAULT, STRENGTH, FirstRung, Rung, first_rung
 
 
 class DecisionKind(StrEnum):
@@ -41,6 +46,8 @@ class Reason(StrEnum):
     BUDGET_EXHAUSTED = "budget_exhausted"
     RETRIES_EXHAUSTED = "retries_exhausted"
     LEMON = "replace_budget_spent"  # the fault keeps coming back; the retire rung instead of a human
+    APPLICATION_FAULT = APPLICATION_FAULT
+    AWS_HOST_MAINTENANCE = "aws_host_maintenance"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Decision:
     step: int = -1
     escalated: bool = False
     retry: bool = False
+    rule: str = ""  # which rule chose the rung: "table: XidError:79 → replace (...)", "ladder: ..."
 
     @property
     def acts(self) -> bool:
@@ -81,6 +89,7 @@ class _Context:
     history: NodeState
     now: datetime
     policy: RemediationPolicy
+    stats: Mapping[str, Mapping[str, int]]  # per signal, its adaptive counters (may be empty)
 
     @property
     def fault(self) -> NodeFault:
@@ -96,8 +105,31 @@ class _Context:
             for f in self.new
         )
 
+    @property
+    def first_rung(self) -> FirstRung:
+        """Where these faults start (`autoheal.signals`); failure signals are the ladder's own."""
+        faults = sorted(
+            (f for f in self.new if f.signal not in self.policy.failure_signals),
+            key=lambda f: f.observed_at,
+            reverse=True,
+        )
+        found = [
+            adapt(
+                first_rung(f, self.policy.signal_first_rung),
+                f.signal,
+                self.stats.get(f.signal),
+                self.policy.adaptive,
+                self.now,
+            )
+            for f in faults
+        ]
+        return max(found, key=lambda r: STRENGTH[r.rung]) if found else _DEFAULT_RUNG
+
 
 Rule = Callable[[_Context], Decision | None]
+
+_DEFAULT_RUNG = FirstRung(Rung.REBOOT, "default: reboot (first step of the ladder)", kind="default")
+_RUNG_ACTIONS = {Rung.REBOOT: Action.REBOOT, Rung.REPLACE: Action.REPLACE}
 
 
 def _ignore(reason: Reason) -> Decision:
@@ -112,13 +144,29 @@ def _in_flight(ctx: _Context) -> Decision | None:
     return _ignore(Reason.ACTION_IN_FLIGHT) if ctx.history.claimed_at(ctx.now) else None
 
 
+def _no_node_action(ctx: _Context) -> Decision | None:
+    """Every new fault's signal starts on `none`: not the node's fault, nothing to do or to climb."""
+    first = ctx.first_rung
+    if first.rung is not Rung.NONE:
+        return None
+    return Decision(DecisionKind.IGNORE, Reason(first.ignore_as), rule=first.rule)
+
+
 def _fresh(ctx: _Context) -> Decision | None:
     last = ctx.history.last_action_at
     if last is None:
-        return Decision(DecisionKind.ACT, Reason.FIRST_FAULT, step=0)
+        return _first_step(ctx, Reason.FIRST_FAULT)
     if ctx.now - last > ctx.policy.escalation_window:
-        return Decision(DecisionKind.ACT, Reason.FRESH_FAULT, step=0)
+        return _first_step(ctx, Reason.FRESH_FAULT)
     return None
+
+
+def _first_step(ctx: _Context, reason: Reason) -> Decision:
+    """Step of the ladder the signal table starts these faults on (the first step of its action)."""
+    first = ctx.first_rung
+    action = _RUNG_ACTIONS.get(first.rung, Action.REBOOT)
+    steps = [i for i, step in enumerate(ctx.policy.ladder) if step.action is action]
+    return Decision(DecisionKind.ACT, reason, step=steps[0] if steps else 0, rule=first.rule)
 
 
 def _retry_transient(ctx: _Context) -> Decision | None:
@@ -159,6 +207,7 @@ def _recurred(ctx: _Context) -> Decision:
 RULES: Sequence[Rule] = (
     _awaiting_human,
     _in_flight,
+    _no_node_action,
     _retry_transient,
     _fresh,
     _failed,
@@ -175,24 +224,37 @@ def _within_limits(
         return decision
     step = policy.step(decision.step)
     if step is None:
-        return Decision(DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step)
+        return Decision(
+            DecisionKind.NEEDS_HUMAN, Reason.LADDER_EXHAUSTED, step=decision.step, rule=decision.rule
+        )
     budget = policy.budgets.get(step.action)
     if budget is not None and history.actions_within(step.action, budget.window, now) >= budget.max_actions:
         retire = policy.retire_step
         if step.action is Action.REPLACE and retire is not None and decision.step < retire:
-            return Decision(DecisionKind.ACT, Reason.LEMON, step=retire, escalated=True)
-        return Decision(DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step)
+            return Decision(DecisionKind.ACT, Reason.LEMON, step=retire, escalated=True, rule=decision.rule)
+        return Decision(
+            DecisionKind.NEEDS_HUMAN, Reason.BUDGET_EXHAUSTED, step=decision.step, rule=decision.rule
+        )
     return decision
 
 
-def decide(faults: NodeFaults, history: NodeState, now: datetime, policy: RemediationPolicy) -> Decision:
-    """The decision for one node. `history` is a fresh `NodeState` for a node never seen before."""
+def decide(
+    faults: NodeFaults,
+    history: NodeState,
+    now: datetime,
+    policy: RemediationPolicy,
+    stats: Mapping[str, Mapping[str, int]] | None = None,
+) -> Decision:
+    """The decision for one node. `history` is a fresh `NodeState` for a node never seen before;
+    `stats` the adaptive ladder's counters of the faults' signals (none: the static table)."""
     new = faults.new_since(history)
     if not new:
         return _ignore(Reason.DUPLICATE_EVENT)
-    ctx = _Context(new=new, history=history, now=now, policy=policy)
+    ctx = _Context(new=new, history=history, now=now, policy=policy, stats=stats or {})
     for rule in RULES:
         decision = rule(ctx)
         if decision is not None:
+            if not decision.rule:
+                decision = replace(decision, rule=f"ladder: {decision.reason.value}")
             return _within_limits(decision, history, now, policy)
     raise AssertionError("the rule table is total")  # pragma: no cover

@@ -15,7 +15,8 @@ Three record shapes are known (docs/hyperpod-facts.md, "The health monitoring ag
 
 Keys are read the way HMA writes them and the way people retype them: surrounding blanks and a
 trailing colon are dropped (`"condition: "` is `condition`). HMA's own action (reboot/replace) is
-kept as `repair_action`, a signal for the guards; the ladder decides what we do.
+kept as `repair_action`: the ladder starts on HMA's Replace or Reboot (`autoheal.signals`), the
+guards still decide whether we act.
 """
 
 from __future__ import annotations

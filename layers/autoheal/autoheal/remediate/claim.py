@@ -205,6 +205,7 @@ def _dry_run(
         node_logical_id=t.node_logical_id,
         signal=p.node.latest.signal,
         source_event_ids=p.node.event_ids,
+        rule=p.decision.rule or None,
     )
     return _Settled(
         replace(row, action=what, step=p.decision.step, outcome="dry_run"),

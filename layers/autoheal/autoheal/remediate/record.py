@@ -165,6 +165,7 @@ def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetim
         node_logical_id=c.node.target.node_logical_id,
         signal=c.node.latest.signal,
         source_event_ids=c.node.event_ids,
+        rule=c.decision.rule or None,
     )
 
 

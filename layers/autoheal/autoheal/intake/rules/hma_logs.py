@@ -13,7 +13,8 @@ One delivery holds records of one log stream, i.e. of one node; it becomes at mo
 - the remaining detections collapse into one fault: the one with the strongest HMA intent
   (replace > reboot > unknown > none), the earliest of those; the others are counted as
   `duplicate_in_event`. Its time is the log event's, its id the log event's id (stable across
-  redeliveries), its `repair_action` HMA's intent: kept as a signal, never obeyed as such.
+  redeliveries), its `repair_action` HMA's intent (the ladder starts on it when it is Replace or
+  Reboot: `autoheal.signals`; the guards still apply), its `xid` the record's Xid.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def log_delivery(payload: CloudWatchLogsDecode, config: HmaRuleConfig) -> Dispos
         reason=clip(chosen.detection.reason + more, 2048),
         severity=Severity.ERROR,
         repair_action=chosen.detection.repair_action,
+        xid=chosen.detection.xid,
         source=FaultSource.HMA_LOG,
         source_event_id=chosen.event_id,
         observed_at=chosen.observed_at,
