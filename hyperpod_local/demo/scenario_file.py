@@ -9,6 +9,7 @@ Shape::
 
     {
       "description": "one line shown in the output",
+      "retire_and_restore": false,
       "clusters": [
         {"name": "train-p5", "groups": [
           {"name": "controller", "instance_type": "ml.m5.12xlarge", "count": 1, "node_type": "Controller"},
@@ -24,6 +25,10 @@ Shape::
       ]
     }
 
+``retire_and_restore`` (default false, as deployed) turns the ladder's retire rung on for the run
+(template parameter ``RetireAndRestore``); the demo's clusters are ``NodeProvisioningMode=Continuous``,
+the only mode where it acts.
+
 Steps (each has exactly one of these keys, plus an optional ``phase`` title that later steps keep):
 
 - ``health``: Node Health Events for nodes of one group, generated like HyperPod's:
@@ -37,7 +42,13 @@ Steps (each has exactly one of these keys, plus an optional ``phase`` title that
   node's Node Health Event (``NvidiaErrorTerminate``) in the same step: the same fault by both paths.
 - ``deliver``: raw EventBridge events, sent through the real intake handler as they are, after
   placeholder substitution (below). Malformed ones are welcome: intake must reject them.
-- ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue.
+- ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue;
+  ``{"dies": "after_the_call"}`` (or ``"before_the_call"``): the invocation dies after its SageMaker
+  calls went out, before their outcome is written (or after its claims, before any call), as a Lambda
+  timeout would end it; its messages go back to the queue, as SQS redelivers them.
+- ``reconcile``: ``{}`` - one reconcile round (the schedule's): verifies every open node, records a
+  dead invocation's calls as taken, queues a ``RestorePending`` fault for a retire whose restore
+  outcome was lost, tracks nodes added by a restore until they run.
 - ``advance``: seconds of simulated time (node operations complete when their time comes).
 - ``busy``: ``{"cluster", "group", "index", "seconds"}`` - the node answers ``InstanceIdInUse``.
 - ``capacity``: ``{"cluster", "group", "count"}`` - further launches allowed in the group (null: no limit).
@@ -215,10 +226,26 @@ class EntryError(IndexedNode):
 
 
 class Remediate(_Model):
+    #: the invocation dies (a Lambda timeout, an out-of-memory kill): before its calls, or after them
+    #: and before their outcome is written; its messages go back to the queue (SQS redelivers them)
+    dies: Literal["before_the_call", "after_the_call"] | None = None
+
+
+class Reconcile(_Model):
     pass
 
 
-ACTIONS = ("health", "hma", "deliver", "remediate", "advance", "busy", "capacity", "entry_error")
+ACTIONS = (
+    "health",
+    "hma",
+    "deliver",
+    "remediate",
+    "reconcile",
+    "advance",
+    "busy",
+    "capacity",
+    "entry_error",
+)
 
 
 class Step(_Model):
@@ -227,6 +254,7 @@ class Step(_Model):
     hma: HmaFaults | None = None
     deliver: list[dict[str, Any]] | None = Field(default=None, min_length=1)
     remediate: Remediate | None = None
+    reconcile: Reconcile | None = None
     advance: float | None = Field(default=None, gt=0, le=MAX_ADVANCE_SECONDS)
     busy: Busy | None = None
     capacity: Capacity | None = None
@@ -246,6 +274,8 @@ class Step(_Model):
 
 class Scenario(_Model):
     description: str = Field(default="", max_length=200)
+    #: the retire rung (template RetireAndRestore, off as deployed): on for this run
+    retire_and_restore: bool = False
     clusters: list[ClusterSpecModel] = Field(min_length=1, max_length=10)
     steps: list[Step] = Field(min_length=1, max_length=1000)
 
