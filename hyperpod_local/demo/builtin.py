@@ -25,7 +25,8 @@ of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
    has left the cluster: ignored), reconcile records the retire as taken and queues a
    ``RestorePending`` fault, and remediate re-sends the add under the same token: HyperPod answers with
    the first call's NodeLogicalId, no second node;
-8. restore tracked: reconcile sees the added node running and closes the retire as restored.
+8. restore tracked: a capacity shortage (from the retire on) keeps the added node Pending, so reconcile
+   waits; when the shortage ends it runs, and reconcile closes the retire as restored.
 
 Durations come from the control plane's ``NodeTimings`` and the policy's recurrence grace, so the
 script stays right if either changes.
@@ -45,6 +46,7 @@ from hyperpod_local.demo.scenario_file import (
     Reconcile,
     Remediate,
     Scenario,
+    Shortage,
     Step,
 )
 from hyperpod_local.plane.model import NodeTimings
@@ -65,6 +67,8 @@ LABEL_HMA = "HMA log + EventBridge (same fault)"
 LABEL_LEMON = "keeps faulting -> retire + restore"
 #: the built-in incident runs with the retire rung on (template RetireAndRestore; off as deployed)
 RETIRE_AND_RESTORE = True
+#: a capacity shortage in the lemon's group from its retire on: the added node waits in Pending
+SHORTAGE_SECONDS = 30 * 60
 
 #: infer-p5/gpu node indexes of the special nodes (the group has INFER_NODES)
 DUPLICATE_INDEX, HEALTHY_INDEX, BUSY_INDEX, MALFORMED_INDEX, HMA_INDEX = 0, 1, 2, 3, 4
@@ -91,7 +95,7 @@ def incident(
         Step(phase="replacement", advance=timings.replace_seconds),
         *_lemon(grace_seconds),
         *_redelivered_restore(claim_ttl_seconds),
-        Step(phase="restore tracked", reconcile=Reconcile()),
+        *_tracked(grace_seconds, claim_ttl_seconds),
     ]
     return Scenario(
         description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
@@ -183,6 +187,7 @@ def _lemon(grace_seconds: float) -> list[Step]:
     after its calls."""
     return [
         Step(phase="lemon: retire + restore", advance=grace_seconds),
+        Step(shortage=Shortage(cluster=TRAIN, group=STORM_GROUP, seconds=SHORTAGE_SECONDS)),
         Step(health=HealthFaults(cluster=TRAIN, group=STORM_GROUP, nodes=[0], label=LABEL_LEMON)),
         Step(remediate=Remediate(dies="after_the_call")),
     ]
@@ -195,6 +200,15 @@ def _redelivered_restore(claim_ttl_seconds: float) -> list[Step]:
         _REMEDIATE,  # SQS redelivers the dead invocation's message
         Step(reconcile=Reconcile()),  # the retire recorded as taken, a RestorePending fault queued
         _REMEDIATE,  # the restore resumed under its stored ClientToken
+    ]
+
+
+def _tracked(grace_seconds: float, claim_ttl_seconds: float) -> list[Step]:
+    """Phase 8: reconcile waits while the added node is Pending (the shortage), then sees it run."""
+    return [
+        Step(phase="restore tracked", reconcile=Reconcile()),
+        Step(advance=SHORTAGE_SECONDS - claim_ttl_seconds),
+        Step(reconcile=Reconcile()),
     ]
 
 

@@ -1,9 +1,7 @@
 """The demo's scenario format: clusters to create, then steps to run, as one JSON document.
 
-A scenario is what ``--scenario FILE`` replays, and the built-in incident is one too (built in
-Python, validated by the same models). :func:`load_scenario` checks everything before the local server
-starts: unknown keys, bad numbers, instance types the installed botocore model does not list for
-HyperPod clusters, clusters/groups/node indexes that do not exist, unknown placeholders.
+A scenario is what ``--scenario FILE`` replays (the built-in incident is one too). :func:`load_scenario`
+checks it all before the local server starts (keys, numbers, instance types, references, placeholders).
 
 Shape::
 
@@ -20,14 +18,12 @@ Shape::
         {"phase": "storm", "health": {"cluster": "train-p5", "group": "gpu-a", "nodes": ["0-9"]}},
         {"hma": {"cluster": "train-p5", "group": "gpu-a", "nodes": [12], "records": 3}},
         {"deliver": [{"detail-type": "...", "detail": {"InstanceId": "{{node:train-p5:gpu-a:3}}"}}]},
-        {"remediate": {}},
-        {"advance": 300}
+        {"remediate": {}}, {"advance": 300}
       ]
     }
 
-``retire_and_restore`` (default false, as deployed) turns the ladder's retire rung on for the run
-(template parameter ``RetireAndRestore``); the demo's clusters are ``NodeProvisioningMode=Continuous``,
-the only mode where it acts.
+``retire_and_restore`` (default false, as deployed: template ``RetireAndRestore``) turns the retire
+rung on; clusters are ``NodeProvisioningMode=Continuous``, the only mode where it acts.
 
 Steps (each has exactly one of these keys, plus an optional ``phase`` title that later steps keep):
 
@@ -52,6 +48,8 @@ Steps (each has exactly one of these keys, plus an optional ``phase`` title that
 - ``advance``: seconds of simulated time (node operations complete when their time comes).
 - ``busy``: ``{"cluster", "group", "index", "seconds"}`` - the node answers ``InstanceIdInUse``.
 - ``capacity``: ``{"cluster", "group", "count"}`` - further launches allowed in the group (null: no limit).
+- ``shortage``: ``{"cluster", "group", "seconds"}`` - a capacity shortage: nodes added meanwhile stay
+  ``Pending`` until it ends (Continuous provisioning keeps launching), then run.
 - ``entry_error``: ``{"cluster", "group", "index", "code", "times": 1}`` - the next entries naming the
   node fail with ``code``.
 
@@ -220,6 +218,10 @@ class Capacity(GroupRef):
     count: int | None = Field(ge=0)
 
 
+class Shortage(GroupRef):
+    seconds: float = Field(ge=0, le=MAX_ADVANCE_SECONDS)
+
+
 class EntryError(IndexedNode):
     code: str = Field(pattern=r"^[A-Za-z]{1,64}$")
     times: int = Field(default=1, ge=1, le=100)
@@ -244,6 +246,7 @@ ACTIONS = (
     "advance",
     "busy",
     "capacity",
+    "shortage",
     "entry_error",
 )
 
@@ -258,6 +261,7 @@ class Step(_Model):
     advance: float | None = Field(default=None, gt=0, le=MAX_ADVANCE_SECONDS)
     busy: Busy | None = None
     capacity: Capacity | None = None
+    shortage: Shortage | None = None
     entry_error: EntryError | None = None
 
     @model_validator(mode="after")
@@ -311,7 +315,9 @@ class Scenario(_Model):
         return None
 
     def _step_problems(self, number: int, step: Step) -> Iterator[str]:
-        ref: GroupRef | None = step.health or step.hma or step.busy or step.capacity or step.entry_error
+        ref: GroupRef | None = (
+            step.health or step.hma or step.busy or step.capacity or step.shortage or step.entry_error
+        )
         if ref is not None:
             indexes = (
                 ref.indexes()

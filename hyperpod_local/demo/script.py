@@ -31,6 +31,7 @@ from hyperpod_local.demo.scenario_file import (
     Remediate,
     Scenario,
     ScenarioError,
+    Shortage,
     Step,
     placeholder_args,
 )
@@ -134,6 +135,8 @@ class ScriptRunner:
             self._busy(step.busy)
         elif step.capacity is not None:
             self._capacity(step.capacity)
+        elif step.shortage is not None:
+            self._shortage(step.shortage)
         elif step.entry_error is not None:
             self._entry_error(step.entry_error)
 
@@ -270,6 +273,13 @@ class ScriptRunner:
         self.world.control.set_capacity(capacity.cluster, capacity.group, capacity.count)
         allowed = "unlimited" if capacity.count is None else f"{capacity.count} more"
         self._say(f"{capacity.cluster}/{capacity.group}: instance launches allowed: {allowed}")
+
+    def _shortage(self, shortage: Shortage) -> None:
+        self.world.control.capacity_shortage(shortage.cluster, shortage.group, shortage.seconds)
+        self._say(
+            f"{shortage.cluster}/{shortage.group}: a capacity shortage for {render.duration(shortage.seconds)} "
+            "(nodes added meanwhile stay Pending; Continuous provisioning keeps launching)"
+        )
 
     def _entry_error(self, error: EntryError) -> None:
         logical_id = self._logical_id(error.cluster, error.group, error.index)

@@ -101,8 +101,8 @@ def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted
         (2220, ADD, "train-p5", 1, {}),  # the restore resumed under the stored token
     ]
     assert summary["failed_entries"] == {"InstanceIdInUse": 1}
-    # reboot, echo grace, replacement, echo grace, the dead invocation's claim TTL
-    assert summary["simulated_seconds"] == 120 + 300 + 600 + 300 + 900
+    # reboot, echo grace, replacement, echo grace, the dead invocation's claim TTL, the shortage's rest
+    assert summary["simulated_seconds"] == 120 + 300 + 600 + 300 + 900 + 900
 
 
 def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo: Any) -> None:
@@ -168,7 +168,8 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
     ]
     assert [(r["round"], r["verdict"]) for r in lemon["reconcile"]] == [
         (1, "restore_resumed"),
-        (2, "restored"),
+        (2, "wait"),  # the added node Pending: a capacity shortage
+        (3, "restored"),
     ]
     old, new = lemon["instance_ids"]  # replaced once (a new instance id, same logical id), then retired
     assert old != new and current[lemon["logical_id"]] is None
@@ -561,11 +562,13 @@ def test_the_lemon_is_retired_restored_and_its_redelivered_restore_adds_no_secon
     )
     assert "restore: BatchAddClusterNodes re-sent with the ClientToken of the call at t+22m" in err
     assert "nodes added in all: 1 (" in err
-    assert "reconcile #2: 1 open node -> restored 1" in err
+    assert "train-p5/gpu-a: a capacity shortage for 30m (nodes added meanwhile stay Pending" in err
+    assert "reconcile #2: 1 open node -> wait 1" in err
+    assert "reconcile #3: 1 open node -> restored 1" in err
     assert summary["reconcile"] == {
-        "rounds": 2,
+        "rounds": 3,
         "faults_enqueued": 1,  # the RestorePending fault
-        "verdicts": {"healed": 62, "restore_resumed": 1, "restored": 1},
+        "verdicts": {"healed": 62, "restore_resumed": 1, "restored": 1, "wait": 1},
     }
     first, again = plane["adds"]
     assert first.client_token is not None and again.client_token == first.client_token
@@ -579,11 +582,16 @@ def test_a_scenario_file_runs_with_the_switch_off_unless_it_says_so(
 ) -> None:
     scenario = {
         "clusters": [{"name": "c", "groups": [{"name": "g", "count": 2, "node_type": "Compute"}]}],
-        "steps": [{"reconcile": {}}, {"remediate": {"dies": "after_the_call"}}],
+        "steps": [
+            {"reconcile": {}},
+            {"shortage": {"cluster": "c", "group": "g", "seconds": 60}},
+            {"remediate": {"dies": "after_the_call"}},
+        ],
     }
     code, out, err = run_demo(local_aws, "--scenario", scenario_file(tmp_path, json.dumps(scenario)))
     assert code == 0, err
     assert "reconcile #1: 0 open nodes" in out
+    assert "c/g: a capacity shortage for 1m" in out
     assert "remediate: the queue is empty, nothing to invoke" in out
     assert "switches: retire and restore off (as deployed)" in out
     assert parse_scenario({**scenario, "retire_and_restore": True}).retire_and_restore
