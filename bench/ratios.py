@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 MAX_NODES_PER_CALL = 25  # BatchReboot/ReplaceClusterNodes
+MAX_IDS_PER_DELETE = 50  # BatchDeleteClusterNodes: NodeIds and NodeLogicalIds, combined
 #: The two clusters of every storm and their GPU groups; a storm puts CLUSTER_SHARE of its faults on the
 #: first cluster, the rest on the second, round-robin over each cluster's groups.
 CLUSTERS: Mapping[str, tuple[str, ...]] = {
@@ -24,9 +25,9 @@ def ratio(measured: float, reference: float) -> float:
     return measured / reference
 
 
-def min_calls(sizes: Mapping[tuple[str, str], int]) -> int:
-    """The fewest mutating calls that can carry these nodes: Σ ceil(n/25) per (cluster, action)."""
-    return sum(math.ceil(n / MAX_NODES_PER_CALL) for n in sizes.values() if n > 0)
+def min_calls(sizes: Mapping[tuple[str, str], int], limit: int = MAX_NODES_PER_CALL) -> int:
+    """The fewest mutating calls that can carry these nodes: Σ ceil(n/limit) per (cluster, action)."""
+    return sum(math.ceil(n / limit) for n in sizes.values() if n > 0)
 
 
 def storm_layout(n: int) -> list[tuple[str, str, int]]:

@@ -15,12 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, inmemory, local
+from bench import coldstart, inmemory, local, retire
 from bench.ratios import ratio, verdict
 
 HERE = Path(__file__).resolve().parent
 STORMS = (1, 25, 26, 60, 1000)
 SCALE = (1_000, 10_000)
+LEMONS = (1, 60, 120)  # retire + restore runs; and one whose invocation dies after its calls:
+LEMONS_REDELIVERED = (3,)
 GOALS = {"calls": 1.00, "writes": 2.0, "reads": 1.0, "cold_start": 1.3, "scaling": 10.5}
 
 
@@ -79,6 +81,8 @@ def main() -> None:
     cold = coldstart.measure(7)
     print("storms against the local server (relaxed guards)...", flush=True)
     storms = local.run_storms(STORMS)
+    print("retire + restore against the local server (RetireAndRestore on)...", flush=True)
+    retires = retire.run(LEMONS, LEMONS_REDELIVERED)
     print("scaling with in-memory fakes...", flush=True)
     scale = scaling()
     results = {
@@ -86,6 +90,7 @@ def main() -> None:
         "goals": GOALS,
         "cold_start": cold,
         "api_calls": storms,
+        "retire_restore": retires,
         "scaling": scale,
         "memory": mem,
         "bench_seconds": time.monotonic() - started,
@@ -105,6 +110,7 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         *_intro(r),
         *_api_calls_section(storms),
+        *_retire_section(r["retire_restore"]["runs"]),
         *_dynamodb_section(storms),
         *_cold_start_section(r["cold_start"]),
         *_scaling_section(r["scaling"]),
@@ -142,6 +148,36 @@ def _api_calls_section(storms: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {s['faults']} | {s['calls']} | {s['min_calls']} | {_f(s['ratio_to_min'])} "
             f"{verdict(s['ratio_to_min'], GOALS['calls'])} | {s['naive_calls']} | {_f(s['ratio_to_naive'], 3)} | {sizes} |"
+        )
+    return lines
+
+
+def _retire_section(runs: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## Retire + restore (local server, relaxed guards, `RetireAndRestore` on)",
+        "",
+        "N lemons over the same 2 clusters and 5 GPU groups, each rebooted, replaced, then faulting once "
+        "more: one remediate invocation retires them all (BatchDeleteClusterNodes, at most 50 ids per call: "
+        "minimum Σ ceil(n/50) per cluster) and restores each group (BatchAddClusterNodes). Today that is "
+        "**one add call per retired node**: each retire record has its own ClientToken (so a redelivered "
+        "message reuses it however the batch is regrouped), and an add under one token cannot be shared by several records. "
+        "Redelivered: the invocation dies after its calls, before writing their outcome; SQS redelivers, "
+        "reconcile queues a `RestorePending` per node, remediate re-sends each add under its stored token "
+        "and HyperPod answers with the first call's NodeLogicalIds. Goal: nodes added = N, never twice.",
+        "",
+        "| N | redelivered | delete calls | minimum | delete ÷ minimum (goal 1.00) | delete sizes "
+        "| add calls | tokens | add calls per token | nodes added | added twice |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        to_min = ratio(run["delete_calls"], run["min_delete_calls"])
+        sizes = ", ".join(f"{size} x{count}" for size, count in Counter(run["delete_sizes"]).items())
+        lines.append(
+            f"| {run['lemons']} | {'yes' if run['crash_after_the_call'] else 'no'} | {run['delete_calls']} "
+            f"| {run['min_delete_calls']} | {_f(to_min)} {verdict(to_min, GOALS['calls'])} | {sizes} "
+            f"| {run['add_calls']} | {run['add_tokens']} | {run['add_calls_per_token']} | {run['nodes_added']} "
+            f"| {run['nodes_added_twice']} {verdict(run['nodes_added_twice'], 0)} |"
         )
     return lines
 

@@ -11,6 +11,10 @@ from typing import Any
 from autoheal.adapters.node_states import LedgerNodeStates
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.plane.control import ControlPlane
+from hyperpod_local.stack.crash import DIES_AFTER_THE_CALL as DIES_AFTER_THE_CALL
+from hyperpod_local.stack.crash import DIES_BEFORE_THE_CALL as DIES_BEFORE_THE_CALL
+from hyperpod_local.stack.crash import Crash as Crash  # crash injection: one place (demo, bench, tests)
+from hyperpod_local.stack.crash import dies_at as dies_at
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
 
@@ -48,36 +52,6 @@ def state(world: LocalWorld, cluster: ClusterFixture, logical_id: str) -> Any:
     return LedgerNodeStates(world.aws.client("dynamodb"), world.stack.table_name).node_record(
         cluster.name, logical_id
     )
-
-
-class Crash(RuntimeError):
-    """A process death injected at a chosen step (escapes the handler, as a real one would)."""
-
-
-def dies_at(method: str, why: str) -> Any:
-    """A remediate `deps_hook` whose node-state store dies when `method` is called: `put_claimed`
-    (after the claim, before the call is marked `sending`, so before the call) or `commit` (after
-    the call, before its outcome is written)."""
-
-    def hook(deps: Any) -> Any:
-        real = deps.states
-
-        class Dies:
-            def __getattr__(self, name: str) -> Any:
-                if name == method:
-                    raise Crash(why)
-                return getattr(real, name)
-
-        deps.states = Dies()
-        return deps
-
-    return hook
-
-
-#: The process dies after the claim, before anything is sent.
-DIES_BEFORE_THE_CALL = dies_at("put_claimed", "died after the claim, before calling SageMaker")
-#: The process dies after the call went out (and was accepted), before the outcome is written.
-DIES_AFTER_THE_CALL = dies_at("commit", "died after calling SageMaker, before writing the outcome")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,16 @@ of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
 5. recurrence: past the echo grace period, the first storm node faults again: it is replaced (the
    ladder's next step), and after the replacement's duration it runs with a new instance id under the
    same NodeLogicalId.
+6. lemon: past the grace period once more, the same node faults again. With the retire rung switched
+   on (``RetireAndRestore``; off as deployed, on in this demo and said in its output) it is retired
+   (BatchDeleteClusterNodes) and its group restored (BatchAddClusterNodes, under a ClientToken the
+   ledger keeps) -- and the invocation dies after both calls, before writing their outcome;
+7. redelivered restore: once the dead invocation's claim expires, SQS redelivers its message (the node
+   has left the cluster: ignored), reconcile records the retire as taken and queues a
+   ``RestorePending`` fault, and remediate re-sends the add under the same token: HyperPod answers with
+   the first call's NodeLogicalId, no second node;
+8. restore tracked: a capacity shortage (from the retire on) keeps the added node Pending, so reconcile
+   waits; when the shortage ends it runs, and reconcile closes the retire as restored.
 
 Durations come from the control plane's ``NodeTimings`` and the policy's recurrence grace, so the
 script stays right if either changes.
@@ -33,8 +43,10 @@ from hyperpod_local.demo.scenario_file import (
     GroupSpecModel,
     HealthFaults,
     HmaFaults,
+    Reconcile,
     Remediate,
     Scenario,
+    Shortage,
     Step,
 )
 from hyperpod_local.plane.model import NodeTimings
@@ -52,6 +64,11 @@ LABEL_BUSY = "busy (InstanceIdInUse)"
 LABEL_DUPLICATE = "duplicate event"
 LABEL_HEALTHY = "healthy transition"
 LABEL_HMA = "HMA log + EventBridge (same fault)"
+LABEL_LEMON = "keeps faulting -> retire + restore"
+#: the built-in incident runs with the retire rung on (template RetireAndRestore; off as deployed)
+RETIRE_AND_RESTORE = True
+#: a capacity shortage in the lemon's group from its retire on: the added node waits in Pending
+SHORTAGE_SECONDS = 30 * 60
 
 #: infer-p5/gpu node indexes of the special nodes (the group has INFER_NODES)
 DUPLICATE_INDEX, HEALTHY_INDEX, BUSY_INDEX, MALFORMED_INDEX, HMA_INDEX = 0, 1, 2, 3, 4
@@ -64,7 +81,9 @@ def storm_group_size(nodes: int) -> int:
     return max(MIN_GROUP, nodes)
 
 
-def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: float) -> Scenario:
+def incident(
+    nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: float, claim_ttl_seconds: float
+) -> Scenario:
     """The scripted incident with a storm of ``nodes`` faults (1 <= nodes <= MAX_STORM_NODES)."""
     duplicate_id = str(uuid.UUID(int=random.Random(f"duplicate:{seed}").getrandbits(128), version=4))
     steps = [
@@ -74,10 +93,15 @@ def incident(nodes: int, *, seed: int, timings: NodeTimings, grace_seconds: floa
         *_hma_log(),
         *_recurrence(grace_seconds),
         Step(phase="replacement", advance=timings.replace_seconds),
+        *_lemon(grace_seconds),
+        *_redelivered_restore(claim_ttl_seconds),
+        *_tracked(grace_seconds, claim_ttl_seconds),
     ]
     return Scenario(
         description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
-        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge",
+        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge, "
+        "a lemon retired and restored",
+        retire_and_restore=RETIRE_AND_RESTORE,
         clusters=[_train_cluster(nodes), _infer_cluster()],
         steps=steps,
     )
@@ -155,6 +179,36 @@ def _recurrence(grace_seconds: float) -> list[Step]:
             )
         ),
         _REMEDIATE,
+    ]
+
+
+def _lemon(grace_seconds: float) -> list[Step]:
+    """Phase 6: the replaced node faults once more; the invocation that retires and restores it dies
+    after its calls."""
+    return [
+        Step(phase="lemon: retire + restore", advance=grace_seconds),
+        Step(shortage=Shortage(cluster=TRAIN, group=STORM_GROUP, seconds=SHORTAGE_SECONDS)),
+        Step(health=HealthFaults(cluster=TRAIN, group=STORM_GROUP, nodes=[0], label=LABEL_LEMON)),
+        Step(remediate=Remediate(dies="after_the_call")),
+    ]
+
+
+def _redelivered_restore(claim_ttl_seconds: float) -> list[Step]:
+    """Phase 7: the dead claim expires; the message comes back; reconcile re-drives the restore."""
+    return [
+        Step(phase="redelivered restore", advance=claim_ttl_seconds),
+        _REMEDIATE,  # SQS redelivers the dead invocation's message
+        Step(reconcile=Reconcile()),  # the retire recorded as taken, a RestorePending fault queued
+        _REMEDIATE,  # the restore resumed under its stored ClientToken
+    ]
+
+
+def _tracked(grace_seconds: float, claim_ttl_seconds: float) -> list[Step]:
+    """Phase 8: reconcile waits while the added node is Pending (the shortage), then sees it run."""
+    return [
+        Step(phase="restore tracked", reconcile=Reconcile()),
+        Step(advance=SHORTAGE_SECONDS - claim_ttl_seconds),
+        Step(reconcile=Reconcile()),
     ]
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from hyperpod_local.demo.builtin import DEFAULT_NODES, MAX_STORM_NODES
+from hyperpod_local.demo.builtin import DEFAULT_NODES, MAX_STORM_NODES, RETIRE_AND_RESTORE
 from hyperpod_local.demo.scenario_file import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def _run(
         from hyperpod_local.demo import render
         from hyperpod_local.demo.builtin import incident
         from hyperpod_local.demo.script import ScriptRunner
-        from hyperpod_local.demo.summary import build_summary, guards_summary
+        from hyperpod_local.demo.summary import build_summary, guards_summary, switches_summary
         from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
         from hyperpod_local.stack.guards import RELAXED
         from hyperpod_local.stack.world import LocalWorld
@@ -171,7 +171,9 @@ def _run(
         env.set("AWS_ENDPOINT_URL", local.endpoint_url)
         stack.callback(clients.reset)
         stack.enter_context(service_output(sink))
-        world = LocalWorld(local, env.set)
+        retire = RETIRE_AND_RESTORE if scenario is None else scenario.retire_and_restore
+        switched = {"AUTOHEAL_RETIRE_AND_RESTORE": "true"} if retire else {}
+        world = LocalWorld(local, env.set, env=switched)
         progress(
             f"stack from template.yaml: table {world.stack.table_name}, queue {world.stack.queue_url.rsplit('/', 1)[-1]}, "
             f"topic {world.stack.topic_arn.rsplit(':', 1)[-1]}"
@@ -180,10 +182,18 @@ def _run(
         guards = guards_summary({k: os.environ[k] for k in RELAXED if k in os.environ}, world.stack.env())
         if guards["relaxed"]:
             progress(render.guards_line(guards))
+        switches = switches_summary(switched, world.stack.env())
+        if switches["changed"]:
+            progress(render.switches_line(switches))
         timings = local.control.timings
         if scenario is None:
             grace = world.settings.policy.recurrence_grace.total_seconds()
-            scenario = incident(args.nodes, seed=args.seed, timings=timings, grace_seconds=grace)
+            claim_ttl = world.settings.policy.claim_ttl.total_seconds()
+            scenario = incident(
+                args.nodes, seed=args.seed, timings=timings, grace_seconds=grace, claim_ttl_seconds=claim_ttl
+            )
         progress(f"scenario: {scenario.description}")
         record = ScriptRunner(world, scenario, progress, random.Random(args.seed)).run()
-        return build_summary(record, name=name, seed=args.seed, timings=timings, guards=guards)
+        return build_summary(
+            record, name=name, seed=args.seed, timings=timings, guards=guards, switches=switches
+        )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from autoheal.intake.service import IntakeReport
+from autoheal.reconcile.service import ReconcileReport
 from autoheal.remediate.service import RemediationReport
 from hyperpod_local.demo.scenario_file import Scenario
 from hyperpod_local.plane.clusters import ClusterFixture
@@ -27,7 +28,18 @@ class Invocation:
     at_seconds: float
     phase: str
     messages: int
-    report: RemediationReport
+    report: RemediationReport  # empty when it died
+    died: str | None = None  # "after_the_call" / "before_the_call": its report was never written
+
+
+@dataclass(frozen=True)
+class ReconcileRound:
+    """One reconcile round: when, in which phase, and its report."""
+
+    number: int
+    at_seconds: float
+    phase: str
+    report: ReconcileReport
 
 
 @dataclass
@@ -44,6 +56,7 @@ class RunRecord:
     calls: list[BatchCall]
     final_nodes: list[NodeView]
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    reconciles: list[ReconcileRound] = field(default_factory=list)
 
     @property
     def simulated_seconds(self) -> float:

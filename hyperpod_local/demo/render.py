@@ -11,7 +11,7 @@ from typing import Any
 
 from autoheal.intake.service import IntakeReport
 from autoheal.observability import Metric
-from hyperpod_local.demo.record import Invocation
+from hyperpod_local.demo.record import Invocation, ReconcileRound
 from hyperpod_local.demo.scenario_file import ClusterSpecModel
 
 OPERATION_SHORT = {
@@ -80,6 +80,10 @@ def delivery_line(
     return text + (f"  [{label}]" if label else "")
 
 
+#: row outcomes that are no failure: an entry accepted, a restore's add answered with its nodes
+DONE = ("accepted", "added")
+
+
 def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) -> str:
     report = invocation.report
     sizes: dict[tuple[str, str], list[int]] = {}
@@ -97,7 +101,7 @@ def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) ->
             + ", ".join(f"{op} {cluster} {'+'.join(map(str, s))}" for (op, cluster), s in sizes.items())
             + ")"
         )
-    failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, "accepted"))
+    failed = Counter(row.error_code for row in report.nodes if row.outcome not in (None, *DONE))
     metrics = report.metrics
     duplicates = metrics.total(Metric.DUPLICATE_FAULTS)
     # one row per node decided (or fault not located): other faults of a node joined its decision
@@ -111,8 +115,41 @@ def invocation_line(invocation: Invocation, cluster_names: Mapping[str, str]) ->
         _metric_phrase(metrics.total(Metric.ESCALATIONS), "escalation", "escalations"),
         _metric_phrase(metrics.total(Metric.NEEDS_HUMAN), "node needs a human", "nodes need a human"),
         _metric_phrase(metrics.total(Metric.EVENTS_REJECTED), "message rejected", "messages rejected"),
+        _metric_phrase(
+            sum(1 for row in report.nodes if row.reason == "restore_resumed"),
+            "restore resumed under its stored ClientToken",
+            "restores resumed under their stored ClientTokens",
+        ),
     ]
+    if invocation.died:
+        extras.append(DIED[invocation.died])
     return "; ".join([text, *(e for e in extras if e)])
+
+
+#: what a dead remediate invocation's line says, by when it died
+DIED = {
+    "after_the_call": "DIED after its calls, before writing their outcome (a Lambda timeout, say): "
+    "its messages go back to the queue",
+    "before_the_call": "DIED after its claims, before any call: its messages go back to the queue",
+}
+
+
+def token_line(at_seconds: float, added: Sequence[str]) -> str:
+    """What a re-sent add learned: the first call's nodes, none added again."""
+    return (
+        f"restore: BatchAddClusterNodes re-sent with the ClientToken of the call at t+{duration(at_seconds)} "
+        f"-> HyperPod answers with that call's NodeLogicalId(s); nodes added in all: {len(added)} "
+        f"({', '.join(added)}): no second node"
+    )
+
+
+def reconcile_line(done: ReconcileRound) -> str:
+    """'reconcile #1: 63 open nodes -> healed 62, restore_resumed 1; 1 fault enqueued'."""
+    summary = done.report.summary()
+    text = f"reconcile #{done.number}: {_plural(summary['open_nodes'], 'open node')}"
+    if summary["verdicts"]:
+        text += f" -> {_counts(summary['verdicts'])}"
+    return text + (f"; {_plural(done.report.enqueued, 'fault')} enqueued" if done.report.enqueued else "")
 
 
 def _plural(n: int, noun: str) -> str:
@@ -156,6 +193,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         _header_section,
         _intake_section,
         _remediate_section,
+        _reconcile_section,
         _decisions_section,
         _calls_section,
         _failed_entries_section,
@@ -178,6 +216,20 @@ def guards_line(guards: Mapping[str, Any]) -> str:
     return f"guards: relaxed for the demo: {settings}"
 
 
+def switches_line(switches: Mapping[str, Any]) -> str:
+    """'switches: retire and restore ON for the demo (deployed: off)' from the summary's ``switches``."""
+    parts = []
+    for s in switches["settings"]:
+        name = s["setting"].removeprefix("AUTOHEAL_").lower().replace("_", " ")
+        if s["demo"] == s["deployed"]:
+            parts.append(f"{name} {'on' if s['demo'] else 'off'} (as deployed)")
+        else:
+            parts.append(
+                f"{name} {'ON' if s['demo'] else 'OFF'} for the demo (deployed: {'on' if s['deployed'] else 'off'})"
+            )
+    return f"switches: {', '.join(parts)}"
+
+
 def _header_section(summary: Mapping[str, Any]) -> list[str]:
     timings = summary["timings"]
     out = [
@@ -188,6 +240,7 @@ def _header_section(summary: Mapping[str, Any]) -> list[str]:
         f"(node timings: reboot {duration(timings['reboot_seconds'])}, replace {duration(timings['replace_seconds'])} "
         f"incl. {duration(timings['shutdown_seconds'])} shutdown)",
         guards_line(summary["guards"]),
+        switches_line(summary["switches"]),
     ]
     for cluster in summary["clusters"]:
         groups = ", ".join(f"{g['name']} {g['count']}x {g['instance_type']}" for g in cluster["groups"])
@@ -210,6 +263,18 @@ def _intake_section(summary: Mapping[str, Any]) -> list[str]:
 def _remediate_section(summary: Mapping[str, Any]) -> list[str]:
     rows = [[key.replace("_", " "), value] for key, value in summary["remediate"].items()]
     return ["", "Remediate", *table(["", "count"], rows)]
+
+
+def _reconcile_section(summary: Mapping[str, Any]) -> list[str]:
+    reconcile = summary["reconcile"]
+    if not reconcile["rounds"]:
+        return []
+    rows: list[list[object]] = [
+        ["rounds", reconcile["rounds"]],
+        ["faults enqueued", reconcile["faults_enqueued"]],
+        *([f"verdict: {verdict}", n] for verdict, n in reconcile["verdicts"].items()),
+    ]
+    return ["", "Reconcile", *table(["", "count"], rows)]
 
 
 def _decisions_section(summary: Mapping[str, Any]) -> list[str]:
@@ -266,8 +331,13 @@ def _nodes_section(summary: Mapping[str, Any]) -> list[str]:
         where = f"{node['cluster']}/{node['group']}"
         ids = " -> ".join(node["instance_ids"])
         label = str(node["label"] or "-")
-        out.append(f"  {label:<{width}}  {where}  {ids}  now {node['status']}")
-        out.append(f"  {'':<{width}}    {'; '.join(_step(h) for h in node['history']) or 'no remediation'}")
+        now = node["status"] or "not in the cluster"
+        out.append(f"  {label:<{width}}  {where}  {ids}  now {now}")
+        steps = [
+            *(_step(h) for h in node["history"]),
+            *(f"reconcile #{r['round']}: {r['verdict']}" for r in node["reconcile"]),
+        ]
+        out.append(f"  {'':<{width}}    {'; '.join(steps) or 'no remediation'}")
     if not nodes:
         out.append("  none")
     return out
@@ -277,7 +347,7 @@ def _metrics_section(summary: Mapping[str, Any]) -> list[str]:
     rows = [[m["metric"], _dims(m["dimensions"]), m["value"]] for m in summary["metrics"]]
     return [
         "",
-        "Metrics emitted (EMF, namespace HyperPodAutoheal; intake + remediate)",
+        "Metrics emitted (EMF, namespace HyperPodAutoheal; intake + remediate + reconcile)",
         *table(["metric", "dimensions", "value"], rows),
     ]
 

@@ -1,14 +1,13 @@
 """The demo's scenario format: clusters to create, then steps to run, as one JSON document.
 
-A scenario is what ``--scenario FILE`` replays, and the built-in incident is one too (built in
-Python, validated by the same models). :func:`load_scenario` checks everything before the local server
-starts: unknown keys, bad numbers, instance types the installed botocore model does not list for
-HyperPod clusters, clusters/groups/node indexes that do not exist, unknown placeholders.
+A scenario is what ``--scenario FILE`` replays (the built-in incident is one too). :func:`load_scenario`
+checks it all before the local server starts (keys, numbers, instance types, references, placeholders).
 
 Shape::
 
     {
       "description": "one line shown in the output",
+      "retire_and_restore": false,
       "clusters": [
         {"name": "train-p5", "groups": [
           {"name": "controller", "instance_type": "ml.m5.12xlarge", "count": 1, "node_type": "Controller"},
@@ -19,10 +18,12 @@ Shape::
         {"phase": "storm", "health": {"cluster": "train-p5", "group": "gpu-a", "nodes": ["0-9"]}},
         {"hma": {"cluster": "train-p5", "group": "gpu-a", "nodes": [12], "records": 3}},
         {"deliver": [{"detail-type": "...", "detail": {"InstanceId": "{{node:train-p5:gpu-a:3}}"}}]},
-        {"remediate": {}},
-        {"advance": 300}
+        {"remediate": {}}, {"advance": 300}
       ]
     }
+
+``retire_and_restore`` (default false, as deployed: template ``RetireAndRestore``) turns the retire
+rung on; clusters are ``NodeProvisioningMode=Continuous``, the only mode where it acts.
 
 Steps (each has exactly one of these keys, plus an optional ``phase`` title that later steps keep):
 
@@ -37,10 +38,18 @@ Steps (each has exactly one of these keys, plus an optional ``phase`` title that
   node's Node Health Event (``NvidiaErrorTerminate``) in the same step: the same fault by both paths.
 - ``deliver``: raw EventBridge events, sent through the real intake handler as they are, after
   placeholder substitution (below). Malformed ones are welcome: intake must reject them.
-- ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue.
+- ``remediate``: ``{}`` - one remediate invocation over every message visible on the queue;
+  ``{"dies": "after_the_call"}`` (or ``"before_the_call"``): the invocation dies after its SageMaker
+  calls went out, before their outcome is written (or after its claims, before any call), as a Lambda
+  timeout would end it; its messages go back to the queue, as SQS redelivers them.
+- ``reconcile``: ``{}`` - one reconcile round (the schedule's): verifies every open node, records a
+  dead invocation's calls as taken, queues a ``RestorePending`` fault for a retire whose restore
+  outcome was lost, tracks nodes added by a restore until they run.
 - ``advance``: seconds of simulated time (node operations complete when their time comes).
 - ``busy``: ``{"cluster", "group", "index", "seconds"}`` - the node answers ``InstanceIdInUse``.
 - ``capacity``: ``{"cluster", "group", "count"}`` - further launches allowed in the group (null: no limit).
+- ``shortage``: ``{"cluster", "group", "seconds"}`` - a capacity shortage: nodes added meanwhile stay
+  ``Pending`` until it ends (Continuous provisioning keeps launching), then run.
 - ``entry_error``: ``{"cluster", "group", "index", "code", "times": 1}`` - the next entries naming the
   node fail with ``code``.
 
@@ -209,16 +218,37 @@ class Capacity(GroupRef):
     count: int | None = Field(ge=0)
 
 
+class Shortage(GroupRef):
+    seconds: float = Field(ge=0, le=MAX_ADVANCE_SECONDS)
+
+
 class EntryError(IndexedNode):
     code: str = Field(pattern=r"^[A-Za-z]{1,64}$")
     times: int = Field(default=1, ge=1, le=100)
 
 
 class Remediate(_Model):
+    #: the invocation dies (a Lambda timeout, an out-of-memory kill): before its calls, or after them
+    #: and before their outcome is written; its messages go back to the queue (SQS redelivers them)
+    dies: Literal["before_the_call", "after_the_call"] | None = None
+
+
+class Reconcile(_Model):
     pass
 
 
-ACTIONS = ("health", "hma", "deliver", "remediate", "advance", "busy", "capacity", "entry_error")
+ACTIONS = (
+    "health",
+    "hma",
+    "deliver",
+    "remediate",
+    "reconcile",
+    "advance",
+    "busy",
+    "capacity",
+    "shortage",
+    "entry_error",
+)
 
 
 class Step(_Model):
@@ -227,9 +257,11 @@ class Step(_Model):
     hma: HmaFaults | None = None
     deliver: list[dict[str, Any]] | None = Field(default=None, min_length=1)
     remediate: Remediate | None = None
+    reconcile: Reconcile | None = None
     advance: float | None = Field(default=None, gt=0, le=MAX_ADVANCE_SECONDS)
     busy: Busy | None = None
     capacity: Capacity | None = None
+    shortage: Shortage | None = None
     entry_error: EntryError | None = None
 
     @model_validator(mode="after")
@@ -246,6 +278,8 @@ class Step(_Model):
 
 class Scenario(_Model):
     description: str = Field(default="", max_length=200)
+    #: the retire rung (template RetireAndRestore, off as deployed): on for this run
+    retire_and_restore: bool = False
     clusters: list[ClusterSpecModel] = Field(min_length=1, max_length=10)
     steps: list[Step] = Field(min_length=1, max_length=1000)
 
@@ -281,7 +315,9 @@ class Scenario(_Model):
         return None
 
     def _step_problems(self, number: int, step: Step) -> Iterator[str]:
-        ref: GroupRef | None = step.health or step.hma or step.busy or step.capacity or step.entry_error
+        ref: GroupRef | None = (
+            step.health or step.hma or step.busy or step.capacity or step.shortage or step.entry_error
+        )
         if ref is not None:
             indexes = (
                 ref.indexes()

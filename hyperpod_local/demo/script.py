@@ -18,8 +18,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from autoheal.remediate.service import CallRow, RemediationReport
 from hyperpod_local.demo import render
-from hyperpod_local.demo.record import Invocation, NodeKey, RunRecord
+from hyperpod_local.demo.record import Invocation, NodeKey, ReconcileRound, RunRecord
 from hyperpod_local.demo.scenario_file import (
     PLACEHOLDER_RE,
     Busy,
@@ -27,17 +28,24 @@ from hyperpod_local.demo.scenario_file import (
     EntryError,
     HealthFaults,
     HmaFaults,
+    Remediate,
     Scenario,
     ScenarioError,
+    Shortage,
     Step,
     placeholder_args,
 )
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
+from hyperpod_local.plane.model import BatchCall
+from hyperpod_local.stack.crash import DIES_AFTER_THE_CALL, DIES_BEFORE_THE_CALL, Crash
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
 from hyperpod_local.stack.world import LocalWorld
 
 Progress = Callable[[str], None]
+#: the summary's label of a node the run added (BatchAddClusterNodes: a retire's restore)
+LABEL_ADDED = "added by a restore"
+ADD = "BatchAddClusterNodes"
 
 
 class ScriptRunner:
@@ -52,6 +60,7 @@ class ScriptRunner:
         self.clusters: dict[str, ClusterFixture] = {}
         self.labels: dict[NodeKey, str] = {}
         self.invocations: list[Invocation] = []
+        self.reconciles: list[ReconcileRound] = []
         self.phase = ""
 
     # ------------------------------------------------------------------------------------- running
@@ -63,6 +72,7 @@ class ScriptRunner:
                 self.phase = step.phase
                 self.progress(render.phase_line(self.phase))
             self._run_step(step)
+        self._label_added_nodes()
         finished = self.world.now()
         return RunRecord(
             scenario=self.scenario,
@@ -75,7 +85,14 @@ class ScriptRunner:
             calls=self.world.control.calls,
             final_nodes=[view for name in self.clusters for view in self.world.control.nodes(name)],
             notifications=self.world.topic_messages(),
+            reconciles=self.reconciles,
         )
+
+    def _label_added_nodes(self) -> None:
+        """Nodes in a cluster at the end that the scenario did not create: a restore added them."""
+        names = {view.logical_id: name for name in self.clusters for view in self.world.control.nodes(name)}
+        for logical_id in self._added_nodes():
+            self.labels.setdefault((names[logical_id], logical_id), LABEL_ADDED)
 
     def _create_clusters(self) -> None:
         sagemaker = self.world.aws.client("sagemaker")
@@ -108,7 +125,9 @@ class ScriptRunner:
         elif step.deliver is not None:
             self._deliver([self._substitute(event) for event in step.deliver])
         elif step.remediate is not None:
-            self._remediate()
+            self._remediate(step.remediate)
+        elif step.reconcile is not None:
+            self._reconcile()
         elif step.advance is not None:
             self.world.advance(step.advance)
             self._say(render.advance_line(step.advance, self._statuses()))
@@ -116,6 +135,8 @@ class ScriptRunner:
             self._busy(step.busy)
         elif step.capacity is not None:
             self._capacity(step.capacity)
+        elif step.shortage is not None:
+            self._shortage(step.shortage)
         elif step.entry_error is not None:
             self._entry_error(step.entry_error)
 
@@ -183,16 +204,61 @@ class ScriptRunner:
         reports = self.world.intake_reports[before:]
         self._say(render.delivery_line(len(events) - logs, reports, label, logs=logs, records=records))
 
-    def _remediate(self) -> None:
+    def _remediate(self, step: Remediate) -> None:
         records = self.world.drain()
         if not records:
             self._say("remediate: the queue is empty, nothing to invoke")
             return
-        at = self._elapsed()
-        report = self.world.remediate(records)
-        invocation = Invocation(len(self.invocations) + 1, at, self.phase, len(records), report)
+        at, number = self._elapsed(), len(self.invocations) + 1
+        before = len(self.world.control.calls)
+        if step.dies is None:
+            report, died = self.world.remediate(records), None
+        else:
+            report, died = self._dies(records, step.dies)
+        invocation = Invocation(number, at, self.phase, len(records), report, died)
         self.invocations.append(invocation)
         self._say(render.invocation_line(invocation, self._cluster_names()))
+        self._tokens_reused(self.world.control.calls[:before], self.world.control.calls[before:])
+
+    def _tokens_reused(self, earlier: Sequence[BatchCall], now: Sequence[BatchCall]) -> None:
+        """An add re-sent under an earlier add's ClientToken: say what HyperPod answered (its nodes)."""
+        first = {c.client_token: c for c in earlier if c.action == ADD and c.client_token}
+        for call in now:
+            if call.action == ADD and call.client_token in first:
+                at = (first[call.client_token].at - self.started).total_seconds()
+                self._say(render.token_line(at, self._added_nodes()))
+
+    def _added_nodes(self) -> list[str]:
+        """NodeLogicalIds in the clusters now that the scenario did not create (added by restores)."""
+        return [
+            view.logical_id
+            for name, fixture in self.clusters.items()
+            for view in self.world.control.nodes(name)
+            if view.logical_id not in fixture.logical_ids()
+        ]
+
+    def _dies(self, records: list[dict[str, Any]], when: str) -> tuple[RemediationReport, str | None]:
+        """A remediate invocation that dies at ``when``: its report is lost, its messages go back to the
+        queue (as SQS makes them visible again); the calls it made are the control plane's."""
+        before = len(self.world.control.calls)
+        hook = DIES_AFTER_THE_CALL if when == "after_the_call" else DIES_BEFORE_THE_CALL
+        try:
+            report = self.world.remediate(records, deps_hook=hook)
+        except Crash:
+            self.world.settle(records, [r["messageId"] for r in records])
+        else:  # it never reached that step (nothing to act on): an invocation like any other
+            return report, None
+        calls = [
+            CallRow(c.action, c.cluster, c.size, len(c.failed_codes), c.error_code)
+            for c in self.world.control.calls[before:]
+        ]
+        return RemediationReport(calls=calls), when
+
+    def _reconcile(self) -> None:
+        report = self.world.reconcile()
+        done = ReconcileRound(len(self.reconciles) + 1, self._elapsed(), self.phase, report)
+        self.reconciles.append(done)
+        self._say(render.reconcile_line(done))
 
     def _busy(self, busy: Busy) -> None:
         logical_id = self._logical_id(busy.cluster, busy.group, busy.index)
@@ -207,6 +273,13 @@ class ScriptRunner:
         self.world.control.set_capacity(capacity.cluster, capacity.group, capacity.count)
         allowed = "unlimited" if capacity.count is None else f"{capacity.count} more"
         self._say(f"{capacity.cluster}/{capacity.group}: instance launches allowed: {allowed}")
+
+    def _shortage(self, shortage: Shortage) -> None:
+        self.world.control.capacity_shortage(shortage.cluster, shortage.group, shortage.seconds)
+        self._say(
+            f"{shortage.cluster}/{shortage.group}: a capacity shortage for {render.duration(shortage.seconds)} "
+            "(nodes added meanwhile stay Pending; Continuous provisioning keeps launching)"
+        )
 
     def _entry_error(self, error: EntryError) -> None:
         logical_id = self._logical_id(error.cluster, error.group, error.index)

@@ -10,19 +10,25 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
     timings            {reboot_seconds, shutdown_seconds, replace_seconds}   control plane NodeTimings
     guards             {relaxed, settings: [{setting, demo, deployed}]}   guard settings the demo ran with
                         where they differ from the template's defaults (a deployed stack's values)
+    switches           {changed, settings: [{setting, demo, deployed}]}   feature switches (true/false),
+                        the demo's and the template's default (retire and restore)
     clusters           [{name, orchestrator, groups: [{name, instance_type, count, node_type}]}]
     events             {delivered (intake invocations: events and log deliveries), faults_received,
                         faults_enqueued, ignored: {reason: n}, rejected: {reason: n}}
-    remediate          {invocations, messages, faults_dequeued, duplicates_collapsed, retries_scheduled,
+    remediate          {invocations, invocations_died, messages, faults_dequeued, duplicates_collapsed, retries_scheduled,
                         escalations, needs_human, notifications, claim_conflicts, nodes_closed, faults_held,
                         batch_item_failures}
+    reconcile          {rounds, faults_enqueued, verdicts: {verdict: n}}   every round's rows applied or waiting
     decisions          [{decision, reason, action, outcome, error_code, nodes}]    one row per kind, most first
     calls              [{at_seconds, operation, cluster, size, failed: {code: n}, error_code}]  control plane log
     calls_by_operation {operation: {calls, nodes, sizes: [..]}}
     failed_entries     {code: n}                                  per-entry failures the control plane answered
     nodes              [{label, cluster, group, logical_id, instance_ids: [..], status, history: [
-                         {at_seconds, invocation, decision, reason, action, outcome, error_code}]}]
-    metrics            [{metric, dimensions, value}]     MetricCounts of every intake and remediate invocation
+                         {at_seconds, invocation, decision, reason, action, outcome, error_code}],
+                         reconcile: [{at_seconds, round, verdict}]}]   status null: no longer in the
+                        cluster (retired); label "added by a restore": a node the run added
+    metrics            [{metric, dimensions, value}]     MetricCounts of every intake, remediate and
+                        reconcile invocation
 """
 
 from __future__ import annotations
@@ -38,6 +44,21 @@ from hyperpod_local.plane.model import NodeTimings
 
 SCHEMA = "hyperpod-autoheal.demo/1"
 MAX_NODES_LISTED = 25
+#: feature switches (off as deployed) the summary reports: the retire rung
+SWITCHES = ("AUTOHEAL_RETIRE_AND_RESTORE",)
+
+
+def switches_summary(applied: Mapping[str, str], deployed: Mapping[str, str]) -> dict[str, Any]:
+    """Each switch's value in the demo (``applied``, else as deployed) and in the template (``deployed``)."""
+    settings = [
+        {
+            "setting": key,
+            "demo": applied.get(key, deployed.get(key, "false")) == "true",
+            "deployed": deployed.get(key, "false") == "true",
+        }
+        for key in SWITCHES
+    ]
+    return {"changed": any(s["demo"] != s["deployed"] for s in settings), "settings": settings}
 
 
 def guards_summary(applied: Mapping[str, str], deployed: Mapping[str, str]) -> dict[str, Any]:
@@ -62,11 +83,18 @@ def _number(value: str | None) -> int | float | str | None:
 
 
 def build_summary(
-    record: RunRecord, *, name: str, seed: int, timings: NodeTimings, guards: Mapping[str, Any]
+    record: RunRecord,
+    *,
+    name: str,
+    seed: int,
+    timings: NodeTimings,
+    guards: Mapping[str, Any],
+    switches: Mapping[str, Any],
 ) -> dict[str, Any]:
     metrics = MetricCounts().merge(
         [r.counts for r in record.intake] + [i.report.metrics for i in record.invocations]
     )
+    emitted = MetricCounts().merge([metrics, *(r.report.metrics for r in record.reconciles)])
     calls = _calls(record)
     return {
         "schema": SCHEMA,
@@ -80,6 +108,7 @@ def build_summary(
             "replace_seconds": timings.replace_seconds,
         },
         "guards": dict(guards),
+        "switches": dict(switches),
         "clusters": [
             {
                 "name": c.name,
@@ -98,6 +127,7 @@ def build_summary(
         ],
         "events": _events(record),
         "remediate": _remediate(record, metrics),
+        "reconcile": _reconcile(record),
         "decisions": _decisions(row for i in record.invocations for row in i.report.nodes),
         "calls": calls,
         "calls_by_operation": _by_operation(calls),
@@ -105,7 +135,7 @@ def build_summary(
             sorted(Counter(code for call in record.calls for code in call.failed_codes).items())
         ),
         "nodes": _nodes(record),
-        "metrics": metrics.as_rows(),
+        "metrics": emitted.as_rows(),
     }
 
 
@@ -127,6 +157,7 @@ def _events(record: RunRecord) -> dict[str, Any]:
 def _remediate(record: RunRecord, metrics: MetricCounts) -> dict[str, Any]:
     return {
         "invocations": len(record.invocations),
+        "invocations_died": sum(1 for i in record.invocations if i.died),
         "messages": sum(i.messages for i in record.invocations),
         "faults_dequeued": metrics.total(Metric.FAULTS_DEQUEUED),
         "duplicates_collapsed": metrics.total(Metric.DUPLICATE_FAULTS),
@@ -138,6 +169,17 @@ def _remediate(record: RunRecord, metrics: MetricCounts) -> dict[str, Any]:
         "nodes_closed": metrics.total(Metric.NODES_CLOSED),
         "faults_held": metrics.total(Metric.FAULTS_HELD),
         "batch_item_failures": sum(len(i.report.batch_item_failures) for i in record.invocations),
+    }
+
+
+def _reconcile(record: RunRecord) -> dict[str, Any]:
+    verdicts: Counter[str] = Counter()
+    for r in record.reconciles:
+        verdicts.update(r.report.summary()["verdicts"])
+    return {
+        "rounds": len(record.reconciles),
+        "faults_enqueued": sum(r.report.enqueued for r in record.reconciles),
+        "verdicts": dict(sorted(verdicts.items())),
     }
 
 
@@ -179,9 +221,10 @@ def _nodes(record: RunRecord) -> list[dict[str, Any]]:
     """The labelled nodes, then any other node whose story is more than one accepted first action."""
     history: dict[NodeKey, list[dict[str, Any]]] = {}
     seen_ids: dict[NodeKey, list[str]] = {}
+    aliases = _aliases(record)
     for invocation in record.invocations:
         for row in invocation.report.nodes:
-            key = (row.cluster, row.node_key)
+            key = aliases.get((row.cluster, row.node_key), (row.cluster, row.node_key))
             history.setdefault(key, []).append(
                 {
                     "at_seconds": invocation.at_seconds,
@@ -198,6 +241,8 @@ def _nodes(record: RunRecord) -> list[dict[str, Any]]:
     keys = list(record.labels)
     keys += [key for key, steps in history.items() if key not in record.labels and _notable(steps)]
     views = {(v.cluster_name, v.logical_id): v for v in record.final_nodes}
+    groups = {(name, n.logical_id): n.group for name, f in record.clusters.items() for n in f.nodes}
+    reconciled = _reconciled(record)
     out: list[dict[str, Any]] = []
     for key in keys[:MAX_NODES_LISTED]:
         view = views.get(key)
@@ -206,13 +251,36 @@ def _nodes(record: RunRecord) -> list[dict[str, Any]]:
             {
                 "label": record.labels.get(key),
                 "cluster": key[0],
-                "group": view.instance_group_name if view else None,
+                "group": view.instance_group_name if view else groups.get(key),
                 "logical_id": key[1],
                 "instance_ids": list(dict.fromkeys(ids)),
                 "status": view.status if view else None,
                 "history": history.get(key, []),
+                "reconcile": reconciled.get(key, []),
             }
         )
+    return out
+
+
+def _aliases(record: RunRecord) -> dict[NodeKey, NodeKey]:
+    """A row keyed by an instance id (a node no longer listed) -> its node's NodeLogicalId key."""
+    return {
+        (row.cluster, row.instance_id): (row.cluster, row.node_key)
+        for i in record.invocations
+        for row in i.report.nodes
+        if row.instance_id and row.node_key != row.instance_id
+    }
+
+
+def _reconciled(record: RunRecord) -> dict[NodeKey, list[dict[str, Any]]]:
+    """Each node's reconcile verdicts (rows applied, or waiting), round by round."""
+    out: dict[NodeKey, list[dict[str, Any]]] = {}
+    for r in record.reconciles:
+        for row in r.report.rows:
+            if row.applied or row.verdict == "wait":
+                out.setdefault((row.cluster, row.node_key), []).append(
+                    {"at_seconds": r.at_seconds, "round": r.number, "verdict": row.verdict}
+                )
     return out
 
 

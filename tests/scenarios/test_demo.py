@@ -22,10 +22,11 @@ from hyperpod_local.demo.builtin import (
     LABEL_DUPLICATE,
     LABEL_HEALTHY,
     LABEL_HMA,
-    LABEL_RECURS,
+    LABEL_LEMON,
     incident,
 )
 from hyperpod_local.demo.scenario_file import ScenarioError, parse_scenario
+from hyperpod_local.demo.script import LABEL_ADDED
 from hyperpod_local.demo.summary import guards_summary
 from hyperpod_local.plane import LocalAws
 from hyperpod_local.plane.model import NodeTimings
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "hyperpod_local" / "demo" / "examples" / "flapping-node.json"
 HMA_EXAMPLE = ROOT / "hyperpod_local" / "demo" / "examples" / "slurm-hma.json"
 REBOOT, REPLACE = "BatchRebootClusterNodes", "BatchReplaceClusterNodes"
+DELETE, ADD = "BatchDeleteClusterNodes", "BatchAddClusterNodes"
 MALFORMED = "malformed:SageMaker HyperPod Cluster Node Health Event"
 
 
@@ -53,23 +55,35 @@ def act(
 
 
 @pytest.fixture(scope="module")
-def demo(local_aws: LocalAws) -> tuple[dict[str, Any], str, dict[str, str | None]]:
-    """The default incident (60-node storm) once: its summary, its stderr, and the control plane's
-    instance id per NodeLogicalId of the special nodes right after the run."""
+def demo(local_aws: LocalAws) -> tuple[dict[str, Any], str, dict[str, str | None], dict[str, Any]]:
+    """The default incident (60-node storm) once: its summary, its stderr, the control plane's
+    instance id per NodeLogicalId of the special nodes right after the run, and its add calls and
+    the storm group's nodes then."""
     env_before = dict(os.environ)
     code, out, err = run_demo(local_aws, "--json")
     assert code == 0, err
     assert dict(os.environ) == env_before  # the demo puts the environment back
     summary: dict[str, Any] = json.loads(out)  # stdout is exactly one JSON document
-    current = {n["logical_id"]: local_aws.control.node(n["logical_id"]).instance_id for n in summary["nodes"]}
-    return summary, err, current
+    listed = {
+        v.logical_id: v.instance_id
+        for name in ("train-p5", "infer-p5")
+        for v in local_aws.control.nodes(name)
+    }
+    current = {n["logical_id"]: listed.get(n["logical_id"]) for n in summary["nodes"]}  # None: retired
+    plane = {  # the control plane right after the run (other tests reset it)
+        "adds": [c for c in local_aws.control.calls if c.action == ADD],
+        "gpu-a": [v for v in local_aws.control.nodes("train-p5") if v.instance_group_name == "gpu-a"],
+    }
+    return summary, err, current, plane
 
 
 def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted_for(demo: Any) -> None:
-    summary, _, _ = demo
+    summary, *_ = demo
     assert summary["calls_by_operation"] == {
         REBOOT: {"calls": 7, "nodes": 64, "sizes": [25, 25, 10, 1, 1, 1, 1]},
         REPLACE: {"calls": 1, "nodes": 1, "sizes": [1]},
+        DELETE: {"calls": 1, "nodes": 1, "sizes": [1]},
+        ADD: {"calls": 2, "nodes": 2, "sizes": [1, 1]},  # the same ClientToken twice: one node added
     }
     assert [
         (c["at_seconds"], c["operation"], c["cluster"], c["size"], c["failed"]) for c in summary["calls"]
@@ -82,19 +96,23 @@ def test_the_storm_makes_three_reboot_calls_and_every_mutating_call_is_accounted
         (120, REBOOT, "infer-p5", 1, {}),  # ... retried once the clock moved
         (120, REBOOT, "infer-p5", 1, {}),  # one XID 79 by HMA log and by EventBridge: rebooted once
         (420, REPLACE, "train-p5", 1, {}),  # the recurrence, escalated
+        (1320, DELETE, "train-p5", 1, {}),  # the lemon retired ...
+        (1320, ADD, "train-p5", 1, {}),  # ... and its group restored; the invocation then dies
+        (2220, ADD, "train-p5", 1, {}),  # the restore resumed under the stored token
     ]
     assert summary["failed_entries"] == {"InstanceIdInUse": 1}
-    assert summary["simulated_seconds"] == 120 + 300 + 600  # reboot, echo grace, replacement
+    # reboot, echo grace, replacement, echo grace, the dead invocation's claim TTL, the shortage's rest
+    assert summary["simulated_seconds"] == 120 + 300 + 600 + 300 + 900 + 900
 
 
 def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo: Any) -> None:
-    summary, _, _ = demo
+    summary, *_ = demo
     assert summary["events"] == {
         # 60 storm + duplicate x2 + healthy + malformed + busy + redelivery + HMA log delivery + its
-        # EventBridge twin + recurrence
-        "delivered": 69,
-        "faults_received": 67,
-        "faults_enqueued": 67,
+        # EventBridge twin + recurrence + the lemon's fault
+        "delivered": 70,
+        "faults_received": 68,
+        "faults_enqueued": 68,
         # the HMA delivery's 3 records of one node are one fault
         "ignored": {"duplicate_in_event": 2, "healthy_transition": 1},
         "rejected": {MALFORMED: 1},
@@ -102,11 +120,14 @@ def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo
 
 
 def test_remediate_counters(demo: Any) -> None:
-    summary, _, _ = demo
+    summary, *_ = demo
     assert summary["remediate"] == {
-        "invocations": 5,
-        "messages": 68,  # 67 enqueued by intake + the busy node's re-queued retry
-        "faults_dequeued": 68,
+        "invocations": 8,
+        "invocations_died": 1,  # the lemon's retire: its report (and its counts) lost
+        # 68 enqueued by intake + the busy node's re-queued retry + the dead invocation's message
+        # redelivered + reconcile's RestorePending
+        "messages": 71,
+        "faults_dequeued": 69,
         "duplicates_collapsed": 1,
         "retries_scheduled": 1,
         "escalations": 1,
@@ -121,25 +142,45 @@ def test_remediate_counters(demo: Any) -> None:
     assert decisions == [
         (act("first_fault", "reboot"), 62),  # 60 storm + duplicate + the HMA node's 2 faults as one
         (act("fault_recurred", "replace"), 1),
+        (act("restore_resumed", "retire", "added"), 1),  # the add re-sent under its stored token
         (act("retry_after_transient_failure", "reboot"), 1),
         (act("retry_scheduled", "reboot", "transient", "InstanceIdInUse"), 1),
         (act("duplicate_event", None, None), 1),
+        (act("node_not_in_cluster", None, None), 1),  # the dead invocation's message, redelivered
     ]
 
 
 def test_the_special_nodes_tell_their_story(demo: Any) -> None:
-    summary, _, current = demo
+    summary, _, current, _ = demo
     nodes = {n["label"]: n for n in summary["nodes"]}
-    assert list(nodes) == [LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_BUSY, LABEL_HMA, LABEL_RECURS]
+    # the recurring node (LABEL_RECURS when it is replaced) is the lemon; the node its restore added
+    assert list(nodes) == [LABEL_DUPLICATE, LABEL_HEALTHY, LABEL_BUSY, LABEL_HMA, LABEL_LEMON, LABEL_ADDED]
 
     def story(label: str) -> list[tuple[int, str | None, str, str | None]]:
         return [(h["invocation"], h["action"], h["reason"], h["error_code"]) for h in nodes[label]["history"]]
 
-    recurs = nodes[LABEL_RECURS]
-    assert story(LABEL_RECURS) == [(1, "reboot", "first_fault", None), (5, "replace", "fault_recurred", None)]
-    old, new = recurs["instance_ids"]  # replaced once: a new instance id under the same logical id
-    assert old != new == current[recurs["logical_id"]]
-    assert (recurs["cluster"], recurs["group"], recurs["status"]) == ("train-p5", "gpu-a", "Running")
+    lemon = nodes[LABEL_LEMON]
+    assert story(LABEL_LEMON) == [
+        (1, "reboot", "first_fault", None),
+        (5, "replace", "fault_recurred", None),
+        (7, None, "node_not_in_cluster", None),  # #6 died after its delete and add: no report
+        (8, "retire", "restore_resumed", None),
+    ]
+    assert [(r["round"], r["verdict"]) for r in lemon["reconcile"]] == [
+        (1, "restore_resumed"),
+        (2, "wait"),  # the added node Pending: a capacity shortage
+        (3, "restored"),
+    ]
+    old, new = lemon["instance_ids"]  # replaced once (a new instance id, same logical id), then retired
+    assert old != new and current[lemon["logical_id"]] is None
+    assert (lemon["cluster"], lemon["group"], lemon["status"]) == ("train-p5", "gpu-a", None)
+    added = nodes[LABEL_ADDED]
+    assert (added["cluster"], added["group"], added["status"], added["history"]) == (
+        "train-p5",
+        "gpu-a",
+        "Running",
+        [],
+    )
 
     assert story(LABEL_BUSY) == [
         (2, "reboot", "retry_scheduled", "InstanceIdInUse"),
@@ -155,29 +196,37 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
 
 
 def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> None:
-    summary, _, _ = demo
+    summary, *_ = demo
     metrics = {(m["metric"], tuple(sorted(m["dimensions"].items()))): m["value"] for m in summary["metrics"]}
     assert metrics == {
+        (
+            "ActionResults",
+            (("Action", "reboot"), ("Result", "healed"), ("Signal", "NvidiaErrorTerminate")),
+        ): 62,
+        ("ActionResults", (("Action", "retire"), ("Result", "healed"), ("Signal", "unknown"))): 1,
         ("BatchCalls", (("Action", "reboot"),)): 7,
         ("BatchCalls", (("Action", "replace"),)): 1,
+        ("ClaimsRecovered", (("Resolution", "recorded_as_taken"),)): 1,
         ("DuplicateFaults", ()): 1,
         ("Escalations", ()): 1,
         ("EventsRejected", (("Reason", MALFORMED),)): 1,
         ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
-        ("FaultsDequeued", ()): 68,
-        ("FaultsEnqueued", ()): 67,
+        ("FaultsDequeued", ()): 69,
+        ("FaultsEnqueued", ()): 68,
         ("FaultsIgnored", (("Reason", "duplicate_event"),)): 1,
         ("FaultsIgnored", (("Reason", "duplicate_in_event"),)): 2,
         ("FaultsIgnored", (("Reason", "healthy_transition"),)): 1,
-        ("FaultsReceived", ()): 67,
+        ("FaultsIgnored", (("Reason", "node_not_in_cluster"),)): 1,
+        ("FaultsReceived", ()): 68,
         ("RebootRequests", ()): 63,
         ("ReplaceRequests", ()): 1,
+        ("RestoredNodes", ()): 1,
         ("RetriesScheduled", ()): 1,
     }
 
 
 def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
-    summary, err, _ = demo
+    summary, err, *_ = demo
     assert summary["guards"] == {
         "relaxed": True,
         "settings": [  # the local world's values against the template's defaults
@@ -189,7 +238,8 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
             {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
         ],
     }
-    assert list(summary) == [  # the schema's keys, in order; `guards` is the only one added by issue 16
+    # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17
+    assert list(summary) == [
         "schema",
         "scenario",
         "description",
@@ -197,9 +247,11 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
         "simulated_seconds",
         "timings",
         "guards",
+        "switches",
         "clusters",
         "events",
         "remediate",
+        "reconcile",
         "decisions",
         "calls",
         "calls_by_operation",
@@ -219,7 +271,7 @@ def test_guards_the_same_as_deployed_are_not_relaxed() -> None:
 
 
 def test_json_mode_sends_progress_to_stderr(demo: Any) -> None:
-    _, err, _ = demo
+    _, err, *_ = demo
     assert "-- storm" in err
     assert "remediate #1: 62 messages -> 4 calls (reboot train-p5 25+25+10, reboot infer-p5 1)" in err
     assert (
@@ -238,7 +290,10 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
         "\nguards: relaxed for the demo: retry backoff seconds 0 (deployed: 30), breaker group max nodes "
         in summary
     )
-    assert "node cooldown minutes 0 (deployed: 30)\n" in summary
+    assert (
+        "node cooldown minutes 0 (deployed: 30)\nswitches: retire and restore ON for the demo (deployed: off)\n"
+        in summary
+    )
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out
     assert "faults again -> replace" in out
@@ -460,7 +515,7 @@ def test_bad_arguments_exit_with_2(local_aws: LocalAws, argv: list[str], message
 
 @pytest.mark.parametrize("nodes", [1, 60, 500])
 def test_the_builtin_incident_is_a_valid_scenario(nodes: int) -> None:
-    scenario = incident(nodes, seed=1, timings=NodeTimings(), grace_seconds=300)
+    scenario = incident(nodes, seed=1, timings=NodeTimings(), grace_seconds=300, claim_ttl_seconds=900)
     assert scenario.reference_problems() == []
     assert parse_scenario(scenario.model_dump(exclude_none=True)) == scenario  # the file format says it all
 
@@ -498,3 +553,52 @@ def test_the_module_runs_as_a_program_with_the_same_output_for_the_same_seed() -
     assert first == second
     assert first["seed"] == 5 and first["calls_by_operation"][REBOOT]["sizes"] == [2, 1, 1, 1, 1]
     assert "-- storm" in outputs[0][1]  # progress went to stderr
+
+
+def test_the_lemon_is_retired_restored_and_its_redelivered_restore_adds_no_second_node(demo: Any) -> None:
+    summary, err, _, plane = demo
+    assert summary["switches"] == {
+        "changed": True,
+        "settings": [{"setting": "AUTOHEAL_RETIRE_AND_RESTORE", "demo": True, "deployed": False}],
+    }
+    assert "switches: retire and restore ON for the demo (deployed: off)" in err
+    assert (
+        "remediate #6: 1 message -> 2 calls (delete train-p5 1, add train-p5 1); DIED after its calls" in err
+    )
+    assert "restore: BatchAddClusterNodes re-sent with the ClientToken of the call at t+22m" in err
+    assert "nodes added in all: 1 (" in err
+    assert "train-p5/gpu-a: a capacity shortage for 30m (nodes added meanwhile stay Pending" in err
+    assert "reconcile #2: 1 open node -> wait 1" in err
+    assert "reconcile #3: 1 open node -> restored 1" in err
+    assert summary["reconcile"] == {
+        "rounds": 3,
+        "faults_enqueued": 1,  # the RestorePending fault
+        "verdicts": {"healed": 62, "restore_resumed": 1, "restored": 1, "wait": 1},
+    }
+    first, again = plane["adds"]
+    assert first.client_token is not None and again.client_token == first.client_token
+    assert again.nodes_to_add == first.nodes_to_add == (("gpu-a", 1),)
+    gpu = plane["gpu-a"]
+    assert len(gpu) == 64 and {v.status for v in gpu} == {"Running"}  # back to its size: one node added
+
+
+def test_a_scenario_file_runs_with_the_switch_off_unless_it_says_so(
+    local_aws: LocalAws, tmp_path: Path
+) -> None:
+    scenario = {
+        "clusters": [{"name": "c", "groups": [{"name": "g", "count": 2, "node_type": "Compute"}]}],
+        "steps": [
+            {"reconcile": {}},
+            {"shortage": {"cluster": "c", "group": "g", "seconds": 60}},
+            {"remediate": {"dies": "after_the_call"}},
+        ],
+    }
+    code, out, err = run_demo(local_aws, "--scenario", scenario_file(tmp_path, json.dumps(scenario)))
+    assert code == 0, err
+    assert "reconcile #1: 0 open nodes" in out
+    assert "c/g: a capacity shortage for 1m" in out
+    assert "remediate: the queue is empty, nothing to invoke" in out
+    assert "switches: retire and restore off (as deployed)" in out
+    assert parse_scenario({**scenario, "retire_and_restore": True}).retire_and_restore
+    with pytest.raises(ScenarioError, match=r"steps\.0\.remediate\.dies"):
+        parse_scenario({**scenario, "steps": [{"remediate": {"dies": "later"}}]})

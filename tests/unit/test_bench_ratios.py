@@ -6,7 +6,16 @@ import math
 
 import pytest
 
-from bench.ratios import group_sizes, median, min_calls, percentile, ratio, storm_layout, verdict
+from bench.ratios import (
+    MAX_IDS_PER_DELETE,
+    group_sizes,
+    median,
+    min_calls,
+    percentile,
+    ratio,
+    storm_layout,
+    verdict,
+)
 
 
 @pytest.mark.parametrize(("n", "calls"), [(0, 0), (1, 1), (25, 1), (26, 2), (51, 3), (1000, 40)])
@@ -62,3 +71,8 @@ def test_the_in_memory_storm_is_remediated_in_the_fewest_calls() -> None:
     for c in report.calls:
         sizes[(c.cluster, c.operation)] = sizes.get((c.cluster, c.operation), 0) + c.size
     assert len(report.calls) == min_calls(sizes)
+
+
+@pytest.mark.parametrize(("n", "calls"), [(0, 0), (1, 1), (50, 1), (51, 2), (101, 3)])
+def test_min_calls_of_a_retire_is_ceil_n_over_50_per_cluster(n: int, calls: int) -> None:
+    assert min_calls({("a", "BatchDeleteClusterNodes"): n}, limit=MAX_IDS_PER_DELETE) == calls
