@@ -45,6 +45,8 @@ def test_reboots_that_never_work_make_the_next_fault_start_at_replace(
     aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     world, cluster = replay(aws, monkeypatch, ON)
+    last = world.reconcile_reports[-1].metrics.gauges
+    assert [(dict(d)["Action"], v) for (_, d), v in last.items()] == [("reboot", 0.0)]
     counters = stats(world).counters(["XidError:48"])["XidError:48"]
     assert sum(v for k, v in counters.items() if k.endswith("#reboot#n")) == 3
     assert sum(v for k, v in counters.items() if k.endswith("#reboot#ok")) == 0
@@ -96,7 +98,9 @@ def test_a_fault_recurring_after_a_heal_turns_its_success_into_a_failure(
     fault_xid(world, cluster, node, 48)
     world.remediate()  # rebooted
     world.advance(timedelta(minutes=20).total_seconds())
-    world.reconcile()  # Running past the healthy delay: healed, a provisional success
+    report = world.reconcile()  # Running past the healthy delay: healed, a provisional success
+    rates = {dict(dims)["Signal"]: v for (m, dims), v in report.metrics.gauges.items()}
+    assert rates == {"XidError:48": 100.0}  # LadderSuccessRate, Signal XidError:48, Action reboot
     counters = stats(world).counters(["XidError:48"])["XidError:48"]
     assert [v for k, v in sorted(counters.items())] == [1, 1]  # n, ok
     world.advance(timedelta(minutes=10).total_seconds())

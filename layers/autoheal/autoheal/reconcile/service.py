@@ -44,6 +44,7 @@ from autoheal.adapters.dynamo import LedgerError
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.notify import HumanNeeded, NotifyError, pending_notice
 from autoheal.core import transitions
+from autoheal.core.adaptive import rate
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
@@ -166,7 +167,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         if change.fault is not None:
             faults.append(change.fault)
         if change.outcome is not None and deps.stats is not None:
-            _count(change.outcome, deps.stats)
+            _count(change.outcome, deps.stats, now, deps.policy, report.metrics)
         logger.info(
             "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": label}
         )
@@ -182,15 +183,22 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     return report
 
 
-def _count(outcome: Outcome, stats: LadderStats) -> None:
-    """Count an outcome the ledger just recorded (applied: counted once). A healed action counts as a
-    provisional success: remediate turns it into a failure if the fault recurs within the escalation
-    window. A failed write is logged, never stops the round (the count is lost, the outcome kept)."""
-    ok = 1 if outcome.success else 0
+def _count(
+    outcome: Outcome, stats: LadderStats, now: datetime, policy: RemediationPolicy, metrics: MetricCounts
+) -> None:
+    """Count an outcome the ledger just recorded (applied: counted once) and publish the signal's rate
+    for that action (`LadderSuccessRate`). A healed action counts as a provisional success: remediate
+    turns it into a failure if the fault recurs within the escalation window. A failed write is
+    logged, never stops the round (the count is lost, the outcome kept)."""
+    action = outcome.action.value
     try:
-        stats.record(outcome.signal, outcome.action.value, outcome.day, 1, ok)
+        counters = stats.record(outcome.signal, action, outcome.day, 1, 1 if outcome.success else 0)
     except LedgerError:
         logger.exception("ladder counters not updated", extra={"signal": outcome.signal})
+        return
+    now_rate = rate(counters, action, now, policy.adaptive.window)
+    if now_rate.samples:
+        metrics.gauge(Metric.LADDER_SUCCESS_RATE, 100 * now_rate.value, Signal=outcome.signal, Action=action)
 
 
 def _resend_notices(nodes: list[NodeState], deps: ReconcileDeps, now: datetime) -> int:
