@@ -20,7 +20,17 @@ from importlib import metadata
 from autoheal.observability import logger as service_logger
 from autoheal_cli import __version__
 from autoheal_cli.aws import Clients
-from autoheal_cli.commands import breaker, history, plan, release, replay, selftest, status, switch
+from autoheal_cli.commands import (
+    breaker,
+    history,
+    ladder,
+    plan,
+    release,
+    replay,
+    selftest,
+    status,
+    switch,
+)
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.errors import EXIT_CODES, EXIT_INTERRUPTED, HANDLED, Where, exit_code, explain
@@ -33,6 +43,7 @@ DISTRIBUTION = "hyperpod-autoheal"
 COMMANDS: tuple[Command, ...] = (
     status.COMMAND,
     history.COMMAND,
+    ladder.COMMAND,
     switch.PAUSE,
     switch.RESUME,
     breaker.COMMAND,

@@ -48,6 +48,7 @@ from autoheal.adapters.control import (
     LedgerPauses,
 )
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import HumanNeeded, Notifier, notice
@@ -374,6 +375,24 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
     with recorder.step(HMA_INTAKE_FUNCTION):
         (summary,) = world.deliver([delivery(hma)])
     assert summary["enqueued"] == 1, summary  # the detection reached the queue: the call was made
+    _recurrence_after_heal(world, cluster, recorder)
+
+
+def _recurrence_after_heal(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
+    """HMA's node acted on, closed healed by reconcile, then its fault back: remediate moves that heal's
+    success to a failure in the adaptive ladder's counters (UpdateItem)."""
+    node = cluster.in_group("gpu")[3]
+    with recorder.step(REMEDIATE_FUNCTION):
+        world.remediate()
+    world.advance(minutes(20).total_seconds())
+    with recorder.step(RECONCILE_FUNCTION):
+        world.reconcile()
+    world.advance(minutes(10).total_seconds())
+    healed = world.control.node(node.logical_id).instance_id
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver([node_health_event(cluster.name, cluster.arn, healed, world.now())])
+    with recorder.step(REMEDIATE_FUNCTION):
+        world.remediate()
 
 
 @pytest.fixture(scope="module")
@@ -511,6 +530,10 @@ def _verdicts(e: Env, c: Callable[[str], Any]) -> LedgerVerdicts:
     return LedgerVerdicts(c("dynamodb"), e.world.stack.table_name)
 
 
+def _stats(e: Env, c: Callable[[str], Any]) -> LedgerLadderStats:
+    return LedgerLadderStats(c("dynamodb"), e.world.stack.table_name, timedelta(days=30))
+
+
 def _dropped(e: Env) -> DroppedFault:
     return DroppedFault("ev-dropped", "gone", "i-0123456789abcdef0", "cluster_not_found", e.world.now())
 
@@ -581,6 +604,11 @@ CASES: Mapping[str, Case] = {
         _verdicts(e, e.world.aws.client).record_dropped([_dropped(e)]),  # set-up, not recorded
         _verdicts(e, c).forget("ev-dropped"),
     ],
+    "LedgerLadderStats.record": lambda e, c: _stats(e, c).record(
+        "XidError:48", "reboot", e.world.now(), 1, 1
+    ),
+    "LedgerLadderStats.counters": lambda e, c: _stats(e, c).counters(["XidError:48"]),
+    "LedgerLadderStats.all": lambda e, c: _stats(e, c).all(),
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
 }

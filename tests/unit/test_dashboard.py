@@ -35,6 +35,7 @@ from autoheal.core.reconcile import Verdict
 from autoheal.intake.normalise import normalise
 from autoheal.intake.wiring import rule_config
 from autoheal.observability import (
+    GAUGES,
     METRIC_DIMENSIONS,
     TIMINGS,
     Metric,
@@ -118,6 +119,7 @@ ON_THE_DASHBOARD = {
     Metric.TIME_TO_ACTION,
     Metric.TIME_TO_HEALTHY,
     Metric.ACTION_RESULTS,
+    Metric.LADDER_SUCCESS_RATE,  # issue 17 §2: the adaptive ladder's rates
 }
 
 
@@ -139,6 +141,8 @@ def emitted() -> Emitted:
         dimensions = {name: "x" for name in METRIC_DIMENSIONS.get(metric, ())}
         if metric in TIMINGS:
             counts.observe(metric, 1.0, **dimensions)
+        elif metric in GAUGES:
+            counts.gauge(metric, 50.0, **dimensions)
         else:
             counts.add(metric, **dimensions)
     out = io.StringIO()

@@ -42,3 +42,30 @@ def test_invalid_environment_fails_at_cold_start(env: dict[str, str]) -> None:
 def test_a_missing_required_setting_is_named() -> None:
     with pytest.raises(SettingsError, match="AUTOHEAL_TABLE_NAME"):
         load_settings({}).require("table_name")
+
+
+def test_the_adaptive_ladder_is_off_by_default_and_set_from_its_four_settings() -> None:
+    assert load_settings({}).policy.adaptive.enabled is False
+    adaptive = load_settings(
+        {
+            "AUTOHEAL_ADAPTIVE_LADDER": "true",
+            "AUTOHEAL_ADAPTIVE_REBOOT_SUCCESS_THRESHOLD": "35",
+            "AUTOHEAL_ADAPTIVE_MIN_SAMPLES": "8",
+            "AUTOHEAL_ADAPTIVE_WINDOW_DAYS": "14",
+        }
+    ).policy.adaptive
+    assert adaptive.enabled and adaptive.threshold == pytest.approx(0.35)
+    assert (adaptive.min_samples, adaptive.window) == (8, timedelta(days=14))
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AUTOHEAL_ADAPTIVE_REBOOT_SUCCESS_THRESHOLD": "101"},
+        {"AUTOHEAL_ADAPTIVE_MIN_SAMPLES": "0"},
+        {"AUTOHEAL_ADAPTIVE_WINDOW_DAYS": "0"},
+    ],
+)
+def test_adaptive_settings_out_of_range_fail_at_cold_start(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="adaptive_"):
+        load_settings(env)

@@ -97,6 +97,9 @@ class Metric(StrEnum):
     CONTRADICTORY_ENTRIES = "ContradictoryEntries"  # Batch* ids listed as successful and failed at once
     FUTURE_DATED_FAULTS = "FutureDatedFaults"  # stamped ahead of their receipt: clamped (skew in the log)
     CLUSTER_ERRORS = "ClusterErrors"  # dimension ErrorCode: a cluster could not be read (its faults wait)
+    # percent, dimensions Signal, Action: the adaptive ladder's success rate over its window, published
+    # by reconcile each time it updates a signal's aggregate
+    LADDER_SUCCESS_RATE = "LadderSuccessRate"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -115,10 +118,13 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.BREAKER_TRIPS: ("Scope",),
     Metric.DRY_RUN_ACTIONS: ("Action",),
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
+    Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.
 TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY})
+#: Metrics that carry a level (percent): the last value of each (metric, dimensions) is emitted.
+GAUGES = frozenset({Metric.LADDER_SUCCESS_RATE})
 #: EMF allows at most 100 values per metric in one blob.
 MAX_VALUES_PER_BLOB = 100
 
@@ -178,10 +184,13 @@ class MetricCounts:
 
     counts: Counter[Key] = field(default_factory=Counter)
     timings: dict[Key, list[float]] = field(default_factory=dict)
+    gauges: dict[Key, float] = field(default_factory=dict)
 
     def add(self, metric: Metric, value: int = 1, **dimensions: str) -> None:
         if metric in TIMINGS:
             raise ValueError(f"{metric} is a duration: use observe()")
+        if metric in GAUGES:
+            raise ValueError(f"{metric} is a level: use gauge()")
         # zero is kept: a FaultsReceived of 0 still shows the function ran
         self.counts[_key(metric, dimensions)] += value
 
@@ -190,6 +199,12 @@ class MetricCounts:
         if metric not in TIMINGS:
             raise ValueError(f"{metric} is a count: use add()")
         self.timings.setdefault(_key(metric, dimensions), []).append(max(0.0, seconds))
+
+    def gauge(self, metric: Metric, percent: float, **dimensions: str) -> None:
+        """Record a level (percent); a later value of the same key replaces it."""
+        if metric not in GAUGES:
+            raise ValueError(f"{metric} is not a level")
+        self.gauges[_key(metric, dimensions)] = percent
 
     def total(self, metric: Metric, **dimensions: str) -> int:
         want = {(name, dimension_value(value)) for name, value in dimensions.items()}
@@ -207,6 +222,7 @@ class MetricCounts:
             self.counts.update(other.counts)
             for key, values in other.timings.items():
                 self.timings.setdefault(key, []).extend(values)
+            self.gauges.update(other.gauges)
         return self
 
 
@@ -217,6 +233,10 @@ def flush_counts(counts: MetricCounts) -> None:
             metrics.add_metric(name=str(metric), unit=MetricUnit.Count, value=value)
             continue
         with single_metric(name=str(metric), unit=MetricUnit.Count, value=value) as metric_ctx:
+            for key, dim_value in dims:
+                metric_ctx.add_dimension(name=key, value=dim_value)
+    for (metric, dims), level in counts.gauges.items():
+        with single_metric(name=str(metric), unit=MetricUnit.Percent, value=level) as metric_ctx:
             for key, dim_value in dims:
                 metric_ctx.add_dimension(name=key, value=dim_value)
     for (metric, dims), values in counts.timings.items():

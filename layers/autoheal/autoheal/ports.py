@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`; `NodeDirectory`, `HyperPodNodes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -10,7 +10,7 @@ when the platform refuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's cold start)
@@ -74,6 +74,16 @@ class Cooldowns(Protocol):
     ) -> dict[tuple[str, str], Cooldown]: ...
 
     def start_cooldown(self, cooldown: Cooldown) -> None: ...
+
+
+class LadderStats(Protocol):
+    """The adaptive ladder's per-signal counters (`autoheal.adapters.ladder_stats`)."""
+
+    def record(self, signal: str, action: str, day: date, attempts: int, successes: int) -> dict[str, int]:
+        """Add to (signal, action)'s counters of `day`; the signal's counters after the update."""
+        ...
+
+    def counters(self, signals: Iterable[str]) -> dict[str, dict[str, int]]: ...
 
 
 class Notices(Protocol):

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from autoheal.core.adaptive import Adaptive
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
 
@@ -61,6 +62,10 @@ class Settings(BaseModel):
     | OPERATIONAL_ALARM_PREFIX | the stack's own alarms' name prefix (`<stack>-`): never faults | empty |
     | ALARM_NODE_DIMENSION | alarm metric dimension that names the instance | InstanceId |
     | ALARM_CLUSTER_DIMENSION | alarm metric dimension that names the cluster | ClusterName |
+    | ADAPTIVE_LADDER | a signal whose reboots rarely work starts at replace (`autoheal.core.adaptive`) | false |
+    | ADAPTIVE_REBOOT_SUCCESS_THRESHOLD | adaptive ladder: reboot success rate (percent) below which a signal starts at replace | 20 |
+    | ADAPTIVE_MIN_SAMPLES | adaptive ladder: reboots with a known outcome needed before the rate counts | 20 |
+    | ADAPTIVE_WINDOW_DAYS | adaptive ladder: the sliding window of the success rates (days) | 30 |
     | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
     """
@@ -104,6 +109,10 @@ class Settings(BaseModel):
     alarm_cluster_dimension: str = "ClusterName"
     hma_ignored_xids: str = Field(default="13,31,43,45,94", pattern=r"^$|^[0-9]{1,3}(,[0-9]{1,3})*$")
     signal_first_rung: str = Field(default="", max_length=4096)
+    adaptive_ladder: bool = False
+    adaptive_reboot_success_threshold: float = Field(default=20.0, ge=0, le=100)
+    adaptive_min_samples: int = Field(default=20, ge=1, le=100_000)
+    adaptive_window_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("signal_first_rung")
     @classmethod
@@ -164,6 +173,12 @@ def _policy(s: Settings) -> RemediationPolicy:
         capacity_cooldown=timedelta(minutes=s.capacity_cooldown_minutes),
         hold_ceiling=timedelta(hours=s.hold_ceiling_hours),
         signal_first_rung=s.first_rungs,
+        adaptive=Adaptive(
+            enabled=s.adaptive_ladder,
+            threshold=s.adaptive_reboot_success_threshold / 100,
+            min_samples=s.adaptive_min_samples,
+            window=timedelta(days=s.adaptive_window_days),
+        ),
         guards=Guards(
             breaker=Breaker(
                 window=timedelta(minutes=s.breaker_window_minutes),

@@ -79,6 +79,8 @@ class NodeState:
     intent_instance_id: str | None = None
     # while open: the fault to re-drive, and when a transient retry (or a held fault) is due back
     pending_fault: str | None = None
+    # after a heal: the healed fault's signal (the adaptive ladder undoes its success on a recurrence)
+    healed_signal: str | None = None
     retry_at: datetime | None = None
     # while HELD: the hold's name (paused, breaker_open, node_cooldown, capacity_cooldown, ...) and
     # since when the fault has been held (kept while it is held again and again)

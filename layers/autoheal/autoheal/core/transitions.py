@@ -233,13 +233,15 @@ def entry_failed(claim: NodeState, error_code: str | None, now: datetime) -> Nod
 # --- reconcile -------------------------------------------------------------------------------------------
 
 
-def healed(h: NodeState, instance_id: str | None) -> NodeState:
-    """Running again past the healthy delay: the remediation is over."""
+def healed(h: NodeState, instance_id: str | None, signal: str | None = None) -> NodeState:
+    """Running again past the healthy delay: the remediation is over. `signal` (the healed fault's)
+    is kept so a recurrence can find the success it undoes (the adaptive ladder's counters)."""
     return replace(
         _next(h),
         status=NodeStatus.IDLE,
         last_outcome=LastOutcome.HEALED,
         pending_fault=None,
+        healed_signal=signal,
         instance_id=instance_id or h.instance_id,
     )
 

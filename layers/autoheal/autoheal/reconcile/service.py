@@ -36,19 +36,29 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from autoheal.adapters.directory import ClusterNotFound, ClusterUnreachable
+from autoheal.adapters.dynamo import LedgerError
 from autoheal.adapters.ledger import AttemptRecord
 from autoheal.adapters.notify import HumanNeeded, NotifyError, pending_notice
 from autoheal.core import transitions
+from autoheal.core.adaptive import rate
 from autoheal.core.reconcile import Observed, Verdict, verdict
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
-from autoheal.ports import Clock, Directory, FaultSink, HumanNotifier, NodeStates, OpenNodes
+from autoheal.ports import (
+    Clock,
+    Directory,
+    FaultSink,
+    HumanNotifier,
+    LadderStats,
+    NodeStates,
+    OpenNodes,
+)
 from autoheal.reconcile import restores
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
@@ -67,6 +77,7 @@ class ReconcileDeps:
     policy: RemediationPolicy
     clock: Clock
     notifier: HumanNotifier
+    stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,17 @@ class _Change:
     expected_version: int
     attempt: AttemptRecord | None = None
     fault: NodeFault | None = None
+    outcome: Outcome | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An action's known outcome, for the adaptive ladder's counters (`adapters.ladder_stats`)."""
+
+    signal: str
+    action: Action
+    day: date
+    success: bool
 
 
 def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileReport:
@@ -144,6 +166,8 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
             faults.append(change.fault)
+        if change.outcome is not None and deps.stats is not None:
+            _count(change.outcome, deps.stats, now, deps.policy, report.metrics)
         logger.info(
             "reconciled", extra={"cluster": history.cluster, "node": history.node_key, "verdict": label}
         )
@@ -157,6 +181,24 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         report.enqueued = len(faults)
     report.notices_resent = _resend_notices(unchanged, deps, now)
     return report
+
+
+def _count(
+    outcome: Outcome, stats: LadderStats, now: datetime, policy: RemediationPolicy, metrics: MetricCounts
+) -> None:
+    """Count an outcome the ledger just recorded (applied: counted once) and publish the signal's rate
+    for that action (`LadderSuccessRate`). A healed action counts as a provisional success: remediate
+    turns it into a failure if the fault recurs within the escalation window. A failed write is
+    logged, never stops the round (the count is lost, the outcome kept)."""
+    action = outcome.action.value
+    try:
+        counters = stats.record(outcome.signal, action, outcome.day, 1, 1 if outcome.success else 0)
+    except LedgerError:
+        logger.exception("ladder counters not updated", extra={"signal": outcome.signal})
+        return
+    now_rate = rate(counters, action, now, policy.adaptive.window)
+    if now_rate.samples:
+        metrics.gauge(Metric.LADDER_SUCCESS_RATE, 100 * now_rate.value, Signal=outcome.signal, Action=action)
 
 
 def _resend_notices(nodes: list[NodeState], deps: ReconcileDeps, now: datetime) -> int:
@@ -224,14 +266,18 @@ def _change(
             Metric.TIME_TO_HEALTHY, (now - h.last_action_at).total_seconds(), Action=h.last_action.value
         )
         metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result="healed")
-        state = transitions.healed(h, seen.instance_id if seen else None)
-        return _Change(state, h.version, attempt=_verification(h, h.last_action, now, "healed"))
+        state = transitions.healed(h, seen.instance_id if seen else None, _signal(h))
+        outcome = _outcome(h, h.last_action, h.last_action_at, success=True)
+        attempt = _verification(h, h.last_action, now, "healed")
+        return _Change(state, h.version, attempt=attempt, outcome=outcome)
     if v in (Verdict.FAILED, Verdict.TIMED_OUT):
         assert h.last_action is not None
         metrics.add(Metric.ACTION_RESULTS, Action=h.last_action.value, Signal=signal, Result=v.value)
         fault = _reconcile_fault(h, seen, v, now)
+        outcome = _outcome(h, h.last_action, h.last_action_at or now, success=False)
         state = transitions.action_failed(h, now, fault.model_dump_json())
-        return _Change(state, h.version, attempt=_verification(h, h.last_action, now, v.value), fault=fault)
+        attempt = _verification(h, h.last_action, now, v.value)
+        return _Change(state, h.version, attempt=attempt, fault=fault, outcome=outcome)
     if v is Verdict.GONE:
         metrics.add(Metric.NODES_CLOSED, Reason="gone")
         if h.last_action is not None and h.status is NodeStatus.IN_PROGRESS:
@@ -253,6 +299,12 @@ def _change(
     metrics.add(Metric.RETRIES_REDRIVEN)
     fault = _pending(h) or _reconcile_fault(h, seen, v, now)
     return _Change(transitions.redriven(h, now), h.version, fault=fault)
+
+
+def _outcome(h: NodeState, action: Action, at: datetime, success: bool) -> Outcome | None:
+    """The outcome to count, keyed by the fault's signal and the action's day (none without a fault)."""
+    fault = _pending(h)
+    return Outcome(fault.signal, action, at.date(), success) if fault else None
 
 
 def _pending(h: NodeState) -> NodeFault | None:

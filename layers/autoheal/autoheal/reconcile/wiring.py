@@ -8,6 +8,7 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
@@ -30,6 +31,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     NodeDirectory.cluster,
     FaultQueue.send,
     Notifier.needs_human,  # needs-human notices whose publish failed in remediate
+    LedgerLadderStats.record,  # the adaptive ladder's counters: an action's outcome
 )
 
 
@@ -46,6 +48,7 @@ def build_deps(
         policy=policy,
         clock=clock,
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
+        stats=LedgerLadderStats(dynamodb, settings.table_name, policy.adaptive.window),
     )
 
 

@@ -26,16 +26,25 @@ def decide_all(
     infos: Mapping[str, ClusterInfo],
     now: datetime,
     policy: RemediationPolicy,
+    stats: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[NodePlan]:
-    return [node_plan(node, histories[ref], infos.get(ref[0]), now, policy) for ref, node in nodes.items()]
+    """`stats`: the adaptive ladder's counters of the batch's signals (none: the static table)."""
+    return [
+        node_plan(node, histories[ref], infos.get(ref[0]), now, policy, stats) for ref, node in nodes.items()
+    ]
 
 
 def node_plan(
-    node: Node, history: NodeState, info: ClusterInfo | None, now: datetime, policy: RemediationPolicy
+    node: Node,
+    history: NodeState,
+    info: ClusterInfo | None,
+    now: datetime,
+    policy: RemediationPolicy,
+    stats: Mapping[str, Mapping[str, int]] | None = None,
 ) -> NodePlan:
     """The ladder's decision, checked by the guards before and after it."""
     faults = NodeFaults(tuple(node.faults))
-    decision = decide(faults, history, now, policy)
+    decision = decide(faults, history, now, policy, stats)
     step = policy.step(decision.step) if decision.acts else None
     action = step.action if step else None
     if decision.kind is DecisionKind.IGNORE:

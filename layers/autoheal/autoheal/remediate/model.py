@@ -27,6 +27,7 @@ from autoheal.ports import (
     Directory,
     DroppedFaults,
     HumanNotifier,
+    LadderStats,
     NodeActions,
     NodeStates,
     Notices,
@@ -57,6 +58,7 @@ class Deps:
     rng: random.Random = field(default_factory=random.Random)
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
     verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
+    stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
 
 
 @dataclass(frozen=True)

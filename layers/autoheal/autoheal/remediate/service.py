@@ -6,7 +6,8 @@
              reconcile's `RestorePending` faults are set aside for `restore.resume` (6b)
 2. `resolve`  faults -> one `Node` per current cluster node, keyed by the cluster's name (ListClusterNodes
              and DescribeCluster once per cluster); a cluster that cannot be read holds its own faults
-3. `decide`   nodes + states + cluster descriptions -> `NodePlan`s: the ladder and guards (pure); a
+3. `decide`   nodes + states + cluster descriptions (+ the adaptive ladder's counters of the batch's
+             signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
              a fault held past the ceiling goes to a human
@@ -24,7 +25,8 @@
 6b. `restore` the retire rung's second call: each lemon the delete accepted gets its group restored
              (BatchAddClusterNodes under the token its claim wrote to the ledger; see the module)
 7. `record`   receipts -> node states, attempts, rows, metrics; committed in one batch write, with
-             each needs-human notice pending in its node's state item
+             each needs-human notice pending in its node's state item; then a recurrence after a heal
+             turns that heal's success into a failure in the adaptive ladder's counters (`adaptive`)
 8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
              (rate-limited); later faults back on the queue with their delay; humans told, then the
              pending notices cleared (a failed publish is re-sent by reconcile)
@@ -46,6 +48,7 @@ from autoheal.core import transitions
 from autoheal.ports import Clock
 from autoheal.reconcile.restores import RESTORE_PENDING
 from autoheal.remediate.act import act
+from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
@@ -91,7 +94,8 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     infos = resolved.infos
     loaded = load_states([*resolved.nodes, *resolved.held], infos, deps.states)
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
-    plans = decide_all(resolved.nodes, states, infos, now, deps.policy)
+    counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
+    plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
@@ -118,6 +122,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
     recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
+    count_recurrences(claims.claimed, deps.stats)
     restored = Effects(calls=restores.calls, metrics=restores.metrics)
     resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
     effects = Effects.combined(

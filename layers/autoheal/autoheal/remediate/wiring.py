@@ -12,6 +12,7 @@ from typing import Any
 from autoheal import clients
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
@@ -51,6 +52,8 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerVerdicts.record_dropped,
     Notifier.needs_human,
     FaultQueue.requeue,
+    LedgerLadderStats.counters,  # the adaptive ladder (on only): one BatchGetItem of the batch's signals
+    LedgerLadderStats.record,  # a recurrence after a heal: that success becomes a failure
 )
 
 
@@ -76,6 +79,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         clock=clock,
         notices=LedgerNotices(dynamodb, table),
         verdicts=LedgerVerdicts(dynamodb, table),
+        stats=LedgerLadderStats(dynamodb, table, policy.adaptive.window),
     )
 
 
