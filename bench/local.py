@@ -118,7 +118,7 @@ class _Remediation:
 def _storm(n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter) -> dict[str, Any]:
     """One storm of ``n`` faults: its clusters, ``n`` intake deliveries, one counted remediate run."""
     layout = storm_layout(n)
-    fixtures = _create_clusters(local, world, layout)
+    fixtures = create_clusters(local, world, layout)
     ids, events = _storm_events(world, fixtures, layout)
     intake_seconds = _deliver_one_by_one(world, events)
     remediation = _remediate_counted(world, counter)
@@ -126,7 +126,7 @@ def _storm(n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter) -
     return _storm_figures(n, layout, remediation, counter, latencies)
 
 
-def _create_clusters(
+def create_clusters(
     local: LocalAws, world: LocalWorld, layout: list[tuple[str, str, int]]
 ) -> dict[str, ClusterFixture]:
     from hyperpod_local.plane.clusters import GroupSpec, create_cluster

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from bench.inmemory import quiet_logs
-from bench.ratios import MAX_IDS_PER_DELETE, group_sizes, min_calls, storm_layout
+from bench.ratios import MAX_IDS_PER_DELETE, min_calls, storm_layout
 
 if TYPE_CHECKING:
     from hyperpod_local.plane.clusters import ClusterFixture
@@ -54,10 +54,11 @@ def run(sizes: tuple[int, ...] = (1, 60), crash_sizes: tuple[int, ...] = (3,)) -
 
 def retire_restore(world: LocalWorld, n: int, *, crash: bool = False) -> dict[str, Any]:
     """Make `n` lemons over the bench's clusters and groups, retire and restore them; the figures."""
+    from bench.local import create_clusters
     from hyperpod_local.stack.crash import DIES_AFTER_THE_CALL, Crash
 
     layout = storm_layout(n)
-    fixtures = _clusters(world, layout)
+    fixtures = create_clusters(world.aws, world, layout)
     lemons = [(c, fixtures[c].in_group(g)[i].logical_id) for c, g, i in layout]
     for _ in range(2):  # reboot, then replace
         _faults(world, fixtures, lemons)
@@ -76,22 +77,6 @@ def retire_restore(world: LocalWorld, n: int, *, crash: bool = False) -> dict[st
     else:
         world.remediate(records)
     return _figures(world, fixtures, n, crash)
-
-
-def _clusters(world: LocalWorld, layout: list[tuple[str, str, int]]) -> dict[str, ClusterFixture]:
-    from hyperpod_local.plane.clusters import GroupSpec, create_cluster
-
-    sm = world.aws.client("sagemaker")
-    return {
-        name: create_cluster(
-            sm,
-            world.control,
-            name,
-            [GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller")]
-            + [GroupSpec(g, "ml.p5.48xlarge", size, node_type="Compute") for g, size in groups.items()],
-        )
-        for name, groups in group_sizes(layout).items()
-    }
 
 
 def _faults(world: LocalWorld, fixtures: dict[str, ClusterFixture], lemons: list[tuple[str, str]]) -> None:
