@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,28 +179,15 @@ def test_an_application_fault_is_ignored_with_its_reason_even_within_the_window(
     d = decide(NodeFaults((fault("XidError:13"),)), fresh(), T0, POLICY)
     assert (d.kind, d.reason) == (DecisionKind.IGNORE, Reason.APPLICATION_FAULT)
     assert d.rule.startswith("table: XidError:13 → none")
-    rebooted = NodeState(
-        cluster="c1",
-        node_key=NODE,
-        version=2,
-        status=NodeStatus.IN_PROGRESS,
-        step=0,
-        last_action=Action.REBOOT,
-        last_action_at=T0,
-        last_attempt_at=T0,
-        last_outcome=LastOutcome.ACCEPTED,
-        action_times={Action.REBOOT: (T0,)},
-        seen_event_ids=("e0",),
-    )
+    rebooted = rebooted_at_t0(last_attempt_at=T0, last_outcome=LastOutcome.ACCEPTED, seen_event_ids=("e0",))
     later = fault("XidError:31", at=T0 + timedelta(hours=1))
     d = decide(NodeFaults((later,)), rebooted, T0 + timedelta(hours=1), POLICY)
     assert (d.kind, d.reason) == (DecisionKind.IGNORE, Reason.APPLICATION_FAULT)  # no climb
 
 
-def test_a_failure_signal_still_climbs() -> None:
-    """Failure signals are the ladder's own: the table never turns them into `none`."""
-    policy = RemediationPolicy(signal_first_rung={"RebootFailed": Rung.NONE})
-    rebooted = NodeState(
+def rebooted_at_t0(**more: Any) -> NodeState:
+    """A node whose reboot went out at T0 and is still in progress."""
+    return NodeState(
         cluster="c1",
         node_key=NODE,
         version=2,
@@ -208,7 +196,14 @@ def test_a_failure_signal_still_climbs() -> None:
         last_action=Action.REBOOT,
         last_action_at=T0,
         action_times={Action.REBOOT: (T0,)},
+        **more,
     )
+
+
+def test_a_failure_signal_still_climbs() -> None:
+    """Failure signals are the ladder's own: the table never turns them into `none`."""
+    policy = RemediationPolicy(signal_first_rung={"RebootFailed": Rung.NONE})
+    rebooted = rebooted_at_t0()
     failed = fault("RebootFailed", at=T0 + timedelta(minutes=10), source=FaultSource.CLUSTER_EVENT)
     d = decide(NodeFaults((failed,)), rebooted, T0 + timedelta(minutes=10), policy)
     assert (d.kind, d.reason, d.step) == (DecisionKind.ACT, Reason.LAST_ACTION_FAILED, 1)
