@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 MAX_NODES_PER_CALL = 25  # BatchReboot/ReplaceClusterNodes
 MAX_IDS_PER_DELETE = 50  # BatchDeleteClusterNodes: NodeIds and NodeLogicalIds, combined
+MAX_NODES_PER_ADD = 50  # BatchAddClusterNodes: across its (at most 5) instance groups
 #: The two clusters of every storm and their GPU groups; a storm puts CLUSTER_SHARE of its faults on the
 #: first cluster, the rest on the second, round-robin over each cluster's groups.
 CLUSTERS: Mapping[str, tuple[str, ...]] = {

@@ -4,11 +4,12 @@ control plane) through LocalWorld, with `RetireAndRestore` on and the relaxed gu
 Each lemon is made the way the ladder meets one: a fault (reboot), the fault again (replace), the fault
 once more (retire). The last remediate invocation is measured: its BatchDeleteClusterNodes calls
 (at most 50 ids per call, the API's combined limit: minimum Σ ceil(n/50) per cluster) and its
-BatchAddClusterNodes calls (one per retired node: each retire record has its own ClientToken, so the
-adds are not grouped). With `crash=True` that invocation dies after its calls, before writing their
-outcome; SQS redelivers its messages, reconcile records the retires as taken and queues a
-`RestorePending` fault per node, and remediate resumes each restore under its stored token: the
-figures then count the nodes the control plane added in all (goal: one per lemon, never two).
+BatchAddClusterNodes calls (at most 5 groups and 50 nodes per call: minimum Σ ceil(n/50) per cluster
+while its groups fit in 5; each call's ClientToken and parameters are in its members' records before
+it is made). With `crash=True` that invocation dies after its calls, before writing their outcome;
+SQS redelivers its messages, reconcile records the retires as taken and queues a `RestorePending`
+fault per node, and remediate re-sends each call under its stored token: the figures then count the
+nodes the control plane added in all (goal: one per lemon, never two).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from bench.inmemory import quiet_logs
-from bench.ratios import MAX_IDS_PER_DELETE, min_calls, storm_layout
+from bench.ratios import MAX_IDS_PER_DELETE, MAX_NODES_PER_ADD, min_calls, storm_layout
 
 if TYPE_CHECKING:
     from hyperpod_local.plane.clusters import ClusterFixture
@@ -100,6 +101,8 @@ def _figures(world: LocalWorld, fixtures: dict[str, ClusterFixture], n: int, cra
         if v.logical_id not in fixture.logical_ids()
     ]
     minimum = min_calls({(c, DELETE): k for c, k in retired.items()}, limit=MAX_IDS_PER_DELETE)
+    first_adds = {c.client_token: c for c in adds}.values()  # a re-sent call counted once
+    to_add = Counter(c.cluster for c in first_adds for _, n in c.nodes_to_add for _ in range(n))
     return {
         "lemons": n,
         "crash_after_the_call": crash,
@@ -108,8 +111,10 @@ def _figures(world: LocalWorld, fixtures: dict[str, ClusterFixture], n: int, cra
         "min_delete_calls": minimum,
         "nodes_retired": sum(retired.values()),
         "add_calls": len(adds),
+        "add_sizes": sorted((sum(n for _, n in c.nodes_to_add) for c in first_adds), reverse=True),
+        "min_add_calls": min_calls({(c, ADD): k for c, k in to_add.items()}, limit=MAX_NODES_PER_ADD),
         "add_tokens": len(tokens),
         "add_calls_per_token": max(tokens.values(), default=0),
         "nodes_added": len(added),
-        "nodes_added_twice": max(0, len(added) - len(tokens)),
+        "nodes_added_twice": max(0, len(added) - sum(retired.values())),  # beyond one per retired node
     }

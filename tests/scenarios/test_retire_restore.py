@@ -195,3 +195,108 @@ def test_an_added_node_still_pending_past_the_deadline_goes_to_a_human(world_on:
     assert h.status is NodeStatus.NEEDS_HUMAN and h.notify_pending is not None
     assert h.restore_ids[0] in h.notify_pending and "Pending" in h.notify_pending
     assert late.metrics.total("RestoreFailures", ErrorCode="DeadlinePassed") == 1
+
+
+# --- restores batched to the API's limits (one add call per <= 5 groups / 50 nodes) -----------------
+
+
+def two_group_cluster(world: LocalWorld) -> ClusterFixture:
+    return create_cluster(
+        world.aws.client("sagemaker"),
+        world.control,
+        "train-2g",
+        [
+            GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller"),
+            GroupSpec("gpu-a", "ml.p5.48xlarge", 4, node_type="Compute"),
+            GroupSpec("gpu-b", "ml.p5.48xlarge", 4, node_type="Compute"),
+        ],
+    )
+
+
+def make_lemons(world: LocalWorld, cluster: ClusterFixture, logical_ids: list[str]) -> None:
+    """Reboot, replace, then the faults come back once more (the third delivery), together."""
+    for _ in range(2):
+        world.deliver([fault(world, cluster, key) for key in logical_ids])
+        world.remediate()
+        world.advance(minutes(20).total_seconds())
+    world.deliver([fault(world, cluster, key) for key in logical_ids])
+
+
+def added(world: LocalWorld, cluster: ClusterFixture) -> list[str]:
+    return [
+        n.logical_id for n in world.control.nodes(cluster.name) if n.logical_id not in cluster.logical_ids()
+    ]
+
+
+def test_lemons_of_two_groups_are_restored_in_one_add_call_each_taking_its_slot(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = two_group_cluster(world)
+    lemons = [cluster.in_group("gpu-a")[0].logical_id, cluster.in_group("gpu-a")[1].logical_id]
+    lemons.append(cluster.in_group("gpu-b")[0].logical_id)
+    make_lemons(world, cluster, lemons)
+    topic = world.topic_messages
+    topic()
+
+    report = world.remediate()
+
+    (add,) = world.calls(ADD)  # one call for the cluster's three restores, not one per node
+    assert add.nodes_to_add == (("gpu-a", 2), ("gpu-b", 1))
+    states = [state(world, cluster.name, key) for key in lemons]
+    assert {h.restore_token for h in states} == {add.client_token}
+    assert {h.restore_batch for h in states} == {(("gpu-a", 2), ("gpu-b", 1))}
+    assert all(h.restore_status == "added" and len(h.restore_ids) == 1 for h in states)
+    assert sorted(i for h in states for i in h.restore_ids) == sorted(added(world, cluster))
+    assert [(c.operation, c.size, c.failed) for c in report.calls if c.operation == ADD] == [(ADD, 3, 0)]
+    assert report.metrics.total("RestoredNodes") == 3
+    (message,) = topic()  # the retires told, with what was restored (information, one per cluster)
+    told = {n["node_key"]: n for n in message["nodes"]}
+    assert sorted(told) == sorted(lemons)
+    for h in states:
+        reason = told[h.node_key]["reason"]
+        assert reason.startswith("retired_and_restored: ") and "after 1 replace;" in reason
+        assert f"group {h.instance_group} restored with NodeLogicalId {h.restore_ids[0]}" in reason
+        assert (
+            told[h.node_key]["signal"] == "NvidiaErrorTerminate"
+            and told[h.node_key]["last_action"] == "retire"
+        )
+
+    world.advance(minutes(10).total_seconds())  # the added nodes run
+    tracked = world.reconcile()
+
+    assert [r.verdict for r in tracked.rows if r.node_key in lemons] == ["restored"] * 3
+    assert tracked.metrics.total("ActionResults", Action="retire", Result="healed") == 3
+    assert tracked.metrics.total("ActionResults", Action="retire", Signal="unknown") == 0
+    (message,) = topic()
+    reasons = [n["reason"] for n in message["nodes"]]
+    assert len(reasons) == 3 and all(r.startswith("restore_running: ") for r in reasons)
+    assert target_count(world, cluster.name, "gpu-a") == 4 and target_count(world, cluster.name, "gpu-b") == 4
+
+
+def test_a_partly_redelivered_batch_resends_its_one_call_and_never_adds_twice(world_on: LocalWorld) -> None:
+    world = world_on
+    cluster = two_group_cluster(world)
+    lemons = [cluster.in_group("gpu-a")[0].logical_id, cluster.in_group("gpu-a")[1].logical_id]
+    lemons.append(cluster.in_group("gpu-b")[0].logical_id)
+    make_lemons(world, cluster, lemons)
+    records = world.drain()
+    with pytest.raises(Crash):  # the delete and the add went out; their outcome was never written
+        world.remediate(records, deps_hook=DIES_AFTER_THE_CALL)
+    (first,) = world.calls(ADD)
+    first_added = sorted(added(world, cluster))
+    world.advance(minutes(16).total_seconds())
+    world.remediate(records)  # SQS redelivers the batch whose invocation died
+    world.reconcile()  # the retires recorded as taken, their restores queued (one fault each)
+    pending = world.drain()
+    assert len(pending) == 3
+
+    world.remediate(pending[:1])  # only one member comes back first
+    world.remediate(pending[1:])  # then the two others, together
+
+    adds = world.calls(ADD)
+    assert len(adds) == 3 and {(a.client_token, a.nodes_to_add) for a in adds} == {
+        (first.client_token, first.nodes_to_add)
+    }
+    assert sorted(added(world, cluster)) == first_added  # the same three nodes, none twice
+    states = [state(world, cluster.name, key) for key in lemons]
+    assert sorted(i for h in states for i in h.restore_ids) == first_added
+    assert target_count(world, cluster.name, "gpu-a") == 4 and target_count(world, cluster.name, "gpu-b") == 4

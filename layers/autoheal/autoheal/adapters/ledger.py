@@ -122,6 +122,8 @@ def state_to_item(h: NodeState, now: datetime) -> dict[str, Any]:
         "restore_ids": list(h.restore_ids) or None,
         "restore_at": iso(h.restore_at),
         "restore_status": h.restore_status,
+        "restore_batch": [[g, n] for g, n in h.restore_batch] or None,
+        "restore_slot": h.restore_slot,
     }
     if h.intent_action is not None:
         item["intent_step"] = h.intent_step
@@ -170,6 +172,8 @@ def item_to_state(item: Mapping[str, Any]) -> NodeState:
         restore_ids=tuple(item.get("restore_ids") or ()),
         restore_at=from_iso(item.get("restore_at")),
         restore_status=item.get("restore_status"),
+        restore_batch=tuple((str(g), int(n)) for g, n in item.get("restore_batch") or ()),
+        restore_slot=int(item["restore_slot"]) if item.get("restore_slot") is not None else None,
     )
 
 

@@ -100,6 +100,11 @@ class NodeState:
     restore_ids: tuple[str, ...] = ()
     restore_at: datetime | None = None
     restore_status: str | None = None  # RestoreStatus value
+    # the add call this retire's restore is part of (several retires share one call): its exact
+    # NodesToAdd and this node's slot in it (index among the group's returned ids, sorted); the
+    # call's ClientToken is `restore_token`. Written before the call, re-sent as is on every retry.
+    restore_batch: tuple[tuple[str, int], ...] = ()
+    restore_slot: int | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_expires_at is not None and self.claim_expires_at > now

@@ -337,16 +337,33 @@ def retire_intended(claim: NodeState, token: str, target: int | None) -> NodeSta
     )
 
 
-def restore_sending(h: NodeState, now: datetime) -> NodeState:
-    """Written just before the add: from here on the add may have been made, so a retry re-sends the
-    same token (same nodes within 8 hours) instead of judging by the counts alone."""
-    return replace(h, restore_at=now)
+def restore_sending(
+    h: NodeState, now: datetime, token: str, nodes_to_add: tuple[tuple[str, int], ...], slot: int
+) -> NodeState:
+    """Written just before the add: the call this node's restore is part of (its token, its exact
+    parameters, the node's slot). From here on the add may have been made, so a retry re-sends that
+    same call (same nodes within 8 hours) instead of judging by the counts alone."""
+    return replace(h, restore_at=now, restore_token=token, restore_batch=nodes_to_add, restore_slot=slot)
 
 
 def restore_recorded(
-    h: NodeState, status: str, ids: tuple[str, ...], error_code: str | None, now: datetime
+    h: NodeState,
+    status: str,
+    ids: tuple[str, ...],
+    error_code: str | None,
+    now: datetime,
+    sent: NodeState | None = None,
 ) -> NodeState:
-    """The add's outcome (or that none was needed): kept on the node's state for reconcile."""
+    """The add's outcome (or that none was needed): kept on the node's state for reconcile, with the
+    call it was part of (`sent`: the state written before the call, if one was)."""
+    if sent is not None:
+        h = replace(
+            h,
+            restore_token=sent.restore_token,
+            restore_batch=sent.restore_batch,
+            restore_slot=sent.restore_slot,
+            restore_at=sent.restore_at,
+        )
     return replace(
         h,
         restore_status=status,

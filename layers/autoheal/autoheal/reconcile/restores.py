@@ -8,8 +8,9 @@ whose last action (or crashed intent) is a retire with a restore token:
   token (within 8 hours: the first call's NodeLogicalIds, never a second node);
 - a restore still `planned` (its add failed transiently, the group could not be read, the outcome was
   lost) is re-driven the same way once `redrive_after` has passed;
-- an `added` restore is tracked: every added NodeLogicalId `Running` -> closed as restored; past the
-  policy's `restore_deadline` -> a human, told what is known (the ids and their statuses);
+- an `added` restore is tracked: every added NodeLogicalId `Running` -> closed as restored, the
+  operator told (`running`, information); past the policy's `restore_deadline` -> a human, told
+  what is known (the ids and their statuses);
 - `not_needed`/`running`/`failed` restores fall through to the generic rules (gone -> closed).
 """
 
@@ -23,8 +24,9 @@ from autoheal.adapters.notify import HumanNeeded, notice
 from autoheal.core import restore, transitions
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
 from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
-from autoheal.observability import Metric, MetricCounts
+from autoheal.observability import Metric, MetricCounts, signal_class
 from autoheal.policy import Action, RemediationPolicy
+from autoheal.remediate import restore_notices
 
 #: The signal of the fault that asks remediate to resume a restore.
 RESTORE_PENDING = "RestorePending"
@@ -75,7 +77,9 @@ def judge(
         )
     statuses = _statuses(h, nodes)
     if statuses and all(s == "Running" for s in statuses.values()):
-        metrics.add(Metric.ACTION_RESULTS, Action=Action.RETIRE.value, Signal="unknown", Result="healed")
+        metrics.add(
+            Metric.ACTION_RESULTS, Action=Action.RETIRE.value, Signal=_signal_class(h), Result="healed"
+        )
         if h.last_action_at is not None:
             metrics.observe(
                 Metric.TIME_TO_HEALTHY, (now - h.last_action_at).total_seconds(), Action=Action.RETIRE.value
@@ -95,6 +99,19 @@ def judge(
         )
         return transitions.with_notice(stopped, notice(told, now)), None, "restore_deadline_passed"
     return None, None, "wait"
+
+
+def running(h: NodeState, verdict: str, now: datetime) -> HumanNeeded | None:
+    """The operator's notice for a restore this round closed (`restored`), else None."""
+    if verdict != "restored":
+        return None
+    return restore_notices.running(h, restore_notices.signal_of(h), now)
+
+
+def _signal_class(h: NodeState) -> str:
+    """The lemon's fault signal class (a bounded metric dimension), from the fault kept on its state."""
+    fault = NodeFault.model_validate_json(h.pending_fault) if h.pending_fault else None
+    return signal_class(fault.signal, fault.source) if fault else signal_class(None)
 
 
 def restored(h: NodeState) -> NodeState:

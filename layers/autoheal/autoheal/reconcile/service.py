@@ -115,6 +115,7 @@ class _Change:
     attempt: AttemptRecord | None = None
     fault: NodeFault | None = None
     outcome: Outcome | None = None
+    told: HumanNeeded | None = None  # information for an operator, once applied (a restore's end)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     faults: list[NodeFault] = []
     unchanged: list[NodeState] = []
     unreachable: dict[str, str] = {}
+    told: list[HumanNeeded] = []
     for history in deps.open_nodes.open_nodes(cluster):
         try:
             observed, exists = _observe(history, deps.directory)
@@ -166,6 +168,8 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
             faults.append(change.fault)
+        if change.told is not None:
+            told.append(change.told)
         if change.outcome is not None and deps.stats is not None:
             _count(change.outcome, deps.stats, now, deps.policy, report.metrics)
         logger.info(
@@ -180,7 +184,19 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
         report.enqueued = len(faults)
     report.notices_resent = _resend_notices(unchanged, deps, now)
+    _tell(told, deps)
     return report
+
+
+def _tell(told: list[HumanNeeded], deps: ReconcileDeps) -> None:
+    """Information (a restore's added nodes running): published once, a failure logged, not retried
+    (the ledger and `history` hold the same facts)."""
+    if not told:
+        return
+    try:
+        deps.notifier.needs_human(told)
+    except NotifyError:
+        logger.exception("restore notice not published", extra={"nodes": len(told)})
 
 
 def _count(
@@ -235,7 +251,8 @@ def _restore_change(
     except ClusterNotFound:
         nodes = None
     state, fault, label = restores.judge(h, nodes, now, deps.policy, metrics)
-    return (_Change(state, h.version, fault=fault) if state is not None else None), label
+    told = restores.running(h, label, now)
+    return (_Change(state, h.version, fault=fault, told=told) if state is not None else None), label
 
 
 def _observe(history: NodeState, directory: Directory) -> tuple[Observed | None, bool]:

@@ -22,6 +22,7 @@ from autoheal.core.results import EntryOutcome, EntryResult
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.observability import Metric, MetricCounts
 from autoheal.policy import Action, RemediationPolicy
+from autoheal.remediate import restore_notices
 from autoheal.remediate.act import Acted
 from autoheal.remediate.claim import Claimed, human
 from autoheal.remediate.model import RETRY_MAX_SECONDS, Effects, Later, NodeRow
@@ -64,6 +65,8 @@ def record(
             if restoring is not None and failed(state, restoring):  # retired, not restored: a human
                 state = replace(state, status=NodeStatus.NEEDS_HUMAN)
                 row = replace(row, reason=f"restore_failed:{restoring.error_code}")
+            elif restoring is not None and (info := restore_notices.retired(state, c.node.latest.signal)):
+                effects.humans.append(info)  # information: retired, group restored (not stored)
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
                 told = human(state, row.reason, c.node.latest.signal)
                 state = transitions.with_notice(state, notice(told, now))
