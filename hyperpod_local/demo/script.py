@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from autoheal.remediate.service import CallRow, RemediationReport
 from hyperpod_local.demo import render
+from hyperpod_local.demo.dying import remediate_dies
 from hyperpod_local.demo.record import Invocation, NodeKey, ReconcileRound, RunRecord
 from hyperpod_local.demo.scenario_file import (
     PLACEHOLDER_RE,
@@ -37,7 +37,6 @@ from hyperpod_local.demo.scenario_file import (
 )
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.plane.model import BatchCall
-from hyperpod_local.stack.crash import DIES_AFTER_THE_CALL, DIES_BEFORE_THE_CALL, Crash
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
 from hyperpod_local.stack.world import LocalWorld
@@ -214,7 +213,7 @@ class ScriptRunner:
         if step.dies is None:
             report, died = self.world.remediate(records), None
         else:
-            report, died = self._dies(records, step.dies)
+            report, died = remediate_dies(self.world, records, step.dies)
         invocation = Invocation(number, at, self.phase, len(records), report, died)
         self.invocations.append(invocation)
         self._say(render.invocation_line(invocation, self._cluster_names()))
@@ -236,23 +235,6 @@ class ScriptRunner:
             for view in self.world.control.nodes(name)
             if view.logical_id not in fixture.logical_ids()
         ]
-
-    def _dies(self, records: list[dict[str, Any]], when: str) -> tuple[RemediationReport, str | None]:
-        """A remediate invocation that dies at ``when``: its report is lost, its messages go back to the
-        queue (as SQS makes them visible again); the calls it made are the control plane's."""
-        before = len(self.world.control.calls)
-        hook = DIES_AFTER_THE_CALL if when == "after_the_call" else DIES_BEFORE_THE_CALL
-        try:
-            report = self.world.remediate(records, deps_hook=hook)
-        except Crash:
-            self.world.settle(records, [r["messageId"] for r in records])
-        else:  # it never reached that step (nothing to act on): an invocation like any other
-            return report, None
-        calls = [
-            CallRow(c.action, c.cluster, c.size, len(c.failed_codes), c.error_code)
-            for c in self.world.control.calls[before:]
-        ]
-        return RemediationReport(calls=calls), when
 
     def _reconcile(self) -> None:
         report = self.world.reconcile()

@@ -123,7 +123,7 @@ def test_remediate_counters(demo: Any) -> None:
     summary, *_ = demo
     assert summary["remediate"] == {
         "invocations": 8,
-        "invocations_died": 1,  # the lemon's retire: its report (and its counts) lost
+        "invocations_died": 1,  # the lemon's retire: its counts lost, its decisions rebuilt
         # 68 enqueued by intake + the busy node's re-queued retry + the dead invocation's message
         # redelivered + reconcile's RestorePending
         "messages": 71,
@@ -132,7 +132,7 @@ def test_remediate_counters(demo: Any) -> None:
         "retries_scheduled": 1,
         "escalations": 1,
         "needs_human": 0,
-        "notifications": 0,
+        "notifications": 2,  # the lemon retired and its group restored; the added node running
         "claim_conflicts": 0,
         "nodes_closed": 0,
         "faults_held": 0,
@@ -142,6 +142,7 @@ def test_remediate_counters(demo: Any) -> None:
     assert decisions == [
         (act("first_fault", "reboot"), 62),  # 60 storm + duplicate + the HMA node's 2 faults as one
         (act("fault_recurred", "replace"), 1),
+        (act("fault_recurred", "retire"), 1),  # in the invocation that died after its calls
         (act("restore_resumed", "retire", "added"), 1),  # the add re-sent under its stored token
         (act("retry_after_transient_failure", "reboot"), 1),
         (act("retry_scheduled", "reboot", "transient", "InstanceIdInUse"), 1),
@@ -163,7 +164,8 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
     assert story(LABEL_LEMON) == [
         (1, "reboot", "first_fault", None),
         (5, "replace", "fault_recurred", None),
-        (7, None, "node_not_in_cluster", None),  # #6 died after its delete and add: no report
+        (6, "retire", "fault_recurred", None),  # #6 died after its delete and add (its report rebuilt)
+        (7, None, "node_not_in_cluster", None),
         (8, "retire", "restore_resumed", None),
     ]
     assert [(r["round"], r["verdict"]) for r in lemon["reconcile"]] == [
@@ -203,7 +205,10 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
             "ActionResults",
             (("Action", "reboot"), ("Result", "healed"), ("Signal", "NvidiaErrorTerminate")),
         ): 62,
-        ("ActionResults", (("Action", "retire"), ("Result", "healed"), ("Signal", "unknown"))): 1,
+        (
+            "ActionResults",
+            (("Action", "retire"), ("Result", "healed"), ("Signal", "NvidiaErrorTerminate")),
+        ): 1,
         ("BatchCalls", (("Action", "reboot"),)): 7,
         ("BatchCalls", (("Action", "replace"),)): 1,
         ("ClaimsRecovered", (("Resolution", "recorded_as_taken"),)): 1,
