@@ -162,6 +162,7 @@ def attempt_json(a: AttemptRecord) -> dict[str, Any]:
         "request_id": a.request_id,
         "source_event_ids": list(a.source_event_ids),
         "rule": a.rule,
+        "recommendation": a.recommendation,
     }
 
 
@@ -193,6 +194,11 @@ def record_lines(record: NodeRecord) -> list[str]:
             for a in record.attempts
         ]
         lines += ["  " + line for line in table(ATTEMPT_HEADERS, rows)]
+        lines += [  # HyperPod's text, not a verdict (its RepairAction is)
+            f"  recommendation with the {a.action} at {cell(a.at)}: {a.recommendation}"
+            for a in record.attempts
+            if a.recommendation
+        ]
     else:
         lines.append("  no attempts recorded")
     return lines

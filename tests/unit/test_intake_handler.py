@@ -284,3 +284,27 @@ def test_a_selftest_event_naming_any_other_cluster_is_ignored_and_counted(sqs: S
     result = app.lambda_handler(event, FakeContext())
     assert result["ignored"] == {"selftest_not_reserved": 1}
     assert result["enqueued"] == 0  # no SQS call: the stubber has no response queued
+
+
+def test_aws_example_recommendation_is_kept_on_the_fault_as_information_not_a_verdict(sqs: Stubber) -> None:
+    """AWS's documented Node Health Event pairs `RepairAction: None` with the Recommendation "Please
+    Replace the Faulty Node." and documents neither field's values: the text rides on the fault (for
+    `history`), the repair action stays `None`, so the ladder's own first rung decides."""
+    sent: list[dict[str, Any]] = []
+    client = clients.client("sqs")
+    client.meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
+    )
+    sqs.add_response(
+        "send_message_batch",
+        {"Successful": [{"Id": "m0", "MessageId": "a", "MD5OfMessageBody": "0" * 32}], "Failed": []},
+    )
+    event = load_event("node-health-unhealthy.json")
+    assert event["detail"]["HealthSummary"]["Recommendation"] == "Please Replace the Faulty Node."
+
+    result = app.lambda_handler(event, FakeContext())
+
+    assert result["enqueued"] == 1
+    (fault,) = [json.loads(e["MessageBody"]) for e in sent[0]["Entries"]]
+    assert fault["recommendation"] == "Please Replace the Faulty Node."
+    assert fault["repair_action"] == "None" and fault["signal"] == "NvidiaErrorTerminate"  # not Replace

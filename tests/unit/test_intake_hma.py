@@ -113,6 +113,7 @@ def test_slurm_sample_fault_names_node_group_cluster_time_and_log_event() -> Non
         "signal": "XidError:79",
         "severity": Severity.ERROR,
         "repair_action": RepairAction.UNKNOWN,
+        "recommendation": None,  # a Node Health Event field only
         "xid": 79,  # issue 17: the signal table keys its Xid rules on it
         "source": FaultSource.HMA_LOG,
         "source_event_id": first["id"],

@@ -101,6 +101,11 @@ class NodeFault(BaseModel):
     reason: str = Field(default="", max_length=2048, description="human text from the event")
     severity: Severity = Severity.ERROR
     repair_action: RepairAction | None = None
+    #: A Node Health Event's `HealthSummary.Recommendation` text, kept as it came: information for
+    #: `history`, not a verdict. AWS documents the field only by its example ("Please Replace the
+    #: Faulty Node.", on an event whose RepairAction is None), with no values or meaning:
+    #: https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html
+    recommendation: str | None = Field(default=None, max_length=1024)
     #: The NVIDIA Xid the fault reports, where its record names one (HMA log records); the signal
     #: table keys its Xid rules on it (`autoheal.signals`). None: no Xid, or a message queued before.
     xid: int | None = Field(default=None, ge=0, le=999)

@@ -64,6 +64,8 @@ class AttemptRecord:
     source_event_ids: tuple[str, ...] = field(default_factory=tuple)
     #: Which rule chose the rung (`Decision.rule`); None on items written before it was recorded.
     rule: str | None = None
+    #: The fault's Node Health `Recommendation` text, if it had one (information, not a verdict).
+    recommendation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def attempt_to_item(a: AttemptRecord, ttl: timedelta) -> dict[str, Any]:
         "node_logical_id": a.node_logical_id,
         "signal": a.signal,
         "rule": a.rule[:512] if a.rule else None,
+        "recommendation": a.recommendation[:1024] if a.recommendation else None,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -221,4 +224,5 @@ def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
         signal=item.get("signal"),
         source_event_ids=tuple(item.get("source_event_ids") or ()),
         rule=item.get("rule"),
+        recommendation=item.get("recommendation"),
     )

@@ -169,6 +169,7 @@ def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetim
         signal=c.node.latest.signal,
         source_event_ids=c.node.event_ids,
         rule=c.decision.rule or None,
+        recommendation=c.node.latest.recommendation,
     )
 
 

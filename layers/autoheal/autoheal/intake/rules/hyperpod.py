@@ -78,6 +78,7 @@ def node_health(event: NodeHealthEvent) -> Disposition:
         reason=reason_text(summary.health_status_reason, summary.recommendation),
         severity=Severity.ERROR,
         repair_action=summary.repair_action,
+        recommendation=summary.recommendation.strip()[:1024] or None,
         source=FaultSource.NODE_HEALTH,
         source_event_id=event.id,
         observed_at=event.time,
