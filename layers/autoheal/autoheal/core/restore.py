@@ -4,9 +4,9 @@ A retire deletes a lemon with BatchDeleteClusterNodes; its restore adds a fresh 
 instance group with BatchAddClusterNodes, so the cluster is not left short. Rules:
 
 - **never overshoot**: the group's TargetCount is read before the retire (kept in the ledger) and
-  again before the add; a restore adds `min(1, target before - target now)` (one slot per retired
-  node; 0 when the delete did not lower the target -- Continuous provisioning then refills the slot
-  itself -- or when an earlier add already restored it);
+  again before the add; a group's restores add `min(its retired nodes, target before - target now)`
+  (one slot per retired node; 0 when the delete did not lower the target -- Continuous provisioning
+  then refills the slot itself -- or when an earlier add already restored it);
 - **batched to the API's limits**: the restores of one cluster share as few calls as the API allows
   (`plan_adds`: at most 5 groups and 50 nodes per call, so Σ ceil(n/50) calls per cluster when its
   groups fit in 5);
@@ -47,14 +47,6 @@ class RestoreStatus(StrEnum):
 def new_token() -> str:
     """A fresh ClientToken (printable, <= 64 characters)."""
     return TOKEN_PREFIX + uuid.uuid4().hex
-
-
-def nodes_to_add(target_before: int | None, target_now: int) -> int:
-    """How many nodes this retire's restore adds: its one slot, if the group is still below the
-    target it had before the retire."""
-    if target_before is None:
-        return 0
-    return max(0, min(1, target_before - target_now))
 
 
 def token_valid(h: NodeState, now: datetime) -> bool:
