@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import pytest
 
@@ -79,3 +80,14 @@ def test_a_member_stores_the_exact_call_it_is_part_of() -> None:
     )
     assert stored_call(h) == AddCall("autoheal-x", (("a", 2), ("b", 1)), {"n1": 1})
     assert stored_call(NodeState(cluster="c1", node_key="n1", restore_token="autoheal-x")) is None
+
+
+def test_a_record_from_before_batching_re_sends_its_own_one_node_call() -> None:
+    h = NodeState(
+        cluster="c1",
+        node_key="n1",
+        instance_group="a",
+        restore_token="autoheal-old",
+        restore_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert stored_call(h) == AddCall("autoheal-old", (("a", 1),), {"n1": 0})

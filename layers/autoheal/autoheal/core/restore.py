@@ -79,10 +79,16 @@ class AddCall:
 
 
 def stored_call(h: NodeState) -> AddCall | None:
-    """The add call this member's record says was (or may have been) made, if any."""
-    if h.restore_token is None or not h.restore_batch or h.restore_slot is None:
+    """The add call this member's record says was (or may have been) made, if any. A record written
+    before adds were batched has no `restore_batch`: its call was one node of its group, under its
+    own token."""
+    if h.restore_token is None:
         return None
-    return AddCall(h.restore_token, h.restore_batch, {h.node_key: h.restore_slot})
+    if h.restore_batch and h.restore_slot is not None:
+        return AddCall(h.restore_token, h.restore_batch, {h.node_key: h.restore_slot})
+    if h.restore_at is not None and h.instance_group:
+        return AddCall(h.restore_token, ((h.instance_group, 1),), {h.node_key: 0})
+    return None
 
 
 def plan_adds(
