@@ -15,9 +15,13 @@ conditional (no trip in force), so of two invocations tripping at once one recor
 tripped and whether the cached fleet size is fresh: a batch reads the API for the fleet's size (one
 ListClusters listing, one DescribeCluster per cluster) only when the cached count is older than its
 TTL, and the count is shared by every invocation through the partition (no per-container cache to go
-stale). A group's size is its `CurrentCount`, "the number of instances that are currently in the
-instance group" (https://docs.aws.amazon.com/AWSJavaSDK/latest/javadoc/com/amazonaws/services/sagemaker/model/ClusterInstanceGroupDetails.html;
-DescribeCluster: https://docs.aws.amazon.com/cli/latest/reference/sagemaker/describe-cluster.html);
+stale). A group's size is its `TargetCount`, "the number of instances you specified", as for the
+cluster breaker; `CurrentCount`, "the number of instances that are currently in the instance group",
+only when no target is given
+(https://docs.aws.amazon.com/AWSJavaSDK/latest/javadoc/com/amazonaws/services/sagemaker/model/ClusterInstanceGroupDetails.html;
+DescribeCluster: https://docs.aws.amazon.com/cli/latest/reference/sagemaker/describe-cluster.html).
+The current count drops while nodes are being rebooted or replaced, so it would inflate the share under
+remediation exactly during an incident;
 ListClusters pages with `NextToken`
 (https://docs.aws.amazon.com/AWSJavaSDK/latest/javadoc/com/amazonaws/services/sagemaker/model/ListClustersResult.html).
 """
@@ -163,7 +167,7 @@ class FleetSizes:
         self._client = client
 
     def count(self, now: datetime) -> FleetSize:
-        """Nodes per cluster (sum of its groups' CurrentCount). A cluster that cannot be described is
+        """Nodes per cluster (sum of its groups' TargetCount). A cluster that cannot be described is
         left out, logged: a smaller fleet only makes the share test stricter."""
         clusters: dict[str, int] = {}
         for page in self._client.get_paginator("list_clusters").paginate():
@@ -177,7 +181,7 @@ class FleetSizes:
                     )
                     continue
                 clusters[name] = sum(
-                    int(g.get("CurrentCount", g.get("TargetCount", 0)) or 0)
+                    int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0)
                     for g in described.get("InstanceGroups", [])
                 )
         return FleetSize(now, clusters)

@@ -73,7 +73,7 @@ class FleetTrip:
 
 @dataclass(frozen=True)
 class FleetSize:
-    """The fleet's managed nodes (sum of every instance group's CurrentCount), per cluster, as
+    """The fleet's managed nodes (sum of every instance group's TargetCount), per cluster, as
     counted at `at`."""
 
     at: datetime
