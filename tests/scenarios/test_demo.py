@@ -294,8 +294,7 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
     )
     assert (
         "node cooldown minutes 0 (deployed: 30), fleet breaker clusters 0 (deployed: 3), fleet breaker "
-        "percent 0 (deployed: 10)\nswitches: retire and restore ON for the demo (deployed: off)\n"
-        in summary
+        "percent 0 (deployed: 10)\nswitches: retire and restore ON for the demo (deployed: off)\n" in summary
     )
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out

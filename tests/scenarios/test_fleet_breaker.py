@@ -8,12 +8,15 @@ faults through, on the record."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from autoheal.adapters.fleet import TRIPPED_BY, FleetState, LedgerFleet
+from autoheal.adapters.fleet import TRIPPED_BY, FleetSizes, FleetState, LedgerFleet
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import NodeState, NodeStatus
+from autoheal.remediate.model import Deps
 from autoheal_cli.main import main
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
@@ -191,3 +194,34 @@ def test_a_fleet_reset_takes_no_group_and_needs_a_scope(
     with pytest.raises(SystemExit):
         cli("breaker", "reset", "--yes")
     assert "one of the arguments --cluster --fleet is required" in capsys.readouterr().err
+
+
+class _Refused:
+    """A SageMaker client whose ListClusters is refused (the role lacks it, say)."""
+
+    def get_paginator(self, operation_name: str) -> Any:
+        error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+        raise ClientError(error, "ListClusters")  # type: ignore[arg-type]
+
+    def describe_cluster(self, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("not reached")
+
+
+def test_a_fleet_that_cannot_be_listed_is_not_judged_on_its_share_and_nothing_crashes(
+    guarded: LocalWorld,
+) -> None:
+    """ListClusters refused and no count cached: the batch goes on (the cluster-count test still
+    stands, the share is not judged), logged; nothing is lost or held by the fleet breaker."""
+    clusters = [make_cluster(guarded, name, gpus=100) for name in ("deny-a", "deny-b")]
+    for cluster in clusters:
+        faults(guarded, cluster, cluster.instance_ids(GPU)[:16])  # 32 of 202: would trip on the share
+
+    def refuse(deps: Deps) -> Deps:
+        deps.fleet_sizes = FleetSizes(_Refused())
+        return deps
+
+    report = guarded.remediate(deps_hook=refuse)
+    assert report.batch_item_failures == []
+    assert sorted(c.size for c in guarded.calls(REBOOT)) == [16, 16]
+    assert report.metrics.total("FleetBreakerTripped") == 0
+    assert fleet_state(guarded).size is None  # nothing cached: the next batch tries again

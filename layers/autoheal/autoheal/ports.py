@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`, `LedgerFleet`; `NodeDirectory`, `HyperPodNodes`, `FleetSizes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """

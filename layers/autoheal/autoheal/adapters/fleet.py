@@ -155,6 +155,14 @@ class LedgerFleet(_ControlPartition):
         return cleared
 
 
+class FleetSizeUnavailable(RuntimeError):
+    """ListClusters failed: the fleet's size could not be counted (`code`: the error code)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"ListClusters failed: {code}")
+        self.code = code
+
+
 class SizeClient(Protocol):
     def get_paginator(self, operation_name: str) -> Any: ...
     def describe_cluster(self, **kwargs: Any) -> dict[str, Any]: ...
@@ -168,22 +176,28 @@ class FleetSizes:
 
     def count(self, now: datetime) -> FleetSize:
         """Nodes per cluster (sum of its groups' TargetCount). A cluster that cannot be described is
-        left out, logged: a smaller fleet only makes the share test stricter."""
+        left out, logged: a smaller fleet only makes the share test stricter. Raises
+        `FleetSizeUnavailable` when the clusters cannot be listed."""
         clusters: dict[str, int] = {}
-        for page in self._client.get_paginator("list_clusters").paginate():
-            for summary in page.get("ClusterSummaries", []):
-                name = str(summary["ClusterName"])
-                try:
-                    described = self._client.describe_cluster(ClusterName=name)
-                except (ClientError, BotoCoreError) as exc:
-                    logger.warning(
-                        "fleet size: cluster not counted", extra={"cluster": name, "error": str(exc)}
-                    )
-                    continue
-                clusters[name] = sum(
-                    int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0)
-                    for g in described.get("InstanceGroups", [])
-                )
+        try:
+            summaries = [
+                s
+                for page in self._client.get_paginator("list_clusters").paginate()
+                for s in page.get("ClusterSummaries", [])
+            ]
+        except ClientError as exc:
+            raise FleetSizeUnavailable(str(exc.response.get("Error", {}).get("Code") or "Unknown")) from exc
+        except BotoCoreError as exc:
+            raise FleetSizeUnavailable(type(exc).__name__) from exc
+        for summary in summaries:
+            name = str(summary["ClusterName"])
+            try:
+                described = self._client.describe_cluster(ClusterName=name)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("fleet size: cluster not counted", extra={"cluster": name, "error": str(exc)})
+                continue
+            groups = described.get("InstanceGroups", [])
+            clusters[name] = sum(int(g.get("TargetCount", g.get("CurrentCount", 0)) or 0) for g in groups)
         return FleetSize(now, clusters)
 
 

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from autoheal.adapters.fleet import TRIPPED_BY, FleetState, FleetTripRecord
+from autoheal.adapters.fleet import TRIPPED_BY, FleetSizeUnavailable, FleetState, FleetTripRecord
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.core.fleet import FleetCheck, FleetSize, FleetTrip, fleet_trip
 from autoheal.core.guards import Scope
@@ -71,11 +71,21 @@ def hold_fleet(
 def _size(
     state: FleetState, sizes: FleetSizeCounter | None, ttl: timedelta, now: datetime
 ) -> FleetSize | None:
-    """The cached fleet size while fresh, else a new count (None: nothing to count with)."""
+    """The cached fleet size while fresh, else a new count (None: nothing to count with). When the
+    clusters cannot be listed, the last count however old, or None (the share is not judged): logged,
+    and the cluster-count test still stands."""
     cached = state.size
     if cached is not None and (sizes is None or cached.fresh(now, ttl)):
         return cached
-    return sizes.count(now) if sizes is not None else None
+    if sizes is None:
+        return None
+    try:
+        return sizes.count(now)
+    except FleetSizeUnavailable as exc:
+        logger.warning(
+            "fleet size not counted; using the last count", extra={"error": exc.code, "cached": bool(cached)}
+        )
+        return cached
 
 
 def _under_remediation(
