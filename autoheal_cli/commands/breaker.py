@@ -1,5 +1,6 @@
 """`autoheal breaker reset --cluster C [--group G] [--for DURATION] [--yes] [--reason TEXT]`: override
-a circuit breaker, explicitly.
+a circuit breaker, explicitly (`--fleet` instead of `--cluster`: reset the fleet breaker, see
+`fleet_breaker`; `autoheal breaker` alone shows the fleet breaker and every breaker tripped).
 
 A breaker trips when too many nodes of an instance group (or of a cluster) are under remediation at
 once, and holds their faults. Resetting it clears the tripped breakers of the cluster (with --group:
@@ -21,6 +22,7 @@ from typing import Any
 
 from autoheal.adapters.control import covers
 from autoheal.core.state import NodeStatus
+from autoheal_cli.commands import fleet_breaker
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
 from autoheal_cli.commands.status import breaker_json, breaker_line
@@ -46,7 +48,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _reset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster", required=True, help="the cluster whose breakers to reset (name or ARN)")
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--cluster", help="the cluster whose breakers to reset (name or ARN)")
+    scope.add_argument(
+        "--fleet", action="store_true", help="reset the fleet breaker (every cluster's actions)"
+    )
     parser.add_argument("--group", help="only this instance group's breaker (the cluster-wide one stays)")
     parser.add_argument(
         "--for",
@@ -59,6 +65,10 @@ def _reset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_reset(ctx: Context, args: argparse.Namespace) -> Output:
+    if args.fleet:
+        if args.group is not None:
+            raise CliError("--group names a cluster's instance group: not with --fleet")
+        return fleet_breaker.run_reset(ctx, args, _duration(ctx, args), _confirmed)
     info = ctx.cluster_info(args.cluster)
     cluster = info.name
     if args.group is not None and args.group not in info.groups:
@@ -66,11 +76,7 @@ def run_reset(ctx: Context, args: argparse.Namespace) -> Output:
         raise CliError(
             f"cluster {cluster} has no instance group {args.group!r} (groups: {known})", EXIT_NOT_FOUND
         )
-    duration = (
-        parse_duration(args.duration)
-        if args.duration
-        else ctx.service.settings().policy.guards.breaker.window
-    )
+    duration = _duration(ctx, args)
     now = ctx.now()
     scope = f"{cluster}/{args.group}" if args.group else cluster
     tripped, _ = ctx.breakers().records(now)
@@ -106,6 +112,12 @@ def run_reset(ctx: Context, args: argparse.Namespace) -> Output:
         f"overridden by {by}: {cleared} tripped breaker(s) cleared; {scope} will not trip until {cell(until)}",
     ]
     return Output(data, lines)
+
+
+def _duration(ctx: Context, args: argparse.Namespace) -> timedelta:
+    if args.duration:
+        return parse_duration(args.duration)
+    return ctx.service.settings().policy.guards.breaker.window
 
 
 def _preview(scope: str, tripped: list[Any], held: int, duration: timedelta, until: Any) -> list[str]:
@@ -147,7 +159,8 @@ class _Group(Command):
             epilog=f"example:\n  {self.example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        actions = parser.add_subparsers(dest=f"{self.name}_action", metavar="ACTION", required=True)
+        parser.set_defaults(run=self.run)  # no action: the command's own (`breaker`: show)
+        actions = parser.add_subparsers(dest=f"{self.name}_action", metavar="ACTION")
         for action in self.actions:
             action.register(actions, parents)
 
@@ -162,9 +175,12 @@ RESET = Command(
 )
 COMMAND = _Group(
     "breaker",
-    help="circuit breakers: reset (override) one, explicitly and on the record",
-    description="Circuit breakers: `reset` overrides the tripped breakers of a cluster or group for a while.",
-    run=run_reset,
+    help="circuit breakers: show the fleet breaker and tripped breakers; reset (override) one, on the record",
+    description=(
+        "Circuit breakers: alone, shows the fleet breaker and every tripped breaker; `reset` overrides "
+        "the tripped breakers of a cluster or group for a while, `reset --fleet` the fleet breaker."
+    ),
+    run=fleet_breaker.run_show,
     example=RESET.example,
     actions=(RESET,),
 )

@@ -241,6 +241,8 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
             {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES", "demo": 10000, "deployed": 50},
             {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT", "demo": 100, "deployed": 20},
             {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
+            {"setting": "AUTOHEAL_FLEET_BREAKER_CLUSTERS", "demo": 0, "deployed": 3},  # issue 18: off
+            {"setting": "AUTOHEAL_FLEET_BREAKER_PERCENT", "demo": 0, "deployed": 10},
         ],
     }
     # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17
@@ -296,8 +298,8 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
         in summary
     )
     assert (
-        "node cooldown minutes 0 (deployed: 30)\nswitches: retire and restore ON for the demo (deployed: off)\n"
-        in summary
+        "node cooldown minutes 0 (deployed: 30), fleet breaker clusters 0 (deployed: 3), fleet breaker "
+        "percent 0 (deployed: 10)\nswitches: retire and restore ON for the demo (deployed: off)\n" in summary
     )
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out

@@ -93,6 +93,7 @@ class Metric(StrEnum):
     CLAIMS_RECOVERED = "ClaimsRecovered"  # dimension Resolution: a crashed invocation's claim resolved
     CAPACITY_COOLDOWNS = "CapacityCooldowns"  # an instance group stopped for replaces after no capacity
     BREAKER_TRIPS = "BreakerTrips"  # dimension Scope: group | cluster
+    FLEET_BREAKER_TRIPPED = "FleetBreakerTripped"  # dimension Reason: clusters | share (one per trip)
     DRY_RUN_ACTIONS = "DryRunActions"  # dimension Action: what dry-run mode would have done
     CONTRADICTORY_ENTRIES = "ContradictoryEntries"  # Batch* ids listed as successful and failed at once
     FUTURE_DATED_FAULTS = "FutureDatedFaults"  # stamped ahead of their receipt: clamped (skew in the log)
@@ -116,6 +117,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.ACTION_RESULTS: ("Action", "Signal", "Result"),
     Metric.CLAIMS_RECOVERED: ("Resolution",),
     Metric.BREAKER_TRIPS: ("Scope",),
+    Metric.FLEET_BREAKER_TRIPPED: ("Reason",),
     Metric.DRY_RUN_ACTIONS: ("Action",),
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
     Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),

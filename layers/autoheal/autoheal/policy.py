@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.fleet import FleetBreaker
 from autoheal.signals import Rung
 
 
@@ -66,6 +67,7 @@ class Guards(BaseModel):
     """Safety guards: never make a cluster worse than the fault did.
 
     - `breaker`: per cluster and per instance group (see `Breaker`).
+    - `fleet_breaker`: every cluster of the stack at once (see `autoheal.core.fleet`).
     - `node_cooldown`: no new action on a node within this time of its last (faults are held).
     - `node_budget`: at most this many actions of any kind per node in the window, then a human.
     - `protected_node_types`: Slurm node types (from the cluster's instance-group configuration)
@@ -81,6 +83,7 @@ class Guards(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     breaker: Breaker = Breaker()
+    fleet_breaker: FleetBreaker = FleetBreaker()
     node_cooldown: timedelta = timedelta(minutes=30)
     node_budget: Budget = Budget(max_actions=5, window=timedelta(days=7))
     protected_node_types: frozenset[str] = frozenset({"Controller", "Login"})

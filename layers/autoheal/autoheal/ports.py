@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`, `LedgerFleet`; `NodeDirectory`, `HyperPodNodes`, `FleetSizes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's cold start)
     from autoheal.adapters.control import BreakerState, Cooldown, Pause
     from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
+    from autoheal.adapters.fleet import FleetState, FleetTripRecord
     from autoheal.adapters.ledger import AttemptRecord, NodeRef
     from autoheal.adapters.notify import HumanNeeded
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
+    from autoheal.core.fleet import FleetSize
     from autoheal.core.planner import BatchRequest
     from autoheal.core.results import AddGroupResult
     from autoheal.core.state import NodeState
@@ -132,3 +134,20 @@ class HumanNotifier(Protocol):
     messages is fine: `bool` is an `int`)."""
 
     def needs_human(self, humans: Sequence[HumanNeeded]) -> int: ...
+
+
+class Fleet(Protocol):
+    """The fleet breaker's records (`autoheal.adapters.fleet.LedgerFleet`): its state in one read, a
+    trip recorded once (True: this call recorded it), the cached fleet size."""
+
+    def state(self, now: datetime) -> FleetState: ...
+
+    def trip(self, record: FleetTripRecord) -> bool: ...
+
+    def save_size(self, size: FleetSize) -> None: ...
+
+
+class FleetSizeCounter(Protocol):
+    """Counts the fleet's managed nodes per cluster (ListClusters, DescribeCluster)."""
+
+    def count(self, now: datetime) -> FleetSize: ...

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.fleet import FleetBreaker
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
 
@@ -48,6 +49,9 @@ class Settings(BaseModel):
     | BREAKER_WINDOW_MINUTES | circuit breaker: the sliding window nodes under remediation are counted in | 30 |
     | BREAKER_GROUP_MAX_NODES / BREAKER_GROUP_MAX_PERCENT | most nodes of one instance group under remediation | 25 / 20 |
     | BREAKER_CLUSTER_MAX_NODES / BREAKER_CLUSTER_MAX_PERCENT | most nodes of one cluster under remediation | 50 / 20 |
+    | FLEET_BREAKER_CLUSTERS | fleet breaker: this many clusters with a tripped breaker stop every action (0: off) | 3 |
+    | FLEET_BREAKER_PERCENT | fleet breaker: more than this % of the fleet's nodes under remediation stops every action (0: off) | 10 |
+    | FLEET_SIZE_TTL_MINUTES | fleet breaker: how long a count of the fleet's nodes is reused | 10 |
     | NODE_COOLDOWN_MINUTES | no new action on a node within this time of its last | 30 |
     | NODE_ACTION_BUDGET / NODE_ACTION_BUDGET_WINDOW_HOURS | actions of any kind per node per window, then a human | 5 / 168 |
     | PROTECTED_NODE_TYPES | Slurm node types never replaced (comma list) | Controller,Login |
@@ -91,6 +95,9 @@ class Settings(BaseModel):
     breaker_group_max_percent: float = Field(default=20.0, gt=0, le=100)
     breaker_cluster_max_nodes: int = Field(default=50, ge=1, le=10_000)
     breaker_cluster_max_percent: float = Field(default=20.0, gt=0, le=100)
+    fleet_breaker_clusters: int = Field(default=3, ge=0, le=1000)
+    fleet_breaker_percent: float = Field(default=10.0, ge=0, le=100)
+    fleet_size_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
     node_cooldown_minutes: int = Field(default=30, ge=0, le=24 * 60)
     node_action_budget: int = Field(default=5, ge=1, le=100)
     node_action_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)
@@ -186,6 +193,11 @@ def _policy(s: Settings) -> RemediationPolicy:
                 group_max_percent=s.breaker_group_max_percent,
                 cluster_max_nodes=s.breaker_cluster_max_nodes,
                 cluster_max_percent=s.breaker_cluster_max_percent,
+            ),
+            fleet_breaker=FleetBreaker(
+                clusters=s.fleet_breaker_clusters,
+                percent=s.fleet_breaker_percent,
+                size_ttl=timedelta(minutes=s.fleet_size_ttl_minutes),
             ),
             node_cooldown=timedelta(minutes=s.node_cooldown_minutes),
             node_budget=Budget(

@@ -1,9 +1,10 @@
 """Finding nodes in the ledger table: the sparse open index, and a look-up by any id a node had.
 
 `open_nodes` reads the `open-index` GSI, which holds only state items of nodes with an open fault:
-remediate asks for one cluster (its breaker counts open nodes), reconcile for one cluster or all of
-them, the `autoheal status` command likewise. `find_nodes` (for `autoheal history`) matches a node
-key, NodeLogicalId or instance id.
+remediate asks for one cluster (its breaker counts open nodes) and for all of them (the fleet
+breaker, only when its share test is on), reconcile for one cluster or all of them, the
+`autoheal status` command likewise. `find_nodes` (for `autoheal history`) matches a node key,
+NodeLogicalId or instance id.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.verdicts import DroppedFault
+from autoheal.core.fleet import FleetCheck
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
 from autoheal.core.ladder import Decision, NodeFaults
@@ -26,6 +27,8 @@ from autoheal.ports import (
     Cooldowns,
     Directory,
     DroppedFaults,
+    Fleet,
+    FleetSizeCounter,
     HumanNotifier,
     LadderStats,
     NodeActions,
@@ -59,6 +62,8 @@ class Deps:
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
     verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
+    fleet: Fleet | None = None  # the fleet breaker's records (None: no fleet breaker)
+    fleet_sizes: FleetSizeCounter | None = None  # counts the fleet's nodes (None: the cached count only)
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,7 @@ class BatchPlan:
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
     restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
+    fleet: FleetCheck = field(default_factory=FleetCheck)  # the fleet breaker: a new trip, a fresh count
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -10,12 +10,13 @@
              signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
+             `fleet`: every cluster's actions held while the fleet breaker is tripped (or trips now);
              a fault held past the ceiling goes to a human
              (a new hold -- an approval, a canary wave -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
+5. `breaker.trip`, `fleet.trip_fleet`, `claim`  new trips recorded (a fleet trip pages once); held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
              `core.transitions`); a version conflict is read and decided again
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
@@ -52,6 +53,7 @@ from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
+from autoheal.remediate.fleet import hold_fleet, trip_fleet
 from autoheal.remediate.hold import hold_switched, over_ceiling, start_cooldowns
 from autoheal.remediate.model import (
     BatchPlan,
@@ -98,6 +100,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
+    plans, fleet = hold_fleet(plans, trips, deps.fleet, deps.fleet_sizes, deps.open_nodes, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
         now,
@@ -109,12 +112,14 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
         unreachable=unreachable,
         dropped=resolved.dropped,
         restores=restores,
+        fleet=fleet,
     )
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
     tripped = trip(batch, deps.breakers)
+    tripped_fleet = trip_fleet(batch, deps.fleet)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
@@ -126,7 +131,17 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     restored = Effects(calls=restores.calls, metrics=restores.metrics)
     resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
     effects = Effects.combined(
-        [tripped, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
+        [
+            tripped,
+            tripped_fleet,
+            claims.effects,
+            cooled,
+            told,
+            acted.effects,
+            restored,
+            resumed,
+            recorded.effects,
+        ]
     )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)

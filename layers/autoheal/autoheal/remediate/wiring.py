@@ -12,6 +12,7 @@ from typing import Any
 from autoheal import clients
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.fleet import FleetSizes, LedgerFleet
 from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
@@ -42,12 +43,16 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerNodeStates.put_if_unchanged,
     LedgerNodeStates.put_claimed,
     LedgerNodeStates.commit,
-    LedgerOpenNodes.open_nodes,  # one cluster at a time (the breaker): the Query, never the Scan
+    LedgerOpenNodes.open_nodes,  # the breaker: one cluster's Query; the fleet breaker: a Scan of the index
     LedgerPauses.paused,
     LedgerCooldowns.cooldowns,
     LedgerCooldowns.start_cooldown,
     LedgerBreakers.breakers,
     LedgerBreakers.trip,
+    LedgerFleet.state,  # the fleet breaker: one Query of the control partition
+    LedgerFleet.trip,
+    LedgerFleet.save_size,
+    FleetSizes.count,  # the fleet's size, when the cached count is older than its TTL
     LedgerNotices.first_notice,
     LedgerVerdicts.record_dropped,
     Notifier.needs_human,
@@ -80,6 +85,8 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         notices=LedgerNotices(dynamodb, table),
         verdicts=LedgerVerdicts(dynamodb, table),
         stats=LedgerLadderStats(dynamodb, table, policy.adaptive.window),
+        fleet=LedgerFleet(dynamodb, table),
+        fleet_sizes=FleetSizes(sagemaker),
     )
 
 
