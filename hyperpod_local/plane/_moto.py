@@ -42,7 +42,7 @@ from moto.events.responses import EventsHandler
 from moto.sagemaker.models import Cluster, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
-from hyperpod_local.plane.errors import ApiError
+from hyperpod_local.plane.errors import ApiError, ValidationException
 from hyperpod_local.plane.ports import ActionServer, RawCluster, Scope
 
 RESPONSE_CLASS = SageMakerResponse
@@ -170,7 +170,7 @@ def _handler(control: ActionServer, operation: str, original: _Handler | None) -
     def handler(self: Any) -> _Response:
         create_in_backend: Callable[[], object] | None = None
         if operation == "CreateCluster" and original is not None:
-            create_in_backend = functools.partial(original, self)  # moto validates and creates
+            create_in_backend = functools.partial(_create_in_moto, original, self)
         params: dict[str, Any] = self.params  # parsed from the botocore model by moto
         if operation == "ListTags" and ":cluster/" not in str(params.get("ResourceArn", "")):
             assert original is not None
@@ -178,6 +178,33 @@ def _handler(control: ActionServer, operation: str, original: _Handler | None) -
         return _answer(lambda: control.serve(operation, _scope(self), params, create_in_backend))
 
     return handler
+
+
+#: Optional CreateCluster members moto's Cluster indexes as if required (a KeyError, HTTP 500, without
+#: them), with stand-ins that pass its checks; they are removed again once moto has created the cluster.
+_MOTO_STAND_INS: dict[str, Any] = {
+    "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-"},
+    "ThreadsPerCore": None,
+}
+
+
+def _create_in_moto(original: _Handler, response: Any) -> object:
+    """moto's CreateCluster, given stand-ins for the optional members it indexes (then taken out of the
+    instance groups it keeps); whatever else it cannot read is the request's fault: a 400, not a 500."""
+    groups = [g for g in response.params.get("InstanceGroups") or [] if isinstance(g, dict)]
+    added = [[key for key in _MOTO_STAND_INS if key not in g] for g in groups]
+    for group, keys in zip(groups, added, strict=True):
+        group.update({key: _MOTO_STAND_INS[key] for key in keys})
+    try:
+        return original(response)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationException(
+            f"CreateCluster: the local plane cannot read this request ({exc!r})"
+        ) from exc
+    finally:
+        for group, keys in zip(groups, added, strict=True):
+            for key in keys:
+                group.pop(key, None)
 
 
 def _scope(response: Any) -> Scope:
