@@ -23,6 +23,11 @@ What it relies on:
 Patched actions: create_cluster (hook: adopt the new cluster), delete_cluster (accepts the ARN),
 describe_cluster, describe_cluster_node, list_cluster_nodes, and the four Batch* calls.
 
+SQS and EventBridge: ``moto.sqs.models`` and ``moto.events.models`` read the time through their module
+globals ``unix_time`` and ``unix_time_millis`` (delays, visibility timeouts, long polls, retention; a
+PutEvents entry's default ``time``); :func:`install_service_clock` points them at the control plane's
+clock, so that a scaled local stack's queues and bus keep its time.
+
 EventBridge: moto's ``TestEventPattern`` answers nothing (``EventsHandler.test_event_pattern`` returns
 an empty body); it is answered with moto's own rule matcher, ``moto.events.models.EventPattern`` (what
 ``PutEvents`` matches rules with), so that a pattern tested and a rule's delivery agree locally.
@@ -138,6 +143,46 @@ def _test_event_pattern(self: Any) -> str:
     pattern = EventPattern.load(self._get_param("EventPattern"))
     event = json.loads(self._get_param("Event"))
     return json.dumps({"Result": bool(pattern.matches_event(event))})
+
+
+#: moto modules that read the time through their own `unix_time` / `unix_time_millis` globals.
+CLOCKED_MODULES = ("moto.sqs.models", "moto.events.models")
+_CLOCK_NAMES = ("unix_time", "unix_time_millis")
+_clock_originals: dict[tuple[str, str], Any] = {}
+
+
+def install_service_clock(now: Callable[[], float]) -> None:
+    """moto's SQS and EventBridge on `now` (epoch seconds, e.g. the control plane clock's) until
+    :func:`uninstall_service_clock`: message delays, visibility timeouts, long polls and an event's
+    default ``time`` then follow a scaled local stack's clock."""
+    import importlib
+
+    from moto.core.utils import unix_time as moto_unix_time
+
+    def unix_time(dt: Any = None) -> float:  # moto's signature: the time of `dt`, else now
+        return moto_unix_time(dt) if dt is not None else now()
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    with _install_lock:
+        if _clock_originals:
+            raise RuntimeError("a service clock is already installed in this process")
+        for name in CLOCKED_MODULES:
+            module = importlib.import_module(name)
+            found: dict[str, Any] = vars(module)  # moto does not re-export the names it imported
+            for attribute, replacement in zip(_CLOCK_NAMES, (unix_time, unix_time_millis), strict=True):
+                _clock_originals[(name, attribute)] = found[attribute]
+                setattr(module, attribute, replacement)
+
+
+def uninstall_service_clock() -> None:
+    import importlib
+
+    with _install_lock:
+        for (name, attribute), original in _clock_originals.items():
+            setattr(importlib.import_module(name), attribute, original)
+        _clock_originals.clear()
 
 
 def installed_control() -> ActionServer | None:
