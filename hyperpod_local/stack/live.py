@@ -127,6 +127,7 @@ class LiveStack:
         parameters = {p: ran_with[env] for p, env in PARAMETER_ENV.items() if env in ran_with}
         world.register_stack(options.stack, parameters)
         self._events_dir = options.events_dir or Path(self._make_temp_dir())
+        self._events_dir.mkdir(parents=True, exist_ok=True)
         self.sample_events = write_sample_events(self._events_dir, self.clusters, world.now)
         self._samples_at = time.monotonic()
         hma = HmaTap(
@@ -208,20 +209,21 @@ class LiveStack:
     # --- what to tell the operator --------------------------------------------------------------------
 
     def describe(self, out: TextIO) -> None:
-        """The endpoint first (one line), then the environment to export and how to reach the stack."""
+        """The endpoint first (one line), the stack's table and queue, the environment to export, the
+        clusters, the sample event files and HMA log groups, then :data:`READY_LINE`."""
         assert self.local is not None
         url, stack = self.local.endpoint_url, self.options.stack
         print(url, file=out)
+        assert self.world is not None
+        resources = self.world.stack
+        print(f"stack {stack}: table {resources.table_name}, queue {resources.queue_url}", file=out)
         print(
             f"export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID={TEST_CREDENTIALS['aws_access_key_id']} "
             f"AWS_SECRET_ACCESS_KEY={TEST_CREDENTIALS['aws_secret_access_key']} "
             f"AWS_DEFAULT_REGION={DEFAULT_REGION}",
             file=out,
         )
-        print(
-            f"stack {stack}: autoheal --stack {stack} status (clock: {self.options.scale:g}x real time)",
-            file=out,
-        )
+        print(f"clock: {self.options.scale:g}x real time; try: autoheal --stack {stack} status", file=out)
         for cluster in self.clusters:
             groups = ", ".join(f"{g.name} {len(cluster.in_group(g.name))}" for g in cluster.groups)
             print(f"cluster {cluster.name} {cluster.arn}: {groups}", file=out)

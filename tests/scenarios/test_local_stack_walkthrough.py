@@ -141,7 +141,8 @@ def _history(stack: Stack, instance_id: str) -> dict[str, Any]:
 
 def test_the_readme_walkthrough_heals_a_node_and_honours_a_pause(stack: Stack) -> None:
     assert stack.endpoint.startswith("http://127.0.0.1:")
-    assert f"export AWS_ENDPOINT_URL={stack.endpoint} " in stack.lines[1]
+    assert stack.lines[1].startswith(f"stack {STACK}: table ")
+    assert f"export AWS_ENDPOINT_URL={stack.endpoint} " in stack.lines[2]
     event = stack.event()
     node = event["detail"]["InstanceId"]
     sagemaker = boto3.client(
