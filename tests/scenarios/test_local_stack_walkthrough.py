@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 import pytest
 
+from hyperpod_local.stack.hma_logs import dcgm_record
+from hyperpod_local.stack.hma_logs import log_stream as log_stream_name
 from hyperpod_local.stack.live import READY_LINE
 from hyperpod_local.stack.seed import UNHEALTHY_EVENT_FILE
 
@@ -75,19 +77,13 @@ def _env(endpoint: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The local stack, started as `make local` does; `@pytest.mark.parametrize("stack", [[ARGS]],
+    indirect=True)` adds arguments."""
+    extra: list[str] = list(getattr(request, "param", []))
+    command = ["-m", "hyperpod_local", "--stack", STACK, "--scale", SCALE, "--events-dir", str(tmp_path)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hyperpod_local",
-            "--stack",
-            STACK,
-            "--scale",
-            SCALE,
-            "--events-dir",
-            str(tmp_path),
-        ],
+        [sys.executable, *command, *extra],
         env=_env(),
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -180,3 +176,30 @@ def test_the_readme_walkthrough_heals_a_node_and_honours_a_pause(stack: Stack) -
     assert stack.process.wait(timeout=60) == 0
     assert stack.process.stdout is not None
     assert f"local stack {STACK} stopped (0 failed invocation(s))" in stack.process.stdout.read()
+
+
+SCENARIO = REPO / "hyperpod_local" / "demo" / "examples" / "slurm-hma.json"
+
+
+@pytest.mark.parametrize("stack", [["--scenario", str(SCENARIO)]], indirect=True)
+def test_a_scenario_s_clusters_are_seeded_and_an_hma_record_reaches_intake(stack: Stack) -> None:
+    """The scenario's cluster (and no default one), its log group subscribed: a DCGM Xid record put
+    there with PutLogEvents is a fault remediate acts on, as HyperPod's agent writing it would be."""
+    clusters = [line for line in stack.lines if line.startswith("cluster ")]
+    assert len(clusters) == 1 and clusters[0].startswith("cluster slurm-p5 ")
+    assert clusters[0].endswith(": controller 1, gpu 16")
+    (log_group,) = [line.split(" ", 3)[3] for line in stack.lines if line.startswith("hma log group ")]
+    node = stack.event()["detail"]["InstanceId"]  # the last gpu node
+    logs = boto3.client(
+        "logs", endpoint_url=stack.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+    log_stream = log_stream_name("gpu", node)
+    logs.create_log_stream(logGroupName=log_group, logStreamName=log_stream)
+    record = {"timestamp": int(time.time() * 1000), "message": dcgm_record(79)}
+    logs.put_log_events(logGroupName=log_group, logStreamName=log_stream, logEvents=[record])
+
+    acted = _until(lambda: (h := _history(stack, node))["attempts"] and h, "the HMA fault acted on")
+    assert acted["state"]["cluster"] == "slurm-p5"
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(timeout=60) == 0
