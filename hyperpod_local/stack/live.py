@@ -49,7 +49,7 @@ from hyperpod_local.stack.guards import RELAXED
 from hyperpod_local.stack.hma_tap import HmaTap
 from hyperpod_local.stack.rules import log_subscriptions
 from hyperpod_local.stack.seed import cluster_log_groups, seed_clusters, write_sample_events
-from hyperpod_local.stack.template import HMA_INTAKE_FUNCTION, REMEDIATE_FUNCTION
+from hyperpod_local.stack.template import HMA_INTAKE_FUNCTION, RECONCILE_FUNCTION, REMEDIATE_FUNCTION
 from hyperpod_local.stack.triggers import BatchGate, Schedule, TriggerSettings, trigger_settings
 from hyperpod_local.stack.world import LocalWorld
 
@@ -57,6 +57,8 @@ from hyperpod_local.stack.world import LocalWorld
 READY_LINE = "ready: the functions are running; stop with Ctrl-C (SIGINT) or SIGTERM"
 #: Real seconds between two turns of the runtime thread.
 TURN_SECONDS = 0.1
+#: Reports of each kind a long-running stack keeps in memory (the ledger and the log groups keep the rest).
+KEPT_REPORTS = 100
 #: Real seconds between two rewrites of the sample events (each a new fault, stamped with the stack's now).
 SAMPLES_EVERY_SECONDS = 1.0
 #: The template's subscription slots for HMA log groups (HmaLogGroupNames: at most 5).
@@ -166,8 +168,9 @@ class LiveStack:
             ("EventBridge rules", lambda: world.pump(remediate=False)),
             ("HMA subscription", lambda: self._hma(world, hma)),
             ("fault queue", lambda: self._remediate(world, gate)),
-            ("reconcile schedule", lambda: schedule.due(world.now()) and world.reconcile()),
+            ("reconcile schedule", lambda: self._reconcile(world, schedule)),
             ("sample events", lambda: self._refresh_samples(world)),
+            ("reports", lambda: _trim_reports(world)),
         ]
         while not self._stop.wait(TURN_SECONDS):
             for name, turn in turns:
@@ -183,6 +186,12 @@ class LiveStack:
                 file=sys.stderr,
                 flush=True,
             )
+
+    def _reconcile(self, world: LocalWorld, schedule: Schedule) -> None:
+        if not schedule.due(world.now()):
+            return
+        with function_logs(world.aws.client, world.bus.log_groups[RECONCILE_FUNCTION], service_logger):
+            world.reconcile()
 
     def _refresh_samples(self, world: LocalWorld) -> None:
         if time.monotonic() - self._samples_at >= SAMPLES_EVERY_SECONDS:
@@ -233,3 +242,9 @@ class LiveStack:
             print(f"hma log group {group}", file=out)
         print(READY_LINE, file=out)
         out.flush()
+
+
+def _trim_reports(world: LocalWorld) -> None:
+    """A stack that runs for hours keeps only the last reports `LocalWorld` records (tests read them all)."""
+    for reports in (world.reports, world.intake_reports, world.reconcile_reports):
+        del reports[:-KEPT_REPORTS]
