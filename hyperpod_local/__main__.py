@@ -10,7 +10,7 @@ With ``--stack NAME`` the whole service runs (``make local``): the stack's resou
 rules from template.yaml, its functions in-process on their triggers (PutEvents -> intake, the fault
 queue -> remediate, reconcile's schedule, the HMA subscriptions), clusters from ``--scenario FILE``
 (the demo's format; only its ``clusters`` are used) or two small default ones, and a local
-CloudFormation stack NAME for the operator CLI (:mod:`hyperpod_local.stack.live`)::
+CloudFormation stack NAME for the operator CLI (:mod:`hyperpod_local.live.runtime`)::
 
     python -m hyperpod_local --stack autoheal-local --scale 60
     autoheal --stack autoheal-local status
@@ -102,8 +102,8 @@ def _serve_stack(args: argparse.Namespace, stop: threading.Event) -> int:
 
 def _run_stack(args: argparse.Namespace, stop: threading.Event) -> int:
     from hyperpod_local.demo.scenario_file import ScenarioError, load_scenario
-    from hyperpod_local.stack.live import LiveOptions, LiveStack
-    from hyperpod_local.stack.seed import default_clusters
+    from hyperpod_local.live.runtime import LiveOptions, LiveStack
+    from hyperpod_local.live.seed import default_clusters
 
     try:
         scenario = load_scenario(args.scenario) if args.scenario else None

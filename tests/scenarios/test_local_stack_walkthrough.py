@@ -22,10 +22,10 @@ from typing import Any
 import boto3
 import pytest
 
+from hyperpod_local.live.runtime import READY_LINE
+from hyperpod_local.live.seed import UNHEALTHY_EVENT_FILE
 from hyperpod_local.stack.hma_logs import dcgm_record
 from hyperpod_local.stack.hma_logs import log_stream as log_stream_name
-from hyperpod_local.stack.live import READY_LINE
-from hyperpod_local.stack.seed import UNHEALTHY_EVENT_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "autoheal-walkthrough"

@@ -2,7 +2,7 @@
 
 `LiveStack.start` serves moto and the local HyperPod control plane on one scaled clock, creates the
 stack's resources and EventBridge rules from template.yaml (`LocalWorld`), registers a local
-CloudFormation stack NAME for ``autoheal --stack NAME``, seeds clusters (`hyperpod_local.stack.seed`)
+CloudFormation stack NAME for ``autoheal --stack NAME``, seeds clusters (`hyperpod_local.live.seed`)
 and starts one runtime thread that keeps the template's triggers, each turn:
 
 - EventBridge: what ``PutEvents`` delivered through the template's rules goes to intake (or, for a
@@ -39,6 +39,7 @@ from autoheal.observability import logger as service_logger
 from autoheal_cli.resolve import PARAMETER_ENV
 from hyperpod_local.demo.environment import DemoEnvironment
 from hyperpod_local.demo.scenario_file import ClusterSpecModel
+from hyperpod_local.live.seed import cluster_log_groups, seed_clusters, write_sample_events
 from hyperpod_local.plane._moto import install_service_clock, uninstall_service_clock
 from hyperpod_local.plane.clock import ControlPlaneClock
 from hyperpod_local.plane.clusters import ClusterFixture
@@ -48,7 +49,6 @@ from hyperpod_local.stack.bus import function_logs
 from hyperpod_local.stack.guards import RELAXED
 from hyperpod_local.stack.hma_tap import HmaTap
 from hyperpod_local.stack.rules import log_subscriptions
-from hyperpod_local.stack.seed import cluster_log_groups, seed_clusters, write_sample_events
 from hyperpod_local.stack.template import HMA_INTAKE_FUNCTION, RECONCILE_FUNCTION, REMEDIATE_FUNCTION
 from hyperpod_local.stack.triggers import BatchGate, Schedule, TriggerSettings, trigger_settings
 from hyperpod_local.stack.world import LocalWorld
