@@ -4,9 +4,10 @@
 fault queue's event source (``BatchSize``, ``MaximumBatchingWindowInSeconds``) and reconcile's
 ``Schedule`` (a ``rate()`` expression, in seconds). `BatchGate` is the SQS poller's rule: invoke when a
 full batch is waiting, or when the batching window has run since the first message was seen
-(https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#services-sqs-batching).
-`Schedule` is an EventBridge rate schedule on the local clock
-(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html#eb-rate-expressions).
+(the parameters and their defaults, BatchSize 10 and no window:
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html).
+`Schedule` is an EventBridge rate schedule on the local clock (``rate(value unit)``, the unit singular
+for 1 and plural above: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rate-expressions.html).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class TriggerSettings:
 def rate_seconds(expression: str) -> float:
     """``rate(2 minutes)`` -> 120.0; anything else (a cron expression, say) raises ValueError."""
     match = _RATE.fullmatch(expression.strip())
-    if match is None:
+    if match is None or (match["value"] == "1") == match["unit"].endswith("s"):
         raise ValueError(f"not a rate() schedule expression: {expression!r}")
     return float(int(match["value"]) * _UNIT_SECONDS[match["unit"].rstrip("s")])
 

@@ -32,7 +32,10 @@ def test_rate_expressions(expression: str, seconds: float) -> None:
     assert rate_seconds(expression) == seconds
 
 
-@pytest.mark.parametrize("expression", ["cron(0 * * * ? *)", "rate(0 minutes)", "rate(5 weeks)", ""])
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 * * * ? *)", "rate(0 minutes)", "rate(5 weeks)", "rate(1 minutes)", "rate(5 hour)", ""],
+)
 def test_other_schedule_expressions_are_refused(expression: str) -> None:
     with pytest.raises(ValueError, match="not a rate"):
         rate_seconds(expression)
