@@ -20,6 +20,7 @@ help:
 	@echo "make torture    the torture suite at full size (duplicates, holds, reconcile race, crashes, AccessDenied, SNS down, throttling, fuzzing, poison)"
 	@echo "make bench      API-call, DynamoDB, cold-start, scaling, latency and memory benchmarks (bench/README.md)"
 	@echo "make demo       the scripted incident on a local HyperPod control plane (ARGS=\"--json\" ...)"
+	@echo "make local      the whole stack running locally, for the autoheal CLI and the aws CLI (ARGS=\"--scenario FILE\" ...)"
 
 $(STAMP): requirements-dev.txt layers/autoheal/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,3 +87,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# The whole service on the local endpoint, functions running on their triggers, until Ctrl-C (README "Try it
+# locally: make local"). ARGS: --scale N (simulated seconds per second, default 60), --scenario FILE, --port N.
+.PHONY: local
+local:
+	@$(MAKE) --no-print-directory --question $(STAMP) || $(MAKE) --no-print-directory $(STAMP) >&2
+	@PYTHONPATH=layers/autoheal $(BIN)/python -m hyperpod_local --stack autoheal-local --events-dir local-events $(ARGS)

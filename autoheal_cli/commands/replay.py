@@ -3,7 +3,8 @@
 The same path as the intake function (`normalise`, then the `FaultQueue` adapter), to test a rule or a
 new event shape end to end. What is enqueued is real: the remediate function will act on it. First,
 on read-only clients, it warns about what remediate would drop -- a cluster that does not exist, an
-event id the node's ledger has already seen, an event older than the age limit -- and with `--dry-run`
+event id the node's ledger has already seen, an event older than the age limit -- and leaves those faults
+off the queue (`not enqueued: <reason>`); with `--dry-run`
 it stops there and shows what remediate would decide (as `autoheal plan`), enqueuing nothing. It exits
 non-zero (2) when every event was rejected, by intake or by those checks.
 """
@@ -62,6 +63,10 @@ class Checks:
     def drops(self, fault: NodeFault) -> bool:
         return id(fault) in self.dropped
 
+    def reasons(self, intake: Intake) -> list[str]:
+        """Why some of the event's faults were not enqueued (each reason once, in order)."""
+        return list(dict.fromkeys(self.dropped[id(f)] for f in intake.faults if self.drops(f)))
+
 
 def run(ctx: Context, args: argparse.Namespace) -> Output:
     now = ctx.now()
@@ -76,6 +81,8 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
         service.require_table()
     else:
         service.require_queue()
+        # the queue is read first: an event that enqueues nothing must still find a missing queue
+        ctx.clients("sqs").get_queue_attributes(QueueUrl=service.queue_url, AttributeNames=["QueueArn"])
     checks = check(ctx, settings, intakes, now)
     rejected = sum(1 for i in intakes if i.rejected or (i.faults and all(checks.drops(f) for f in i.faults)))
     code = EXIT_USAGE if rejected == len(intakes) else EXIT_OK
@@ -93,9 +100,10 @@ def run(ctx: Context, args: argparse.Namespace) -> Output:
     results: list[dict[str, Any]] = []
     rows: list[tuple[Any, ...]] = []
     for n, intake in enumerate(intakes, 1):
-        enqueued = queue.send(intake.faults).sent if intake.faults else 0
-        results.append(intake_json(intake, enqueued=enqueued))
-        rows.append(_row(n, intake, enqueued))
+        kept = [f for f in intake.faults if not checks.drops(f)]  # what remediate would drop stays out
+        enqueued = queue.send(kept).sent if kept else 0
+        results.append({**intake_json(intake, enqueued=enqueued), "not_enqueued": checks.reasons(intake)})
+        rows.append(_row(n, intake, enqueued, checks.reasons(intake)))
     total = sum(r["enqueued"] for r in results)
     data = {
         "queue_url": service.queue_url,
@@ -151,8 +159,9 @@ def _minutes(delta: timedelta) -> str:
     return f"{int(delta.total_seconds() // 60)} min"
 
 
-def _row(n: int, intake: Intake, enqueued: int | None = None) -> tuple[Any, ...]:
-    return (n, intake.event_id, intake.detail_type, result_text(intake, enqueued), nodes_text(intake.faults))
+def _row(n: int, intake: Intake, enqueued: int | None = None, dropped: Sequence[str] = ()) -> tuple[Any, ...]:
+    result = result_text(intake, enqueued) + (f"; not enqueued: {', '.join(dropped)}" if dropped else "")
+    return (n, intake.event_id, intake.detail_type, result, nodes_text(intake.faults))
 
 
 COMMAND = Command(

@@ -23,6 +23,11 @@ What it relies on:
 Patched actions: create_cluster (hook: adopt the new cluster), delete_cluster (accepts the ARN),
 describe_cluster, describe_cluster_node, list_cluster_nodes, and the four Batch* calls.
 
+SQS and EventBridge: ``moto.sqs.models`` and ``moto.events.models`` read the time through their module
+globals ``unix_time`` and ``unix_time_millis`` (delays, visibility timeouts, long polls, retention; a
+PutEvents entry's default ``time``); :func:`install_service_clock` points them at the control plane's
+clock, so that a scaled local stack's queues and bus keep its time.
+
 EventBridge: moto's ``TestEventPattern`` answers nothing (``EventsHandler.test_event_pattern`` returns
 an empty body); it is answered with moto's own rule matcher, ``moto.events.models.EventPattern`` (what
 ``PutEvents`` matches rules with), so that a pattern tested and a rule's delivery agree locally.
@@ -42,7 +47,7 @@ from moto.events.responses import EventsHandler
 from moto.sagemaker.models import Cluster, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 
-from hyperpod_local.plane.errors import ApiError
+from hyperpod_local.plane.errors import ApiError, ValidationException
 from hyperpod_local.plane.ports import ActionServer, RawCluster, Scope
 
 RESPONSE_CLASS = SageMakerResponse
@@ -140,6 +145,46 @@ def _test_event_pattern(self: Any) -> str:
     return json.dumps({"Result": bool(pattern.matches_event(event))})
 
 
+#: moto modules that read the time through their own `unix_time` / `unix_time_millis` globals.
+CLOCKED_MODULES = ("moto.sqs.models", "moto.events.models")
+_CLOCK_NAMES = ("unix_time", "unix_time_millis")
+_clock_originals: dict[tuple[str, str], Any] = {}
+
+
+def install_service_clock(now: Callable[[], float]) -> None:
+    """moto's SQS and EventBridge on `now` (epoch seconds, e.g. the control plane clock's) until
+    :func:`uninstall_service_clock`: message delays, visibility timeouts, long polls and an event's
+    default ``time`` then follow a scaled local stack's clock."""
+    import importlib
+
+    from moto.core.utils import unix_time as moto_unix_time
+
+    def unix_time(dt: Any = None) -> float:  # moto's signature: the time of `dt`, else now
+        return moto_unix_time(dt) if dt is not None else now()
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    with _install_lock:
+        if _clock_originals:
+            raise RuntimeError("a service clock is already installed in this process")
+        for name in CLOCKED_MODULES:
+            module = importlib.import_module(name)
+            found: dict[str, Any] = vars(module)  # moto does not re-export the names it imported
+            for attribute, replacement in zip(_CLOCK_NAMES, (unix_time, unix_time_millis), strict=True):
+                _clock_originals[(name, attribute)] = found[attribute]
+                setattr(module, attribute, replacement)
+
+
+def uninstall_service_clock() -> None:
+    import importlib
+
+    with _install_lock:
+        for (name, attribute), original in _clock_originals.items():
+            setattr(importlib.import_module(name), attribute, original)
+        _clock_originals.clear()
+
+
 def installed_control() -> ActionServer | None:
     return _installed
 
@@ -170,7 +215,7 @@ def _handler(control: ActionServer, operation: str, original: _Handler | None) -
     def handler(self: Any) -> _Response:
         create_in_backend: Callable[[], object] | None = None
         if operation == "CreateCluster" and original is not None:
-            create_in_backend = functools.partial(original, self)  # moto validates and creates
+            create_in_backend = functools.partial(_create_in_moto, original, self)
         params: dict[str, Any] = self.params  # parsed from the botocore model by moto
         if operation == "ListTags" and ":cluster/" not in str(params.get("ResourceArn", "")):
             assert original is not None
@@ -178,6 +223,33 @@ def _handler(control: ActionServer, operation: str, original: _Handler | None) -
         return _answer(lambda: control.serve(operation, _scope(self), params, create_in_backend))
 
     return handler
+
+
+#: Optional CreateCluster members moto's Cluster indexes as if required (a KeyError, HTTP 500, without
+#: them), with stand-ins that pass its checks; they are removed again once moto has created the cluster.
+_MOTO_STAND_INS: dict[str, Any] = {
+    "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-"},
+    "ThreadsPerCore": None,
+}
+
+
+def _create_in_moto(original: _Handler, response: Any) -> object:
+    """moto's CreateCluster, given stand-ins for the optional members it indexes (then taken out of the
+    instance groups it keeps); whatever else it cannot read is the request's fault: a 400, not a 500."""
+    groups = [g for g in response.params.get("InstanceGroups") or [] if isinstance(g, dict)]
+    added = [[key for key in _MOTO_STAND_INS if key not in g] for g in groups]
+    for group, keys in zip(groups, added, strict=True):
+        group.update({key: _MOTO_STAND_INS[key] for key in keys})
+    try:
+        return original(response)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationException(
+            f"CreateCluster: the local plane cannot read this request ({exc!r})"
+        ) from exc
+    finally:
+        for group, keys in zip(groups, added, strict=True):
+            for key in keys:
+                group.pop(key, None)
 
 
 def _scope(response: Any) -> Scope:

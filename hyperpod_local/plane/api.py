@@ -96,9 +96,11 @@ class ClusterApi:
     def create_cluster(
         self, scope: Scope, params: Params, create_in_backend: Callable[[], object]
     ) -> dict[str, Any]:
-        """We validate the instance types (against the botocore model, not moto's list); moto validates
-        the rest and creates the cluster; we adopt it and keep what moto drops."""
-        validate_create_cluster(params.get("InstanceGroups") or [])
+        """We validate the required members and the instance types (against the botocore model, not
+        moto's list); moto validates the rest and creates the cluster (its own
+        optional members filled in for it, see ``hyperpod_local.plane._moto``); we adopt it and keep what moto
+        drops."""
+        validate_create_cluster(params.get("InstanceGroups"))
         create_in_backend()
         state = self._registry.adopt(
             scope,

@@ -74,6 +74,11 @@ class _Violations:
     def add(self, value: str, path: str, constraint: str) -> None:
         self._items.append(f"Value '{value}' at '{path}' failed to satisfy constraint: {constraint}")
 
+    def add_null(self, path: str, note: str = "") -> None:
+        self._items.append(
+            f"Value null at '{path}' failed to satisfy constraint: Member must not be null{note}"
+        )
+
     def list_length(self, values: Sequence[str], path: str, minimum: int, maximum: int) -> None:
         if len(values) < minimum:
             self.add(_render(values), path, f"Member must have length greater than or equal to {minimum}")
@@ -198,13 +203,35 @@ def validate_add(
         )
 
 
-def validate_create_cluster(instance_groups: Sequence[Mapping[str, Any]]) -> None:
-    """CreateCluster: every instance group's InstanceType is one the model's ClusterInstanceType enum
-    lists (botocore does not check enums client-side)."""
+#: What an instance group must carry: the members the botocore model (and the API reference,
+#: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ClusterInstanceGroupSpecification.html)
+#: marks required, as the lower-camel path the service names them by. ``ThreadsPerCore`` and
+#: ``LifeCycleConfig`` are optional, with no documented default: the plane stores and reports only what
+#: was given.
+REQUIRED_GROUP_MEMBERS = {
+    "InstanceCount": "instanceCount",
+    "InstanceGroupName": "instanceGroupName",
+    "ExecutionRole": "executionRole",
+}
+
+
+def validate_create_cluster(instance_groups: Sequence[Mapping[str, Any]] | None) -> None:
+    """CreateCluster: at least one instance group; each carries the model's required members (a hand-made
+    request can leave them out: ``Value null ... Member must not be null``, as the service words a
+    missing required member) and an InstanceType the model's ClusterInstanceType enum lists (botocore
+    does not check enums client-side). InstanceRequirements instead of an InstanceType is not modelled
+    locally: it is refused, saying so."""
+    if not instance_groups:
+        raise ValidationException("CreateCluster needs at least one instance group in InstanceGroups.")
     violations = _Violations()
     allowed = cluster_instance_types()
     for index, group in enumerate(instance_groups, start=1):
-        violations.enum(
-            str(group.get("InstanceType", "")), f"instanceGroups.{index}.member.instanceType", allowed
-        )
+        path = f"instanceGroups.{index}.member"
+        for member, name in REQUIRED_GROUP_MEMBERS.items():
+            if group.get(member) is None:
+                violations.add_null(f"{path}.{name}")
+        if group.get("InstanceType") is None:
+            violations.add_null(f"{path}.instanceType", " (the local plane needs an InstanceType)")
+        else:
+            violations.enum(str(group["InstanceType"]), f"{path}.instanceType", allowed)
     violations.raise_if_any()

@@ -158,7 +158,7 @@ class LocalWorld:
         while len(records) < limit:
             got = self.sqs.receive_message(
                 QueueUrl=url,
-                MaxNumberOfMessages=10,
+                MaxNumberOfMessages=min(10, limit - len(records)),
                 VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
                 AttributeNames=["All"],
             ).get("Messages", [])

@@ -304,6 +304,10 @@ def test_replay_warns_about_what_remediate_would_drop_and_dry_run_enqueues_nothi
     live = cli("replay", bad)
     assert live.code == 2  # every event rejected
     assert live.out.splitlines()[-1] == "every event was rejected (3 of 3)"
+    # issue 19: what replay warns remediate would drop is not enqueued ("enqueued 1", then "every
+    # event was rejected", was a live fault for a cluster that does not exist)
+    assert "0 fault(s) enqueued" in live.out and "not enqueued: unknown_cluster" in live.out
+    assert world.drain() == []
     assert cli("replay", "--fresh", write_events(tmp_path, seen, "again.json")).code == 0
 
 

@@ -39,9 +39,19 @@ def test_clusters_of_todays_instance_types_are_created_and_listed(aws: AwsEnv, s
     assert [g["InstanceType"] for g in described] == TODAYS_FLEET
 
 
+def _group(instance_type: str) -> dict[str, Any]:
+    """An instance group with the members CreateCluster requires, of `instance_type`."""
+    return {
+        "InstanceType": instance_type,
+        "InstanceCount": 1,
+        "InstanceGroupName": "g",
+        "ExecutionRole": "arn:aws:iam::123456789012:role/hyperpod-g",
+    }
+
+
 def test_every_instance_type_of_the_model_passes_validation() -> None:
     assert len(cluster_instance_types()) > 100
-    validate_create_cluster([{"InstanceType": t} for t in cluster_instance_types()])  # raises nothing
+    validate_create_cluster([_group(t) for t in cluster_instance_types()])  # raises nothing
 
 
 def test_an_unknown_instance_type_is_the_real_validation_exception_and_creates_nothing(
@@ -63,9 +73,7 @@ def test_an_unknown_instance_type_is_the_real_validation_exception_and_creates_n
 
 def test_several_unknown_types_are_reported_together() -> None:
     with pytest.raises(ValidationException, match=r"^2 validation errors detected: Value 'a' at "):
-        validate_create_cluster(
-            [{"InstanceType": "a"}, {"InstanceType": "ml.m5.xlarge"}, {"InstanceType": "b"}]
-        )
+        validate_create_cluster([_group("a"), _group("ml.m5.xlarge"), _group("b")])
 
 
 def test_the_control_plane_knows_every_node_status_of_the_model() -> None:

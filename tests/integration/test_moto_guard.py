@@ -8,6 +8,7 @@ when an upgrade (or a drifting venv) changes what the local control plane stands
 from __future__ import annotations
 
 import inspect
+import time
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +176,22 @@ def test_cluster_checks_instance_types_with_the_method_the_control_plane_switche
     assert f"self.{_moto.INSTANCE_TYPE_CHECK}(" in inspect.getsource(Cluster.__init__), (
         GUARD + f"moto's Cluster no longer checks instance types with {_moto.INSTANCE_TYPE_CHECK}()"
     )
+
+
+def test_sqs_and_events_read_the_time_through_the_globals_the_service_clock_replaces(aws: AwsEnv) -> None:
+    """install_service_clock (a scaled local stack's queues and bus on its clock) swaps module globals."""
+    import importlib
+
+    from hyperpod_local.plane._moto import CLOCKED_MODULES, install_service_clock, uninstall_service_clock
+
+    for name in CLOCKED_MODULES:
+        assert {"unix_time", "unix_time_millis"} <= set(vars(importlib.import_module(name)))
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="clocked")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=900)
+    install_service_clock(lambda: time.time() + 901)  # the stack's clock, 15 minutes ahead
+    try:
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+    finally:
+        uninstall_service_clock()
+    assert [m["Body"] for m in got] == ["later"]

@@ -1,5 +1,6 @@
-"""hyperpod_local's three rooms keep their direction: the control plane imports neither the service nor
-the local stack nor the demo, the stack never imports the demo, and no modules import each other in a circle."""
+"""hyperpod_local's rooms keep their direction: the control plane imports neither the service nor the local
+stack nor the demo, the stack never imports the demo, nothing imports the living stack (`live`, the top
+room), and no modules import each other in a circle."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ GRAPH = {
     ("room", "forbidden"),
     [
         ("hyperpod_local.plane", ("autoheal", "hyperpod_local.stack", "hyperpod_local.demo")),
-        ("hyperpod_local.stack", ("hyperpod_local.demo",)),
+        ("hyperpod_local.stack", ("hyperpod_local.demo", "hyperpod_local.live")),
+        ("hyperpod_local.demo", ("hyperpod_local.live",)),  # the living stack is the top room
         ("hyperpod_local.service_model", ("autoheal", "hyperpod_local", "moto")),  # botocore only
     ],
 )
