@@ -100,6 +100,12 @@ class Metric(StrEnum):
     # percent, dimensions Signal, Action: the adaptive ladder's success rate over its window, published
     # by reconcile each time it updates a signal's aggregate
     LADDER_SUCCESS_RATE = "LadderSuccessRate"
+    # the approval gate: requests asked, decisions applied (dimension Decision: approved | denied |
+    # default_approve | default_deny), and reconcile's count of pending ones and their ages (seconds)
+    APPROVALS_REQUESTED = "ApprovalsRequested"
+    APPROVAL_DECISIONS = "ApprovalDecisions"
+    APPROVALS_PENDING = "ApprovalsPending"
+    APPROVAL_AGE_SECONDS = "ApprovalAgeSeconds"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -119,10 +125,11 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.DRY_RUN_ACTIONS: ("Action",),
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
     Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),
+    Metric.APPROVAL_DECISIONS: ("Decision",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.
-TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY})
+TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY, Metric.APPROVAL_AGE_SECONDS})
 #: Metrics that carry a level (percent): the last value of each (metric, dimensions) is emitted.
 GAUGES = frozenset({Metric.LADDER_SUCCESS_RATE})
 #: EMF allows at most 100 values per metric in one blob.

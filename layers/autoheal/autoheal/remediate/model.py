@@ -12,6 +12,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.verdicts import DroppedFault
+from autoheal.core.approvals import GateVerdict
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
 from autoheal.core.ladder import Decision, NodeFaults
@@ -21,6 +22,7 @@ from autoheal.faults import NodeFault
 from autoheal.observability import MetricCounts
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import (
+    Approvals,
     Breakers,
     Clock,
     Cooldowns,
@@ -59,6 +61,7 @@ class Deps:
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
     verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
+    approvals: Approvals | None = None  # the approval records (None: a gated action is held, never asked)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class BatchPlan:
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
     restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
+    approvals: dict[NodeRef, GateVerdict] = field(default_factory=dict)  # the approval gate's verdicts
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -9,13 +9,15 @@
 3. `decide`   nodes + states + cluster descriptions (+ the adaptive ladder's counters of the batch's
              signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
-4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
+4. `hold`     pause and capacity cool-down switches; `approvals`: actions that wait for a person's yes
+             (one BatchGetItem); `breaker`: nodes under remediation per scope;
              a fault held past the ceiling goes to a human
-             (a new hold -- an approval, a canary wave -- is one more stage here)
+             (a new hold -- a canary wave -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
+5. `breaker.trip`, `approvals.settle_approvals`, `claim`  new trips recorded; approval requests and
+             the deadline's decisions written (a request tells a human); held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
              `core.transitions`); a version conflict is read and decided again
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
@@ -49,6 +51,7 @@ from autoheal.ports import Clock
 from autoheal.reconcile.restores import RESTORE_PENDING
 from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
+from autoheal.remediate.approvals import hold_for_approval, settle_approvals
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
@@ -97,6 +100,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
+    plans, gated = hold_for_approval(plans, deps.approvals, deps.policy, now)
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
@@ -109,12 +113,14 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
         unreachable=unreachable,
         dropped=resolved.dropped,
         restores=restores,
+        approvals=gated,
     )
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
     tripped = trip(batch, deps.breakers)
+    batch, asked = settle_approvals(batch, deps.approvals)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
@@ -126,7 +132,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     restored = Effects(calls=restores.calls, metrics=restores.metrics)
     resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
     effects = Effects.combined(
-        [tripped, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
+        [tripped, asked, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
     )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
