@@ -101,11 +101,12 @@ class Metric(StrEnum):
     # by reconcile each time it updates a signal's aggregate
     LADDER_SUCCESS_RATE = "LadderSuccessRate"
     # the approval gate: requests asked, decisions applied (dimension Decision: approved | denied |
-    # default_approve | default_deny), and reconcile's count of pending ones and their ages (seconds)
+    # default_approve | default_deny), and reconcile's count of pending ones and the oldest one's age
+    # (seconds, one value a round: chart its Maximum)
     APPROVALS_REQUESTED = "ApprovalsRequested"
     APPROVAL_DECISIONS = "ApprovalDecisions"
     APPROVALS_PENDING = "ApprovalsPending"
-    APPROVAL_AGE_SECONDS = "ApprovalAgeSeconds"
+    APPROVAL_OLDEST_AGE_SECONDS = "ApprovalOldestAgeSeconds"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -129,7 +130,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
 }
 
 #: Metrics that carry durations (seconds) rather than counts.
-TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY, Metric.APPROVAL_AGE_SECONDS})
+TIMINGS = frozenset({Metric.TIME_TO_ACTION, Metric.TIME_TO_HEALTHY})
 #: Metrics that carry a level (percent): the last value of each (metric, dimensions) is emitted.
 GAUGES = frozenset({Metric.LADDER_SUCCESS_RATE})
 #: EMF allows at most 100 values per metric in one blob.

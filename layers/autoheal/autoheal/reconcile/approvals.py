@@ -1,7 +1,8 @@
 """Reconcile's watch over pending approvals (`autoheal.core.approvals`): metered every round, and a
 deadline enforced when the held fault did not come back.
 
-- `ApprovalsPending` (how many) and `ApprovalAgeSeconds` (each pending one's age) every scheduled round;
+- `ApprovalsPending` (how many) and `ApprovalOldestAgeSeconds` (the oldest one's age, 0 when none) every
+  scheduled round;
 - a pending approval past its deadline by `redrive_after` whose node did not get its fault back (the
   delayed message lost, and the node not recorded as held: reconcile's own re-drive of held faults
   covers that case) -> its fault is sent to the queue again, and remediate applies `ApprovalDefault`.
@@ -25,9 +26,10 @@ def watch_approvals(
     """Meter the pending approvals and re-send the faults of those overdue; how many were sent."""
     pending = [a for a in approvals.all() if a.status is ApprovalStatus.PENDING]
     metrics.add(Metric.APPROVALS_PENDING, len(pending))
+    ages = [int((now - a.created).total_seconds()) for a in pending]
+    metrics.add(Metric.APPROVAL_OLDEST_AGE_SECONDS, max([0, *ages]))
     overdue: list[NodeFault] = []
     for a in pending:
-        metrics.observe(Metric.APPROVAL_AGE_SECONDS, (now - a.created).total_seconds())
         if a.fault and now - a.deadline >= redrive_after:
             overdue.append(NodeFault.model_validate_json(a.fault))
     if not overdue:
