@@ -22,7 +22,7 @@ from autoheal.settings import SettingsError, load_settings
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 POLICY = ApprovalGate(required_for=frozenset({"replace", "restore"}), timeout=timedelta(minutes=60))
-ASKED = Asked("train", "n1", "i-1", "replace", "recurred", "ladder: recurred", "XidError:79", "{}")
+ASKED = Asked("train", "n1", "i-1", "replace", "recurred", "ladder: recurred", "XidError:79", "{}", "ev-1")
 
 
 def pending(at: datetime = T0, action: str = "replace") -> Approval:
@@ -70,9 +70,10 @@ def test_a_decided_record_applies_to_its_episode_only() -> None:
     assert released.kind is GateKind.ASK
 
 
-def test_ids_are_short_and_unambiguous() -> None:
-    ids = {new_id() for _ in range(200)}
+def test_ids_are_short_unambiguous_and_stable() -> None:
+    ids = {new_id("train", f"n{i}", "replace", T0.isoformat(), "ev") for i in range(200)}
     assert len(ids) == 200
+    assert new_id("a", "b") == new_id("a", "b") != new_id("a", "c")
     assert all(len(i) == 8 and not set(i) & set("01oli") for i in ids)
 
 

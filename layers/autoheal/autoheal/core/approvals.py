@@ -18,7 +18,7 @@ calls; the restore is never asked for on its own).
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -98,9 +98,16 @@ class Approval:
         return replace(self, status=status, decided_by=by, decided_at=at, decision_reason=reason)
 
 
-def new_id() -> str:
-    """A short ID an operator can type: 8 characters of an unambiguous alphabet (~10^11 values)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+def new_id(*parts: str) -> str:
+    """A short ID an operator can type: 8 characters of an unambiguous alphabet (31^8, ~10^12 values),
+    derived from what identifies the request (cluster, node, action, when, the fault), so the same
+    request always has the same ID (a replayed run, the demo)."""
+    number = int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(ID_LENGTH):
+        number, index = divmod(number, len(_ID_ALPHABET))
+        chars.append(_ID_ALPHABET[index])
+    return "".join(chars)
 
 
 class GateKind(StrEnum):
@@ -137,6 +144,7 @@ class Asked:
     rule: str
     signal: str | None
     fault: str
+    event_id: str  # the fault's source event id (part of the request's ID)
 
 
 def gate(
@@ -152,7 +160,7 @@ def gate(
     live = current if fits else None
     if live is None:
         request = Approval(
-            id=new_id(),
+            id=new_id(asked.cluster, asked.node_key, asked.action, now.isoformat(), asked.event_id),
             cluster=asked.cluster,
             node_key=asked.node_key,
             action=asked.action,

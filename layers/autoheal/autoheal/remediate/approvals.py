@@ -73,6 +73,7 @@ def _asked(p: NodePlan) -> Asked:
         rule=p.decision.rule,
         signal=p.node.latest.signal,
         fault=p.node.latest.model_dump_json(),
+        event_id=p.node.latest.source_event_id,
     )
 
 
