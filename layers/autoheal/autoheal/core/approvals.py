@@ -100,8 +100,8 @@ class Approval:
 
 def new_id(*parts: str) -> str:
     """A short ID an operator can type: 8 characters of an unambiguous alphabet (31^8, ~10^12 values),
-    derived from what identifies the request (cluster, node, action, when, the fault), so the same
-    request always has the same ID (a replayed run, the demo)."""
+    derived from what identifies the request (cluster, node, action, the fault's event), so the same
+    request always has the same ID (a redelivery, a replayed run, the demo)."""
     number = int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest()[:8], "big")
     chars = []
     for _ in range(ID_LENGTH):
@@ -160,7 +160,7 @@ def gate(
     live = current if fits else None
     if live is None:
         request = Approval(
-            id=new_id(asked.cluster, asked.node_key, asked.action, now.isoformat(), asked.event_id),
+            id=new_id(asked.cluster, asked.node_key, asked.action, asked.event_id),
             cluster=asked.cluster,
             node_key=asked.node_key,
             action=asked.action,
