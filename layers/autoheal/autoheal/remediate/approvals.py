@@ -163,9 +163,19 @@ def _details(a: Approval, approve: str, deny: str) -> Mapping[str, object]:
     }
 
 
-def keeps_gate(before: NodePlan, again: NodePlan) -> NodePlan:
-    """A node decided again after a version conflict keeps the gate's hand-over (a denial)."""
+def keeps_gate(before: NodePlan, again: NodePlan, batch: BatchPlan) -> NodePlan:
+    """A node decided again after a version conflict (`claim`) keeps the gate's say: a denial stays a
+    denial, and an action that needs approval and was not approved as such in this batch is held a
+    few seconds and goes through the gate on its next delivery (never acted on unapproved)."""
     reason = before.guard.reason if before.guard is not None else ""
     if reason.startswith(HUMAN_PREFIX) and again.would_act:
         return replace(again, guard=before.guard)
-    return again
+    if not again.would_act or again.action is None:
+        return again
+    if not batch.policy.approvals.needs_approval(again.action.value, again.decision.rule):
+        return again
+    verdict = batch.approvals.get(again.node.ref)
+    approved = verdict is not None and verdict.kind is GateKind.PROCEED
+    if approved and verdict is not None and verdict.approval.action == again.action.value:
+        return again
+    return replace(again, hold=Hold(APPROVAL_HOLD, "approval:decided_again", RACE_RETRY_SECONDS))

@@ -113,7 +113,7 @@ def _decide_again(p: NodePlan, batch: BatchPlan, states: NodeStates) -> NodePlan
     )
     if p.hold is not None and p.hold.reason in SWITCH_HOLDS and again.hold is None and tells:
         again = replace(again, hold=p.hold, guard=None)
-    again = keeps_gate(p, again)
+    again = keeps_gate(p, again, batch)
     return over_ceiling([again], batch.policy, batch.now)[0]
 
 
