@@ -21,6 +21,7 @@ from autoheal.observability import logger as service_logger
 from autoheal_cli import __version__
 from autoheal_cli.aws import Clients
 from autoheal_cli.commands import (
+    approvals,
     breaker,
     history,
     ladder,
@@ -48,6 +49,9 @@ COMMANDS: tuple[Command, ...] = (
     switch.RESUME,
     breaker.COMMAND,
     release.COMMAND,
+    approvals.LIST,
+    approvals.APPROVE,
+    approvals.DENY,
     replay.COMMAND,
     plan.COMMAND,
     selftest.COMMAND,

@@ -68,6 +68,8 @@ PARAMETER_ENV: Mapping[str, str] = {
     "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
     "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
     "HmaIgnoredXids": "AUTOHEAL_HMA_IGNORED_XIDS",
+    "ApprovalTimeoutMinutes": "AUTOHEAL_APPROVAL_TIMEOUT_MINUTES",
+    "ApprovalDefault": "AUTOHEAL_APPROVAL_DEFAULT",
 }
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.attempts import LedgerAttempts
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerPauses
 from autoheal.adapters.directory import ClusterInfo, ClusterNotFound, NodeDirectory
@@ -44,6 +45,9 @@ class Context:
 
     def cooldowns(self) -> LedgerCooldowns:
         return LedgerCooldowns(self.clients("dynamodb"), self.service.require_table())
+
+    def approvals(self) -> LedgerApprovals:
+        return LedgerApprovals(self.clients("dynamodb"), self.service.require_table())
 
     def cluster_info(self, ref: str) -> ClusterInfo:
         """The cluster a name or ARN names (DescribeCluster, once per reference per run). A cluster

@@ -14,9 +14,12 @@ of ``max(64, nodes)``; ``infer-p5`` has a controller and 8 GPU nodes. Then:
    CloudWatch Logs delivery), and HyperPod's EventBridge Node Health Event reports the same fault:
    the node is rebooted once. (After "time passes", not before: remediate retries without backoff
    here, so an invocation while the busy node is still busy would retry it early.)
-5. recurrence: past the echo grace period, the first storm node faults again: it is replaced (the
-   ladder's next step), and after the replacement's duration it runs with a new instance id under the
-   same NodeLogicalId.
+5. recurrence: past the echo grace period, the first storm node faults again: the ladder's next step
+   is a replace, which this demo asks a person to approve (``ApprovalRequiredFor=replace``; empty as
+   deployed, said in its output): the replace is held as a pending approval, the demo's operator
+   approves it with ``autoheal approve --all --cluster train-p5`` (the CLI's own code), and the next
+   invocation replaces the node; after the replacement's duration it runs with a new instance id under
+   the same NodeLogicalId.
 6. lemon: past the grace period once more, the same node faults again. With the retire rung switched
    on (``RetireAndRestore``; off as deployed, on in this demo and said in its output) it is retired
    (BatchDeleteClusterNodes) and its group restored (BatchAddClusterNodes, under a ClientToken the
@@ -36,7 +39,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Literal
 
+from hyperpod_local.demo.approvals import Approve
 from hyperpod_local.demo.scenario_file import (
     Busy,
     ClusterSpecModel,
@@ -65,8 +70,11 @@ LABEL_DUPLICATE = "duplicate event"
 LABEL_HEALTHY = "healthy transition"
 LABEL_HMA = "HMA log + EventBridge (same fault)"
 LABEL_LEMON = "keeps faulting -> retire + restore"
+APPROVAL_REASON = "demo operator: the node faulted again after its reboot"
 #: the built-in incident runs with the retire rung on (template RetireAndRestore; off as deployed)
 RETIRE_AND_RESTORE = True
+#: the built-in incident asks for approval of replaces (template ApprovalRequiredFor; empty as deployed)
+APPROVAL_REQUIRED_FOR: list[Literal["reboot", "replace", "retire", "restore"]] = ["replace"]
 #: a capacity shortage in the lemon's group from its retire on: the added node waits in Pending
 SHORTAGE_SECONDS = 30 * 60
 
@@ -98,10 +106,11 @@ def incident(
         *_tracked(grace_seconds, claim_ttl_seconds),
     ]
     return Scenario(
-        description=f"built-in incident: a storm of {nodes} GPU faults, a recurrence, a busy node, "
-        "a duplicate, a malformed event, a healthy transition, an HMA log fault also sent by EventBridge, "
+        description=f"built-in incident: a storm of {nodes} GPU faults, an approved replace, a busy node, "
+        "a duplicate, a malformed event, a healthy transition, an HMA fault also via EventBridge, "
         "a lemon retired and restored",
         retire_and_restore=RETIRE_AND_RESTORE,
+        approval_required_for=APPROVAL_REQUIRED_FOR,
         clusters=[_train_cluster(nodes), _infer_cluster()],
         steps=steps,
     )
@@ -178,7 +187,9 @@ def _recurrence(grace_seconds: float) -> list[Step]:
                 label=LABEL_RECURS,
             )
         ),
-        _REMEDIATE,
+        _REMEDIATE,  # the replace needs approval: held, a pending approval, one notice
+        Step(phase="approval", approve=Approve(cluster=TRAIN, reason=APPROVAL_REASON)),
+        _REMEDIATE,  # the approved replace (the approve put the held fault back on the queue)
     ]
 
 

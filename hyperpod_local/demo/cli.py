@@ -20,7 +20,12 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from hyperpod_local.demo.builtin import DEFAULT_NODES, MAX_STORM_NODES, RETIRE_AND_RESTORE
+from hyperpod_local.demo.builtin import (
+    APPROVAL_REQUIRED_FOR,
+    DEFAULT_NODES,
+    MAX_STORM_NODES,
+    RETIRE_AND_RESTORE,
+)
 from hyperpod_local.demo.scenario_file import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
@@ -173,6 +178,9 @@ def _run(
         stack.enter_context(service_output(sink))
         retire = RETIRE_AND_RESTORE if scenario is None else scenario.retire_and_restore
         switched = {"AUTOHEAL_RETIRE_AND_RESTORE": "true"} if retire else {}
+        gated = APPROVAL_REQUIRED_FOR if scenario is None else scenario.approval_required_for
+        if gated:
+            switched["AUTOHEAL_APPROVAL_REQUIRED_FOR"] = ",".join(gated)
         world = LocalWorld(local, env.set, env=switched)
         progress(
             f"stack from template.yaml: table {world.stack.table_name}, queue {world.stack.queue_url.rsplit('/', 1)[-1]}, "
@@ -185,6 +193,8 @@ def _run(
         switches = switches_summary(switched, world.stack.env())
         if switches["changed"]:
             progress(render.switches_line(switches))
+        if gated:
+            progress(f"switches: approval required for {', '.join(gated)} in the demo (deployed: none)")
         timings = local.control.timings
         if scenario is None:
             grace = world.settings.policy.recurrence_grace.total_seconds()

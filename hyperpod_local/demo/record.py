@@ -57,6 +57,7 @@ class RunRecord:
     final_nodes: list[NodeView]
     notifications: list[dict[str, Any]] = field(default_factory=list)
     reconciles: list[ReconcileRound] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)  # decided by the demo's operator
 
     @property
     def simulated_seconds(self) -> float:

@@ -24,6 +24,7 @@ Shape::
 
 ``retire_and_restore`` (default false, as deployed: template ``RetireAndRestore``) turns the retire
 rung on; clusters are ``NodeProvisioningMode=Continuous``, the only mode where it acts.
+``approval_required_for`` (default ``[]``: template ``ApprovalRequiredFor``) lists actions that wait.
 
 Steps (each has exactly one of these keys, plus an optional ``phase`` title that later steps keep):
 
@@ -52,6 +53,7 @@ Steps (each has exactly one of these keys, plus an optional ``phase`` title that
   ``Pending`` until it ends (Continuous provisioning keeps launching), then run.
 - ``entry_error``: ``{"cluster", "group", "index", "code", "times": 1}`` - the next entries naming the
   node fail with ``code``.
+- ``approve``: ``{"cluster", "decision": "approve"|"deny", "reason"}`` - `autoheal approve|deny --all`.
 
 Placeholders, in any string of a ``deliver`` event (resolved when the step runs):
 
@@ -81,6 +83,7 @@ from pydantic import (
 
 from autoheal.validation import first_errors
 from autoheal_cli.jsonfile import JsonFileError, read_json
+from hyperpod_local.demo.approvals import Approve
 from hyperpod_local.service_model import closest_instance_types, is_cluster_instance_type
 
 MAX_NODES_PER_GROUP = 1000
@@ -237,17 +240,21 @@ class Reconcile(_Model):
     pass
 
 
-ACTIONS = (
-    "health",
-    "hma",
-    "deliver",
-    "remediate",
-    "reconcile",
-    "advance",
-    "busy",
-    "capacity",
-    "shortage",
-    "entry_error",
+#: the step kinds, in the order of the module docstring
+ACTIONS = tuple(
+    [
+        "health",
+        "hma",
+        "deliver",
+        "remediate",
+        "reconcile",
+        "advance",
+        "busy",
+        "capacity",
+        "shortage",
+        "entry_error",
+        "approve",
+    ]
 )
 
 
@@ -263,6 +270,7 @@ class Step(_Model):
     capacity: Capacity | None = None
     shortage: Shortage | None = None
     entry_error: EntryError | None = None
+    approve: Approve | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
@@ -280,6 +288,9 @@ class Scenario(_Model):
     description: str = Field(default="", max_length=200)
     #: the retire rung (template RetireAndRestore, off as deployed): on for this run
     retire_and_restore: bool = False
+    approval_required_for: list[Literal["reboot", "replace", "retire", "restore"]] = Field(
+        default_factory=list
+    )
     clusters: list[ClusterSpecModel] = Field(min_length=1, max_length=10)
     steps: list[Step] = Field(min_length=1, max_length=1000)
 

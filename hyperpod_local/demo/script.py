@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from hyperpod_local.demo import render
+from hyperpod_local.demo.approvals import Approve, decide
 from hyperpod_local.demo.dying import remediate_dies
 from hyperpod_local.demo.record import Invocation, NodeKey, ReconcileRound, RunRecord
 from hyperpod_local.demo.scenario_file import (
@@ -60,6 +61,7 @@ class ScriptRunner:
         self.labels: dict[NodeKey, str] = {}
         self.invocations: list[Invocation] = []
         self.reconciles: list[ReconcileRound] = []
+        self.approvals: list[dict[str, Any]] = []
         self.phase = ""
 
     # ------------------------------------------------------------------------------------- running
@@ -85,6 +87,7 @@ class ScriptRunner:
             final_nodes=[view for name in self.clusters for view in self.world.control.nodes(name)],
             notifications=self.world.topic_messages(),
             reconciles=self.reconciles,
+            approvals=self.approvals,
         )
 
     def _label_added_nodes(self) -> None:
@@ -138,6 +141,8 @@ class ScriptRunner:
             self._shortage(step.shortage)
         elif step.entry_error is not None:
             self._entry_error(step.entry_error)
+        elif step.approve is not None:
+            self._approve(step.approve)
 
     # --------------------------------------------------------------------------------------- steps
 
@@ -235,6 +240,19 @@ class ScriptRunner:
             for view in self.world.control.nodes(name)
             if view.logical_id not in fixture.logical_ids()
         ]
+
+    def _approve(self, step: Approve) -> None:
+        """The demo's operator decides every pending approval of the cluster, through the CLI's code."""
+        result = decide(step)
+        for a in result["decided"]:
+            self.approvals.append({**a, "at_seconds": self._elapsed()})
+            self._say(
+                f"approval {a['id']}: {a['action']} of {a['cluster']} node {a['instance_id']} ({a['reason']}) "
+                f"{result['decision']} by {result['by']}: the demo's operator ran "
+                f"`autoheal {step.decision} --all --cluster {step.cluster}`"
+            )
+        if not result["decided"]:
+            self._say(f"autoheal {step.decision} --all --cluster {step.cluster}: no pending approvals")
 
     def _reconcile(self) -> None:
         report = self.world.reconcile()

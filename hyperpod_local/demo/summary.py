@@ -82,6 +82,20 @@ def _number(value: str | None) -> int | float | str | None:
     return int(number) if number.is_integer() else number
 
 
+#: what the summary says of each approval the demo's operator decided
+_APPROVAL_FIELDS = (
+    "id",
+    "cluster",
+    "node",
+    "action",
+    "reason",
+    "status",
+    "decided_by",
+    "decision_reason",
+    "at_seconds",
+)
+
+
 def build_summary(
     record: RunRecord,
     *,
@@ -128,6 +142,7 @@ def build_summary(
         "events": _events(record),
         "remediate": _remediate(record, metrics),
         "reconcile": _reconcile(record),
+        "approvals": [{k: a[k] for k in _APPROVAL_FIELDS} for a in record.approvals],
         "decisions": _decisions(row for i in record.invocations for row in i.report.nodes),
         "calls": calls,
         "calls_by_operation": _by_operation(calls),

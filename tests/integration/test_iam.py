@@ -38,6 +38,7 @@ import boto3
 import pytest
 
 from autoheal import adapters, clients
+from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.attempts import LedgerAttempts
 from autoheal.adapters.control import (
     AlreadyPaused,
@@ -57,6 +58,7 @@ from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.verdicts import DroppedFault, LedgerVerdicts
+from autoheal.core.approvals import Approval, ApprovalStatus
 from autoheal.core.fleet import FleetSize
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
@@ -541,6 +543,15 @@ def _stats(e: Env, c: Callable[[str], Any]) -> LedgerLadderStats:
     return LedgerLadderStats(c("dynamodb"), e.world.stack.table_name, timedelta(days=30))
 
 
+def _approvals(e: Env, c: Callable[[str], Any]) -> LedgerApprovals:
+    return LedgerApprovals(c("dynamodb"), e.world.stack.table_name)
+
+
+def _approval(e: Env) -> Approval:
+    now = e.world.now()
+    return Approval("k7p2m9xq", "train", "n3", "replace", "first_fault", "default", now, now, "deny")
+
+
 def _dropped(e: Env) -> DroppedFault:
     return DroppedFault("ev-dropped", "gone", "i-0123456789abcdef0", "cluster_not_found", e.world.now())
 
@@ -623,6 +634,12 @@ CASES: Mapping[str, Case] = {
     ),
     "LedgerLadderStats.counters": lambda e, c: _stats(e, c).counters(["XidError:48"]),
     "LedgerLadderStats.all": lambda e, c: _stats(e, c).all(),
+    "LedgerApprovals.for_nodes": lambda e, c: _approvals(e, c).for_nodes([("train", "n3")]),
+    "LedgerApprovals.all": lambda e, c: _approvals(e, c).all("train"),
+    "LedgerApprovals.request": lambda e, c: _approvals(e, c).request(_approval(e), None),
+    "LedgerApprovals.decide": lambda e, c: _approvals(e, c).decide(
+        _approval(e).decided(ApprovalStatus.APPROVED, "arn:aws:sts::123456789012:user/x", e.world.now(), "ok")
+    ),
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
 }

@@ -121,21 +121,23 @@ def test_intake_counts_the_malformed_event_and_acknowledges_the_healthy_one(demo
 
 def test_remediate_counters(demo: Any) -> None:
     summary, *_ = demo
+    approval = summary["approvals"][0]["id"]
     assert summary["remediate"] == {
-        "invocations": 8,
+        "invocations": 9,  # with the held replace's (issue 18: it waits for approval)
         "invocations_died": 1,  # the lemon's retire: its counts lost, its decisions rebuilt
         # 68 enqueued by intake + the busy node's re-queued retry + the dead invocation's message
-        # redelivered + reconcile's RestorePending
-        "messages": 71,
-        "faults_dequeued": 69,
+        # redelivered + reconcile's RestorePending + the held replace put back by `autoheal approve`
+        "messages": 72,
+        "faults_dequeued": 70,
         "duplicates_collapsed": 1,
         "retries_scheduled": 1,
         "escalations": 1,
         "needs_human": 0,
-        "notifications": 2,  # the lemon retired and its group restored; the added node running
+        # the pending approval; the lemon retired and its group restored; the added node running
+        "notifications": 3,
         "claim_conflicts": 0,
         "nodes_closed": 0,
-        "faults_held": 0,
+        "faults_held": 1,  # the replace, until it was approved
         "batch_item_failures": 0,
     }
     decisions = [({k: v for k, v in d.items() if k != "nodes"}, d["nodes"]) for d in summary["decisions"]]
@@ -146,6 +148,7 @@ def test_remediate_counters(demo: Any) -> None:
         (act("restore_resumed", "retire", "added"), 1),  # the add re-sent under its stored token
         (act("retry_after_transient_failure", "reboot"), 1),
         (act("retry_scheduled", "reboot", "transient", "InstanceIdInUse"), 1),
+        ({**act(f"approval:{approval}", None, None), "decision": "held"}, 1),
         (act("duplicate_event", None, None), 1),
         (act("node_not_in_cluster", None, None), 1),  # the dead invocation's message, redelivered
     ]
@@ -161,12 +164,14 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
         return [(h["invocation"], h["action"], h["reason"], h["error_code"]) for h in nodes[label]["history"]]
 
     lemon = nodes[LABEL_LEMON]
+    approval = summary["approvals"][0]["id"]
     assert story(LABEL_LEMON) == [
         (1, "reboot", "first_fault", None),
-        (5, "replace", "fault_recurred", None),
-        (6, "retire", "fault_recurred", None),  # #6 died after its delete and add (its report rebuilt)
-        (7, None, "node_not_in_cluster", None),
-        (8, "retire", "restore_resumed", None),
+        (5, None, f"approval:{approval}", None),  # held: the replace waits for approval (issue 18)
+        (6, "replace", "fault_recurred", None),  # approved by the demo's operator
+        (7, "retire", "fault_recurred", None),  # #7 died after its delete and add (its report rebuilt)
+        (8, None, "node_not_in_cluster", None),
+        (9, "retire", "restore_resumed", None),
     ]
     assert [(r["round"], r["verdict"]) for r in lemon["reconcile"]] == [
         (1, "restore_resumed"),
@@ -216,7 +221,12 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
         ("Escalations", ()): 1,
         ("EventsRejected", (("Reason", MALFORMED),)): 1,
         ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
-        ("FaultsDequeued", ()): 69,
+        ("FaultsDequeued", ()): 70,
+        ("FaultsHeld", (("Reason", "approval"),)): 1,
+        ("ApprovalsRequested", ()): 1,
+        ("ApprovalDecisions", (("Decision", "approved"),)): 1,
+        ("ApprovalsPending", ()): 0,  # reconcile's rounds, after the approval
+        ("ApprovalOldestAgeSeconds", ()): 0,
         ("FaultsEnqueued", ()): 68,
         ("FaultsIgnored", (("Reason", "duplicate_event"),)): 1,
         ("FaultsIgnored", (("Reason", "duplicate_in_event"),)): 2,
@@ -259,6 +269,7 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
         "events",
         "remediate",
         "reconcile",
+        "approvals",  # issue 18
         "decisions",
         "calls",
         "calls_by_operation",
@@ -570,7 +581,7 @@ def test_the_lemon_is_retired_restored_and_its_redelivered_restore_adds_no_secon
     }
     assert "switches: retire and restore ON for the demo (deployed: off)" in err
     assert (
-        "remediate #6: 1 message -> 2 calls (delete train-p5 1, add train-p5 1); DIED after its calls" in err
+        "remediate #7: 1 message -> 2 calls (delete train-p5 1, add train-p5 1); DIED after its calls" in err
     )
     assert "restore: BatchAddClusterNodes re-sent with the ClientToken of the call at t+22m" in err
     assert "nodes added in all: 1 (" in err
@@ -587,6 +598,21 @@ def test_the_lemon_is_retired_restored_and_its_redelivered_restore_adds_no_secon
     assert again.nodes_to_add == first.nodes_to_add == (("gpu-a", 1),)
     gpu = plane["gpu-a"]
     assert len(gpu) == 64 and {v.status for v in gpu} == {"Running"}  # back to its size: one node added
+
+
+def test_the_demo_shows_a_replace_approved_by_its_operator_through_the_cli(demo: Any) -> None:
+    summary, err, *_ = demo
+    (approval,) = summary["approvals"]
+    assert {k: approval[k] for k in ("cluster", "action", "reason", "status", "decided_by")} == {
+        "cluster": "train-p5",
+        "action": "replace",
+        "reason": "fault_recurred",
+        "status": "approved",
+        "decided_by": "arn:aws:sts::123456789012:user/moto",  # moto's STS: the caller's identity
+    }
+    assert "switches: approval required for replace in the demo (deployed: none)" in err
+    assert "the demo's operator ran `autoheal approve --all --cluster train-p5`" in err
+    assert f"approval {approval['id']}: replace of train-p5 node " in err
 
 
 def test_a_scenario_file_runs_with_the_switch_off_unless_it_says_so(

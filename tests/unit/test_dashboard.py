@@ -102,6 +102,9 @@ KNOWN_VALUES: Mapping[str, frozenset[str]] = {
 }
 #: What issue 6 asks the dashboard to show, from our namespace.
 ON_THE_DASHBOARD = {
+    Metric.APPROVALS_PENDING,  # the approval gate (issue 18 §1)
+    Metric.APPROVAL_OLDEST_AGE_SECONDS,
+    Metric.APPROVAL_DECISIONS,
     Metric.FAULTS_RECEIVED,
     Metric.FAULTS_IGNORED,
     Metric.EVENTS_REJECTED,

@@ -101,6 +101,13 @@ class Metric(StrEnum):
     # percent, dimensions Signal, Action: the adaptive ladder's success rate over its window, published
     # by reconcile each time it updates a signal's aggregate
     LADDER_SUCCESS_RATE = "LadderSuccessRate"
+    # the approval gate: requests asked, decisions applied (dimension Decision: approved | denied |
+    # default_approve | default_deny), and reconcile's count of pending ones and the oldest one's age
+    # (seconds, one value a round: chart its Maximum)
+    APPROVALS_REQUESTED = "ApprovalsRequested"
+    APPROVAL_DECISIONS = "ApprovalDecisions"
+    APPROVALS_PENDING = "ApprovalsPending"
+    APPROVAL_OLDEST_AGE_SECONDS = "ApprovalOldestAgeSeconds"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -121,6 +128,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.DRY_RUN_ACTIONS: ("Action",),
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
     Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),
+    Metric.APPROVAL_DECISIONS: ("Decision",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.approvals import ApprovalGate
 from autoheal.core.fleet import FleetBreaker
 from autoheal.signals import Rung
 
@@ -168,6 +169,7 @@ class RemediationPolicy(BaseModel):
     guards: Guards = Guards()
     signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
     adaptive: Adaptive = Adaptive()
+    approvals: ApprovalGate = ApprovalGate()  # the approval gate (`autoheal.core.approvals`), off by default
 
     @field_validator("ladder")
     @classmethod

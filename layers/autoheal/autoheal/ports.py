@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
+    from autoheal.core.approvals import Approval
     from autoheal.core.fleet import FleetSize
     from autoheal.core.planner import BatchRequest
     from autoheal.core.results import AddGroupResult
@@ -151,3 +152,15 @@ class FleetSizeCounter(Protocol):
     """Counts the fleet's managed nodes per cluster (ListClusters, DescribeCluster)."""
 
     def count(self, now: datetime) -> FleetSize: ...
+
+
+class Approvals(Protocol):
+    """Each node's approval record (`autoheal.adapters.approvals`): read per batch, asked, decided."""
+
+    def for_nodes(self, refs: Iterable[NodeRef]) -> dict[NodeRef, Approval]: ...
+
+    def request(self, approval: Approval, replaces: str | None) -> bool: ...
+
+    def decide(self, approval: Approval) -> bool: ...
+
+    def all(self, cluster: str | None = None) -> list[Approval]: ...

@@ -10,10 +10,12 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.approvals import ApprovalGate
 from autoheal.core.fleet import FleetBreaker
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
@@ -72,6 +74,10 @@ class Settings(BaseModel):
     | ADAPTIVE_WINDOW_DAYS | adaptive ladder: the sliding window of the success rates (days) | 30 |
     | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
+    | APPROVAL_REQUIRED_FOR | actions that wait for a person's yes (comma list of reboot, replace, retire, restore) | empty |
+    | APPROVAL_TIMEOUT_MINUTES | how long a pending approval waits for a decision | 60 |
+    | APPROVAL_DEFAULT | what the deadline decides: deny (a human) or approve (the action proceeds) | deny |
+    | APPROVAL_AUTO_APPROVE_RULES | decisions whose rule starts with one of these need no approval (comma list) | empty |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -120,6 +126,12 @@ class Settings(BaseModel):
     adaptive_reboot_success_threshold: float = Field(default=20.0, ge=0, le=100)
     adaptive_min_samples: int = Field(default=20, ge=1, le=100_000)
     adaptive_window_days: int = Field(default=30, ge=1, le=365)
+    approval_required_for: str = Field(
+        default="", pattern=r"^$|^(reboot|replace|retire|restore)(,(reboot|replace|retire|restore))*$"
+    )
+    approval_timeout_minutes: int = Field(default=60, ge=5, le=10080)
+    approval_default: Literal["deny", "approve"] = "deny"
+    approval_auto_approve_rules: str = Field(default="", max_length=4096)
 
     @field_validator("signal_first_rung")
     @classmethod
@@ -185,6 +197,13 @@ def _policy(s: Settings) -> RemediationPolicy:
             threshold=s.adaptive_reboot_success_threshold / 100,
             min_samples=s.adaptive_min_samples,
             window=timedelta(days=s.adaptive_window_days),
+        ),
+        approvals=ApprovalGate(
+            required_for=_names(s.approval_required_for),
+            timeout=timedelta(minutes=s.approval_timeout_minutes),
+            default_approve=s.approval_default == "approve",
+            auto_approve_rules=tuple(sorted(_names(s.approval_auto_approve_rules))),
+            ceiling=timedelta(hours=s.hold_ceiling_hours),
         ),
         guards=Guards(
             breaker=Breaker(

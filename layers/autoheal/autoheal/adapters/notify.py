@@ -43,6 +43,8 @@ class HumanNeeded:
     reason: str
     last_action: str | None
     signal: str | None
+    kind: str = "needs_human"  # what the notice is about: needs_human, approval_pending, ...
+    details: Mapping[str, Any] | None = None  # the kind's structured fields (e.g. an approval's ID, deadline)
 
 
 def notice(node: HumanNeeded, at: datetime) -> str:

@@ -51,6 +51,7 @@ from autoheal.faults import CLUSTER_ARN_RE, FaultSource, NodeFault
 from autoheal.observability import Metric, MetricCounts, logger, signal_class
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import (
+    Approvals,
     Clock,
     Directory,
     FaultSink,
@@ -60,6 +61,7 @@ from autoheal.ports import (
     OpenNodes,
 )
 from autoheal.reconcile import restores
+from autoheal.reconcile.approvals import watch_approvals
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
 UNREACHABLE = "cluster_unreachable"
@@ -78,6 +80,7 @@ class ReconcileDeps:
     clock: Clock
     notifier: HumanNotifier
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
+    approvals: Approvals | None = None  # pending approvals: metered, deadlines enforced (None: not watched)
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,10 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         report.enqueued = len(faults)
     report.notices_resent = _resend_notices(unchanged, deps, now)
     _tell(told, deps)
+    if deps.approvals is not None and deps.policy.approvals.required_for and cluster is None:
+        report.enqueued += watch_approvals(
+            deps.approvals, deps.queue, now, deps.policy.redrive_after, report.metrics
+        )
     return report
 
 

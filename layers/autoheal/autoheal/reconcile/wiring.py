@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autoheal import clients
+from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
@@ -32,6 +33,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     FaultQueue.send,
     Notifier.needs_human,  # needs-human notices whose publish failed in remediate
     LedgerLadderStats.record,  # the adaptive ladder's counters: an action's outcome
+    LedgerApprovals.all,  # pending approvals: metered, overdue ones' faults re-sent
 )
 
 
@@ -49,6 +51,7 @@ def build_deps(
         clock=clock,
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
         stats=LedgerLadderStats(dynamodb, settings.table_name, policy.adaptive.window),
+        approvals=LedgerApprovals(dynamodb, settings.table_name),
     )
 
 

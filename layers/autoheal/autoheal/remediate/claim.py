@@ -24,6 +24,7 @@ from autoheal.faults import NodeFault
 from autoheal.observability import Metric
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import NodeStates
+from autoheal.remediate.approvals import keeps_gate
 from autoheal.remediate.decide import node_plan
 from autoheal.remediate.hold import SWITCH_HOLDS, over_ceiling
 from autoheal.remediate.model import BatchPlan, Effects, Hold, Later, Node, NodePlan, NodeRow
@@ -112,6 +113,7 @@ def _decide_again(p: NodePlan, batch: BatchPlan, states: NodeStates) -> NodePlan
     )
     if p.hold is not None and p.hold.reason in SWITCH_HOLDS and again.hold is None and tells:
         again = replace(again, hold=p.hold, guard=None)
+    again = keeps_gate(p, again, batch)
     return over_ceiling([again], batch.policy, batch.now)[0]
 
 

@@ -32,8 +32,10 @@ CAPACITY_SIGNAL = "InsufficientCapacity"
 #: Holds that stand for the whole batch (a switch, or a cluster that cannot be read; not the node's own
 #: state): a node decided again after a version conflict keeps them.
 SWITCH_HOLDS = frozenset(
-    {"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable", "fleet_breaker_open"}
+    {"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable", "fleet_breaker_open", "approval"}
 )
+#: Holds with their own deadline (a pending approval's), not the ceiling's.
+OWN_DEADLINE = frozenset({"approval"})
 
 
 def hold_switched(
@@ -76,7 +78,8 @@ def over_ceiling(plans: list[NodePlan], policy: RemediationPolicy, now: datetime
     out = []
     for p in plans:
         h = p.history
-        since = h.held_since if h.status is NodeStatus.HELD else None
+        since = h.held_since if h.status is NodeStatus.HELD and h.hold not in OWN_DEADLINE else None
+        since = None if p.hold is not None and p.hold.reason in OWN_DEADLINE else since
         if since is not None and now - since >= policy.hold_ceiling and (p.hold is not None or p.would_act):
             p = replace(p, hold=None, guard=GuardVerdict(GuardKind.HUMAN, f"held_too_long:{h.hold}"))
         out.append(p)

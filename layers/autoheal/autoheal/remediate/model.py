@@ -12,6 +12,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.verdicts import DroppedFault
+from autoheal.core.approvals import GateVerdict
 from autoheal.core.fleet import FleetCheck
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
@@ -22,6 +23,7 @@ from autoheal.faults import NodeFault
 from autoheal.observability import MetricCounts
 from autoheal.policy import Action, RemediationPolicy
 from autoheal.ports import (
+    Approvals,
     Breakers,
     Clock,
     Cooldowns,
@@ -64,6 +66,7 @@ class Deps:
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
     fleet: Fleet | None = None  # the fleet breaker's records (None: no fleet breaker)
     fleet_sizes: FleetSizeCounter | None = None  # counts the fleet's nodes (None: the cached count only)
+    approvals: Approvals | None = None  # the approval records (None: a gated action is held, never asked)
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class BatchPlan:
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
     restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
     fleet: FleetCheck = field(default_factory=FleetCheck)  # the fleet breaker: a new trip, a fresh count
+    approvals: dict[NodeRef, GateVerdict] = field(default_factory=dict)  # the approval gate's verdicts
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -9,14 +9,17 @@
 3. `decide`   nodes + states + cluster descriptions (+ the adaptive ladder's counters of the batch's
              signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
-4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
+4. `hold`     pause and capacity cool-down switches; `approvals`: actions that wait for a person's yes
+             (one BatchGetItem); `breaker`: nodes under remediation per scope;
              `fleet`: every cluster's actions held while the fleet breaker is tripped (or trips now);
              a fault held past the ceiling goes to a human
-             (a new hold -- an approval, a canary wave -- is one more stage here)
+             (a new hold -- a canary wave -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `fleet.trip_fleet`, `claim`  new trips recorded (a fleet trip pages once); held faults wait, recorded as held; each node to act
+5. `breaker.trip`, `fleet.trip_fleet`, `approvals.settle_approvals`, `claim`  new trips recorded (a
+             fleet trip pages once); approval requests and the deadline's decisions written (a request
+             tells a human); held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
              `core.transitions`); a version conflict is read and decided again
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
@@ -50,6 +53,7 @@ from autoheal.ports import Clock
 from autoheal.reconcile.restores import RESTORE_PENDING
 from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
+from autoheal.remediate.approvals import hold_for_approval, settle_approvals
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
@@ -99,6 +103,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
+    plans, gated = hold_for_approval(plans, deps.approvals, deps.policy, now)
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans, fleet = hold_fleet(plans, trips, deps.fleet, deps.fleet_sizes, deps.open_nodes, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
@@ -113,6 +118,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
         dropped=resolved.dropped,
         restores=restores,
         fleet=fleet,
+        approvals=gated,
     )
 
 
@@ -120,6 +126,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
     tripped = trip(batch, deps.breakers)
     tripped_fleet = trip_fleet(batch, deps.fleet)
+    batch, asked = settle_approvals(batch, deps.approvals)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
@@ -134,6 +141,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
         [
             tripped,
             tripped_fleet,
+            asked,
             claims.effects,
             cooled,
             told,

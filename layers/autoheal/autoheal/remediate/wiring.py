@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autoheal import clients
+from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.fleet import FleetSizes, LedgerFleet
@@ -59,6 +60,9 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     FaultQueue.requeue,
     LedgerLadderStats.counters,  # the adaptive ladder (on only): one BatchGetItem of the batch's signals
     LedgerLadderStats.record,  # a recurrence after a heal: that success becomes a failure
+    LedgerApprovals.for_nodes,  # the approval gate (ApprovalRequiredFor): one BatchGetItem per batch
+    LedgerApprovals.request,
+    LedgerApprovals.decide,  # the deadline's default
 )
 
 
@@ -87,6 +91,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         stats=LedgerLadderStats(dynamodb, table, policy.adaptive.window),
         fleet=LedgerFleet(dynamodb, table),
         fleet_sizes=FleetSizes(sagemaker),
+        approvals=LedgerApprovals(dynamodb, table),
     )
 
 
