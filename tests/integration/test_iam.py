@@ -56,6 +56,8 @@ from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.verdicts import DroppedFault, LedgerVerdicts
+from autoheal.adapters.waves import LedgerWaves
+from autoheal.core.canary import WaveKey, WaveRecord
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
 from autoheal.core.state import NodeState, NodeStatus
@@ -376,6 +378,27 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
         (summary,) = world.deliver([delivery(hma)])
     assert summary["enqueued"] == 1, summary  # the detection reached the queue: the call was made
     _recurrence_after_heal(world, cluster, recorder)
+    _canary_wave(world, cluster, recorder)
+
+
+def _canary_wave(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
+    """Five nodes of a group with one signal at once (on a cluster of their own): a canary acts, the rest
+    are held (a wave record read and written); reconcile verifies the canary's wave (the wave records,
+    the canary's state)."""
+    gpus = GroupSpec(name="gpu", instance_type="ml.p5.48xlarge", count=5, node_type="Compute")
+    waves = create_cluster(world.aws.client("sagemaker"), world.control, "waves", [gpus])
+    events = [
+        node_health_event(waves.name, waves.arn, n.instance_id, world.now(), fault_type="GpuCountMismatch")
+        for n in waves.in_group("gpu")
+    ]
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver(events)
+    with recorder.step(REMEDIATE_FUNCTION):
+        report = world.remediate()
+    assert report.metrics.total("CanaryEpisodes") == 1
+    world.advance(minutes(20).total_seconds())
+    with recorder.step(RECONCILE_FUNCTION):
+        world.reconcile()
 
 
 def _recurrence_after_heal(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
@@ -415,7 +438,9 @@ def env(local_aws: LocalAws) -> Iterator[Env]:
         # autoheal.clients builds every client the functions use from boto3's default session;
         # LocalWorld and the set-up below use sessions of their own, which are not recorded.
         mp.setattr(boto3, "DEFAULT_SESSION", recorder.attach(boto3.Session(region_name=REGION)))
-        world = LocalWorld(local_aws, mp.setenv, env={"AUTOHEAL_RETIRE_AND_RESTORE": "true"})
+        world = LocalWorld(
+            local_aws, mp.setenv, env={"AUTOHEAL_RETIRE_AND_RESTORE": "true", "AUTOHEAL_CANARY_WAVES": "true"}
+        )
         cluster = create_cluster(
             local_aws.client("sagemaker"),
             local_aws.control,
@@ -530,6 +555,9 @@ def _verdicts(e: Env, c: Callable[[str], Any]) -> LedgerVerdicts:
     return LedgerVerdicts(c("dynamodb"), e.world.stack.table_name)
 
 
+_WAVE = WaveKey("train", "gpu", "NodeUnhealthy")
+
+
 def _stats(e: Env, c: Callable[[str], Any]) -> LedgerLadderStats:
     return LedgerLadderStats(c("dynamodb"), e.world.stack.table_name, timedelta(days=30))
 
@@ -609,6 +637,11 @@ CASES: Mapping[str, Case] = {
     ),
     "LedgerLadderStats.counters": lambda e, c: _stats(e, c).counters(["XidError:48"]),
     "LedgerLadderStats.all": lambda e, c: _stats(e, c).all(),
+    "LedgerWaves.waves": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).waves([_WAVE]),
+    "LedgerWaves.put": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).put(
+        WaveRecord(_WAVE), e.world.now()
+    ),
+    "LedgerWaves.all": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).all(),
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
 }

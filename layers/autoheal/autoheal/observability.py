@@ -100,6 +100,13 @@ class Metric(StrEnum):
     # percent, dimensions Signal, Action: the adaptive ladder's success rate over its window, published
     # by reconcile each time it updates a signal's aggregate
     LADDER_SUCCESS_RATE = "LadderSuccessRate"
+    # canary waves (issue 18 §3): episodes started, faults held by a wave, nodes released, waves
+    # verified healthy by reconcile, episodes stopped (a recurrence, a failed action, an operator)
+    CANARY_EPISODES = "CanaryEpisodes"
+    CANARY_HELD = "CanaryHeld"
+    CANARY_WAVE_RELEASED = "CanaryWaveReleased"
+    CANARY_WAVES_VERIFIED = "CanaryWavesVerified"
+    CANARY_STOPPED = "CanaryStopped"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {

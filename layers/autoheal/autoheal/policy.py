@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.canary import Canary
 from autoheal.signals import Rung
 
 
@@ -132,6 +133,7 @@ class RemediationPolicy(BaseModel):
     - `restore_deadline`: a node added by a restore that is not `Running` this long after the add
       goes to a human with what is known (capacity, say).
     - `adaptive`: the adaptive ladder (`autoheal.core.adaptive`), off by default.
+    - `canary`: canary waves for correlated faults (`autoheal.core.canary`), on by default.
     - `signal_first_rung`: the operator's overrides of the signal table (`autoheal.signals`): signal
       (or `XidError:<n>`) -> the rung its fault starts on (none, reboot, replace).
     """
@@ -165,6 +167,7 @@ class RemediationPolicy(BaseModel):
     guards: Guards = Guards()
     signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
     adaptive: Adaptive = Adaptive()
+    canary: Canary = Canary()
 
     @field_validator("ladder")
     @classmethod

@@ -2,7 +2,7 @@
 
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
-`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`; `NodeDirectory`, `HyperPodNodes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`, `LedgerWaves`; `NodeDirectory`, `HyperPodNodes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
+    from autoheal.core.canary import WaveKey, WaveRecord
     from autoheal.core.planner import BatchRequest
     from autoheal.core.results import AddGroupResult
     from autoheal.core.state import NodeState
@@ -132,3 +133,13 @@ class HumanNotifier(Protocol):
     messages is fine: `bool` is an `int`)."""
 
     def needs_human(self, humans: Sequence[HumanNeeded]) -> int: ...
+
+
+class Waves(Protocol):
+    """Canary wave records, one per (cluster, instance group, signal) (`LedgerWaves`)."""
+
+    def waves(self, keys: Iterable[WaveKey]) -> dict[WaveKey, WaveRecord]: ...
+
+    def put(self, record: WaveRecord, now: datetime) -> bool: ...
+
+    def all(self) -> list[WaveRecord]: ...

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoheal.core.adaptive import Adaptive
+from autoheal.core.canary import Canary
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
 
@@ -68,6 +69,11 @@ class Settings(BaseModel):
     | ADAPTIVE_WINDOW_DAYS | adaptive ladder: the sliding window of the success rates (days) | 30 |
     | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
+    | CANARY_WAVES | a correlated fault acts on one canary, the rest in waves gated on its health (`autoheal.core.canary`) | true |
+    | CANARY_MIN_NODES | canary waves: nodes of a group with the same signal within the window that make a correlated fault | 5 |
+    | CANARY_WINDOW_MINUTES | canary waves: the window those nodes are counted in | 10 |
+    | CANARY_WAVE_GROWTH | canary waves: wave n after the canary releases GROWTH**n nodes | 2 |
+    | CANARY_VERIFY_MINUTES | canary waves: a wave not verified healthy this long after its release stops the episode | 60 |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -113,6 +119,11 @@ class Settings(BaseModel):
     adaptive_reboot_success_threshold: float = Field(default=20.0, ge=0, le=100)
     adaptive_min_samples: int = Field(default=20, ge=1, le=100_000)
     adaptive_window_days: int = Field(default=30, ge=1, le=365)
+    canary_waves: bool = True
+    canary_min_nodes: int = Field(default=5, ge=2, le=100_000)
+    canary_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    canary_wave_growth: int = Field(default=2, ge=2, le=100)
+    canary_verify_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
 
     @field_validator("signal_first_rung")
     @classmethod
@@ -178,6 +189,13 @@ def _policy(s: Settings) -> RemediationPolicy:
             threshold=s.adaptive_reboot_success_threshold / 100,
             min_samples=s.adaptive_min_samples,
             window=timedelta(days=s.adaptive_window_days),
+        ),
+        canary=Canary(
+            enabled=s.canary_waves,
+            min_nodes=s.canary_min_nodes,
+            window=timedelta(minutes=s.canary_window_minutes),
+            growth=s.canary_wave_growth,
+            verify_timeout=timedelta(minutes=s.canary_verify_minutes),
         ),
         guards=Guards(
             breaker=Breaker(

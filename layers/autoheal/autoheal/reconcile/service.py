@@ -20,7 +20,8 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - a retire (the ladder's last rung) stays open until its restore is settled: see
   `autoheal.reconcile.restores` (resumed through the queue, tracked until the added nodes run);
 - a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
-  -> published again, then cleared.
+  -> published again, then cleared;
+- canary waves: each episode's current wave is verified from its nodes' states (`reconcile.waves`).
 
 `ListClusterEvents` (Continuous-mode clusters only) would add evidence of a reboot or replacement,
 but no decision here needs it: a `sending` node is treated as sent whatever the events say, and its
@@ -58,8 +59,10 @@ from autoheal.ports import (
     LadderStats,
     NodeStates,
     OpenNodes,
+    Waves,
 )
 from autoheal.reconcile import restores
+from autoheal.reconcile.waves import verify_waves
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
 UNREACHABLE = "cluster_unreachable"
@@ -78,6 +81,7 @@ class ReconcileDeps:
     clock: Clock
     notifier: HumanNotifier
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
+    waves: Waves | None = None  # canary wave records (None: no canary waves)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
         report.enqueued = len(faults)
     report.notices_resent = _resend_notices(unchanged, deps, now)
+    report.metrics.merge([verify_waves(deps.waves, deps.states, deps.notifier, deps.policy, now, cluster)])
     return report
 
 

@@ -31,7 +31,9 @@ from autoheal.remediate.model import BatchPlan, Effects, Hold, NodePlan
 CAPACITY_SIGNAL = "InsufficientCapacity"
 #: Holds that stand for the whole batch (a switch, or a cluster that cannot be read; not the node's own
 #: state): a node decided again after a version conflict keeps them.
-SWITCH_HOLDS = frozenset({"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable"})
+SWITCH_HOLDS = frozenset(
+    {"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable", "canary_wave"}
+)
 
 
 def hold_switched(

@@ -12,6 +12,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.verdicts import DroppedFault
+from autoheal.core.canary import Gate
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
 from autoheal.core.ladder import Decision, NodeFaults
@@ -34,6 +35,7 @@ from autoheal.ports import (
     OpenNodes,
     Pauses,
     RetryQueue,
+    Waves,
 )
 
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum: the longest a fault can wait in the queue
@@ -59,6 +61,7 @@ class Deps:
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
     verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
+    waves: Waves | None = None  # canary wave records (None: no canary waves)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class BatchPlan:
     unreachable: dict[str, tuple[str, str]] = field(default_factory=dict)  # cluster -> (error code, message)
     dropped: list[DroppedFault] = field(default_factory=list)  # faults that resolved to no node, and why
     restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
+    waves: list[Gate] = field(default_factory=list)  # canary wave records to write (changed gates)
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -11,11 +11,12 @@
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
              a fault held past the ceiling goes to a human
-             (a new hold -- an approval, a canary wave -- is one more stage here)
+             `canary`: a correlated fault acts on one canary, the rest in waves gated on its health
+             (a new hold -- an approval -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
+5. `canary.commit_waves` (wave records written on their version; a lost race holds), `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
              `core.transitions`); a version conflict is read and decided again
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
@@ -50,6 +51,7 @@ from autoheal.reconcile.restores import RESTORE_PENDING
 from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.breaker import hold_tripped, trip
+from autoheal.remediate.canary import commit_waves, hold_waves
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
 from autoheal.remediate.hold import hold_switched, over_ceiling, start_cooldowns
@@ -97,6 +99,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
+    plans, waves = hold_waves(plans, deps.waves, deps.policy, now)  # canary waves: before the breaker
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
@@ -109,11 +112,13 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
         unreachable=unreachable,
         dropped=resolved.dropped,
         restores=restores,
+        waves=waves,
     )
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
+    batch, waved = commit_waves(batch, deps.waves)
     tripped = trip(batch, deps.breakers)
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
@@ -126,7 +131,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     restored = Effects(calls=restores.calls, metrics=restores.metrics)
     resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
     effects = Effects.combined(
-        [tripped, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
+        [waved, tripped, claims.effects, cooled, told, acted.effects, restored, resumed, recorded.effects]
     )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)

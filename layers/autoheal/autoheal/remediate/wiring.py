@@ -19,6 +19,7 @@ from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.verdicts import LedgerVerdicts
+from autoheal.adapters.waves import LedgerWaves
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock, RetryQueue
@@ -54,6 +55,8 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     FaultQueue.requeue,
     LedgerLadderStats.counters,  # the adaptive ladder (on only): one BatchGetItem of the batch's signals
     LedgerLadderStats.record,  # a recurrence after a heal: that success becomes a failure
+    LedgerWaves.waves,  # canary waves (on by default): one BatchGetItem of the batch's keys
+    LedgerWaves.put,
 )
 
 
@@ -80,6 +83,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         notices=LedgerNotices(dynamodb, table),
         verdicts=LedgerVerdicts(dynamodb, table),
         stats=LedgerLadderStats(dynamodb, table, policy.adaptive.window),
+        waves=LedgerWaves(dynamodb, table) if policy.canary.enabled else None,
     )
 
 
