@@ -236,6 +236,8 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
             {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_NODES", "demo": 10000, "deployed": 50},
             {"setting": "AUTOHEAL_BREAKER_CLUSTER_MAX_PERCENT", "demo": 100, "deployed": 20},
             {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
+            # issue 18 §3: the storm is one signal on 62 nodes; canary waves would hold it behind a canary
+            {"setting": "AUTOHEAL_CANARY_WAVES", "demo": "false", "deployed": "true"},
         ],
     }
     # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17
@@ -291,7 +293,7 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
         in summary
     )
     assert (
-        "node cooldown minutes 0 (deployed: 30)\nswitches: retire and restore ON for the demo (deployed: off)\n"
+        "node cooldown minutes 0 (deployed: 30), canary waves false (deployed: true)\nswitches: retire and restore ON for the demo (deployed: off)\n"
         in summary
     )
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out

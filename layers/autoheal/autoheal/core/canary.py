@@ -22,7 +22,7 @@ how many nodes are under remediation at once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -100,6 +100,12 @@ class WaveRecord:
         """Nodes that reported and are not released (held while the episode lasts)."""
         return len(set(self.seen) - set(self.released))
 
+    @property
+    def span(self) -> timedelta:
+        """How far apart the first and the last report of the seen nodes were."""
+        times = list(self.seen.values())
+        return max(times) - min(times) if times else timedelta(0)
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -124,16 +130,17 @@ def episode_id(key: WaveKey, at: datetime) -> str:
 
 def gate(
     record: WaveRecord,
-    wanting: Sequence[str],
+    wanting: Mapping[str, datetime],
     recurred: Iterable[str],
     now: datetime,
     policy: Canary,
 ) -> Gate:
-    """The faults of `wanting` (node keys whose fault would act now, in batch order) through the wave.
-    `recurred`: those of them whose fault is new after their own release (not a retry of it)."""
+    """The faults of `wanting` (node key -> when its fault was observed, for the nodes whose fault would
+    act now, in batch order) through the wave. `recurred`: those of them whose fault is new after their
+    own release (not a retry of it)."""
     r = pruned(_aged(record, now, policy), now, policy)
     r = replace(r, seen=_seen(r, wanting, now))
-    nodes = list(dict.fromkeys(wanting))
+    nodes = list(wanting)
     if r.phase in (Phase.RELEASED, Phase.DONE):
         return Gate(record, r, frozenset(nodes), frozenset())
     if r.phase is Phase.WATCHING:
@@ -191,11 +198,12 @@ def _aged(r: WaveRecord, now: datetime, policy: Canary) -> WaveRecord:
     return r
 
 
-def _seen(r: WaveRecord, wanting: Sequence[str], now: datetime) -> dict[str, datetime]:
-    """While watching, the nodes seen within the window; during an episode, every node that reported."""
+def _seen(r: WaveRecord, wanting: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
+    """While watching, the nodes seen within the window; during an episode, every node that reported
+    (each at its fault's observation, never later than now)."""
     seen = dict(r.seen)
-    for n in wanting:
-        seen.setdefault(n, now)
+    for n, at in wanting.items():
+        seen.setdefault(n, min(at, now))
     if len(seen) > MAX_NODES_KEPT:
         seen = dict(sorted(seen.items(), key=lambda kv: kv[1])[-MAX_NODES_KEPT:])
     return seen
@@ -225,7 +233,7 @@ def node_verdict(h: NodeState | None, released_at: datetime) -> NodeVerdict:
         return NodeVerdict.PENDING
     if h.last_outcome in (LastOutcome.FAILED, LastOutcome.PERMANENT, LastOutcome.GONE):
         return NodeVerdict.FAILED
-    if h.status is NodeStatus.CLOSED and h.last_outcome is LastOutcome.HEALED:
+    if h.status in (NodeStatus.IDLE, NodeStatus.CLOSED) and h.last_outcome is LastOutcome.HEALED:
         return NodeVerdict.HEALTHY
     return NodeVerdict.PENDING
 

@@ -51,7 +51,7 @@ def hold_waves(
     gates: dict[WaveKey, Gate] = {}
     for key, members in by_key.items():
         record = records.get(key, WaveRecord(key))
-        nodes = [p.node.target.node_key for p in members]
+        nodes = {p.node.target.node_key: min(f.observed_at for f in p.node.faults) for p in members}
         gates[key] = gate(record, nodes, _recurred(members, record), now, policy.canary)
     out = []
     for p in plans:
@@ -126,8 +126,7 @@ def _started(r: WaveRecord, batch: BatchPlan) -> HumanNeeded:
     instance = next(
         (p.node.target.instance_id for p in batch.nodes if p.node.target.node_key == canary), None
     )
-    first = min(r.seen.values(), default=batch.now)
-    minutes = max(1, -(-int((batch.now - first).total_seconds()) // 60))
+    minutes = max(1, -(-int(r.span.total_seconds()) // 60))
     return HumanNeeded(
         cluster=r.key.cluster,
         node_key=f"canary:{r.episode}",
