@@ -30,6 +30,7 @@ from autoheal_cli.commands import (
     selftest,
     status,
     switch,
+    waves,
 )
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -47,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     switch.PAUSE,
     switch.RESUME,
     breaker.COMMAND,
+    waves.COMMAND,
     release.COMMAND,
     replay.COMMAND,
     plan.COMMAND,

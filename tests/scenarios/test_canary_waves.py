@@ -13,6 +13,7 @@ remembers the delay, and the simulated clock moves as each test says (as in test
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from autoheal.core.canary import Phase, WaveRecord
 from autoheal.faults import NodeFault
 from autoheal.ports import RetryQueue
 from autoheal.remediate.service import Deps, RemediationReport
+from autoheal_cli.main import main
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
@@ -191,3 +193,37 @@ def test_a_failed_canary_action_stops_the_waves(waved: LocalWorld, gpus: Cluster
     assert "canary waves stopped" in page["reason"]
     remediate_round(waved)  # the canary's own escalation goes on; the rest stay held
     assert len(rebooted(waved)) == 1
+
+
+def autoheal(world: LocalWorld, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """The `autoheal` CLI in-process, on the world's clock, against the world's stack."""
+    capsys.readouterr()
+    code = main(list(argv), now=world.now)
+    return code, capsys.readouterr().out
+
+
+def test_an_operator_sees_stops_and_releases_an_episode(
+    waved: LocalWorld, gpus: ClusterFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storm(waved, gpus)
+    remediate_round(waved)
+    code, out = autoheal(waved, capsys, "waves")
+    episode = wave_record(waved).episode
+    assert code == 0 and episode is not None
+    row = [episode, gpus.name, GPU_GROUP, SIGNAL, "wave", "0", "64", "1", "0", "63"]
+    assert out.splitlines()[1].split() == row  # reported, released, verified, held
+    (listed,) = json.loads(autoheal(waved, capsys, "--json", "waves")[1])["episodes"]
+    assert (listed["phase"], listed["reported"], listed["held"]) == ("wave", 64, 63)
+
+    code, out = autoheal(waved, capsys, "waves", "stop", episode, "--reason", "looks like the agent")
+    assert code == 0 and "stopped: the rest stay held (63 held)" in out
+    verify_round(waved)  # the canary healed, but the episode is stopped: nothing released
+    assert len(rebooted(waved)) == 1
+
+    code, out = autoheal(waved, capsys, "waves", "release", episode, "--reason", "agent fixed")
+    assert code == 0 and "released" in out
+    remediate_round(waved)
+    assert len(rebooted(waved)) == 64  # the held faults act as they come back (the breaker still caps)
+    record = wave_record(waved)
+    assert record.phase is Phase.RELEASED and record.reason.startswith("released by arn:aws:")
+    assert autoheal(waved, capsys, "waves", "stop", "w-00000000")[0] == 1  # no such episode
