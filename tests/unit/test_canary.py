@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,8 +17,13 @@ from autoheal.core.canary import (
     operator,
     verify,
 )
+from autoheal.core.planner import Target
 from autoheal.core.state import LastOutcome, NodeState, NodeStatus
-from autoheal.policy import Action
+from autoheal.faults import FaultSource, NodeFault
+from autoheal.policy import Action, RemediationPolicy
+from autoheal.remediate.canary import commit_waves, hold_waves
+from autoheal.remediate.decide import node_plan
+from autoheal.remediate.model import BatchPlan, Node, NodePlan, RemediationReport
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = WaveKey("train", "gpu", "NvidiaErrorReboot")
@@ -125,3 +131,74 @@ def test_a_released_node_is_judged_from_its_state() -> None:
     failed = replace(base, status=NodeStatus.RETRY_PENDING, last_outcome=LastOutcome.FAILED)
     assert node_verdict(failed, at) is NodeVerdict.FAILED
     assert node_verdict(replace(base, status=NodeStatus.NEEDS_HUMAN), at) is NodeVerdict.FAILED
+
+
+# ---------------------------------------------------------------- the remediate stage, with a stand-in
+
+
+class MemoryWaves:
+    """`LedgerWaves` in memory; `lose` makes every write lose the race (someone wrote meanwhile)."""
+
+    def __init__(self, lose: bool = False) -> None:
+        self.records: dict[WaveKey, WaveRecord] = {}
+        self.lose = lose
+
+    def waves(self, keys: Iterable[WaveKey]) -> dict[WaveKey, WaveRecord]:
+        return {k: self.records[k] for k in keys if k in self.records}
+
+    def put(self, record: WaveRecord, now: datetime) -> bool:
+        if self.lose:
+            return False
+        self.records[record.key] = replace(record, version=record.version + 1)
+        return True
+
+    def all(self) -> list[WaveRecord]:
+        return list(self.records.values())
+
+
+def storm_plans(n: int) -> list[NodePlan]:
+    policy = RemediationPolicy()
+    plans = []
+    for i in range(n):
+        iid = f"i-{i:017x}"
+        f = NodeFault(
+            cluster_name="train",
+            instance_id=iid,
+            instance_group="gpu",
+            signal="NvidiaErrorReboot",
+            source=FaultSource.NODE_HEALTH,
+            source_event_id=f"e-{i}",
+            observed_at=NOW - timedelta(seconds=i),
+        )
+        target = Target(cluster="train", node_key=iid, instance_id=iid, instance_group="gpu")
+        node = Node(ref=("train", iid), target=target, status="Running", faults=[f], message_ids=[f"m-{i}"])
+        plans.append(node_plan(node, NodeState("train", iid), None, NOW, policy))
+    return plans
+
+
+def batch_of(plans: list[NodePlan], waves: MemoryWaves) -> BatchPlan:
+    policy = RemediationPolicy()
+    held, gates = hold_waves(plans, waves, policy, NOW)
+    return BatchPlan(NOW, held, RemediationReport(), policy, waves=gates)
+
+
+def test_the_stage_holds_all_but_the_canary_and_pages_once() -> None:
+    waves = MemoryWaves()
+    batch = batch_of(storm_plans(8), waves)
+    assert [p.would_act for p in batch.nodes] == [True] + [False] * 7
+    assert {p.hold.reason for p in batch.nodes[1:] if p.hold} == {"canary_wave"}
+    committed, effects = commit_waves(batch, waves)
+    assert committed.nodes == batch.nodes and len(effects.humans) == 1
+    assert effects.metrics.total("CanaryWaveReleased") == 1 and effects.metrics.total("CanaryHeld") == 7
+    again, effects = commit_waves(batch_of(storm_plans(8), waves), waves)
+    # paged once; the canary, not acted on yet (its claim lost, say), may still act; the rest wait
+    assert effects.humans == [] and [p.would_act for p in again.nodes] == [True] + [False] * 7
+
+
+def test_a_wave_record_lost_to_another_writer_releases_nothing() -> None:
+    batch = batch_of(storm_plans(8), MemoryWaves())
+    committed, effects = commit_waves(batch, MemoryWaves(lose=True))
+    assert not any(p.would_act for p in committed.nodes) and effects.humans == []
+    assert committed.nodes[0].hold is not None and committed.nodes[0].hold.detail == "canary:conflict"
+    off = RemediationPolicy(canary=Canary(enabled=False))
+    assert hold_waves(storm_plans(8), MemoryWaves(), off, NOW) == (storm_plans(8), [])
