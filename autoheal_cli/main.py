@@ -31,6 +31,7 @@ from autoheal_cli.commands import (
     selftest,
     status,
     switch,
+    waves,
 )
 from autoheal_cli.commands.command import Command
 from autoheal_cli.commands.context import Context
@@ -48,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
     switch.PAUSE,
     switch.RESUME,
     breaker.COMMAND,
+    waves.COMMAND,
     release.COMMAND,
     approvals.LIST,
     approvals.APPROVE,

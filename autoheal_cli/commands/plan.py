@@ -59,6 +59,7 @@ HOLD_WORDS = {
     "breaker": "breaker",
     "capacity_cooldown": "capacity cool-down",
     "node_cooldown": "node cool-down",
+    "canary": "canary wave",
 }
 #: Open statuses whose node waits on something else than a decision (any other open status with a
 #: pending fault -- a retry, a held fault -- is decided now), and what it waits for.

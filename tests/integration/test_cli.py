@@ -630,7 +630,15 @@ def test_resume_leaves_a_tripped_breaker_alone(world: LocalWorld, cluster: Clust
 
 
 def test_every_command_has_an_example_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["pause"], ["resume"], ["status"], ["breaker"], ["breaker", "reset"], ["release"]):
+    for argv in (
+        ["pause"],
+        ["resume"],
+        ["status"],
+        ["breaker"],
+        ["breaker", "reset"],
+        ["release"],
+        ["waves"],
+    ):
         with pytest.raises(SystemExit):
             main([*argv, "--help"])
         assert "example:\n  autoheal " in capsys.readouterr().out, argv

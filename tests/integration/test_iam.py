@@ -58,7 +58,9 @@ from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.verdicts import DroppedFault, LedgerVerdicts
+from autoheal.adapters.waves import LedgerWaves
 from autoheal.core.approvals import Approval, ApprovalStatus
+from autoheal.core.canary import WaveKey, WaveRecord
 from autoheal.core.fleet import FleetSize
 from autoheal.core.planner import BatchRequest
 from autoheal.core.results import IdKind
@@ -376,6 +378,27 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
         (summary,) = world.deliver([delivery(hma)])
     assert summary["enqueued"] == 1, summary  # the detection reached the queue: the call was made
     _recurrence_after_heal(world, cluster, recorder)
+    _canary_wave(world, cluster, recorder)
+
+
+def _canary_wave(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
+    """Five nodes of a group with one signal at once (on a cluster of their own): a canary acts, the rest
+    are held (a wave record read and written); reconcile verifies the canary's wave (the wave records,
+    the canary's state)."""
+    gpus = GroupSpec(name="gpu", instance_type="ml.p5.48xlarge", count=5, node_type="Compute")
+    waves = create_cluster(world.aws.client("sagemaker"), world.control, "waves", [gpus])
+    events = [
+        node_health_event(waves.name, waves.arn, n.instance_id, world.now(), fault_type="GpuCountMismatch")
+        for n in waves.in_group("gpu")
+    ]
+    with recorder.step(INTAKE_FUNCTION):
+        world.deliver(events)
+    with recorder.step(REMEDIATE_FUNCTION):
+        report = world.remediate()
+    assert report.metrics.total("CanaryEpisodes") == 1
+    world.advance(minutes(20).total_seconds())
+    with recorder.step(RECONCILE_FUNCTION):
+        world.reconcile()
 
 
 def _recurrence_after_heal(world: LocalWorld, cluster: ClusterFixture, recorder: CallRecorder) -> None:
@@ -419,7 +442,11 @@ def env(local_aws: LocalAws) -> Iterator[Env]:
         world = LocalWorld(
             local_aws,
             mp.setenv,
-            env={"AUTOHEAL_RETIRE_AND_RESTORE": "true", "AUTOHEAL_FLEET_BREAKER_PERCENT": "100"},
+            env={
+                "AUTOHEAL_RETIRE_AND_RESTORE": "true",
+                "AUTOHEAL_FLEET_BREAKER_PERCENT": "100",
+                "AUTOHEAL_CANARY_WAVES": "true",
+            },
         )
         cluster = create_cluster(
             local_aws.client("sagemaker"),
@@ -539,6 +566,9 @@ def _verdicts(e: Env, c: Callable[[str], Any]) -> LedgerVerdicts:
     return LedgerVerdicts(c("dynamodb"), e.world.stack.table_name)
 
 
+_WAVE = WaveKey("train", "gpu", "NodeUnhealthy")
+
+
 def _stats(e: Env, c: Callable[[str], Any]) -> LedgerLadderStats:
     return LedgerLadderStats(c("dynamodb"), e.world.stack.table_name, timedelta(days=30))
 
@@ -640,6 +670,11 @@ CASES: Mapping[str, Case] = {
     "LedgerApprovals.decide": lambda e, c: _approvals(e, c).decide(
         _approval(e).decided(ApprovalStatus.APPROVED, "arn:aws:sts::123456789012:user/x", e.world.now(), "ok")
     ),
+    "LedgerWaves.waves": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).waves([_WAVE]),
+    "LedgerWaves.put": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).put(
+        WaveRecord(_WAVE), e.world.now()
+    ),
+    "LedgerWaves.all": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).all(),
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
 }

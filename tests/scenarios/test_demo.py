@@ -253,6 +253,8 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
             {"setting": "AUTOHEAL_NODE_COOLDOWN_MINUTES", "demo": 0, "deployed": 30},
             {"setting": "AUTOHEAL_FLEET_BREAKER_CLUSTERS", "demo": 0, "deployed": 3},  # issue 18: off
             {"setting": "AUTOHEAL_FLEET_BREAKER_PERCENT", "demo": 0, "deployed": 10},
+            # issue 18 §3: the storm is one signal on 62 nodes; canary waves would hold it behind a canary
+            {"setting": "AUTOHEAL_CANARY_WAVES", "demo": "false", "deployed": "true"},
         ],
     }
     # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17
@@ -310,7 +312,8 @@ def test_the_text_output_is_progress_then_tables(local_aws: LocalAws) -> None:
     )
     assert (
         "node cooldown minutes 0 (deployed: 30), fleet breaker clusters 0 (deployed: 3), fleet breaker "
-        "percent 0 (deployed: 10)\nswitches: retire and restore ON for the demo (deployed: off)\n" in summary
+        "percent 0 (deployed: 10), canary waves false (deployed: true)\nswitches: retire and restore ON for "
+        "the demo (deployed: off)\n" in summary
     )
     assert "BatchRebootClusterNodes: 5 calls, 3+1+1+1+1 = 7 nodes" in out
     assert "BatchReplaceClusterNodes: 1 call, 1 = 1 node" in out

@@ -108,6 +108,13 @@ class Metric(StrEnum):
     APPROVAL_DECISIONS = "ApprovalDecisions"
     APPROVALS_PENDING = "ApprovalsPending"
     APPROVAL_OLDEST_AGE_SECONDS = "ApprovalOldestAgeSeconds"
+    # canary waves (issue 18 §3): episodes started, faults held by a wave, nodes released, waves
+    # verified healthy by reconcile, episodes stopped (a recurrence, a failed action, an operator)
+    CANARY_EPISODES = "CanaryEpisodes"
+    CANARY_HELD = "CanaryHeld"
+    CANARY_WAVE_RELEASED = "CanaryWaveReleased"
+    CANARY_WAVES_VERIFIED = "CanaryWavesVerified"
+    CANARY_STOPPED = "CanaryStopped"
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {

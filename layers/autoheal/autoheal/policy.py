@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from autoheal.core.adaptive import Adaptive
 from autoheal.core.approvals import ApprovalGate
+from autoheal.core.canary import Canary
 from autoheal.core.fleet import FleetBreaker
 from autoheal.signals import Rung
 
@@ -136,6 +137,7 @@ class RemediationPolicy(BaseModel):
     - `restore_deadline`: a node added by a restore that is not `Running` this long after the add
       goes to a human with what is known (capacity, say).
     - `adaptive`: the adaptive ladder (`autoheal.core.adaptive`), off by default.
+    - `canary`: canary waves for correlated faults (`autoheal.core.canary`), on by default.
     - `signal_first_rung`: the operator's overrides of the signal table (`autoheal.signals`): signal
       (or `XidError:<n>`) -> the rung its fault starts on (none, reboot, replace).
     """
@@ -170,6 +172,7 @@ class RemediationPolicy(BaseModel):
     signal_first_rung: dict[str, Rung] = Field(default_factory=dict)
     adaptive: Adaptive = Adaptive()
     approvals: ApprovalGate = ApprovalGate()  # the approval gate (`autoheal.core.approvals`), off by default
+    canary: Canary = Canary()
 
     @field_validator("ladder")
     @classmethod

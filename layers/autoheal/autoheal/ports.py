@@ -3,6 +3,7 @@
 Remediate and reconcile take these, never the concrete adapters, so a test can pass a small stand-in
 and the wiring chooses the implementation (the ledger table's adapters: `LedgerNodeStates`,
 `LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`, `LedgerFleet`; `NodeDirectory`, `HyperPodNodes`, `FleetSizes`,
+`LedgerOpenNodes`, `LedgerVerdicts`, `LedgerPauses`, `LedgerBreakers`, `LedgerCooldowns`, `LedgerNotices`, `LedgerLadderStats`, `LedgerWaves`; `NodeDirectory`, `HyperPodNodes`,
 `FaultQueue`, `Notifier`). Each method raises the adapter's typed error (`LedgerError`, `QueueError`, ...)
 when the platform refuses.
 """
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
     from autoheal.core.approvals import Approval
+    from autoheal.core.canary import WaveKey, WaveRecord
     from autoheal.core.fleet import FleetSize
     from autoheal.core.planner import BatchRequest
     from autoheal.core.results import AddGroupResult
@@ -164,3 +166,13 @@ class Approvals(Protocol):
     def decide(self, approval: Approval) -> bool: ...
 
     def all(self, cluster: str | None = None) -> list[Approval]: ...
+
+
+class Waves(Protocol):
+    """Canary wave records, one per (cluster, instance group, signal) (`LedgerWaves`)."""
+
+    def waves(self, keys: Iterable[WaveKey]) -> dict[WaveKey, WaveRecord]: ...
+
+    def put(self, record: WaveRecord, now: datetime) -> bool: ...
+
+    def all(self) -> list[WaveRecord]: ...

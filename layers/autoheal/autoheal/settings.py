@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from autoheal.core.adaptive import Adaptive
 from autoheal.core.approvals import ApprovalGate
+from autoheal.core.canary import Canary
 from autoheal.core.fleet import FleetBreaker
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
@@ -78,6 +79,11 @@ class Settings(BaseModel):
     | APPROVAL_TIMEOUT_MINUTES | how long a pending approval waits for a decision | 60 |
     | APPROVAL_DEFAULT | what the deadline decides: deny (a human) or approve (the action proceeds) | deny |
     | APPROVAL_AUTO_APPROVE_RULES | decisions whose rule starts with one of these need no approval (comma list) | empty |
+    | CANARY_WAVES | a correlated fault acts on one canary, the rest in waves gated on its health (`autoheal.core.canary`) | true |
+    | CANARY_MIN_NODES | canary waves: nodes of a group with the same signal within the window that make a correlated fault | 5 |
+    | CANARY_WINDOW_MINUTES | canary waves: the window those nodes are counted in | 10 |
+    | CANARY_WAVE_GROWTH | canary waves: wave n after the canary releases GROWTH**n nodes | 2 |
+    | CANARY_VERIFY_MINUTES | canary waves: a wave not verified healthy this long after its release stops the episode | 60 |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -132,6 +138,11 @@ class Settings(BaseModel):
     approval_timeout_minutes: int = Field(default=60, ge=5, le=10080)
     approval_default: Literal["deny", "approve"] = "deny"
     approval_auto_approve_rules: str = Field(default="", max_length=4096)
+    canary_waves: bool = True
+    canary_min_nodes: int = Field(default=5, ge=2, le=100_000)
+    canary_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    canary_wave_growth: int = Field(default=2, ge=2, le=100)
+    canary_verify_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
 
     @field_validator("signal_first_rung")
     @classmethod
@@ -204,6 +215,13 @@ def _policy(s: Settings) -> RemediationPolicy:
             default_approve=s.approval_default == "approve",
             auto_approve_rules=tuple(sorted(_names(s.approval_auto_approve_rules))),
             ceiling=timedelta(hours=s.hold_ceiling_hours),
+        ),
+        canary=Canary(
+            enabled=s.canary_waves,
+            min_nodes=s.canary_min_nodes,
+            window=timedelta(minutes=s.canary_window_minutes),
+            growth=s.canary_wave_growth,
+            verify_timeout=timedelta(minutes=s.canary_verify_minutes),
         ),
         guards=Guards(
             breaker=Breaker(

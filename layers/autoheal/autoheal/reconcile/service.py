@@ -20,7 +20,8 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - a retire (the ladder's last rung) stays open until its restore is settled: see
   `autoheal.reconcile.restores` (resumed through the queue, tracked until the added nodes run);
 - a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
-  -> published again, then cleared.
+  -> published again, then cleared;
+- canary waves: each episode's current wave is verified from its nodes' states (`reconcile.waves`).
 
 `ListClusterEvents` (Continuous-mode clusters only) would add evidence of a reboot or replacement,
 but no decision here needs it: a `sending` node is treated as sent whatever the events say, and its
@@ -59,9 +60,11 @@ from autoheal.ports import (
     LadderStats,
     NodeStates,
     OpenNodes,
+    Waves,
 )
 from autoheal.reconcile import restores
 from autoheal.reconcile.approvals import watch_approvals
+from autoheal.reconcile.waves import verify_waves
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
 UNREACHABLE = "cluster_unreachable"
@@ -81,6 +84,7 @@ class ReconcileDeps:
     notifier: HumanNotifier
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
     approvals: Approvals | None = None  # pending approvals: metered, deadlines enforced (None: not watched)
+    waves: Waves | None = None  # canary wave records (None: no canary waves)
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         report.enqueued += watch_approvals(
             deps.approvals, deps.queue, now, deps.policy.redrive_after, report.metrics
         )
+    report.metrics.merge([verify_waves(deps.waves, deps.states, deps.notifier, deps.policy, now, cluster)])
     return report
 
 

@@ -14,6 +14,7 @@ from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.adapters.notify import Notifier
 from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
+from autoheal.adapters.waves import LedgerWaves
 from autoheal.faults import CLUSTER_NAME_RE, utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock
@@ -34,6 +35,9 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     Notifier.needs_human,  # needs-human notices whose publish failed in remediate
     LedgerLadderStats.record,  # the adaptive ladder's counters: an action's outcome
     LedgerApprovals.all,  # pending approvals: metered, overdue ones' faults re-sent
+    LedgerWaves.all,  # canary waves: the episodes to verify (one Query)
+    LedgerNodeStates.load,  # canary waves: the released nodes' states
+    LedgerWaves.put,
 )
 
 
@@ -52,6 +56,7 @@ def build_deps(
         notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
         stats=LedgerLadderStats(dynamodb, settings.table_name, policy.adaptive.window),
         approvals=LedgerApprovals(dynamodb, settings.table_name),
+        waves=LedgerWaves(dynamodb, settings.table_name) if policy.canary.enabled else None,
     )
 
 

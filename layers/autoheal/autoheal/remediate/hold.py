@@ -32,7 +32,15 @@ CAPACITY_SIGNAL = "InsufficientCapacity"
 #: Holds that stand for the whole batch (a switch, or a cluster that cannot be read; not the node's own
 #: state): a node decided again after a version conflict keeps them.
 SWITCH_HOLDS = frozenset(
-    {"paused", "capacity_cooldown", "breaker_open", "cluster_unreachable", "fleet_breaker_open", "approval"}
+    {
+        "paused",
+        "capacity_cooldown",
+        "breaker_open",
+        "cluster_unreachable",
+        "fleet_breaker_open",
+        "approval",
+        "canary_wave",
+    }
 )
 #: Holds with their own deadline (a pending approval's), not the ceiling's.
 OWN_DEADLINE = frozenset({"approval"})

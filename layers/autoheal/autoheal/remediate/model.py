@@ -13,6 +13,7 @@ from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
 from autoheal.adapters.verdicts import DroppedFault
 from autoheal.core.approvals import GateVerdict
+from autoheal.core.canary import Gate
 from autoheal.core.fleet import FleetCheck
 from autoheal.core.guards import GuardVerdict
 from autoheal.core.guards import Scope as BreakerScope
@@ -39,6 +40,7 @@ from autoheal.ports import (
     OpenNodes,
     Pauses,
     RetryQueue,
+    Waves,
 )
 
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum: the longest a fault can wait in the queue
@@ -67,6 +69,7 @@ class Deps:
     fleet: Fleet | None = None  # the fleet breaker's records (None: no fleet breaker)
     fleet_sizes: FleetSizeCounter | None = None  # counts the fleet's nodes (None: the cached count only)
     approvals: Approvals | None = None  # the approval records (None: a gated action is held, never asked)
+    waves: Waves | None = None  # canary wave records (None: no canary waves)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class BatchPlan:
     restores: list[NodeFault] = field(default_factory=list)  # RestorePending faults: restores to resume
     fleet: FleetCheck = field(default_factory=FleetCheck)  # the fleet breaker: a new trip, a fresh count
     approvals: dict[NodeRef, GateVerdict] = field(default_factory=dict)  # the approval gate's verdicts
+    waves: list[Gate] = field(default_factory=list)  # canary wave records to write (changed gates)
 
     def action_for(self, plan: NodePlan) -> Action | None:
         return plan.action

@@ -11,13 +11,14 @@
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `approvals`: actions that wait for a person's yes
              (one BatchGetItem); `breaker`: nodes under remediation per scope;
+             `canary`: a correlated fault acts on one canary, the rest in waves gated on its health;
              `fleet`: every cluster's actions held while the fleet breaker is tripped (or trips now);
              a fault held past the ceiling goes to a human
-             (a new hold -- a canary wave -- is one more stage here)
 
 `execute` writes and acts:
 
-5. `breaker.trip`, `fleet.trip_fleet`, `approvals.settle_approvals`, `claim`  new trips recorded (a
+5. `canary.commit_waves` (wave records written on their version; a lost race holds), `breaker.trip`,
+             `fleet.trip_fleet`, `approvals.settle_approvals`, `claim`  new trips recorded (a
              fleet trip pages once); approval requests and the deadline's decisions written (a request
              tells a human); held faults wait, recorded as held; each node to act
              on is claimed with a conditional write (node states move only through
@@ -55,6 +56,7 @@ from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.approvals import hold_for_approval, settle_approvals
 from autoheal.remediate.breaker import hold_tripped, trip
+from autoheal.remediate.canary import commit_waves, hold_waves
 from autoheal.remediate.claim import claim
 from autoheal.remediate.decide import decide_all
 from autoheal.remediate.fleet import hold_fleet, trip_fleet
@@ -104,6 +106,7 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
     plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
     plans, gated = hold_for_approval(plans, deps.approvals, deps.policy, now)
+    plans, waves = hold_waves(plans, deps.waves, deps.policy, now)  # canary waves: before the breaker
     plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
     plans, fleet = hold_fleet(plans, trips, deps.fleet, deps.fleet_sizes, deps.open_nodes, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
@@ -119,11 +122,13 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
         restores=restores,
         fleet=fleet,
         approvals=gated,
+        waves=waves,
     )
 
 
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
+    batch, waved = commit_waves(batch, deps.waves)
     tripped = trip(batch, deps.breakers)
     tripped_fleet = trip_fleet(batch, deps.fleet)
     batch, asked = settle_approvals(batch, deps.approvals)
@@ -139,6 +144,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     resumed = resume(batch.restores, deps, batch.now) if not batch.policy.guards.dry_run else Effects()
     effects = Effects.combined(
         [
+            waved,
             tripped,
             tripped_fleet,
             asked,

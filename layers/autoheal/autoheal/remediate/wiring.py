@@ -21,6 +21,7 @@ from autoheal.adapters.open_nodes import LedgerOpenNodes
 from autoheal.adapters.queue import FaultQueue
 from autoheal.adapters.sagemaker import HyperPodNodes
 from autoheal.adapters.verdicts import LedgerVerdicts
+from autoheal.adapters.waves import LedgerWaves
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock, RetryQueue
@@ -63,6 +64,8 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerApprovals.for_nodes,  # the approval gate (ApprovalRequiredFor): one BatchGetItem per batch
     LedgerApprovals.request,
     LedgerApprovals.decide,  # the deadline's default
+    LedgerWaves.waves,  # canary waves (on by default): one BatchGetItem of the batch's keys
+    LedgerWaves.put,
 )
 
 
@@ -92,6 +95,7 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         fleet=LedgerFleet(dynamodb, table),
         fleet_sizes=FleetSizes(sagemaker),
         approvals=LedgerApprovals(dynamodb, table),
+        waves=LedgerWaves(dynamodb, table) if policy.canary.enabled else None,
     )
 
 
