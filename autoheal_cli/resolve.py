@@ -65,6 +65,11 @@ PARAMETER_ENV: Mapping[str, str] = {
     "AlarmNodeDimension": "AUTOHEAL_ALARM_NODE_DIMENSION",
     "AlarmClusterDimension": "AUTOHEAL_ALARM_CLUSTER_DIMENSION",
     "HmaIgnoredXids": "AUTOHEAL_HMA_IGNORED_XIDS",
+    "EvidenceCapture": "AUTOHEAL_EVIDENCE_CAPTURE",
+    "EvidenceRequired": "AUTOHEAL_EVIDENCE_REQUIRED",
+    "EvidenceLogWindowMinutes": "AUTOHEAL_EVIDENCE_LOG_WINDOW_MINUTES",
+    "EvidenceMaxBytes": "AUTOHEAL_EVIDENCE_MAX_BYTES",
+    "EvidenceTimeBudgetSeconds": "AUTOHEAL_EVIDENCE_TIME_BUDGET_SECONDS",
 }
 
 

@@ -162,6 +162,7 @@ def attempt_json(a: AttemptRecord) -> dict[str, Any]:
         "request_id": a.request_id,
         "source_event_ids": list(a.source_event_ids),
         "rule": a.rule,
+        "evidence_uri": a.evidence_uri,
     }
 
 
@@ -193,6 +194,11 @@ def record_lines(record: NodeRecord) -> list[str]:
             for a in record.attempts
         ]
         lines += ["  " + line for line in table(ATTEMPT_HEADERS, rows)]
+        lines += [
+            f"  evidence before the {a.action.value} at {cell(a.at)}: {a.evidence_uri}"
+            for a in record.attempts
+            if a.evidence_uri
+        ]
     else:
         lines.append("  no attempts recorded")
     return lines

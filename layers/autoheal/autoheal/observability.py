@@ -100,6 +100,10 @@ class Metric(StrEnum):
     # percent, dimensions Signal, Action: the adaptive ladder's success rate over its window, published
     # by reconcile each time it updates a signal's aggregate
     LADDER_SUCCESS_RATE = "LadderSuccessRate"
+    EVIDENCE_CAPTURED = (
+        "EvidenceCaptured"  # dimension Outcome: complete | partial | failed (a bundle per node)
+    )
+    EVIDENCE_BYTES = "EvidenceBytes"  # bytes of evidence bundles written
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -119,6 +123,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.DRY_RUN_ACTIONS: ("Action",),
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
     Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),
+    Metric.EVIDENCE_CAPTURED: ("Outcome",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

@@ -68,6 +68,12 @@ class Settings(BaseModel):
     | ADAPTIVE_WINDOW_DAYS | adaptive ladder: the sliding window of the success rates (days) | 30 |
     | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
+    | EVIDENCE_BUCKET | S3 bucket evidence bundles are written to (empty: no capture) | empty |
+    | EVIDENCE_CAPTURE | capture a bundle per node before replace and retire (docs/evidence.md) | true |
+    | EVIDENCE_REQUIRED | a node whose bundle could not be written is held, not acted on | false |
+    | EVIDENCE_LOG_WINDOW_MINUTES | how far back a bundle reads the node's log streams | 120 |
+    | EVIDENCE_MAX_BYTES | size cap of one node's bundle (logs are cut first) | 5000000 |
+    | EVIDENCE_TIME_BUDGET_SECONDS | time budget of one node's capture | 20 |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -113,6 +119,12 @@ class Settings(BaseModel):
     adaptive_reboot_success_threshold: float = Field(default=20.0, ge=0, le=100)
     adaptive_min_samples: int = Field(default=20, ge=1, le=100_000)
     adaptive_window_days: int = Field(default=30, ge=1, le=365)
+    evidence_bucket: str = Field(default="", max_length=63)
+    evidence_capture: bool = True
+    evidence_required: bool = False
+    evidence_log_window_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    evidence_max_bytes: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
+    evidence_time_budget_seconds: float = Field(default=20, ge=1, le=120)
 
     @field_validator("signal_first_rung")
     @classmethod

@@ -64,6 +64,8 @@ class AttemptRecord:
     source_event_ids: tuple[str, ...] = field(default_factory=tuple)
     #: Which rule chose the rung (`Decision.rule`); None on items written before it was recorded.
     rule: str | None = None
+    #: The evidence bundle captured before the call (s3:// URI of its folder); None: none captured.
+    evidence_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def attempt_to_item(a: AttemptRecord, ttl: timedelta) -> dict[str, Any]:
         "node_logical_id": a.node_logical_id,
         "signal": a.signal,
         "rule": a.rule[:512] if a.rule else None,
+        "evidence_uri": a.evidence_uri,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -217,4 +220,5 @@ def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
         signal=item.get("signal"),
         source_event_ids=tuple(item.get("source_event_ids") or ()),
         rule=item.get("rule"),
+        evidence_uri=item.get("evidence_uri"),
     )

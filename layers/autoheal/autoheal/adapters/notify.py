@@ -43,6 +43,7 @@ class HumanNeeded:
     reason: str
     last_action: str | None
     signal: str | None
+    evidence_uri: str | None = None  # the evidence bundle captured before the last destructive call
 
 
 def notice(node: HumanNeeded, at: datetime) -> str:

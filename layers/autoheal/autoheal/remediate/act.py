@@ -29,6 +29,7 @@ from autoheal.core.state import NodeState
 from autoheal.observability import Metric, logger
 from autoheal.ports import NodeActions, NodeStates, Pauses
 from autoheal.remediate.claim import Claimed
+from autoheal.remediate.evidence import EVIDENCE_HOLD, Evidence, capture_before
 from autoheal.remediate.model import CallRow, Effects, Hold, Later, Node
 
 #: The hold of a call found paused just before it was sent.
@@ -43,7 +44,12 @@ class Acted:
 
 
 def act(
-    claimed: Sequence[Claimed], nodes: NodeActions, states: NodeStates, pauses: Pauses, now: datetime
+    claimed: Sequence[Claimed],
+    nodes: NodeActions,
+    states: NodeStates,
+    pauses: Pauses,
+    now: datetime,
+    evidence: Evidence | None = None,
 ) -> Acted:
     out = Acted()
     by_call_id = {(c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed}
@@ -53,6 +59,14 @@ def act(
         if pause is not None:
             _hold(members, Hold(PAUSED, f"paused:{pause.scope}"), states, now, out.effects)
             continue
+        captured = capture_before(members, request.action, evidence, now)  # evidence before destruction
+        out.effects.metrics.merge([captured.metrics])
+        if captured.held:
+            _hold(captured.held, Hold(EVIDENCE_HOLD, EVIDENCE_HOLD), states, now, out.effects)
+            if not captured.ready:
+                continue
+            request = replace(request, ids=tuple(c.node.target.api_id for c in captured.ready))
+        members = captured.ready
         sending = [replace(c, claimed=transitions.sending(c.claimed)) for c in members]
         states.put_claimed([c.claimed for c in sending], now)
         out.sent += sending
@@ -89,7 +103,7 @@ def _hold(
         effects.rows.append(c.node.row("held", hold.detail))
     states.put_claimed(written, now)
     logger.warning(
-        "paused while the batch ran: call not sent",
+        "held while the batch ran (paused, or evidence required and missing): call not sent",
         extra={"cluster": members[0].node.target.cluster, "nodes": len(members), "hold": hold.detail},
     )
 

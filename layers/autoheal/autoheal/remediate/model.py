@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
@@ -36,6 +36,9 @@ from autoheal.ports import (
     RetryQueue,
 )
 
+if TYPE_CHECKING:  # remediate.evidence imports the claim stage, which imports this module
+    from autoheal.remediate.evidence import Evidence
+
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum: the longest a fault can wait in the queue
 
 
@@ -59,6 +62,7 @@ class Deps:
     notices: Notices | None = None  # rate limit of the cluster-unreachable notice (None: every batch)
     verdicts: DroppedFaults | None = None  # where dropped faults' verdicts are kept (None: not kept)
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: static table, not counted)
+    evidence: Evidence | None = None  # bundles before replace/retire (None: EvidenceCapture off)
 
 
 @dataclass(frozen=True)

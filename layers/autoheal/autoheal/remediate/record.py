@@ -65,7 +65,7 @@ def record(
                 state = replace(state, status=NodeStatus.NEEDS_HUMAN)
                 row = replace(row, reason=f"restore_failed:{restoring.error_code}")
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
-                told = human(state, row.reason, c.node.latest.signal)
+                told = replace(human(state, row.reason, c.node.latest.signal), evidence_uri=c.evidence)
                 state = transitions.with_notice(state, notice(told, now))
                 effects.humans.append(told)
                 effects.notices.append(state)
@@ -166,6 +166,7 @@ def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetim
         signal=c.node.latest.signal,
         source_event_ids=c.node.event_ids,
         rule=c.decision.rule or None,
+        evidence_uri=c.evidence,
     )
 
 
