@@ -136,6 +136,10 @@ def test_the_size_cap_cuts_the_logs_and_says_so(aws, monkeypatch: pytest.MonkeyP
     assert manifest["partial"] is True
     assert any("size cap reached" in why for why in manifest["why"])
     assert sum(len(b) for b in files.values()) <= 10_000
+    [hma] = [b for name, b in files.items() if name.startswith("logs/SagemakerHealthMonitoringAgent")]
+    kept = [json.loads(line)["timestamp"] for line in hma.splitlines()]
+    assert 0 < len(kept) < 400 and kept == sorted(kept)
+    assert kept[-1] == int((world.now() - timedelta(seconds=1)).timestamp() * 1000)  # the newest are kept
     assert [i for c in world.calls(REPLACE) for i in c.node_ids] == [node]  # the replace still happened
 
 

@@ -113,15 +113,16 @@ class EvidenceStore:
         return [str(s["logStreamName"]) for s in response.get("logStreams", [])]
 
     def log_events(self, group: str, stream: str, start_ms: int, end_ms: int, max_bytes: int) -> LogPage:
-        """The stream's events between `start_ms` and `end_ms`, oldest first, up to `max_bytes` of text."""
-        lines: list[str] = []
+        """The stream's events between `start_ms` and `end_ms`, oldest first, up to `max_bytes` of text;
+        read newest first, so a cut leaves out the oldest."""
+        newest_first: list[str] = []
         size = 0
         request: dict[str, Any] = {
             "logGroupName": group,
             "logStreamName": stream,
             "startTime": start_ms,
             "endTime": end_ms,
-            "startFromHead": True,
+            "startFromHead": False,
         }
         for _ in range(MAX_PAGES):
             try:
@@ -132,17 +133,18 @@ class EvidenceStore:
                 raise _translated("GetLogEvents", exc) from exc
             except BotoCoreError as exc:
                 raise EvidenceUnavailable("GetLogEvents", type(exc).__name__) from exc
-            for event in response.get("events", []):
+            events = response.get("events", [])
+            for event in reversed(events):  # a page is in time order
                 line = json.dumps({"timestamp": event.get("timestamp"), "message": event.get("message")})
                 if size + len(line) + 1 > max_bytes:
-                    return LogPage(tuple(lines), truncated=True)
-                lines.append(line)
+                    return LogPage(tuple(reversed(newest_first)), truncated=True)
+                newest_first.append(line)
                 size += len(line) + 1
-            token = response.get("nextForwardToken")
-            if not response.get("events") or not token or token == request.get("nextToken"):
+            token = response.get("nextBackwardToken")
+            if not events or not token or token == request.get("nextToken"):
                 break
             request["nextToken"] = token
-        return LogPage(tuple(lines), truncated=False)
+        return LogPage(tuple(reversed(newest_first)), truncated=False)
 
     def describe_node(self, cluster: str, instance_id: str) -> dict[str, Any]:
         """DescribeClusterNode's NodeDetails, as JSON-ready values."""
