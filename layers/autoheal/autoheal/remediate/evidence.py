@@ -60,6 +60,9 @@ class EvidencePolicy:
     window: timedelta = timedelta(hours=2)
     max_bytes: int = 5_000_000
     budget_seconds: float = 20.0
+    #: All captures of one invocation together (remediate's timeout is 300 s and a batch may hold several
+    #: destructive calls): once spent, the remaining nodes get no bundle (failed, metered).
+    invocation_budget_seconds: float = 120.0
     workers: int = 4
     retries: int = 3
     backoff_seconds: float = 0.2
@@ -73,6 +76,13 @@ class Evidence:
     policy: EvidencePolicy = field(default_factory=EvidencePolicy)
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    _until: float | None = field(default=None, init=False, repr=False)
+
+    def remaining(self) -> float:
+        """Seconds left of this invocation's evidence budget (it starts with the first capture)."""
+        if self._until is None:
+            self._until = self.monotonic() + self.policy.invocation_budget_seconds
+        return self._until - self.monotonic()
 
 
 @dataclass(frozen=True)
@@ -118,11 +128,14 @@ def capture_before(
 
 def _capture_all(call_nodes: Sequence[Claimed], evidence: Evidence, now: datetime) -> list[Bundle]:
     policy = evidence.policy
+    left = evidence.remaining()
+    if left <= 0:
+        return [Bundle("failed", None, 0, ("the invocation's evidence budget is spent",)) for _ in call_nodes]
     pool = ThreadPoolExecutor(max_workers=max(1, min(policy.workers, len(call_nodes))))
     try:
         futures = [pool.submit(_capture, c, evidence, now) for c in call_nodes]
         waves = -(-len(call_nodes) // max(1, policy.workers))
-        wait(futures, timeout=waves * (policy.budget_seconds + GRACE_SECONDS))
+        wait(futures, timeout=min(waves * (policy.budget_seconds + GRACE_SECONDS), left + GRACE_SECONDS))
         return [
             f.result() if f.done() else Bundle("failed", None, 0, ("time budget exceeded",)) for f in futures
         ]
@@ -135,7 +148,8 @@ class _Reader:
 
     def __init__(self, evidence: Evidence) -> None:
         self.evidence = evidence
-        self.deadline = evidence.monotonic() + evidence.policy.budget_seconds
+        budget = min(evidence.policy.budget_seconds, evidence.remaining())
+        self.deadline = evidence.monotonic() + budget
         self.why: list[str] = []
 
     def out_of_time(self) -> bool:
