@@ -285,3 +285,22 @@ def attempts_or_none(world: LocalWorld, cluster: ClusterFixture, node: str) -> l
     keys = {r.node_key for report in world.reports for r in report.nodes if r.instance_id == node}
     ledger = LedgerAttempts(world.aws.client("dynamodb"), world.stack.table_name)
     return [a for key in keys for a in ledger.attempts(cluster.name, key)]
+
+
+def test_a_node_held_for_evidence_past_the_hold_ceiling_goes_to_a_human(
+    aws, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.scenarios.test_holds import remediate_round
+
+    env = {"AUTOHEAL_EVIDENCE_REQUIRED": "true", "AUTOHEAL_HOLD_CEILING_HOURS": "1"}
+    world, cluster = setup(aws, monkeypatch, env)
+    _no_bucket(world)
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    fault(world, cluster, node)
+    humans: list[dict[str, Any]] = []
+    for _ in range(6):  # 90 minutes; the ceiling is one hour
+        _, delays = remediate_round(world)
+        humans += [n for m in world.topic_messages() for n in m["nodes"]]
+        world.advance(max(delays, default=900))
+    assert world.calls(REPLACE) == []
+    assert [h["reason"] for h in humans] == ["held_too_long:evidence_missing"]
