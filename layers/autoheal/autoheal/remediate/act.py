@@ -10,8 +10,10 @@ Immediately before each call, two small steps guard it:
    process dies after this point, recovery treats the call as sent and never sends it again; before
    it, nothing was sent and the expired claim is simply released.
 
-A rung that needs two calls, or evidence captured before a destructive call, plugs in here: the
-requests come from `core.planner.plan_requests` and every receipt goes on to `record`.
+Between the two, `evidence.capture_before` writes an evidence bundle per node of a replace or retire
+call (a node whose bundle is required and missing gives way to a hold, like a pause). A rung that needs
+two calls plugs in here too: the requests come from `core.planner.plan_requests` and every receipt
+goes on to `record`.
 """
 
 from __future__ import annotations
