@@ -57,6 +57,7 @@ class RunRecord:
     final_nodes: list[NodeView]
     notifications: list[dict[str, Any]] = field(default_factory=list)
     reconciles: list[ReconcileRound] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # each bundle's URI and manifest
 
     @property
     def simulated_seconds(self) -> float:
