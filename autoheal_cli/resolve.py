@@ -75,6 +75,11 @@ PARAMETER_ENV: Mapping[str, str] = {
     "HmaIgnoredXids": "AUTOHEAL_HMA_IGNORED_XIDS",
     "ApprovalTimeoutMinutes": "AUTOHEAL_APPROVAL_TIMEOUT_MINUTES",
     "ApprovalDefault": "AUTOHEAL_APPROVAL_DEFAULT",
+    "EvidenceCapture": "AUTOHEAL_EVIDENCE_CAPTURE",
+    "EvidenceRequired": "AUTOHEAL_EVIDENCE_REQUIRED",
+    "EvidenceLogWindowMinutes": "AUTOHEAL_EVIDENCE_LOG_WINDOW_MINUTES",
+    "EvidenceMaxBytes": "AUTOHEAL_EVIDENCE_MAX_BYTES",
+    "EvidenceTimeBudgetSeconds": "AUTOHEAL_EVIDENCE_TIME_BUDGET_SECONDS",
 }
 
 

@@ -163,6 +163,7 @@ def attempt_json(a: AttemptRecord) -> dict[str, Any]:
         "source_event_ids": list(a.source_event_ids),
         "rule": a.rule,
         "recommendation": a.recommendation,
+        "evidence_uri": a.evidence_uri,
     }
 
 
@@ -198,6 +199,11 @@ def record_lines(record: NodeRecord) -> list[str]:
             f"  recommendation with the {a.action} at {cell(a.at)}: {a.recommendation}"
             for a in record.attempts
             if a.recommendation
+        ]
+        lines += [
+            f"  evidence before the {a.action.value} at {cell(a.at)}: {a.evidence_uri}"
+            for a in record.attempts
+            if a.evidence_uri
         ]
     else:
         lines.append("  no attempts recorded")

@@ -58,6 +58,7 @@ class RunRecord:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     reconciles: list[ReconcileRound] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)  # decided by the demo's operator
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # each bundle's URI and manifest
 
     @property
     def simulated_seconds(self) -> float:

@@ -197,6 +197,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         _decisions_section,
         _calls_section,
         _failed_entries_section,
+        _evidence_section,
         _nodes_section,
         _metrics_section,
     )
@@ -321,6 +322,29 @@ def _failed_entries_section(summary: Mapping[str, Any]) -> list[str]:
         "Failed entries by error code",
         *table(["code", "entries"], list(failed.items()) or [["none", 0]]),
     ]
+
+
+def _evidence_section(summary: Mapping[str, Any]) -> list[str]:
+    out = ["", "Evidence bundles written before a replace or retire (docs/evidence.md)"]
+    for b in summary["evidence"]:
+        files = ", ".join(f"{name} {size} B" for name, size in b["files"].items())
+        state = "partial" if b["partial"] else "complete"
+        where = f"{b['cluster']}/{b['logical_id']}"
+        out += [
+            f"  t+{duration(b['at_seconds'])} {b['action']} ({b['reason']}) of {where}",
+            f"    {state}: {files}",
+        ]
+    if not summary["evidence"]:
+        out.append("  none")
+    return out
+
+
+def bundle_line(uri: str, manifest: Mapping[str, Any]) -> str:
+    """'evidence before the replace of train-p5/<node>: s3://... (4 files, 3,183 B, complete)'."""
+    size = sum(f["bytes"] for f in manifest["files"])
+    state = "partial: " + "; ".join(manifest["why"]) if manifest["partial"] else "complete"
+    where = f"{manifest['cluster']}/{manifest['node_key']}"
+    return f"evidence before the {manifest['action']} of {where}: {uri} ({len(manifest['files'])} files, {size:,} B, {state})"
 
 
 def _nodes_section(summary: Mapping[str, Any]) -> list[str]:

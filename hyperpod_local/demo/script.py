@@ -13,7 +13,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from hyperpod_local.demo import render
 from hyperpod_local.demo.approvals import Approve, decide
 from hyperpod_local.demo.dying import remediate_dies
+from hyperpod_local.demo.evidence import evidence_bundles, health_record
 from hyperpod_local.demo.record import Invocation, NodeKey, ReconcileRound, RunRecord
 from hyperpod_local.demo.scenario_file import (
     PLACEHOLDER_RE,
@@ -39,7 +40,7 @@ from hyperpod_local.demo.scenario_file import (
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.plane.model import BatchCall
 from hyperpod_local.stack.events import node_health_event
-from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery
+from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery, write_node_logs
 from hyperpod_local.stack.world import LocalWorld
 
 Progress = Callable[[str], None]
@@ -74,6 +75,9 @@ class ScriptRunner:
                 self.progress(render.phase_line(self.phase))
             self._run_step(step)
         self._label_added_nodes()
+        bundles = evidence_bundles(self.world)
+        for bundle in bundles:  # the URIs name this run's bucket and wall-clock time: here, not in the JSON
+            self._say(render.bundle_line(bundle["uri"], bundle["manifest"]))
         finished = self.world.now()
         return RunRecord(
             scenario=self.scenario,
@@ -88,6 +92,7 @@ class ScriptRunner:
             notifications=self.world.topic_messages(),
             reconciles=self.reconciles,
             approvals=self.approvals,
+            evidence=bundles,
         )
 
     def _label_added_nodes(self) -> None:
@@ -153,10 +158,14 @@ class ScriptRunner:
             logical_id = fixture.in_group(faults.group)[index].logical_id
             if faults.label:
                 self.labels[(faults.cluster, logical_id)] = faults.label
+            instance_id = self._instance_id(faults.cluster, logical_id)
+            if faults.status == "Unhealthy":  # HMA logs the detection on the node too
+                detection = health_record(faults.fault_type)
+                self._node_logs(faults.cluster, faults.group, instance_id, [(self.world.now(), detection)])
             event = node_health_event(
                 fixture.name,
                 fixture.arn,
-                self._instance_id(faults.cluster, logical_id),
+                instance_id,
                 self.world.now(),
                 event_id=faults.event_id or self._event_id(),
                 fault_type=faults.fault_type,
@@ -181,6 +190,7 @@ class ScriptRunner:
                 (now - timedelta(seconds=faults.records - 1 - i), dcgm_record(faults.xid))
                 for i in range(faults.records)
             ]
+            self._node_logs(faults.cluster, faults.group, instance_id, records)
             deliveries.append(node_delivery(fixture.name, fixture.arn, faults.group, instance_id, records))
             if faults.also_eventbridge:
                 events.append(
@@ -192,6 +202,14 @@ class ScriptRunner:
             logs=len(deliveries),
             records=len(deliveries) * faults.records,
         )
+
+    def _node_logs(
+        self, cluster: str, group: str, instance_id: str, records: list[tuple[datetime, str]]
+    ) -> None:
+        """The node's HMA stream in its cluster's log group gets the records, as HMA on the node writes
+        them (what an evidence bundle reads before a replace)."""
+        fixture = self.clusters[cluster]
+        write_node_logs(self.world.aws.client("logs"), fixture.name, fixture.arn, group, instance_id, records)
 
     def _deliver(
         self,

@@ -1,7 +1,7 @@
 """The demo's summary: one JSON-able document built from a :class:`~hyperpod_local.demo.record.RunRecord`.
 
 ``--json`` prints it as is; the text output renders the same document (:mod:`hyperpod_local.demo.render`).
-Ids (instance ids, NodeLogicalIds) appear only under ``nodes``; everything else is counts, sizes and
+Ids (instance ids, NodeLogicalIds) appear only under ``nodes`` and ``evidence``; everything else is counts, sizes and
 reasons, identical from run to run for the same scenario.
 
 Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
@@ -23,6 +23,9 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
     calls              [{at_seconds, operation, cluster, size, failed: {code: n}, error_code}]  control plane log
     calls_by_operation {operation: {calls, nodes, sizes: [..]}}
     failed_entries     {code: n}                                  per-entry failures the control plane answered
+    evidence           [{at_seconds, action, cluster, logical_id, reason, partial, files: {name: bytes}}]
+                        the bundles written before each replace and retire (issue 18); their s3:// URIs
+                        (this run's bucket, wall-clock time) are in the progress output only
     nodes              [{label, cluster, group, logical_id, instance_ids: [..], status, history: [
                          {at_seconds, invocation, decision, reason, action, outcome, error_code}],
                          reconcile: [{at_seconds, round, verdict}]}]   status null: no longer in the
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from autoheal.observability import Metric, MetricCounts
@@ -149,9 +153,26 @@ def build_summary(
         "failed_entries": dict(
             sorted(Counter(code for call in record.calls for code in call.failed_codes).items())
         ),
+        "evidence": _evidence(record),
         "nodes": _nodes(record),
         "metrics": emitted.as_rows(),
     }
+
+
+def _evidence(record: RunRecord) -> list[dict[str, Any]]:
+    """One row per bundle written before a replace or retire (docs/evidence.md)."""
+    return [
+        {
+            "at_seconds": (datetime.fromisoformat(b["manifest"]["time"]) - record.started).total_seconds(),
+            "action": b["manifest"]["action"],
+            "cluster": b["manifest"]["cluster"],
+            "logical_id": b["manifest"]["node_key"],
+            "reason": b["manifest"]["reason"],
+            "partial": b["manifest"]["partial"],
+            "files": {f["name"]: f["bytes"] for f in b["manifest"]["files"]},
+        }
+        for b in record.evidence
+    ]
 
 
 def _events(record: RunRecord) -> dict[str, Any]:

@@ -8,6 +8,7 @@ as a command that rewrites the Lambda-event form of the samples in `events/hma/`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -94,6 +95,32 @@ def node_delivery(
     """One node's HMA records as CloudWatch Logs delivers them from the cluster's log group."""
     group = log_group(cluster_name, cluster_arn.rsplit("/", 1)[-1])
     return delivery(payload(group, log_stream(instance_group, instance_id), records))
+
+
+def write_node_logs(
+    logs: Any,
+    cluster_name: str,
+    cluster_arn: str,
+    instance_group: str,
+    instance_id: str,
+    records: Sequence[tuple[datetime, str]],
+    agent: str = "SagemakerHealthMonitoringAgent",
+) -> str:
+    """Write a node's records into its stream of the cluster's log group, as the agent on the node
+    would (`<agent>/<group>/<instance>`), so that an evidence bundle has something to read; returns the
+    stream's name."""
+    group = log_group(cluster_name, cluster_arn.rsplit("/", 1)[-1])
+    stream = f"{agent}/{instance_group}/{instance_id}"
+    for create, kwargs in (
+        (logs.create_log_group, {"logGroupName": group}),
+        (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
+    ):
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            create(**kwargs)
+    events = [{"timestamp": int(at.timestamp() * 1000), "message": text} for at, text in sorted(records)]
+    if events:
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    return stream
 
 
 def main(argv: Sequence[str] | None = None) -> int:

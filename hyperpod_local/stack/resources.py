@@ -17,6 +17,7 @@ from typing import Any
 from hyperpod_local.stack.intrinsics import Resolver, UnresolvedError
 from hyperpod_local.stack.template import (
     ENV_PREFIX,
+    EVIDENCE_BUCKET,
     FAULT_DLQ,
     FAULT_QUEUE,
     FUNCTIONS,
@@ -43,6 +44,7 @@ class StackResources:
     dlq_arn: str
     intake_dlq_url: str
     topic_arn: str
+    evidence_bucket: str = ""  # EvidenceBucket: where remediate writes evidence bundles
     function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     def env(self, function: str | None = None) -> dict[str, str]:
@@ -187,8 +189,26 @@ def _create_topic(sns: Any, properties: Mapping[str, Any], name: str) -> str:
     return arn
 
 
+def _create_bucket(s3: Any, name: str) -> str:
+    """EvidenceBucket (its encryption, public access block and TLS-only policy are the template's; moto
+    enforces none of them)."""
+    region = s3.meta.region_name
+    config = (
+        {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
+    s3.create_bucket(Bucket=name, **config)
+    return name
+
+
 #: The Outputs of template.yaml that name resources `create_stack_resources` makes (the functions' are left out).
-LOCAL_OUTPUTS = ("LedgerTableName", "FaultQueueUrl", "FaultDLQUrl", "IntakeDLQUrl", "NeedsHumanTopicArn")
+LOCAL_OUTPUTS = (
+    "LedgerTableName",
+    "FaultQueueUrl",
+    "FaultDLQUrl",
+    "IntakeDLQUrl",
+    "NeedsHumanTopicArn",
+    "EvidenceBucketName",
+)
 
 
 def register_stack(
@@ -209,6 +229,7 @@ def register_stack(
         "FaultDLQUrl": resources.dlq_url,
         "IntakeDLQUrl": resources.intake_dlq_url,
         "NeedsHumanTopicArn": resources.topic_arn,
+        "EvidenceBucketName": resources.evidence_bucket,
     }
     template = {
         "Description": "hyperpod-autoheal resources on the local endpoint (created by hyperpod_local)",
@@ -257,9 +278,14 @@ def create_stack_resources(
         f"autoheal-{suffix}-{NEEDS_HUMAN_TOPIC}",
     )
 
+    bucket = _create_bucket(client("s3"), f"autoheal-{suffix}-{EVIDENCE_BUCKET}".lower())
     deployed = resolver.with_resources(
-        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn},
-        {**queue_attrs, (NEEDS_HUMAN_TOPIC, "TopicName"): topic_arn.rsplit(":", 1)[-1]},
+        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn, EVIDENCE_BUCKET: bucket},
+        {
+            **queue_attrs,
+            (NEEDS_HUMAN_TOPIC, "TopicName"): topic_arn.rsplit(":", 1)[-1],
+            (EVIDENCE_BUCKET, "Arn"): f"arn:aws:s3:::{bucket}",
+        },
     )
     function_env = {
         fn: {k: str(v) for k, v in deployed.resolve(template_function_env(template, fn)).items()}
@@ -273,5 +299,6 @@ def create_stack_resources(
         dlq_arn=queue_attrs[(FAULT_DLQ, "Arn")],
         intake_dlq_url=queue_refs[INTAKE_DLQ],
         topic_arn=topic_arn,
+        evidence_bucket=bucket,
         function_env=function_env,
     )

@@ -49,6 +49,8 @@ from autoheal.adapters.control import (
     LedgerPauses,
 )
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.evidence import EvidenceStore
+from autoheal.adapters.evidence import log_group as evidence_log_group
 from autoheal.adapters.fleet import FleetSizes, FleetTripRecord, LedgerFleet
 from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.ledger import AttemptRecord
@@ -73,9 +75,17 @@ from autoheal.remediate import wiring as remediate_wiring
 from hyperpod_local.plane import ControlPlaneClock, LocalAws
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import cluster_event, node_health_event
-from hyperpod_local.stack.hma_logs import dcgm_record, delivery, log_group, log_stream, payload
+from hyperpod_local.stack.hma_logs import (
+    dcgm_record,
+    delivery,
+    log_group,
+    log_stream,
+    payload,
+    write_node_logs,
+)
 from hyperpod_local.stack.intrinsics import Resolver
 from hyperpod_local.stack.template import (
+    EVIDENCE_BUCKET,
     FAULT_QUEUE,
     HMA_INTAKE_FUNCTION,
     INTAKE_DLQ,
@@ -128,6 +138,8 @@ TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/autoheal-ledger"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:autoheal-needs-human"
 CLUSTERS_IN_ACCOUNT = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:cluster/*"
 ONE_CLUSTER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:cluster/aaaaaaaaaaaa"
+EVIDENCE_BUCKET_NAME = "autoheal-evidence"
+CLUSTER_LOG_GROUPS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/Clusters/*"
 
 
 def queue_arn(logical_id: str) -> str:
@@ -145,11 +157,12 @@ def adapter_modules() -> list[ModuleType]:
 
 
 def adapter_classes(module: ModuleType) -> list[type]:
-    """Classes defined in `module` that take an injected boto3 client."""
+    """Classes defined in `module` that take an injected boto3 client (`client`, or `<service>_client`)."""
     return [
         cls
         for _, cls in inspect.getmembers(module, inspect.isclass)
-        if cls.__module__ == module.__name__ and "client" in inspect.signature(cls.__init__).parameters
+        if cls.__module__ == module.__name__
+        and any(p == "client" or p.endswith("_client") for p in inspect.signature(cls.__init__).parameters)
     ]
 
 
@@ -196,8 +209,16 @@ def transformed() -> dict[str, Any]:
 def deployment(parameters: Mapping[str, str] | None = None) -> Resolver:
     """The transformed template as deployed with `parameters`, its resources given the ids above."""
     queues = {lid for lid, r in transformed()["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
-    refs = {LEDGER_TABLE: "autoheal-ledger", NEEDS_HUMAN_TOPIC: TOPIC_ARN}
-    attrs = {(LEDGER_TABLE, "Arn"): TABLE_ARN, (NEEDS_HUMAN_TOPIC, "TopicName"): "autoheal-needs-human"}
+    refs = {
+        LEDGER_TABLE: "autoheal-ledger",
+        NEEDS_HUMAN_TOPIC: TOPIC_ARN,
+        EVIDENCE_BUCKET: EVIDENCE_BUCKET_NAME,
+    }
+    attrs = {
+        (LEDGER_TABLE, "Arn"): TABLE_ARN,
+        (NEEDS_HUMAN_TOPIC, "TopicName"): "autoheal-needs-human",
+        (EVIDENCE_BUCKET, "Arn"): f"arn:aws:s3:::{EVIDENCE_BUCKET_NAME}",
+    }
     for lid in queues:
         attrs[(lid, "Arn")] = queue_arn(lid)
         attrs[(lid, "QueueName")] = f"autoheal-{lid}"
@@ -353,6 +374,10 @@ def run_functions(world: LocalWorld, cluster: ClusterFixture, recorder: CallReco
     with recorder.step(REMEDIATE_FUNCTION):
         world.remediate()  # reboots; the transient failure is re-queued
     world.advance(minutes(10).total_seconds())
+    # HMA's stream of the node to be replaced: its evidence bundle reads it (set-up: not recorded)
+    write_node_logs(
+        world.aws.client("logs"), cluster.name, cluster.arn, "gpu", gpu[0].instance_id, [(world.now(), "x")]
+    )
     with recorder.step(INTAKE_FUNCTION):
         world.deliver(faults(gpu[0], controller))  # back again: replace; the controller is protected
     with recorder.step(REMEDIATE_FUNCTION):
@@ -482,7 +507,10 @@ def test_every_public_adapter_method_declares_its_iam_actions() -> None:
         assert actions, f"{key} declares no action"
         for action in actions:
             service, _, name = action.partition(":")
-            assert service in {"sagemaker", "dynamodb", "sqs", "sns"} and name[:1].isupper(), (key, action)
+            assert service in {"sagemaker", "dynamodb", "sqs", "sns", "logs", "s3"} and name[:1].isupper(), (
+                key,
+                action,
+            )
 
 
 def test_each_function_declares_adapter_methods_only() -> None:
@@ -559,6 +587,26 @@ def _cooldowns(env: Env, client: Callable[[str], Any]) -> LedgerCooldowns:
 
 def _attempt(env: Env) -> AttemptRecord:
     return AttemptRecord("train", "n2", "a1", Action.REBOOT, 0, env.world.now(), "accepted")
+
+
+def _evidence(e: Env, c: Callable[[str], Any]) -> EvidenceStore:
+    return EvidenceStore(c("logs"), c("s3"), c("sagemaker"), e.world.stack.evidence_bucket)
+
+
+_NODE_STREAM = "SagemakerHealthMonitoringAgent/gpu/i-0123456789abcdef0"
+
+
+def _node_logs(e: Env) -> str:
+    """A node's stream in the cluster's log group (set up with the world's own client: not recorded)."""
+    write_node_logs(
+        e.world.aws.client("logs"),
+        e.cluster.name,
+        e.cluster.arn,
+        "gpu",
+        "i-0123456789abcdef0",
+        [(e.world.now(), "x")],
+    )
+    return evidence_log_group(e.cluster.name, e.cluster.arn)
 
 
 #: One call (or a few, to take each branch) of every public adapter method.
@@ -677,6 +725,15 @@ CASES: Mapping[str, Case] = {
     "LedgerWaves.all": lambda e, c: LedgerWaves(c("dynamodb"), e.world.stack.table_name).all(),
     "FaultQueue.send": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).send([_fault()]),
     "FaultQueue.requeue": lambda e, c: FaultQueue(c("sqs"), e.world.stack.queue_url).requeue([_fault()], 5),
+    "EvidenceStore.log_streams": lambda e, c: _evidence(e, c).log_streams(_node_logs(e), "Sagemaker"),
+    "EvidenceStore.log_events": lambda e, c: _evidence(e, c).log_events(
+        _node_logs(e), _NODE_STREAM, 0, 2**42, 10_000
+    ),
+    "EvidenceStore.describe_node": lambda e, c: _evidence(e, c).describe_node(
+        e.cluster.name, e.world.control.node(e.cluster.in_group("controller")[0].logical_id).instance_id
+    ),
+    "EvidenceStore.cluster_arn": lambda e, c: _evidence(e, c).cluster_arn(e.cluster.name),
+    "EvidenceStore.put": lambda e, c: _evidence(e, c).put("iam/manifest.json", b"{}"),
 }
 
 
@@ -767,6 +824,8 @@ def test_grants_are_scoped_to_the_stacks_resources(
         "dynamodb": {TABLE_ARN, f"{TABLE_ARN}/index/open-index"},
         "sns": {TOPIC_ARN},
         "sqs": {queue_arn(FAULT_QUEUE)},
+        "logs": {CLUSTER_LOG_GROUPS, f"{CLUSTER_LOG_GROUPS}:log-stream:*"},  # evidence: the clusters' logs
+        "s3": {f"arn:aws:s3:::{EVIDENCE_BUCKET_NAME}/*"},  # evidence bundles
     }
     for s in code_statements(function, parameters):
         assert all(":" in a and not a.endswith(":*") for a in s.actions), s

@@ -205,6 +205,8 @@ def test_the_special_nodes_tell_their_story(demo: Any) -> None:
 def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> None:
     summary, *_ = demo
     metrics = {(m["metric"], tuple(sorted(m["dimensions"].items()))): m["value"] for m in summary["metrics"]}
+    # the replace's bundle, files and manifest (the retire's invocation died: its counts were never flushed)
+    assert metrics.pop(("EvidenceBytes", ())) > sum(summary["evidence"][0]["files"].values())
     assert metrics == {
         (
             "ActionResults",
@@ -218,6 +220,7 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
         ("BatchCalls", (("Action", "replace"),)): 1,
         ("ClaimsRecovered", (("Resolution", "recorded_as_taken"),)): 1,
         ("DuplicateFaults", ()): 1,
+        ("EvidenceCaptured", (("Outcome", "complete"),)): 1,
         ("Escalations", ()): 1,
         ("EventsRejected", (("Reason", MALFORMED),)): 1,
         ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
@@ -240,6 +243,26 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
     }
 
 
+def test_the_replace_and_the_retire_each_wrote_an_evidence_bundle_first(demo: Any) -> None:
+    summary, err, *_ = demo
+    replace, retire = summary["evidence"]
+    lemon = next(n for n in summary["nodes"] if n["label"] == LABEL_LEMON)
+    for row, action, instance in ((replace, "replace", 0), (retire, "retire", 1)):
+        assert (row["action"], row["cluster"], row["reason"], row["partial"]) == (
+            action,
+            "train-p5",
+            "fault_recurred",
+            False,
+        )
+        assert row["logical_id"] == lemon["logical_id"] and row["at_seconds"] > 0
+        hma = f"logs/SagemakerHealthMonitoringAgent_gpu-a_{lemon['instance_ids'][instance]}.jsonl"
+        assert set(row["files"]) == {"faults.json", "ledger.json", "node.json", hma}
+        assert all(size > 0 for size in row["files"].values())
+        # the URI (this run's bucket) in the progress output, with the manifest's summary
+        assert f"evidence before the {action} of train-p5/{lemon['logical_id']}: s3://" in err
+    assert "(4 files, " in err and ", complete)" in err
+
+
 def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
     summary, err, *_ = demo
     assert summary["guards"] == {
@@ -257,7 +280,8 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
             {"setting": "AUTOHEAL_CANARY_WAVES", "demo": "false", "deployed": "true"},
         ],
     }
-    # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17
+    # the schema's keys, in order; `guards` added by issue 16, `switches` and `reconcile` by issue 17,
+    # `evidence` by issue 18
     assert list(summary) == [
         "schema",
         "scenario",
@@ -276,6 +300,7 @@ def test_the_summary_says_the_demo_runs_with_relaxed_guards(demo: Any) -> None:
         "calls",
         "calls_by_operation",
         "failed_entries",
+        "evidence",
         "nodes",
         "metrics",
     ]

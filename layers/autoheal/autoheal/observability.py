@@ -115,6 +115,10 @@ class Metric(StrEnum):
     CANARY_WAVE_RELEASED = "CanaryWaveReleased"
     CANARY_WAVES_VERIFIED = "CanaryWavesVerified"
     CANARY_STOPPED = "CanaryStopped"
+    EVIDENCE_CAPTURED = (
+        "EvidenceCaptured"  # dimension Outcome: complete | partial | failed (a bundle per node)
+    )
+    EVIDENCE_BYTES = "EvidenceBytes"  # bytes of evidence bundles written
 
 
 METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
@@ -136,6 +140,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.CLUSTER_ERRORS: ("ErrorCode",),
     Metric.LADDER_SUCCESS_RATE: ("Action", "Signal"),
     Metric.APPROVAL_DECISIONS: ("Decision",),
+    Metric.EVIDENCE_CAPTURED: ("Outcome",),
 }
 
 #: Metrics that carry durations (seconds) rather than counts.

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's cold start)
     from autoheal.adapters.control import BreakerState, Cooldown, Pause
     from autoheal.adapters.directory import ClusterInfo, ClusterNodes, NodeInfo
+    from autoheal.adapters.evidence import LogPage
     from autoheal.adapters.fleet import FleetState, FleetTripRecord
     from autoheal.adapters.ledger import AttemptRecord, NodeRef
     from autoheal.adapters.notify import HumanNeeded
@@ -176,3 +177,18 @@ class Waves(Protocol):
     def put(self, record: WaveRecord, now: datetime) -> bool: ...
 
     def all(self) -> list[WaveRecord]: ...
+
+
+class EvidenceSource(Protocol):
+    """Where an evidence bundle is read from and written to (`autoheal.adapters.evidence.EvidenceStore`);
+    raises `Throttled` or `EvidenceUnavailable`."""
+
+    def log_streams(self, group: str, prefix: str) -> list[str]: ...
+
+    def log_events(self, group: str, stream: str, start_ms: int, end_ms: int, max_bytes: int) -> LogPage: ...
+
+    def describe_node(self, cluster: str, instance_id: str) -> dict[str, Any]: ...
+
+    def cluster_arn(self, cluster: str) -> str: ...
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> str: ...

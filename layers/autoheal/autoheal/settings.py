@@ -84,6 +84,12 @@ class Settings(BaseModel):
     | CANARY_WINDOW_MINUTES | canary waves: the window those nodes are counted in | 10 |
     | CANARY_WAVE_GROWTH | canary waves: wave n after the canary releases GROWTH**n nodes | 2 |
     | CANARY_VERIFY_MINUTES | canary waves: a wave not verified healthy this long after its release stops the episode | 60 |
+    | EVIDENCE_BUCKET | S3 bucket evidence bundles are written to (empty: no capture) | empty |
+    | EVIDENCE_CAPTURE | capture a bundle per node before replace and retire (docs/evidence.md) | true |
+    | EVIDENCE_REQUIRED | a node whose bundle could not be written is held, not acted on | false |
+    | EVIDENCE_LOG_WINDOW_MINUTES | how far back a bundle reads the node's log streams | 120 |
+    | EVIDENCE_MAX_BYTES | size cap of one node's bundle (logs are cut first) | 5000000 |
+    | EVIDENCE_TIME_BUDGET_SECONDS | time budget of one node's capture | 20 |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -143,6 +149,12 @@ class Settings(BaseModel):
     canary_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
     canary_wave_growth: int = Field(default=2, ge=2, le=100)
     canary_verify_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    evidence_bucket: str = Field(default="", max_length=63)
+    evidence_capture: bool = True
+    evidence_required: bool = False
+    evidence_log_window_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    evidence_max_bytes: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
+    evidence_time_budget_seconds: float = Field(default=20, ge=1, le=120)
 
     @field_validator("signal_first_rung")
     @classmethod

@@ -66,6 +66,8 @@ class AttemptRecord:
     rule: str | None = None
     #: The fault's Node Health `Recommendation` text, if it had one (information, not a verdict).
     recommendation: str | None = None
+    #: The evidence bundle captured before the call (s3:// URI of its folder); None: none captured.
+    evidence_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ def attempt_to_item(a: AttemptRecord, ttl: timedelta) -> dict[str, Any]:
         "signal": a.signal,
         "rule": a.rule[:512] if a.rule else None,
         "recommendation": a.recommendation[:1024] if a.recommendation else None,
+        "evidence_uri": a.evidence_uri,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -225,4 +228,5 @@ def item_to_attempt(item: Mapping[str, Any]) -> AttemptRecord:
         source_event_ids=tuple(item.get("source_event_ids") or ()),
         rule=item.get("rule"),
         recommendation=item.get("recommendation"),
+        evidence_uri=item.get("evidence_uri"),
     )

@@ -45,6 +45,7 @@ class HumanNeeded:
     signal: str | None
     kind: str = "needs_human"  # what the notice is about: needs_human, approval_pending, ...
     details: Mapping[str, Any] | None = None  # the kind's structured fields (e.g. an approval's ID, deadline)
+    evidence_uri: str | None = None  # the evidence bundle captured before the last destructive call
 
 
 def notice(node: HumanNeeded, at: datetime) -> str:

@@ -10,8 +10,10 @@ Immediately before each call, two small steps guard it:
    process dies after this point, recovery treats the call as sent and never sends it again; before
    it, nothing was sent and the expired claim is simply released.
 
-A rung that needs two calls, or evidence captured before a destructive call, plugs in here: the
-requests come from `core.planner.plan_requests` and every receipt goes on to `record`.
+Between the two, `evidence.capture_before` writes an evidence bundle per node of a replace or retire
+call (a node whose bundle is required and missing gives way to a hold, like a pause). A rung that needs
+two calls plugs in here too: the requests come from `core.planner.plan_requests` and every receipt
+goes on to `record`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from autoheal.core.state import NodeState
 from autoheal.observability import Metric, logger
 from autoheal.ports import NodeActions, NodeStates, Pauses
 from autoheal.remediate.claim import Claimed
+from autoheal.remediate.evidence import EVIDENCE_HOLD, Evidence, capture_before
 from autoheal.remediate.model import CallRow, Effects, Hold, Later, Node
 
 #: The hold of a call found paused just before it was sent.
@@ -43,7 +46,12 @@ class Acted:
 
 
 def act(
-    claimed: Sequence[Claimed], nodes: NodeActions, states: NodeStates, pauses: Pauses, now: datetime
+    claimed: Sequence[Claimed],
+    nodes: NodeActions,
+    states: NodeStates,
+    pauses: Pauses,
+    now: datetime,
+    evidence: Evidence | None = None,
 ) -> Acted:
     out = Acted()
     by_call_id = {(c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed}
@@ -53,6 +61,14 @@ def act(
         if pause is not None:
             _hold(members, Hold(PAUSED, f"paused:{pause.scope}"), states, now, out.effects)
             continue
+        captured = capture_before(members, request.action, evidence, now)  # evidence before destruction
+        out.effects.metrics.merge([captured.metrics])
+        if captured.held:
+            _hold(captured.held, Hold(EVIDENCE_HOLD, EVIDENCE_HOLD), states, now, out.effects)
+            if not captured.ready:
+                continue
+            request = replace(request, ids=tuple(c.node.target.api_id for c in captured.ready))
+        members = captured.ready
         sending = [replace(c, claimed=transitions.sending(c.claimed)) for c in members]
         states.put_claimed([c.claimed for c in sending], now)
         out.sent += sending
@@ -89,7 +105,7 @@ def _hold(
         effects.rows.append(c.node.row("held", hold.detail))
     states.put_claimed(written, now)
     logger.warning(
-        "paused while the batch ran: call not sent",
+        "held while the batch ran (paused, or evidence required and missing): call not sent",
         extra={"cluster": members[0].node.target.cluster, "nodes": len(members), "hold": hold.detail},
     )
 

@@ -44,6 +44,7 @@ class Claimed:
     action: Action
     before: NodeState  # as read, before our claim
     claimed: NodeState  # as written by our claim
+    evidence: str | None = None  # the evidence bundle's S3 URI, captured before the call (`evidence`)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.ledger import NodeRef
@@ -43,6 +43,9 @@ from autoheal.ports import (
     Waves,
 )
 
+if TYPE_CHECKING:  # remediate.evidence imports the claim stage, which imports this module
+    from autoheal.remediate.evidence import Evidence
+
 RETRY_MAX_SECONDS = 900  # SQS DelaySeconds maximum: the longest a fault can wait in the queue
 
 
@@ -70,6 +73,7 @@ class Deps:
     fleet_sizes: FleetSizeCounter | None = None  # counts the fleet's nodes (None: the cached count only)
     approvals: Approvals | None = None  # the approval records (None: a gated action is held, never asked)
     waves: Waves | None = None  # canary wave records (None: no canary waves)
+    evidence: Evidence | None = None  # bundles before replace/retire (None: EvidenceCapture off)
 
 
 @dataclass(frozen=True)

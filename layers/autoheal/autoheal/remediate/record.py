@@ -68,7 +68,7 @@ def record(
             elif restoring is not None and (info := restore_notices.retired(state, c.node.latest.signal)):
                 effects.humans.append(info)  # information: retired, group restored (not stored)
             if state.status is NodeStatus.NEEDS_HUMAN:  # the notice is committed with the outcome
-                told = human(state, row.reason, c.node.latest.signal)
+                told = replace(human(state, row.reason, c.node.latest.signal), evidence_uri=c.evidence)
                 state = transitions.with_notice(state, notice(told, now))
                 effects.humans.append(told)
                 effects.notices.append(state)
@@ -170,6 +170,7 @@ def _attempt(c: Claimed, result: EntryResult, receipt: CallReceipt, now: datetim
         source_event_ids=c.node.event_ids,
         rule=c.decision.rule or None,
         recommendation=c.node.latest.recommendation,
+        evidence_uri=c.evidence,
     )
 
 

@@ -135,7 +135,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     claims = claim(batch, deps.states)
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
-    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
+    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now, deps.evidence)
     restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
     recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)

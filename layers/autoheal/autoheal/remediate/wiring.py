@@ -7,12 +7,14 @@ call.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from autoheal import clients
 from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
 from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.evidence import EvidenceStore
 from autoheal.adapters.fleet import FleetSizes, LedgerFleet
 from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
@@ -25,6 +27,7 @@ from autoheal.adapters.waves import LedgerWaves
 from autoheal.faults import utcnow
 from autoheal.observability import flush_counts, logger
 from autoheal.ports import Clock, RetryQueue
+from autoheal.remediate.evidence import Evidence, EvidencePolicy
 from autoheal.remediate.requeue import ReturnToSource
 from autoheal.remediate.service import Deps, RemediationReport, remediate
 from autoheal.settings import Settings
@@ -66,6 +69,11 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerApprovals.decide,  # the deadline's default
     LedgerWaves.waves,  # canary waves (on by default): one BatchGetItem of the batch's keys
     LedgerWaves.put,
+    EvidenceStore.log_streams,  # evidence before replace/retire (EvidenceCapture): the node's streams
+    EvidenceStore.log_events,
+    EvidenceStore.describe_node,
+    EvidenceStore.cluster_arn,
+    EvidenceStore.put,
 )
 
 
@@ -96,7 +104,22 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         fleet_sizes=FleetSizes(sagemaker),
         approvals=LedgerApprovals(dynamodb, table),
         waves=LedgerWaves(dynamodb, table) if policy.canary.enabled else None,
+        evidence=build_evidence(settings, client),
     )
+
+
+def build_evidence(settings: Settings, client: ClientFactory = clients.client) -> Evidence | None:
+    """The evidence stage's store and bounds; None when EvidenceCapture is off or there is no bucket."""
+    if not settings.evidence_capture or not settings.evidence_bucket:
+        return None
+    store = EvidenceStore(client("logs"), client("s3"), client("sagemaker"), settings.evidence_bucket)
+    policy = EvidencePolicy(
+        required=settings.evidence_required,
+        window=timedelta(minutes=settings.evidence_log_window_minutes),
+        max_bytes=settings.evidence_max_bytes,
+        budget_seconds=settings.evidence_time_budget_seconds,
+    )
+    return Evidence(store, policy)
 
 
 def handle_batch(event: Mapping[str, Any], settings: Settings, deps: Deps | None = None) -> RemediationReport:
