@@ -31,6 +31,9 @@ from hyperpod_local.stack.template import (
 
 ClientFactory = Callable[[str], Any]
 
+#: The optional chat topic (template.yaml, condition HasChatNotifications).
+CHAT_TOPIC = "ChatTopic"
+
 
 @dataclass(frozen=True)
 class StackResources:
@@ -43,6 +46,7 @@ class StackResources:
     dlq_arn: str
     intake_dlq_url: str
     topic_arn: str
+    chat_topic_arn: str = ""  # made whatever ChatNotifications says; the functions get it only when "true"
     function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     def env(self, function: str | None = None) -> dict[str, str]:
@@ -257,8 +261,14 @@ def create_stack_resources(
         f"autoheal-{suffix}-{NEEDS_HUMAN_TOPIC}",
     )
 
+    with_keys = resolver.with_resources(key_refs, key_attrs)
+    chat_topic_arn = _create_topic(
+        client("sns"),
+        with_keys.resolve(template_properties(template, CHAT_TOPIC)),
+        f"autoheal-{suffix}-{CHAT_TOPIC}",
+    )
     deployed = resolver.with_resources(
-        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn},
+        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn, CHAT_TOPIC: chat_topic_arn},
         {**queue_attrs, (NEEDS_HUMAN_TOPIC, "TopicName"): topic_arn.rsplit(":", 1)[-1]},
     )
     function_env = {
@@ -273,5 +283,6 @@ def create_stack_resources(
         dlq_arn=queue_attrs[(FAULT_DLQ, "Arn")],
         intake_dlq_url=queue_refs[INTAKE_DLQ],
         topic_arn=topic_arn,
+        chat_topic_arn=chat_topic_arn,
         function_env=function_env,
     )

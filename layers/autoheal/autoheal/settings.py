@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from autoheal.alerts.steps import NotifyStep, parse_steps
 from autoheal.core.adaptive import Adaptive
 from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
@@ -68,6 +69,8 @@ class Settings(BaseModel):
     | ADAPTIVE_WINDOW_DAYS | adaptive ladder: the sliding window of the success rates (days) | 30 |
     | SIGNAL_FIRST_RUNG | overrides of the signal table: `SIGNAL=RUNG` comma list (RUNG: none, reboot, replace) | empty |
     | HMA_IGNORED_XIDS | Xid numbers HMA log records may report that are the application's, not the node's (comma list) | 13,31,43,45,94 |
+    | CHAT_TOPIC_ARN | SNS topic for Amazon Q Developer in chat applications custom notifications | empty: none |
+    | NOTIFY_STEPS | which notifications are sent: started, healed, stuck, human (comma list) | human,stuck |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -113,6 +116,19 @@ class Settings(BaseModel):
     adaptive_reboot_success_threshold: float = Field(default=20.0, ge=0, le=100)
     adaptive_min_samples: int = Field(default=20, ge=1, le=100_000)
     adaptive_window_days: int = Field(default=30, ge=1, le=365)
+    chat_topic_arn: str = ""
+    notify_steps: str = Field(default="human,stuck", max_length=256)
+
+    @field_validator("notify_steps")
+    @classmethod
+    def _valid_steps(cls, value: str) -> str:
+        parse_steps(value)  # a clear ValueError naming the bad step, at cold start
+        return value
+
+    @property
+    def steps(self) -> frozenset[NotifyStep]:
+        """`notify_steps` as the steps told."""
+        return parse_steps(self.notify_steps)
 
     @field_validator("signal_first_rung")
     @classmethod

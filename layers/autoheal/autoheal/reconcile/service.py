@@ -20,7 +20,8 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - a retire (the ladder's last rung) stays open until its restore is settled: see
   `autoheal.reconcile.restores` (resumed through the queue, tracked until the added nodes run);
 - a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
-  -> published again, then cleared.
+  -> published again, then cleared;
+- the `healed` and `stuck` step notifications, when switched on (`autoheal.reconcile.steps`).
 
 `ListClusterEvents` (Continuous-mode clusters only) would add evidence of a reboot or replacement,
 but no decision here needs it: a `sending` node is treated as sent whatever the events say, and its
@@ -57,9 +58,11 @@ from autoheal.ports import (
     HumanNotifier,
     LadderStats,
     NodeStates,
+    Notices,
     OpenNodes,
 )
 from autoheal.reconcile import restores
+from autoheal.reconcile.steps import tell_round
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
 UNREACHABLE = "cluster_unreachable"
@@ -78,6 +81,7 @@ class ReconcileDeps:
     clock: Clock
     notifier: HumanNotifier
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
+    notices: Notices | None = None  # the `stuck` step's told-once records (None: told every round)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     faults: list[NodeFault] = []
     unchanged: list[NodeState] = []
     unreachable: dict[str, str] = {}
+    healed: list[tuple[NodeState, NodeState]] = []  # for the `healed` step notification
     for history in deps.open_nodes.open_nodes(cluster):
         try:
             observed, exists = _observe(history, deps.directory)
@@ -162,6 +167,8 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             unchanged.append(history)
         if change is None or not applied:
             continue
+        if label == Verdict.HEALED:
+            healed.append((history, change.state))
         if change.attempt is not None:
             deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
@@ -180,6 +187,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
         deps.queue.send(faults)  # a failure here is safe: the nodes are RETRY_PENDING and get re-driven
         report.enqueued = len(faults)
     report.notices_resent = _resend_notices(unchanged, deps, now)
+    tell_round(healed, unchanged, deps.notifier, deps.notices, now)
     return report
 
 

@@ -181,6 +181,8 @@ def _to_human(state: NodeState, result: Restored, now: datetime) -> tuple[NodeSt
         f"restore_failed:{result.error_code} (retired; group {state.instance_group} not restored)",
         Action.RETIRE.value,
         None,
+        kind="restore_failed",
+        details={"group": state.instance_group or "", "error_code": result.error_code or ""},
     )
     stopped = replace(state, status=NodeStatus.NEEDS_HUMAN)
     return transitions.with_notice(stopped, notice(told, now)), told
