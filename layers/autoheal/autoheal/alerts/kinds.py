@@ -39,14 +39,15 @@ KINDS: dict[str, KindText] = {
     ),
     "breaker_open": KindText(
         title="circuit breaker open for {scope}",
-        happened="{nodes} nodes of {scope} are under remediation within the window; {allowed} are allowed.",
-        did="it holds every new fault of {scope} (nothing is dropped) until {until}.",
+        happened="more nodes of {scope} are under remediation within the window than allowed (each "
+        "line: the nodes counted and how many are allowed).",
+        did="it holds every new fault there (nothing is dropped) until {until}.",
         needs="judge whether the failures are real: if they are, reset the breaker; if not (a bad "
         "rollout, a false positive), leave it and find the common cause.",
         commands=(STATUS, "autoheal breaker reset --cluster {cluster}{group_flag}"),
     ),
     "capacity_cooldown": KindText(
-        title="no capacity to replace in group {group}",
+        title="no capacity to replace in {group}",
         happened="a replace in group {group} found no capacity.",
         did="no replace is sent to group {group} until {until}; its faults are held, reboots go on.",
         needs="add capacity (a training plan, another instance type or AZ) or wait for the cool-down.",

@@ -146,10 +146,17 @@ def _their_commands(nodes: Sequence[HumanNeeded]) -> tuple[str, ...]:
 
 
 def _values(cluster: str, kind: str, nodes: Sequence[HumanNeeded]) -> _Values:
+    """Each detail's distinct values over the nodes, joined (`group` -> "gpu-a, gpu-b"), and the
+    message's own values."""
     first = nodes[0] if nodes else None
-    details: Mapping[str, Any] = first.details if first else {}
-    values = _Values({k: str(v) for k, v in details.items()})
-    group = values.get("group", "")
+    distinct: dict[str, dict[str, None]] = {}
+    for n in nodes:
+        for k, v in n.details.items():
+            if v not in (None, ""):
+                distinct.setdefault(k, {}).setdefault(str(v), None)
+    values = _Values({k: ", ".join(vs) for k, vs in distinct.items()})
+    groups = {n.details.get("group", "") for n in nodes}
+    group = groups.pop() if len(groups) == 1 else ""  # one group for all: its own flag
     values.update(
         cluster=cluster,
         n=str(len(nodes)),
@@ -158,7 +165,7 @@ def _values(cluster: str, kind: str, nodes: Sequence[HumanNeeded]) -> _Values:
         kind_words=kind.replace("_", " ").replace("-", " "),
         group_flag=f" --group {group}" if group else "",
     )
-    values.setdefault("scope", first.node_key if first else cluster)
+    values.setdefault("scope", ", ".join(dict.fromkeys(n.node_key for n in nodes)) or cluster)
     return values
 
 
