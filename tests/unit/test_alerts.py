@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,21 @@ def test_a_storm_is_split_under_the_sns_size_limit() -> None:
     assert parts > 1
     assert all(len(p["Message"].encode()) < 256 * 1024 for p in sns.published)
     assert sum(len(machine_data(p["Message"])["nodes"]) for p in sns.published) == 1500
+
+
+@dataclass(frozen=True)
+class WithApproval(HumanNeeded):
+    """A notice type a parallel change might add, with its own field instead of `details`."""
+
+    approval_id: str | None = None
+    command: str | None = None
+
+
+def test_a_field_added_beside_the_common_ones_is_rendered_too() -> None:
+    node = WithApproval(
+        "train", "train-gpu-7", "i-11", "replace needs approval", "replace", None,
+        kind="approval_pending", approval_id="ap-9", command="autoheal approve ap-9",
+    )  # fmt: skip
+    r = render("train", node.kind, [node])
+    assert "approval id ap-9" in r.text and "autoheal approve ap-9" in r.commands
+    jsonschema.validate(chat_message(r, "id").dump(), CHAT_SCHEMA)

@@ -31,6 +31,10 @@ SCHEMA = "hyperpod-autoheal/notice@1"
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 #: A notice's own commands (e.g. `autoheal approve ID`), in its `details`: listed with the kind's.
 COMMAND_KEYS = ("command", "commands")
+#: The fields every notice has (anything else is the notice's own: see `fields_of`).
+COMMON_FIELDS = frozenset(
+    {"cluster", "node_key", "instance_id", "reason", "last_action", "signal", "kind", "details"}
+)
 MAX_COMMANDS = 8
 
 
@@ -120,11 +124,17 @@ def node_line(n: HumanNeeded) -> str:
         parts.append(f"last action {n.last_action}")
     if n.signal:
         parts.append(f"signal {n.signal}")
-    parts += [
-        f"{k.replace('_', ' ')} {v}" for k, v in sorted(n.details.items()) if v and k not in COMMAND_KEYS
-    ]
+    parts += [f"{k.replace('_', ' ')} {v}" for k, v in sorted(fields_of(n).items()) if k not in COMMAND_KEYS]
     where = f" (instance {n.instance_id})" if n.instance_id and n.instance_id != n.node_key else ""
     return f"{n.node_key}{where}: " + "; ".join(p for p in parts if p)
+
+
+def fields_of(n: HumanNeeded) -> dict[str, str]:
+    """A notice's structured fields: its `details`, and any field a newer notice type adds beside the
+    common ones (so a kind added elsewhere renders its fields, whichever way it passes them)."""
+    extra = {k: v for k, v in asdict(n).items() if k not in COMMON_FIELDS and not isinstance(v, dict)}
+    out = {str(k): str(v) for k, v in {**n.details, **extra}.items() if v not in (None, "")}
+    return out
 
 
 def machine_data(text: str) -> dict[str, Any]:
@@ -140,7 +150,7 @@ def _their_commands(nodes: Sequence[HumanNeeded]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for n in nodes:
         for key in COMMAND_KEYS:
-            for command in filter(None, (n.details.get(key) or "").split("\n")):
+            for command in filter(None, fields_of(n).get(key, "").split("\n")):
                 seen.setdefault(" ".join(command.split()), None)
     return tuple(seen)[:MAX_COMMANDS]
 
@@ -151,9 +161,8 @@ def _values(cluster: str, kind: str, nodes: Sequence[HumanNeeded]) -> _Values:
     first = nodes[0] if nodes else None
     distinct: dict[str, dict[str, None]] = {}
     for n in nodes:
-        for k, v in n.details.items():
-            if v not in (None, ""):
-                distinct.setdefault(k, {}).setdefault(str(v), None)
+        for k, v in fields_of(n).items():
+            distinct.setdefault(k, {}).setdefault(v, None)
     values = _Values({k: ", ".join(vs) for k, vs in distinct.items()})
     groups = {n.details.get("group", "") for n in nodes}
     group = groups.pop() if len(groups) == 1 else ""  # one group for all: its own flag
