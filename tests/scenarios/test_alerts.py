@@ -141,6 +141,12 @@ def test_an_action_running_over_twice_its_expected_time_is_told_once(chatty: Loc
     assert world.topic_published() == []
     (chat,) = [c for c in world.chat_messages() if c["metadata"]["eventType"] == "stuck"]
     jsonschema.validate(chat, CHAT_SCHEMA)
+    (told_once,) = [
+        item
+        for item in world.aws.client("dynamodb").scan(TableName=world.stack.table_name)["Items"]
+        if item["sk"]["S"].startswith("NOTICE#stuck#")
+    ]
+    assert "expires_at" in told_once  # the record goes with the table's TTL, not kept forever
 
 
 def test_a_breaker_trip_says_what_is_held_and_how_to_reset_it(
