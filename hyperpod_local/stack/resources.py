@@ -32,6 +32,9 @@ from hyperpod_local.stack.template import (
 
 ClientFactory = Callable[[str], Any]
 
+#: The optional chat topic (template.yaml, condition HasChatNotifications).
+CHAT_TOPIC = "ChatTopic"
+
 
 @dataclass(frozen=True)
 class StackResources:
@@ -45,6 +48,7 @@ class StackResources:
     intake_dlq_url: str
     topic_arn: str
     evidence_bucket: str = ""  # EvidenceBucket: where remediate writes evidence bundles
+    chat_topic_arn: str = ""  # made whatever ChatNotifications says; the functions get it only when "true"
     function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     def env(self, function: str | None = None) -> dict[str, str]:
@@ -279,8 +283,20 @@ def create_stack_resources(
     )
 
     bucket = _create_bucket(client("s3"), f"autoheal-{suffix}-{EVIDENCE_BUCKET}".lower())
+    with_keys = resolver.with_resources(key_refs, key_attrs)
+    chat_topic_arn = _create_topic(
+        client("sns"),
+        with_keys.resolve(template_properties(template, CHAT_TOPIC)),
+        f"autoheal-{suffix}-{CHAT_TOPIC}",
+    )
     deployed = resolver.with_resources(
-        {**queue_refs, LEDGER_TABLE: table_name, NEEDS_HUMAN_TOPIC: topic_arn, EVIDENCE_BUCKET: bucket},
+        {
+            **queue_refs,
+            LEDGER_TABLE: table_name,
+            NEEDS_HUMAN_TOPIC: topic_arn,
+            EVIDENCE_BUCKET: bucket,
+            CHAT_TOPIC: chat_topic_arn,
+        },
         {
             **queue_attrs,
             (NEEDS_HUMAN_TOPIC, "TopicName"): topic_arn.rsplit(":", 1)[-1],
@@ -300,5 +316,6 @@ def create_stack_resources(
         intake_dlq_url=queue_refs[INTAKE_DLQ],
         topic_arn=topic_arn,
         evidence_bucket=bucket,
+        chat_topic_arn=chat_topic_arn,
         function_env=function_env,
     )

@@ -18,11 +18,13 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
 from typing import Any
 
 from autoheal import clients
+from autoheal.alerts.render import machine_data
 from autoheal.intake.service import IntakeReport
 from autoheal.intake.wiring import build_deps as build_intake_deps
 from autoheal.observability import logger as service_logger
@@ -83,6 +85,7 @@ class LocalWorld:
         self.reports: list[RemediationReport] = []
         self.reconcile_reports: list[ReconcileReport] = []
         self._topic_tap = self._tap_topic()
+        self._chat_tap = self._tap_topic(self.stack.chat_topic_arn)
 
     def now(self) -> datetime:
         now: datetime = self.control.now()
@@ -234,18 +237,44 @@ class LocalWorld:
         return [c for c in self.control.calls if action is None or c.action == action]
 
     def topic_messages(self) -> list[dict[str, Any]]:
-        """Needs-human notifications published since the last call (read from a subscribed queue)."""
-        return [json.loads(r["body"]) for r in self.drain(self._topic_tap)]
+        """Notifications published since the last call: each one's machine-readable JSON (its nodes,
+        kind, cluster, ...), read from a subscribed queue. `topic_published` has the whole message."""
+        return [p.data for p in self.topic_published()]
 
-    def _tap_topic(self) -> str:
+    def topic_published(self) -> list[Published]:
+        """Notifications published since the last call, as a subscriber receives them."""
+        return [_published(json.loads(r["body"])) for r in self.drain(self._topic_tap)]
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """Chat notifications published since the last call (the topic exists locally whatever
+        `ChatNotifications` says; the functions publish to it only when their settings name it)."""
+        return [json.loads(json.loads(r["body"])["Message"]) for r in self.drain(self._chat_tap)]
+
+    def _tap_topic(self, topic_arn: str | None = None) -> str:
         url: str = self.sqs.create_queue(QueueName=f"topic-tap-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
         self.aws.client("sns").subscribe(
-            TopicArn=self.stack.topic_arn,
+            TopicArn=topic_arn or self.stack.topic_arn,
             Protocol="sqs",
-            Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true"},
+            Endpoint=arn,  # not raw: the queue gets SNS's envelope, with the subject and attributes
         )
         return url
+
+
+@dataclass(frozen=True)
+class Published:
+    """One SNS message as a subscriber gets it: subject, plain-text body, attributes, and the body's
+    machine-readable JSON."""
+
+    subject: str
+    text: str
+    attributes: dict[str, str]
+    data: dict[str, Any]
+
+
+def _published(envelope: Mapping[str, Any]) -> Published:
+    attributes = {k: str(v.get("Value")) for k, v in (envelope.get("MessageAttributes") or {}).items()}
+    text = str(envelope["Message"])
+    return Published(str(envelope.get("Subject", "")), text, attributes, machine_data(text))

@@ -60,8 +60,11 @@ def test_overrides_are_valid_template_parameters(environment: str) -> None:
 def test_every_template_parameter_default_passes_its_own_pattern() -> None:
     """What an environment that sets nothing deploys (the HMA parameters default to empty, say)."""
     for name, spec in PARAMETERS.items():
-        if "AllowedPattern" in spec:
-            assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"])), name
+        if "AllowedPattern" in spec:  # a CommaDelimitedList's pattern applies to each of its values
+            default = str(spec["Default"])
+            is_list = spec["Type"] == "CommaDelimitedList"
+            for item in [v.strip() for v in default.split(",")] if is_list else [default]:
+                assert re.fullmatch(spec["AllowedPattern"], item), name
 
 
 def test_the_hma_trigger_is_off_unless_an_environment_names_its_log_groups() -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
     from autoheal.adapters.verdicts import DroppedFault
+    from autoheal.alerts.steps import NotifyStep
     from autoheal.core.approvals import Approval
     from autoheal.core.canary import WaveKey, WaveRecord
     from autoheal.core.fleet import FleetSize
@@ -138,6 +139,11 @@ class HumanNotifier(Protocol):
     messages is fine: `bool` is an `int`)."""
 
     def needs_human(self, humans: Sequence[HumanNeeded]) -> int: ...
+
+    @property
+    def steps(self) -> frozenset[NotifyStep]:
+        """The step notifications switched on (none without a topic)."""
+        ...
 
 
 class Fleet(Protocol):

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from autoheal.alerts.steps import NotifyStep, parse_steps
 from autoheal.core.adaptive import Adaptive
 from autoheal.core.approvals import ApprovalGate
 from autoheal.core.canary import Canary
@@ -90,6 +91,8 @@ class Settings(BaseModel):
     | EVIDENCE_LOG_WINDOW_MINUTES | how far back a bundle reads the node's log streams | 120 |
     | EVIDENCE_MAX_BYTES | size cap of one node's bundle (logs are cut first) | 5000000 |
     | EVIDENCE_TIME_BUDGET_SECONDS | time budget of one node's capture | 20 |
+    | CHAT_TOPIC_ARN | SNS topic for Amazon Q Developer in chat applications custom notifications | empty: none |
+    | NOTIFY_STEPS | which notifications are sent: started, healed, stuck, human (comma list) | human,stuck |
     """
 
     model_config = ConfigDict(frozen=True)
@@ -155,6 +158,19 @@ class Settings(BaseModel):
     evidence_log_window_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     evidence_max_bytes: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
     evidence_time_budget_seconds: float = Field(default=20, ge=1, le=120)
+    chat_topic_arn: str = ""
+    notify_steps: str = Field(default="human,stuck", max_length=256)
+
+    @field_validator("notify_steps")
+    @classmethod
+    def _valid_steps(cls, value: str) -> str:
+        parse_steps(value)  # a clear ValueError naming the bad step, at cold start
+        return value
+
+    @property
+    def steps(self) -> frozenset[NotifyStep]:
+        """`notify_steps` as the steps told."""
+        return parse_steps(self.notify_steps)
 
     @field_validator("signal_first_rung")
     @classmethod

@@ -347,7 +347,11 @@ class LedgerNotices(_ControlPartition):
         (a conditional put, so concurrent invocations agree on one sender) and the caller sends it."""
         try:
             self._put(
-                {**control_key(f"{NOTICE_PREFIX}{subject}"), "until": dynamo.iso(now + every)},
+                {
+                    **control_key(f"{NOTICE_PREFIX}{subject}"),
+                    "until": dynamo.iso(now + every),
+                    "expires_at": int((now + every).timestamp()),  # the table's TTL: a spent record goes
+                },
                 ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
                 ExpressionAttributeNames={"#until": "until"},
                 ExpressionAttributeValues=dynamo.marshal({":now": dynamo.iso(now)}),

@@ -1,7 +1,12 @@
-"""Tell a human: SNS messages for nodes the service stopped acting on.
+"""Tell people: SNS messages for nodes the service stopped acting on, and the step notifications an
+operator switched on (started, healed, stuck; see `autoheal.alerts.steps`).
 
-One message per cluster per invocation (a storm must not become a hundred emails), split when it would
-exceed SNS's message size.
+One message per cluster and notice kind per invocation (a storm must not become a hundred emails),
+split when it would exceed SNS's message size. Each is rendered by `autoheal.alerts.render` (subject,
+plain-text body with the structured JSON as a trailing block, message attributes); when a chat topic is
+configured, the same notice goes there too as an Amazon Q Developer custom notification
+(`autoheal.alerts.chat`). The people topic is the record: a chat publish that fails is logged and not
+retried (the people message went out).
 
 A node's notice is first written in its state item with the outcome that needs a human
 (`notify_pending`, JSON from `notice`), then published, then cleared: if the publish fails, reconcile
@@ -11,12 +16,18 @@ finds the notice on the open index and sends it again (`pending_notice` reads it
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from autoheal.alerts.chat import chat_message
+from autoheal.alerts.render import Rendered, node_line, render
+from autoheal.alerts.steps import DEFAULT_STEPS, NotifyStep, step_of
+from autoheal.observability import logger
 
 #: SNS allows 256 KiB; stay well below it so subject, attributes and JSON escaping fit.
 MAX_MESSAGE_BYTES = 200_000
@@ -37,15 +48,32 @@ class NotifyError(RuntimeError):
 
 @dataclass(frozen=True)
 class HumanNeeded:
+    """One node's notice. `kind` picks its row in the renderer's table (`autoheal.alerts.kinds`; a kind
+    without a row is rendered generically) and its switch (`autoheal.alerts.steps`); `details` are the
+    notice's structured fields (strings), listed per node and used by the kind's templates."""
+
     cluster: str
     node_key: str
     instance_id: str | None
     reason: str
     last_action: str | None
     signal: str | None
-    kind: str = "needs_human"  # what the notice is about: needs_human, approval_pending, ...
-    details: Mapping[str, Any] | None = None  # the kind's structured fields (e.g. an approval's ID, deadline)
+    kind: str = "needs_human"
+    details: dict[str, str] = field(default_factory=dict)
     evidence_uri: str | None = None  # the evidence bundle captured before the last destructive call
+
+    @staticmethod
+    def from_dict(raw: Mapping[str, Any]) -> HumanNeeded:
+        """From its JSON form; a field this version does not know is kept in `details`."""
+        known = {f.name for f in fields(HumanNeeded)}
+        extra = {k: str(v) for k, v in raw.items() if k not in known and v is not None}
+        values = {k: v for k, v in raw.items() if k in known}
+        details = {str(k): str(v) for k, v in (values.pop("details", None) or {}).items()}
+        return HumanNeeded(**values, details={**details, **extra})
+
+
+#: A notice of any kind (the name `HumanNeeded` predates the step notifications).
+NodeNotice = HumanNeeded
 
 
 def notice(node: HumanNeeded, at: datetime) -> str:
@@ -56,60 +84,87 @@ def notice(node: HumanNeeded, at: datetime) -> str:
 def pending_notice(stored: str) -> tuple[HumanNeeded, datetime]:
     """A stored notice and when it was written."""
     raw = json.loads(stored)
-    return HumanNeeded(**raw["node"]), datetime.fromisoformat(raw["at"])
+    return HumanNeeded.from_dict(raw["node"]), datetime.fromisoformat(raw["at"])
 
 
 class Notifier:
-    def __init__(self, client: SnsClient | None, topic_arn: str) -> None:
+    def __init__(
+        self,
+        client: SnsClient | None,
+        topic_arn: str,
+        chat_topic_arn: str = "",
+        steps: Iterable[NotifyStep] = DEFAULT_STEPS,
+    ) -> None:
         self._client = client
         self._topic = topic_arn
+        self._chat = chat_topic_arn
+        self._steps = frozenset(steps)
 
     @property
     def enabled(self) -> bool:
         return bool(self._client and self._topic)
 
+    @property
+    def steps(self) -> frozenset[NotifyStep]:
+        """The steps told: those switched on (`NotifySteps`), none without a topic."""
+        return self._steps if self.enabled else frozenset()
+
     def needs_human(self, nodes: Sequence[HumanNeeded]) -> int:
-        """Publish the nodes, grouped per cluster; returns the number of messages sent."""
+        """Publish the notices, one message per cluster and kind (split when large); returns the number
+        of messages sent, or settled without sending because their step is switched off (a caller
+        clears their pending notices either way). 0 when no topic is configured."""
         if not nodes or not self.enabled:
             return 0
-        by_cluster: dict[str, list[HumanNeeded]] = {}
+        groups: dict[tuple[str, str], list[HumanNeeded]] = {}
         for node in nodes:
-            by_cluster.setdefault(node.cluster, []).append(node)
+            groups.setdefault((node.cluster, node.kind), []).append(node)
         sent = 0
-        for cluster, members in by_cluster.items():
+        for (cluster, kind), members in groups.items():
+            if step_of(kind) not in self._steps:
+                logger.info(
+                    "notice not sent: its step is switched off (NotifySteps)",
+                    extra={"cluster": cluster, "kind": kind, "nodes": len(members)},
+                )
+                sent += 1
+                continue
             for part in _split(members):
-                self._publish(cluster, part)
+                self._publish(render(cluster, kind, part))
                 sent += 1
         return sent
 
-    def _publish(self, cluster: str, nodes: list[HumanNeeded]) -> None:
+    def _publish(self, message: Rendered) -> None:
         assert self._client is not None
-        body = {
-            "summary": f"hyperpod-autoheal stopped acting on {len(nodes)} node(s) of cluster {cluster}",
-            "what_to_do": (
-                "Inspect each node (`autoheal history NODE --cluster CLUSTER`), fix or replace it by hand, "
-                "then hand it back to automation with `autoheal release NODE --cluster CLUSTER --reason TEXT`. "
-                "A circuit breaker holds faults until it expires or `autoheal breaker reset --cluster CLUSTER` "
-                "overrides it; `autoheal status --cluster CLUSTER` shows every hold."
-            ),
-            "nodes": [asdict(n) for n in nodes],
-        }
         try:
             self._client.publish(
                 TopicArn=self._topic,
-                Subject=f"[autoheal] {cluster}: {len(nodes)} node(s) need a human"[:100],
-                Message=json.dumps(body, indent=2),
-                MessageAttributes={"cluster": {"DataType": "String", "StringValue": cluster}},
+                Subject=message.subject,
+                Message=message.text,
+                MessageAttributes=message.attributes(),
             )
         except ClientError as exc:
             raise NotifyError(f"SNS publish failed: {exc.response.get('Error', {}).get('Code')}") from exc
+        if self._chat:
+            self._publish_chat(message)
+
+    def _publish_chat(self, message: Rendered) -> None:
+        assert self._client is not None
+        chat = chat_message(message, uuid.uuid4().hex)
+        try:
+            self._client.publish(
+                TopicArn=self._chat,
+                Message=json.dumps(chat.dump()),
+                MessageAttributes=message.attributes(),
+            )
+        except ClientError:  # the people topic has the message: logged, not retried
+            logger.exception("chat notification not published", extra={"cluster": message.cluster})
 
 
 def _split(nodes: list[HumanNeeded]) -> list[list[HumanNeeded]]:
+    """Parts whose rendered body (each node's line and its JSON) stays under `MAX_MESSAGE_BYTES`."""
     parts: list[list[HumanNeeded]] = [[]]
     size = 0
     for node in nodes:
-        n = len(json.dumps(asdict(node))) + 8
+        n = len(json.dumps(asdict(node), indent=2).encode()) + len(node_line(node).encode()) + 16
         if parts[-1] and size + n > MAX_MESSAGE_BYTES:
             parts.append([])
             size = 0

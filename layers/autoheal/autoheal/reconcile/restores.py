@@ -96,6 +96,8 @@ def judge(
             f"restore_deadline_passed ({what_is_known(h, nodes)})",
             "retire",
             None,
+            kind="restore_deadline",
+            details={"group": h.instance_group or ""},
         )
         return transitions.with_notice(stopped, notice(told, now)), None, "restore_deadline_passed"
     return None, None, "wait"

@@ -22,6 +22,7 @@ For every node the ledger holds open (one `open-index` read; ListClusterNodes on
 - a needs-human notice still pending past the claim TTL (its publish failed, or its invocation died)
   -> published again, then cleared;
 - canary waves: each episode's current wave is verified from its nodes' states (`reconcile.waves`).
+- the `healed` and `stuck` step notifications, when switched on (`autoheal.reconcile.steps`).
 
 `ListClusterEvents` (Continuous-mode clusters only) would add evidence of a reboot or replacement,
 but no decision here needs it: a `sending` node is treated as sent whatever the events say, and its
@@ -59,11 +60,13 @@ from autoheal.ports import (
     HumanNotifier,
     LadderStats,
     NodeStates,
+    Notices,
     OpenNodes,
     Waves,
 )
 from autoheal.reconcile import restores
 from autoheal.reconcile.approvals import watch_approvals
+from autoheal.reconcile.steps import tell_round
 from autoheal.reconcile.waves import verify_waves
 
 #: The row verdict of a node whose cluster could not be read this round (nothing changes).
@@ -85,6 +88,7 @@ class ReconcileDeps:
     stats: LadderStats | None = None  # the adaptive ladder's counters (None: not counted)
     approvals: Approvals | None = None  # pending approvals: metered, deadlines enforced (None: not watched)
     waves: Waves | None = None  # canary wave records (None: no canary waves)
+    notices: Notices | None = None  # the `stuck` step's told-once records (None: told every round)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
     unchanged: list[NodeState] = []
     unreachable: dict[str, str] = {}
     told: list[HumanNeeded] = []
+    healed: list[tuple[NodeState, NodeState]] = []  # for the `healed` step notification
     for history in deps.open_nodes.open_nodes(cluster):
         try:
             observed, exists = _observe(history, deps.directory)
@@ -171,6 +176,8 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             unchanged.append(history)
         if change is None or not applied:
             continue
+        if label == Verdict.HEALED:
+            healed.append((history, change.state))
         if change.attempt is not None:
             deps.states.commit([], [change.attempt], now)
         if change.fault is not None:
@@ -197,6 +204,7 @@ def reconcile(deps: ReconcileDeps, cluster: str | None = None) -> ReconcileRepor
             deps.approvals, deps.queue, now, deps.policy.redrive_after, report.metrics
         )
     report.metrics.merge([verify_waves(deps.waves, deps.states, deps.notifier, deps.policy, now, cluster)])
+    tell_round(healed, unchanged, deps.notifier, deps.notices, now)
     return report
 
 

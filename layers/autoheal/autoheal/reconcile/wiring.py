@@ -8,6 +8,7 @@ from typing import Any
 
 from autoheal import clients
 from autoheal.adapters.approvals import LedgerApprovals
+from autoheal.adapters.control import LedgerNotices
 from autoheal.adapters.directory import NodeDirectory
 from autoheal.adapters.ladder_stats import LedgerLadderStats
 from autoheal.adapters.node_states import LedgerNodeStates
@@ -32,7 +33,8 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerNodeStates.commit,
     NodeDirectory.cluster,
     FaultQueue.send,
-    Notifier.needs_human,  # needs-human notices whose publish failed in remediate
+    Notifier.needs_human,  # needs-human notices whose publish failed in remediate; healed/stuck steps
+    LedgerNotices.first_notice,  # a stuck action is told once
     LedgerLadderStats.record,  # the adaptive ladder's counters: an action's outcome
     LedgerApprovals.all,  # pending approvals: metered, overdue ones' faults re-sent
     LedgerWaves.all,  # canary waves: the episodes to verify (one Query)
@@ -53,10 +55,16 @@ def build_deps(
         queue=FaultQueue(client("sqs"), settings.queue_url),
         policy=policy,
         clock=clock,
-        notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
+        notifier=Notifier(
+            client("sns") if settings.topic_arn else None,
+            settings.topic_arn,
+            settings.chat_topic_arn,
+            settings.steps,
+        ),
         stats=LedgerLadderStats(dynamodb, settings.table_name, policy.adaptive.window),
         approvals=LedgerApprovals(dynamodb, settings.table_name),
         waves=LedgerWaves(dynamodb, settings.table_name) if policy.canary.enabled else None,
+        notices=LedgerNotices(dynamodb, settings.table_name),
     )
 
 

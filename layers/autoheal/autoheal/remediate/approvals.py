@@ -17,7 +17,6 @@ every action; an approval applies to one fault episode, `core.approvals`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -144,7 +143,14 @@ def pending_notice(a: Approval) -> HumanNeeded:
     )
 
 
-def _details(a: Approval, approve: str, deny: str) -> Mapping[str, object]:
+def _details(a: Approval, approve: str, deny: str) -> dict[str, str]:
+    """The notice's structured fields (strings: the renderer lists them; `commands`, one a line)."""
+    commands = (
+        f"autoheal approvals --cluster {a.cluster}",
+        approve,
+        f"autoheal approve --all --cluster {a.cluster}",
+        deny,
+    )
     return {
         "approval_id": a.id,
         "action": a.action,
@@ -153,13 +159,8 @@ def _details(a: Approval, approve: str, deny: str) -> Mapping[str, object]:
         "created": a.created.isoformat(),
         "deadline": a.deadline.isoformat(),
         "default": a.default,
-        "evidence": a.evidence,
-        "commands": {
-            "list": f"autoheal approvals --cluster {a.cluster}",
-            "approve": approve,
-            "approve_all": f"autoheal approve --all --cluster {a.cluster}",
-            "deny": deny,
-        },
+        "evidence": a.evidence or "",
+        "commands": "\n".join(commands),
     }
 
 

@@ -108,6 +108,14 @@ def trip(batch: BatchPlan, breakers: Breakers) -> Effects:
                 ),
                 last_action=None,
                 signal=None,
+                kind="breaker_open",
+                details={
+                    "scope": scope.label,
+                    "group": scope.group or "",
+                    "nodes": str(count),
+                    "allowed": str(allowed),
+                    "until": until.isoformat(),
+                },
             )
         )
     return out

@@ -118,6 +118,8 @@ def start_cooldowns(batch: BatchPlan, cooldowns: Cooldowns) -> Effects:
                 reason=f"insufficient capacity: no replace in group {group} until {until.isoformat()}",
                 last_action=None,
                 signal=CAPACITY_SIGNAL,
+                kind="capacity_cooldown",
+                details={"group": group, "until": until.isoformat()},
             )
         )
     return out

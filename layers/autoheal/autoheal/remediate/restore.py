@@ -249,6 +249,8 @@ def _to_human(
         f"restore_failed:{result.error_code} (retired; group {state.instance_group} not restored)",
         Action.RETIRE.value,
         signal,
+        kind="restore_failed",
+        details={"group": state.instance_group or "", "error_code": result.error_code or ""},
     )
     stopped = replace(state, status=NodeStatus.NEEDS_HUMAN)
     return transitions.with_notice(stopped, notice(told, now)), told

@@ -34,7 +34,8 @@
              turns that heal's success into a failure in the adaptive ladder's counters (`adaptive`)
 8. `unreachable`, `requeue`, `notify`  clusters that could not be read metered and told
              (rate-limited); later faults back on the queue with their delay; humans told, then the
-             pending notices cleared (a failed publish is re-sent by reconcile)
+             pending notices cleared (a failed publish is re-sent by reconcile); `steps`: the
+             `started` step notification, when switched on
 9. `verdicts` the faults `resolve` dropped (no node to act on) kept in the ledger with their reason
 10. the report: rows, calls, metrics and batch item failures of every stage
 
@@ -75,6 +76,7 @@ from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
 from autoheal.remediate.restore import restore_all, resume
+from autoheal.remediate.steps import tell_started
 from autoheal.remediate.unreachable import tell_unreachable
 from autoheal.remediate.verdicts import keep_verdicts
 
@@ -159,6 +161,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     )
     failed = requeue(recorded.effects.later + claims.effects.later + acted.effects.later, deps.retry_queue)
     notify(effects.humans, effects.notices, deps.notifier, deps.states, batch.now)
+    tell_started(recorded.effects.rows, deps.notifier)
     keep_verdicts(batch.dropped, deps.verdicts)
     report = batch.report
     report.nodes += effects.rows

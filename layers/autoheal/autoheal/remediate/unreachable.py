@@ -46,6 +46,8 @@ def tell_unreachable(batch: BatchPlan, notices: Notices | None) -> Effects:
                 ),
                 last_action=None,
                 signal=None,
+                kind="cluster_unreachable",
+                details={"error_code": code},
             )
         )
     return out

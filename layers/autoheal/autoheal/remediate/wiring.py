@@ -93,7 +93,12 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         breakers=LedgerBreakers(dynamodb, table),
         cooldowns=LedgerCooldowns(dynamodb, table),
         nodes=HyperPodNodes(sagemaker),
-        notifier=Notifier(client("sns") if settings.topic_arn else None, settings.topic_arn),
+        notifier=Notifier(
+            client("sns") if settings.topic_arn else None,
+            settings.topic_arn,
+            settings.chat_topic_arn,
+            settings.steps,
+        ),
         retry_queue=retry_queue,
         policy=policy,
         clock=clock,

@@ -1,0 +1,315 @@
+"""The alert renderer, the chat format and the step switches (pure; issue 18 §5)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from botocore.exceptions import ClientError
+
+from autoheal.adapters.notify import HumanNeeded, Notifier, NotifyError, notice, pending_notice
+from autoheal.alerts.chat import MAX_CHAT_NODES, chat_message
+from autoheal.alerts.kinds import KINDS
+from autoheal.alerts.render import MACHINE_MARKER, MAX_SUBJECT, machine_data, render, subject
+from autoheal.alerts.steps import DEFAULT_STEPS, NotifyStep, parse_steps, step_of, stuck_for
+from autoheal.core.state import NodeState, NodeStatus
+from autoheal.policy import Action
+from autoheal.settings import SettingsError, load_settings
+
+CHAT_SCHEMA = json.loads((Path(__file__).parent / "chat_notification.schema.json").read_text())
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+#: One notice of every kind in the table, with the structured fields its creator passes, and kinds
+#: other engineers add (approval, evidence, canary wave, fleet breaker, retire/restore) with fields only.
+SAMPLES: dict[str, HumanNeeded] = {
+    "needs_human": HumanNeeded("train", "train-gpu-1", "i-0a", "ladder_exhausted", "replace", "Xid79"),
+    "breaker_open": HumanNeeded(
+        "train",
+        "train/gpu",
+        None,
+        "circuit breaker open: 30 nodes under remediation in train/gpu, 12 allowed",
+        None,
+        None,
+        kind="breaker_open",
+        details={"scope": "train/gpu", "group": "gpu", "nodes": "30", "allowed": "12", "until": "T"},
+    ),
+    "capacity_cooldown": HumanNeeded(
+        "train", "train-gpu-2", "i-0b", "insufficient capacity", None, "InsufficientCapacity",
+        kind="capacity_cooldown", details={"group": "gpu", "until": "2026-03-01T13:00:00+00:00"},
+    ),
+    "cluster_unreachable": HumanNeeded(
+        "train", "*", None, "cluster train cannot be read", None, None,
+        kind="cluster_unreachable", details={"error_code": "AccessDeniedException"},
+    ),
+    "restore_failed": HumanNeeded(
+        "train", "train-gpu-3", "i-0c", "restore_failed:ValidationException", "retire", None,
+        kind="restore_failed", details={"group": "gpu", "error_code": "ValidationException"},
+    ),
+    "restore_deadline": HumanNeeded(
+        "train", "train-gpu-4", "i-0d", "restore_deadline_passed (restore token t: i-0e=Pending)", "retire", None,
+        kind="restore_deadline", details={"group": "gpu"},
+    ),
+    "started": HumanNeeded(
+        "train", "train-gpu-5", "i-0f", "reboot accepted (new_fault)", "reboot", None,
+        kind="started", details={"step": "0"},
+    ),
+    "healed": HumanNeeded(
+        "train", "train-gpu-5", "i-0f", "healed after reboot", "reboot", None,
+        kind="healed", details={"took": "6 min"},
+    ),
+    "stuck": HumanNeeded(
+        "train", "train-gpu-6", "i-10", "reboot running for 21 min", "reboot", None,
+        kind="stuck", details={"expected": "10 min", "since": "2026-03-01T11:39:00+00:00"},
+    ),
+    "approval_pending": HumanNeeded(
+        "train", "train-gpu-7", "i-11", "replace needs approval", "replace", "Xid79",
+        kind="approval_pending",
+        details={"approval_id": "ap-7f3k", "deadline": "2026-03-01T13:00:00+00:00", "default": "deny",
+                 "command": "autoheal approve ap-7f3k"},
+    ),
+    "evidence_captured": HumanNeeded(
+        "train", "train-gpu-8", "i-12", "evidence bundle", None, None,
+        kind="evidence_captured", details={"bundle": "s3://bucket/train/train-gpu-8/1/", "partial": "false"},
+    ),
+    "canary-wave": HumanNeeded(
+        "train", "train/gpu", None, "64 nodes reported GpuCountMismatch within 2 min", None, "GpuCountMismatch",
+        kind="canary-wave", details={"wave": "1", "canary": "train-gpu-9", "held": "63"},
+    ),
+    "fleet_breaker": HumanNeeded(
+        "*", "*", None, "fleet breaker open: 4 clusters tripped", None, None,
+        kind="fleet_breaker", details={"command": "autoheal breaker reset --fleet"},
+    ),
+}  # fmt: skip
+
+
+def test_every_kind_of_the_table_has_a_sample() -> None:
+    assert set(KINDS) <= set(SAMPLES)
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_kind_renders_a_readable_message(kind: str) -> None:
+    node = SAMPLES[kind]
+    r = render(node.cluster, node.kind, [node])
+    assert len(r.subject) <= MAX_SUBJECT and r.subject.isascii() and r.subject.isprintable()
+    assert "?" not in r.subject and "{" not in r.text.partition(MACHINE_MARKER)[0]  # every template filled
+    head = r.text.partition(MACHINE_MARKER)[0]
+    for part in (
+        "What happened:",
+        "What the service did:",
+        "What it needs from you:",
+        node.node_key,
+        node.reason,
+    ):
+        assert part in head, part
+    assert r.commands and all(c.startswith("autoheal ") for c in r.commands)
+    assert all(f"  {c}" in head for c in r.commands)
+    data = machine_data(r.text)
+    assert (data["kind"], data["cluster"], data["nodes"][0]["node_key"]) == (
+        kind,
+        node.cluster,
+        node.node_key,
+    )
+    attributes = r.attributes()
+    assert len(attributes) <= 10  # SNS: at most 10 message attributes
+    assert {k: v["StringValue"] for k, v in attributes.items()}["step"] == step_of(kind).value
+
+
+def test_a_kind_without_a_row_lists_its_fields_and_its_own_commands() -> None:
+    node = SAMPLES["approval_pending"]
+    r = render("train", node.kind, [node])
+    assert r.subject == "[autoheal] train: approval pending (1 node(s))"
+    assert "approval id ap-7f3k; deadline 2026-03-01T13:00:00+00:00; default deny" in r.text
+    assert "autoheal approve ap-7f3k" in r.commands
+    assert r.severity == "page"  # an unknown kind is for a human
+
+
+def test_commands_name_the_node_when_there_is_one_and_node_when_there_are_several() -> None:
+    one = render("train", "needs_human", [SAMPLES["needs_human"]])
+    assert "autoheal release train-gpu-1 --cluster train --reason TEXT" in one.commands
+    two = render("train", "needs_human", [SAMPLES["needs_human"], SAMPLES["started"]])
+    assert "autoheal release NODE --cluster train --reason TEXT" in two.commands
+
+
+def test_a_breaker_reset_names_the_group_only_when_every_scope_is_that_group() -> None:
+    group = SAMPLES["breaker_open"]
+    whole = HumanNeeded(
+        "train", "train/*", None, "open", None, None, kind="breaker_open", details={"scope": "train/*"}
+    )
+    assert (
+        "autoheal breaker reset --cluster train --group gpu" in render("train", group.kind, [group]).commands
+    )
+    both = render("train", group.kind, [group, whole])
+    assert "autoheal breaker reset --cluster train" in both.commands
+    assert both.subject == "[autoheal] train: circuit breaker open for train/gpu, train/*"
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    ["c", "a" * 63, "arn:aws:sagemaker:us-east-1:123456789012:cluster/" + "z" * 40, "tr\u00e4in\nnew\tline"],
+)
+def test_subjects_stay_under_sns_limits_whatever_the_cluster(cluster: str) -> None:
+    for kind, node in SAMPLES.items():
+        s = render(cluster, kind, [node] * 3).subject
+        assert len(s) <= MAX_SUBJECT and s.isascii() and s.isprintable() and "\n" not in s, s
+
+
+def test_subject_keeps_the_title_and_shortens_a_long_cluster_name() -> None:
+    s = subject("x" * 200, "2 node(s) need a human")
+    assert s.endswith("...: 2 node(s) need a human") and len(s) == MAX_SUBJECT
+    assert len(subject("c", "t" * 300)) == MAX_SUBJECT
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_kind_has_a_chat_form_in_the_documented_format(kind: str) -> None:
+    node = SAMPLES[kind]
+    chat = chat_message(render(node.cluster, kind, [node]), "id-1").dump()
+    jsonschema.validate(chat, CHAT_SCHEMA)
+    assert (chat["version"], chat["source"], chat["content"]["textType"]) == (
+        "1.0",
+        "custom",
+        "client-markdown",
+    )
+    assert node.node_key in chat["content"]["description"]
+
+
+def test_a_long_node_list_is_cut_in_chat_and_complete_in_the_email() -> None:
+    nodes = [
+        HumanNeeded("train", f"train-gpu-{i}", f"i-{i:04x}", "ladder_exhausted", "replace", None)
+        for i in range(50)
+    ]
+    r = render("train", "needs_human", nodes)
+    assert all(n.node_key in r.text for n in nodes)
+    chat = chat_message(r, "id").dump()
+    jsonschema.validate(chat, CHAT_SCHEMA)
+    assert f"and {50 - MAX_CHAT_NODES} more" in chat["content"]["description"]
+
+
+def test_steps_parse_and_reject_unknown_ones() -> None:
+    assert parse_steps("human,stuck") == DEFAULT_STEPS
+    assert parse_steps(" Started , healed,,") == {NotifyStep.STARTED, NotifyStep.HEALED}
+    assert parse_steps("") == frozenset()
+    with pytest.raises(ValueError, match="unknown notification step 'paged'"):
+        parse_steps("human,paged")
+    assert load_settings({"AUTOHEAL_NOTIFY_STEPS": "started,human"}).steps == {
+        NotifyStep.STARTED,
+        NotifyStep.HUMAN,
+    }
+    with pytest.raises(SettingsError, match="paged"):
+        load_settings({"AUTOHEAL_NOTIFY_STEPS": "paged"})
+
+
+def test_every_kind_but_the_steps_answers_to_the_human_switch() -> None:
+    assert {k: step_of(k) for k in ("started", "healed", "stuck")} == {
+        "started": NotifyStep.STARTED,
+        "healed": NotifyStep.HEALED,
+        "stuck": NotifyStep.STUCK,
+    }
+    assert {step_of(k) for k in SAMPLES if k not in ("started", "healed", "stuck")} == {NotifyStep.HUMAN}
+
+
+def _running(action: Action, minutes: int) -> NodeState:
+    return NodeState(
+        cluster="train",
+        node_key="n1",
+        status=NodeStatus.IN_PROGRESS,
+        last_action=action,
+        last_action_at=NOW - timedelta(minutes=minutes),
+    )
+
+
+def test_stuck_is_over_twice_the_expected_time_of_the_action() -> None:
+    assert stuck_for(_running(Action.REBOOT, 20), NOW) is None
+    assert stuck_for(_running(Action.REBOOT, 21), NOW) == timedelta(minutes=21)
+    assert stuck_for(_running(Action.REPLACE, 40), NOW) is None
+    assert stuck_for(_running(Action.REPLACE, 41), NOW) == timedelta(minutes=41)
+    held = NodeState(cluster="train", node_key="n1", status=NodeStatus.HELD, last_action=Action.REBOOT,
+                     last_action_at=NOW - timedelta(hours=5))  # fmt: skip
+    assert stuck_for(held, NOW) is None
+
+
+def test_a_stored_notice_of_an_older_or_newer_version_reads_back() -> None:
+    old = json.dumps({"at": NOW.isoformat(), "node": {
+        "cluster": "c", "node_key": "n", "instance_id": None, "reason": "r", "last_action": None, "signal": None,
+    }})  # fmt: skip
+    assert pending_notice(old)[0] == HumanNeeded("c", "n", None, "r", None, None)
+    newer = json.loads(notice(SAMPLES["stuck"], NOW))
+    newer["node"]["wave"] = 3
+    told, at = pending_notice(json.dumps(newer))
+    assert (told.kind, told.details["wave"], at) == ("stuck", "3", NOW)
+
+
+class Sns:
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.fail_on = fail_on
+
+    def publish(self, **kwargs: Any) -> dict[str, Any]:
+        if kwargs["TopicArn"] == self.fail_on:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "later"}}, "Publish")
+        self.published.append(kwargs)
+        return {"MessageId": str(len(self.published))}
+
+
+def test_one_message_per_cluster_and_kind_and_the_chat_copy() -> None:
+    sns = Sns()
+    notifier = Notifier(sns, "people", "chat", steps=set(NotifyStep))
+    told = [SAMPLES["needs_human"], SAMPLES["restore_failed"], SAMPLES["started"], SAMPLES["healed"]]
+    told += [HumanNeeded("other", "o-1", None, "ladder_exhausted", "replace", None)]
+    assert notifier.needs_human(told) == 5
+    people = [p for p in sns.published if p["TopicArn"] == "people"]
+    chat = [p for p in sns.published if p["TopicArn"] == "chat"]
+    assert len(people) == len(chat) == 5
+    assert all("Subject" not in c for c in chat)
+    for c in chat:
+        jsonschema.validate(json.loads(c["Message"]), CHAT_SCHEMA)
+
+
+def test_a_step_switched_off_is_settled_without_a_message() -> None:
+    sns = Sns()
+    notifier = Notifier(sns, "people")  # default: human, stuck
+    assert notifier.needs_human([SAMPLES["started"], SAMPLES["needs_human"]]) == 2
+    assert [machine_data(p["Message"])["kind"] for p in sns.published] == ["needs_human"]
+    assert Notifier(None, "").steps == frozenset() and Notifier(sns, "people").steps == DEFAULT_STEPS
+
+
+def test_a_chat_failure_does_not_fail_the_notice_but_a_people_failure_does() -> None:
+    assert Notifier(Sns(fail_on="chat"), "people", "chat").needs_human([SAMPLES["needs_human"]]) == 1
+    with pytest.raises(NotifyError):
+        Notifier(Sns(fail_on="people"), "people", "chat").needs_human([SAMPLES["needs_human"]])
+
+
+def test_a_storm_is_split_under_the_sns_size_limit() -> None:
+    sns = Sns()
+    nodes = [
+        HumanNeeded(
+            "train", f"train-gpu-{i}", f"i-{i:08x}", "ladder_exhausted " + "x" * 300, "replace", "Xid79"
+        )
+        for i in range(1500)
+    ]
+    parts = Notifier(sns, "people").needs_human(nodes)
+    assert parts > 1
+    assert all(len(p["Message"].encode()) < 256 * 1024 for p in sns.published)
+    assert sum(len(machine_data(p["Message"])["nodes"]) for p in sns.published) == 1500
+
+
+@dataclass(frozen=True)
+class WithApproval(HumanNeeded):
+    """A notice type a parallel change might add, with its own field instead of `details`."""
+
+    approval_id: str | None = None
+    command: str | None = None
+
+
+def test_a_field_added_beside_the_common_ones_is_rendered_too() -> None:
+    node = WithApproval(
+        "train", "train-gpu-7", "i-11", "replace needs approval", "replace", None,
+        kind="approval_pending", approval_id="ap-9", command="autoheal approve ap-9",
+    )  # fmt: skip
+    r = render("train", node.kind, [node])
+    assert "approval id ap-9" in r.text and "autoheal approve ap-9" in r.commands
+    jsonschema.validate(chat_message(r, "id").dump(), CHAT_SCHEMA)
