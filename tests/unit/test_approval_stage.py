@@ -62,10 +62,10 @@ def test_the_pending_notice_says_what_why_until_when_the_default_and_the_command
     assert told.kind == "approval_pending" and told.details is not None
     assert "replace of node n1" in told.reason and "else deny" in told.reason
     assert f"decide by {(T0 + timedelta(hours=1)).isoformat()}" in told.reason
-    assert told.details["commands"] == {
-        "list": "autoheal approvals --cluster train",
-        "approve": "autoheal approve abcdefgh",
-        "approve_all": "autoheal approve --all --cluster train",
-        "deny": 'autoheal deny abcdefgh --reason "..."',
-    }
+    assert told.details["commands"].split("\n") == [  # one a line: the renderer lists them
+        "autoheal approvals --cluster train",
+        "autoheal approve abcdefgh",
+        "autoheal approve --all --cluster train",
+        'autoheal deny abcdefgh --reason "..."',
+    ]
     assert told.details["deadline"] == (T0 + timedelta(hours=1)).isoformat()
