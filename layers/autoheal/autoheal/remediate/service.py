@@ -9,7 +9,8 @@
 3. `decide`   nodes + states + cluster descriptions (+ the adaptive ladder's counters of the batch's
              signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
-4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope;
+4. `hold`     pause and capacity cool-down switches; `breaker`: nodes under remediation per scope
+             (`switches`: all three answered from one Query of the control partition);
              a fault held past the ceiling goes to a human
              (a new hold -- an approval, a canary wave -- is one more stage here)
 
@@ -67,6 +68,7 @@ from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
 from autoheal.remediate.restore import restore_all, resume
+from autoheal.remediate.switches import read_once
 from autoheal.remediate.unreachable import tell_unreachable
 from autoheal.remediate.verdicts import keep_verdicts
 
@@ -96,8 +98,9 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
-    plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
-    plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
+    switches = read_once(deps, infos)  # one control-partition Query: pause, cool-downs, breakers
+    plans = hold_switched(plans, switches.pauses, switches.cooldowns, now, arns(infos))
+    plans, trips = hold_tripped(plans, infos, switches.open_nodes, switches.breakers, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
         now,

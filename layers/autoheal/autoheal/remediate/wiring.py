@@ -46,7 +46,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerPauses.paused,
     LedgerCooldowns.cooldowns,
     LedgerCooldowns.start_cooldown,
-    LedgerBreakers.breakers,
+    LedgerBreakers.breakers,  # also planning's pause and cool-downs: the same Query (`adapters.switches`)
     LedgerBreakers.trip,
     LedgerNotices.first_notice,
     LedgerVerdicts.record_dropped,
