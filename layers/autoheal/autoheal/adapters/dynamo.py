@@ -41,6 +41,7 @@ class DynamoClient(Protocol):
     def batch_get_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def batch_write_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def put_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]: ...
     def update_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def delete_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def query(self, **kwargs: Any) -> dict[str, Any]: ...
@@ -95,6 +96,19 @@ def call(client: DynamoClient, operation: str, **kwargs: Any) -> dict[str, Any]:
     except ClientError as exc:
         raise error_for(exc, operation) from exc
     return result
+
+
+def transact_write(client: DynamoClient, items: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """One TransactWriteItems: None when it was written; when it was cancelled (nothing written), each
+    item's cancellation reason code, in order ("None" for an item that was not the cause)."""
+    try:
+        client.transact_write_items(TransactItems=list(items))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise error_for(exc, "transact_write_items") from exc
+        reasons = exc.response.get("CancellationReasons") or [{} for _ in items]
+        return [str(r.get("Code") or "None") for r in reasons]
+    return None
 
 
 # --- pagination -----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ requests come from `core.planner.plan_requests` and every receipt goes on to `re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -42,8 +42,18 @@ class Acted:
     effects: Effects = field(default_factory=Effects)  # call rows and counts; paused nodes held
 
 
+#: Called right before a call is marked `sending` and sent, with its claimed nodes (after the pause
+#: re-check): where evidence is captured before a destructive call. A crash inside it sends nothing.
+BeforeSend = Callable[[BatchRequest, Sequence[Claimed]], None]
+
+
 def act(
-    claimed: Sequence[Claimed], nodes: NodeActions, states: NodeStates, pauses: Pauses, now: datetime
+    claimed: Sequence[Claimed],
+    nodes: NodeActions,
+    states: NodeStates,
+    pauses: Pauses,
+    now: datetime,
+    before_send: BeforeSend | None = None,
 ) -> Acted:
     out = Acted()
     by_call_id = {(c.node.target.cluster, c.action, c.node.target.api_id): c for c in claimed}
@@ -53,6 +63,8 @@ def act(
         if pause is not None:
             _hold(members, Hold(PAUSED, f"paused:{pause.scope}"), states, now, out.effects)
             continue
+        if before_send is not None:
+            before_send(request, members)
         sending = [replace(c, claimed=transitions.sending(c.claimed)) for c in members]
         states.put_claimed([c.claimed for c in sending], now)
         out.sent += sending

@@ -17,8 +17,9 @@
 `execute` writes and acts:
 
 5. `breaker.trip`, `claim`  new trips recorded; held faults wait, recorded as held; each node to act
-             on is claimed with a conditional write (node states move only through
-             `core.transitions`); a version conflict is read and decided again
+             on gets its claim decided (node states move only through `core.transitions`)
+5-6. `pipeline` one planned call at a time: its nodes claimed in one transaction of conditional
+             writes (a version conflict is read and decided again), then the call sent, then the next
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
              pause is read again (paused: claims released, faults held) and the call's nodes are
              marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
@@ -48,7 +49,6 @@ from typing import Any
 from autoheal.core import transitions
 from autoheal.ports import Clock
 from autoheal.reconcile.restores import RESTORE_PENDING
-from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.breaker import hold_tripped, trip
 from autoheal.remediate.claim import claim
@@ -64,6 +64,7 @@ from autoheal.remediate.model import (
     RemediationReport,
 )
 from autoheal.remediate.parse import parse
+from autoheal.remediate.pipeline import claim_and_act
 from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
@@ -118,10 +119,10 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
 def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     """Trip, claim, act, record, requeue, notify, keep verdicts (in dry-run: record, call nothing)."""
     tripped = trip(batch, deps.breakers)
-    claims = claim(batch, deps.states)
+    settled = claim(batch, deps.states, defer=True)  # every plan settled; claims decided, not written
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
-    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now)
+    claims, acted = claim_and_act(batch, settled, deps)  # per call: claim its nodes, send it, next
     restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
     recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)
