@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, inmemory, local, retire
+from bench import claims, coldstart, inmemory, local, retire
 from bench.inject import AWS_LIKE
 from bench.ratios import ratio, verdict
-from bench.sections import latency_section, memory_section
+from bench.sections import claims_section, latency_section, memory_section
 
 HERE = Path(__file__).resolve().parent
 STORMS = (1, 25, 26, 60, 1000)
@@ -89,6 +89,8 @@ def main() -> None:
         "storms with injected AWS-like latency (DynamoDB 5 ms, SageMaker 100 ms per request)...", flush=True
     )
     injected = local.run_storms(INJECTED, AWS_LIKE)
+    print("claims three ways, on the moto server and on DynamoDB Local...", flush=True)
+    claim_ways = claims.run()
     print("retire + restore against the local server (RetireAndRestore on)...", flush=True)
     retires = retire.run(LEMONS, LEMONS_REDELIVERED)
     print("scaling with in-memory fakes...", flush=True)
@@ -99,6 +101,7 @@ def main() -> None:
         "cold_start": cold,
         "api_calls": storms,
         "injected_latency": injected,
+        "claims": claim_ways,
         "retire_restore": retires,
         "scaling": scale,
         "memory": mem,
@@ -125,6 +128,7 @@ def render(r: dict[str, Any]) -> str:
         *_scaling_section(r["scaling"]),
         *latency_section(storms, r["api_calls"]["backend"]),
         *latency_section(r["injected_latency"]["storms"], r["injected_latency"]["backend"]),
+        *claims_section(r["claims"]),
         *memory_section(r["memory"]),
     ]
     return "\n".join(lines)
