@@ -153,20 +153,40 @@ class FakeDynamoDB:
         ExpressionAttributeValues: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._count("PutItem")
-        key = self._key(Item)
-        current = self.items.get(key)
-        if ConditionExpression == "attribute_not_exists(pk)":
-            ok = current is None
-        elif ConditionExpression == "version = :v":
-            expected = (ExpressionAttributeValues or {})[":v"]["N"]
-            ok = current is not None and current.get("version", {}).get("N") == expected
-        elif ConditionExpression is None:
-            ok = True
-        else:
-            raise NotImplementedError(f"condition {ConditionExpression!r}")
-        if not ok:
+        if not self._condition_holds(Item, ConditionExpression, ExpressionAttributeValues):
             raise _error("ConditionalCheckFailedException", "PutItem")
-        self.items[key] = Item
+        self.items[self._key(Item)] = Item
+        return {}
+
+    def _condition_holds(
+        self, item: dict[str, Any], condition: str | None, values: Mapping[str, Any] | None
+    ) -> bool:
+        current = self.items.get(self._key(item))
+        if condition == "attribute_not_exists(pk)":
+            return current is None
+        if condition == "version = :v":
+            expected = (values or {})[":v"]["N"]
+            return current is not None and current.get("version", {}).get("N") == expected
+        if condition is None:
+            return True
+        raise NotImplementedError(f"condition {condition!r}")
+
+    def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        """Conditional Puts, all or none (CancellationReasons by position, as DynamoDB answers)."""
+        self._count("TransactWriteItems")
+        reasons = [{"Code": "None"} for _ in TransactItems]
+        for k, action in enumerate(TransactItems):
+            put = action["Put"]
+            if not self._condition_holds(
+                put["Item"], put.get("ConditionExpression"), put.get("ExpressionAttributeValues")
+            ):
+                reasons[k] = {"Code": "ConditionalCheckFailed"}
+        if any(r["Code"] != "None" for r in reasons):
+            error = _error("TransactionCanceledException", "TransactWriteItems")
+            error.response["CancellationReasons"] = reasons
+            raise error
+        for action in TransactItems:
+            self.items[self._key(action["Put"]["Item"])] = action["Put"]["Item"]
         return {}
 
     def delete_item(self, *, TableName: str, Key: Mapping[str, Any], **_: Any) -> dict[str, Any]:

@@ -106,6 +106,7 @@ def _rss_probe(n: int) -> dict[str, Any]:
         "calls": len(report.calls),
         "rss_before_kib": before,
         "rss_peak_kib": after,
+        "body_bytes_mean": sum(len(r["body"].encode()) for r in records) / max(1, len(records)),
     }
 
 

@@ -282,6 +282,9 @@ _OPERATION_ACTIONS = {  # boto3 operations authorised by an IAM action of anothe
     "sqs:SendMessageBatch": "sqs:SendMessage",
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    # a transaction's Puts are authorised by dynamodb:PutItem:
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+    "dynamodb:TransactWriteItems": "dynamodb:PutItem",
 }
 
 
@@ -658,6 +661,9 @@ CASES: Mapping[str, Case] = {
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),
     "LedgerNodeStates.put_if_unchanged": lambda e, c: _states(e, c).put_if_unchanged(
         NodeState(cluster="train", node_key="n1", version=1), 0, e.world.now()
+    ),
+    "LedgerNodeStates.put_all_if_unchanged": lambda e, c: _states(e, c).put_all_if_unchanged(
+        [(NodeState(cluster="train", node_key="n4", version=1), 0)], e.world.now()
     ),
     "LedgerNodeStates.put_claimed": lambda e, c: _states(e, c).put_claimed(
         [NodeState(cluster="train", node_key="n3", version=2)], e.world.now()

@@ -100,6 +100,15 @@ def test_batch_write_sends_at_most_25_items_a_request(n: int, sizes: list[int]) 
     assert BATCH_GET_MAX == 100 and BATCH_WRITE_MAX == 25
 
 
+@pytest.mark.parametrize("n", [0, 1, 26, 101])
+def test_batch_write_side_by_side_sends_the_same_requests(n: int) -> None:
+    client = FakeBatchClient()
+    dynamo.batch_write(client, TABLE, keys(n), no_sleep(), workers=4)  # type: ignore[arg-type]
+    sent = sorted(i["PutRequest"]["Item"]["pk"]["S"] for _, body in client.requests for i in body[TABLE])
+    assert sent == sorted(k["pk"] for k in keys(n))
+    assert sorted(client.sizes()) == sorted(len(c) for c in [keys(n)[i : i + 25] for i in range(0, n, 25)])
+
+
 # ---------------------------------------------------------------- the bounded retry
 
 

@@ -15,6 +15,9 @@ _clients: dict[tuple[str, str | None], Any] = {}
 #: SageMaker throttles with ThrottlingException; botocore's standard mode retries it with backoff.
 _RETRY_MODE = "standard"
 _MAX_ATTEMPTS = 5
+#: Connections kept per client: one call's claims are written side by side (remediate/pipeline.py,
+#: up to 25 at once); botocore keeps 10 by default and would drop the rest after each use.
+_MAX_POOL_CONNECTIONS = 25
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -28,7 +31,10 @@ def client(service: str, region: str | None = None) -> Any:
             _clients[key] = boto3.client(
                 service,
                 region_name=region,
-                config=Config(retries={"mode": _RETRY_MODE, "max_attempts": _MAX_ATTEMPTS}),
+                config=Config(
+                    retries={"mode": _RETRY_MODE, "max_attempts": _MAX_ATTEMPTS},
+                    max_pool_connections=_MAX_POOL_CONNECTIONS,
+                ),
             )
         return _clients[key]
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # types only: importing the ports loads no adapter (intake's 
     from autoheal.adapters.evidence import LogPage
     from autoheal.adapters.fleet import FleetState, FleetTripRecord
     from autoheal.adapters.ledger import AttemptRecord, NodeRef
+    from autoheal.adapters.node_states import Transacted
     from autoheal.adapters.notify import HumanNeeded
     from autoheal.adapters.queue import SendReport
     from autoheal.adapters.sagemaker import CallReceipt
@@ -43,6 +44,10 @@ class NodeStates(Protocol):
     def load(self, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeState]: ...
 
     def put_if_unchanged(self, state: NodeState, expected_version: int, now: datetime) -> bool: ...
+
+    def put_all_if_unchanged(self, writes: Sequence[tuple[NodeState, int]], now: datetime) -> Transacted:
+        """Each (state, version read) as `put_if_unchanged`, all or none (one call's claims)."""
+        ...
 
     def put_claimed(self, states: Sequence[NodeState], now: datetime) -> None:
         """States of nodes we hold the claims of (e.g. `sending`): unconditional, one batch write."""

@@ -19,6 +19,7 @@ import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ class DynamoClient(Protocol):
     def batch_get_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def batch_write_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def put_item(self, **kwargs: Any) -> dict[str, Any]: ...
+    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]: ...
     def update_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def delete_item(self, **kwargs: Any) -> dict[str, Any]: ...
     def query(self, **kwargs: Any) -> dict[str, Any]: ...
@@ -95,6 +97,19 @@ def call(client: DynamoClient, operation: str, **kwargs: Any) -> dict[str, Any]:
     except ClientError as exc:
         raise error_for(exc, operation) from exc
     return result
+
+
+def transact_write(client: DynamoClient, items: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """One TransactWriteItems: None when it was written; when it was cancelled (nothing written), each
+    item's cancellation reason code, in order ("None" for an item that was not the cause)."""
+    try:
+        client.transact_write_items(TransactItems=list(items))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise error_for(exc, "transact_write_items") from exc
+        reasons = exc.response.get("CancellationReasons") or [{} for _ in items]
+        return [str(r.get("Code") or "None") for r in reasons]
+    return None
 
 
 # --- pagination -----------------------------------------------------------------------------------------
@@ -170,12 +185,27 @@ def batch_get(
     return found
 
 
-def batch_write(client: DynamoClient, table: str, puts: Sequence[Mapping[str, Any]], retry: Retry) -> None:
-    """Put the items (plain values), in as few requests as BatchWriteItem allows."""
-    for chunk in chunked(puts, BATCH_WRITE_MAX):
-        request = {table: [{"PutRequest": {"Item": marshal(i)}} for i in chunk]}
+def batch_write(
+    client: DynamoClient, table: str, puts: Sequence[Mapping[str, Any]], retry: Retry, workers: int = 1
+) -> None:
+    """Put the items (plain values), in as few requests as BatchWriteItem allows; with `workers` > 1,
+    that many requests side by side (a failed one raises once the others are done)."""
+    requests = [
+        {table: [{"PutRequest": {"Item": marshal(i)}} for i in chunk]}
+        for chunk in chunked(puts, BATCH_WRITE_MAX)
+    ]
+
+    def send(request: dict[str, Any]) -> None:
         for _ in _until_processed(client, "batch_write_item", request, "UnprocessedItems", retry):
             pass
+
+    if workers <= 1 or len(requests) <= 1:
+        for request in requests:
+            send(request)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(requests)), thread_name_prefix="write") as pool:
+        for done in [pool.submit(send, r) for r in requests]:
+            done.result()
 
 
 # --- items ----------------------------------------------------------------------------------------------

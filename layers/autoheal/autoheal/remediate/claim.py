@@ -52,6 +52,8 @@ class Claims:
     claimed: list[Claimed] = field(default_factory=list)
     dry_runs: list[AttemptRecord] = field(default_factory=list)  # attempts recorded for what was not done
     effects: Effects = field(default_factory=Effects)
+    #: claims decided but not written yet (`defer`): `pipeline` writes them one call at a time
+    pending: list[tuple[NodePlan, Claimed]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -65,37 +67,46 @@ class _Settled:
     claimed: Claimed | None = None
     dry_run: AttemptRecord | None = None
     later: Later | None = None
+    pending: tuple[NodePlan, Claimed] | None = None  # a claim decided, not written (`defer`)
 
 
-def claim(batch: BatchPlan, states: NodeStates) -> Claims:
+def claim(batch: BatchPlan, states: NodeStates, *, defer: bool = False) -> Claims:
+    """Settle every node plan; with `defer`, the claims of nodes to act on are decided but not written
+    (`Claims.pending`: the pipeline writes each call's claims in one transaction right before it)."""
     out = Claims()
-    effects = out.effects
     for p in batch.nodes:
-        s = _settle_node(p, batch, states)
-        for metric, value, dimensions in s.counts:
-            effects.metrics.add(metric, value, **dimensions)
-        if s.row is not None:
-            effects.rows.append(s.row)
-        if s.human is not None:
-            effects.humans.append(s.human)
-        if s.later is not None:
-            effects.later.append(s.later)
-        if s.noticed is not None:
-            effects.notices.append(s.noticed)
-        if s.claimed is not None:
-            out.claimed.append(s.claimed)
-        if s.dry_run is not None:
-            out.dry_runs.append(s.dry_run)
+        gather(out, _settle_node(p, batch, states, defer))
     return out
 
 
-def _settle_node(p: NodePlan, batch: BatchPlan, states: NodeStates) -> _Settled:
+def gather(out: Claims, s: _Settled) -> None:
+    """One settled node plan into the stage's output."""
+    effects = out.effects
+    for metric, value, dimensions in s.counts:
+        effects.metrics.add(metric, value, **dimensions)
+    if s.row is not None:
+        effects.rows.append(s.row)
+    if s.human is not None:
+        effects.humans.append(s.human)
+    if s.later is not None:
+        effects.later.append(s.later)
+    if s.noticed is not None:
+        effects.notices.append(s.noticed)
+    if s.claimed is not None:
+        out.claimed.append(s.claimed)
+    if s.dry_run is not None:
+        out.dry_runs.append(s.dry_run)
+    if s.pending is not None:
+        out.pending.append(s.pending)
+
+
+def _settle_node(p: NodePlan, batch: BatchPlan, states: NodeStates, defer: bool = False) -> _Settled:
     """Settle one node plan. A version conflict means someone wrote the node since we read it (reconcile
     closing it as healed, another invocation): read it again and decide again, a few rounds; only a
     live claim by another actor means "someone else has it" (the ladder's `action_in_flight`)."""
     conflicts: list[tuple[Metric, int, dict[str, str]]] = []
     for _ in range(CONFLICT_ROUNDS):
-        s = _settle(p, batch.now, batch.policy, states)
+        s = _settle(p, batch.now, batch.policy, states, defer)
         if s is not None:
             return replace(s, counts=(*s.counts, *conflicts))
         conflicts.append((Metric.CLAIM_CONFLICTS, 1, {}))
@@ -103,6 +114,13 @@ def _settle_node(p: NodePlan, batch: BatchPlan, states: NodeStates) -> _Settled:
     # still racing: the fault comes back soon (re-queued), it is not dropped
     row = p.node.row("held", "version_conflict")
     return _Settled(row, tuple(conflicts), later=Later(p.node, CONFLICT_RETRY_SECONDS))
+
+
+def resettle(p: NodePlan, batch: BatchPlan, states: NodeStates) -> _Settled:
+    """A node whose deferred claim found it written since it was read: counted as a conflict, read and
+    decided again, and settled on that (claimed, if it still acts)."""
+    s = _settle_node(_decide_again(p, batch, states), batch, states)
+    return replace(s, counts=(*s.counts, (Metric.CLAIM_CONFLICTS, 1, {})))
 
 
 def _decide_again(p: NodePlan, batch: BatchPlan, states: NodeStates) -> NodePlan:
@@ -118,7 +136,9 @@ def _decide_again(p: NodePlan, batch: BatchPlan, states: NodeStates) -> NodePlan
     return over_ceiling([again], batch.policy, batch.now)[0]
 
 
-def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeStates) -> _Settled | None:
+def _settle(
+    p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeStates, defer: bool = False
+) -> _Settled | None:
     """One node plan: held, ignored, dry run, handed to a human, or claimed. None: a version conflict
     (the node was written since it was read)."""
     if p.hold is not None:
@@ -155,9 +175,12 @@ def _settle(p: NodePlan, now: datetime, policy: RemediationPolicy, states: NodeS
     )
     if p.action is Action.RETIRE:  # the restore's token and goal, in the ledger before any call
         claim = transitions.retire_intended(claim, restore.new_token(), p.retire_target)
+    claimed = Claimed(p.node, p.decision, p.action, before=current, claimed=claim)
+    if defer:
+        return _Settled(pending=(p, claimed))
     if not states.put_if_unchanged(claim, read, now):
         return None
-    return _Settled(claimed=Claimed(p.node, p.decision, p.action, before=current, claimed=claim))
+    return _Settled(claimed=claimed)
 
 
 def _held(p: NodePlan, hold: Hold, now: datetime, states: NodeStates) -> _Settled | None:

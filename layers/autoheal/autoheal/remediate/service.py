@@ -10,7 +10,8 @@
              signals, one BatchGetItem when it is on: `adaptive`) -> `NodePlan`s: the ladder and guards (pure); a
              call whose invocation died while sending it counts as taken (`transitions.as_decided_on`)
 4. `hold`     pause and capacity cool-down switches; `approvals`: actions that wait for a person's yes
-             (one BatchGetItem); `breaker`: nodes under remediation per scope;
+             (one BatchGetItem); `breaker`: nodes under remediation per scope (`switches`: pause,
+             cool-downs and breakers answered from one Query of the control partition);
              `canary`: a correlated fault acts on one canary, the rest in waves gated on its health;
              `fleet`: every cluster's actions held while the fleet breaker is tripped (or trips now);
              a fault held past the ceiling goes to a human
@@ -20,9 +21,10 @@
 5. `canary.commit_waves` (wave records written on their version; a lost race holds), `breaker.trip`,
              `fleet.trip_fleet`, `approvals.settle_approvals`, `claim`  new trips recorded (a
              fleet trip pages once); approval requests and the deadline's decisions written (a request
-             tells a human); held faults wait, recorded as held; each node to act
-             on is claimed with a conditional write (node states move only through
-             `core.transitions`); a version conflict is read and decided again
+             tells a human); held faults wait, recorded as held; each node to act on gets its claim
+             decided (node states move only through `core.transitions`)
+5-6. `pipeline` one planned call at a time: its nodes claimed with conditional writes sent side by
+             side (a version conflict is read and decided again), then the call sent, then the next
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
              pause is read again (paused: claims released, faults held) and the call's nodes are
              marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
@@ -53,7 +55,6 @@ from typing import Any
 from autoheal.core import transitions
 from autoheal.ports import Clock
 from autoheal.reconcile.restores import RESTORE_PENDING
-from autoheal.remediate.act import act
 from autoheal.remediate.adaptive import count_recurrences, read_counters
 from autoheal.remediate.approvals import hold_for_approval, settle_approvals
 from autoheal.remediate.breaker import hold_tripped, trip
@@ -72,11 +73,13 @@ from autoheal.remediate.model import (
     RemediationReport,
 )
 from autoheal.remediate.parse import parse
+from autoheal.remediate.pipeline import claim_and_act
 from autoheal.remediate.record import record
 from autoheal.remediate.requeue import notify, requeue
 from autoheal.remediate.resolve import arns, held_plans, load_states, resolve
 from autoheal.remediate.restore import restore_all, resume
 from autoheal.remediate.steps import tell_started
+from autoheal.remediate.switches import read_once
 from autoheal.remediate.unreachable import tell_unreachable
 from autoheal.remediate.verdicts import keep_verdicts
 
@@ -106,10 +109,11 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
-    plans = hold_switched(plans, deps.pauses, deps.cooldowns, now, arns(infos))
+    switches = read_once(deps, infos)  # one control-partition Query: pause, cool-downs, breakers
+    plans = hold_switched(plans, switches.pauses, switches.cooldowns, now, arns(infos))
     plans, gated = hold_for_approval(plans, deps.approvals, deps.policy, now)
     plans, waves = hold_waves(plans, deps.waves, deps.policy, now)  # canary waves: before the breaker
-    plans, trips = hold_tripped(plans, infos, deps.open_nodes, deps.breakers, deps.policy, now)
+    plans, trips = hold_tripped(plans, infos, switches.open_nodes, switches.breakers, deps.policy, now)
     plans, fleet = hold_fleet(plans, trips, deps.fleet, deps.fleet_sizes, deps.open_nodes, deps.policy, now)
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
@@ -134,10 +138,10 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     tripped = trip(batch, deps.breakers)
     tripped_fleet = trip_fleet(batch, deps.fleet)
     batch, asked = settle_approvals(batch, deps.approvals)
-    claims = claim(batch, deps.states)
+    settled = claim(batch, deps.states, defer=True)  # every plan settled; claims decided, not written
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
-    acted = act(claims.claimed, deps.nodes, deps.states, deps.pauses, batch.now, deps.evidence)
+    claims, acted = claim_and_act(batch, settled, deps)  # per call: claim its nodes, send it, next
     restores = restore_all(acted, deps.nodes, deps.directory, deps.states, batch.now)
     recorded = record(acted.sent, acted, batch.now, deps.policy, deps.rng, restores)
     deps.states.commit(recorded.states, recorded.attempts + claims.dry_runs, batch.now)

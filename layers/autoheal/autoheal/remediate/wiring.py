@@ -52,7 +52,7 @@ ADAPTER_CALLS: tuple[Callable[..., Any], ...] = (
     LedgerPauses.paused,
     LedgerCooldowns.cooldowns,
     LedgerCooldowns.start_cooldown,
-    LedgerBreakers.breakers,
+    LedgerBreakers.breakers,  # also planning's pause and cool-downs: the same Query (`adapters.switches`)
     LedgerBreakers.trip,
     LedgerFleet.state,  # the fleet breaker: one Query of the control partition
     LedgerFleet.trip,

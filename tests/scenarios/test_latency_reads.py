@@ -1,0 +1,63 @@
+"""Issue 20: what one fault costs in DynamoDB reads, through the real handlers on the local server.
+
+Planning answers the pause, the capacity cool-downs and the circuit breakers from one Query of the
+control partition; the open-node index is read only where a breaker could trip. So one fault reads
+its node state and the control records, plus the pause re-check before its call.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from autoheal import clients
+from hyperpod_local.plane.clusters import ClusterFixture
+from hyperpod_local.stack.events import node_health_event
+from hyperpod_local.stack.world import LocalWorld
+from tests.scenarios.conftest import GPU_GROUP
+
+pytestmark = pytest.mark.scenario
+
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+
+
+def _count_requests() -> Counter[str]:
+    seen: Counter[str] = Counter()
+
+    def before_call(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    clients.client("dynamodb").meta.events.register("before-call.dynamodb", before_call)
+    return seen
+
+
+def test_one_fault_reads_its_state_and_the_control_records_then_rechecks_the_pause(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    world.deliver([node_health_event(cluster.name, cluster.arn, node, world.now())])
+    records = world.drain()
+    seen = _count_requests()
+
+    world.remediate(records)
+
+    assert len(world.calls("BatchRebootClusterNodes")) == 1
+    reads = {op: n for op, n in seen.items() if op in READS}
+    assert reads == {"BatchGetItem": 2, "Query": 1}  # state + pause re-check; the control partition
+
+
+def test_a_pause_and_a_cooldown_in_the_control_partition_still_hold(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
+    from autoheal.adapters.control import LedgerPauses
+
+    LedgerPauses(world.aws.client("dynamodb"), world.stack.table_name).pause(cluster.name, "oncall", "test")
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    world.deliver([node_health_event(cluster.name, cluster.arn, node, world.now())])
+
+    report = world.remediate()
+
+    assert world.calls("BatchRebootClusterNodes") == []
+    assert [r.reason for r in report.nodes] == [f"paused:{cluster.name}"]
