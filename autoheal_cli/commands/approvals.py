@@ -75,6 +75,7 @@ def run_list(ctx: Context, args: argparse.Namespace) -> Output:
         if shown
         else [f"no pending approvals{f' in cluster {cluster}' if cluster else ''}"]
     )
+    lines += [f"  evidence for {a.id} ({a.node_key}): {a.evidence}" for a in shown if a.evidence]
     return Output({"cluster": cluster, "approvals": [approval_json(a) for a in shown]}, lines)
 
 

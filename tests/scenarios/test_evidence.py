@@ -13,9 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from autoheal import clients
+from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.attempts import LedgerAttempts
 from autoheal.adapters.ledger import AttemptRecord, NodeRecord
 from autoheal_cli.commands.history import attempt_json, record_lines
+from autoheal_cli.main import main
 from autoheal_cli.render import cell
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.hma_logs import dcgm_record, node_delivery, write_node_logs
@@ -304,3 +306,48 @@ def test_a_node_held_for_evidence_past_the_hold_ceiling_goes_to_a_human(
         world.advance(max(delays, default=900))
     assert world.calls(REPLACE) == []
     assert [h["reason"] for h in humans] == ["held_too_long:evidence_missing"]
+
+
+# ---------------------------------------------------------------- evidence in a pending approval
+
+
+def test_a_replace_waiting_for_approval_links_its_bundle_in_the_record_the_notice_and_the_cli(
+    aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    world, cluster = setup(aws, monkeypatch, {"AUTOHEAL_APPROVAL_REQUIRED_FOR": "replace"})
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    fault(world, cluster, node)
+    report = world.remediate()
+    assert world.calls() == [] and report.metrics.total("ApprovalsRequested") == 1
+    assert report.metrics.total("EvidenceCaptured", Outcome="complete") == 1
+    [approval] = LedgerApprovals(world.aws.client("dynamodb"), world.stack.table_name).all()
+    uri = approval.evidence
+    assert uri is not None and uri.startswith(f"s3://{world.stack.evidence_bucket}/{cluster.name}/")
+    manifest, files = bundle(world, uri)
+    assert (manifest["instance_id"], manifest["action"], manifest["partial"]) == (node, "replace", False)
+    assert "faults.json" in files and "node.json" in files
+
+    (message,) = world.topic_messages()
+    assert message["nodes"][0]["details"]["evidence"] == uri
+
+    capsys.readouterr()
+    assert main(["approvals", "--json"], now=world.now) == 0
+    assert json.loads(capsys.readouterr().out)["approvals"][0]["evidence"] == uri
+    assert main(["approvals"], now=world.now) == 0
+    assert f"evidence for {approval.id} ({approval.node_key}): {uri}" in capsys.readouterr().out
+
+
+def test_a_failed_capture_for_an_approval_leaves_the_link_empty_and_is_metered(
+    aws, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    world, cluster = setup(aws, monkeypatch, {"AUTOHEAL_APPROVAL_REQUIRED_FOR": "replace"})
+    node = cluster.instance_ids(GPU_GROUP)[0]
+    fault(world, cluster, node)
+    _no_bucket(world)
+    report = world.remediate()
+    assert report.metrics.total("ApprovalsRequested") == 1
+    assert report.metrics.total("EvidenceCaptured", Outcome="failed") == 1
+    [approval] = LedgerApprovals(world.aws.client("dynamodb"), world.stack.table_name).all()
+    assert approval.evidence is None
+    (message,) = world.topic_messages()
+    assert message["nodes"][0]["details"]["evidence"] == ""

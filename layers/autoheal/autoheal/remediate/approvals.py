@@ -6,7 +6,9 @@
   at a time, recorded as held so reconcile re-drives a lost message); approved -> acts as usual
   (batched with the others, <= 25 a call); denied -> a human, told why;
 - `settle_approvals` (execute, before `claim`): writes the new requests (and tells a human: what is
-  pending, why, until when, what the default does, the exact commands) and the deadline's decisions,
+  pending, why, until when, what the default does, the exact commands, and the link to the node's
+  evidence bundle: a replace or retire asked for captures it then, `remediate.evidence`, bounded as
+  before any destructive call; a failed capture leaves the link empty and is metered) and the deadline's decisions,
   each conditional on the record as read. A deadline decision that lost to a person's (same moment)
   is not applied: the fault is held a few seconds and decided again on the person's decision.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from autoheal.adapters.ledger import NodeRef
 from autoheal.adapters.notify import HumanNeeded
@@ -28,6 +31,10 @@ from autoheal.observability import Metric, logger
 from autoheal.policy import RemediationPolicy
 from autoheal.ports import Approvals
 from autoheal.remediate.model import RETRY_MAX_SECONDS, BatchPlan, Effects, Hold, NodePlan
+
+if TYPE_CHECKING:  # `claim` imports this module (`keeps_gate`), and `evidence` imports `claim`
+    from autoheal.remediate.claim import Claimed
+    from autoheal.remediate.evidence import Evidence
 
 APPROVAL_HOLD = "approval"
 #: A deadline decision that lost to a person's: the fault comes back this soon, decided again.
@@ -85,11 +92,16 @@ def _apply(p: NodePlan, verdict: GateVerdict | None, now: datetime) -> NodePlan:
     return replace(p, hold=Hold(APPROVAL_HOLD, f"approval:{a.id}", hold_seconds(a, now, RETRY_MAX_SECONDS)))
 
 
-def settle_approvals(batch: BatchPlan, approvals: Approvals | None) -> tuple[BatchPlan, Effects]:
-    """Write the new requests and the deadline's decisions; count the decisions applied."""
+def settle_approvals(
+    batch: BatchPlan, approvals: Approvals | None, evidence: Evidence | None = None
+) -> tuple[BatchPlan, Effects]:
+    """Write the new requests (each with its evidence link) and the deadline's decisions; count the
+    decisions applied."""
     out = Effects()
     if not batch.approvals:
         return batch, out
+    if approvals is not None and not batch.policy.guards.dry_run:
+        batch = _with_evidence(batch, evidence, out)
     lost: set[NodeRef] = set()
     for p in batch.nodes:
         verdict = batch.approvals.get(p.node.ref)
@@ -114,6 +126,39 @@ def settle_approvals(batch: BatchPlan, approvals: Approvals | None) -> tuple[Bat
         return batch, out
     nodes = [_race_lost(p) if p.node.ref in lost else p for p in batch.nodes]
     return replace(batch, nodes=nodes), out
+
+
+def _with_evidence(batch: BatchPlan, evidence: Evidence | None, out: Effects) -> BatchPlan:
+    """The new requests, each with the URI of the bundle captured for its node now (the same capture
+    as right before a destructive call, for the actions it covers; none when it failed, metered)."""
+    from autoheal.remediate.evidence import capture_before  # see the TYPE_CHECKING import
+
+    asking = [
+        p
+        for p in batch.nodes
+        if (v := batch.approvals.get(p.node.ref)) is not None and v.kind is GateKind.ASK and v.write
+    ]
+    uris: dict[NodeRef, str] = {}
+    for action in {p.action for p in asking if p.action is not None}:
+        members = [_as_claimed(p) for p in asking if p.action is action]
+        captured = capture_before(members, action, evidence, batch.now)
+        out.metrics.merge([captured.metrics])
+        uris.update({c.node.ref: c.evidence for c in captured.ready if c.evidence})
+    if not uris:
+        return batch
+    gated = {
+        ref: replace(v, approval=replace(v.approval, evidence=uris[ref])) if ref in uris else v
+        for ref, v in batch.approvals.items()
+    }
+    return replace(batch, approvals=gated)
+
+
+def _as_claimed(p: NodePlan) -> Claimed:
+    """A node asked about, in the shape a capture reads (its state as read: nothing is claimed yet)."""
+    from autoheal.remediate.claim import Claimed  # see the TYPE_CHECKING import
+
+    assert p.action is not None
+    return Claimed(node=p.node, decision=p.decision, action=p.action, before=p.history, claimed=p.history)
 
 
 def _race_lost(p: NodePlan) -> NodePlan:

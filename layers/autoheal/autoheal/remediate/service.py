@@ -137,7 +137,7 @@ def execute(batch: BatchPlan, deps: Deps) -> RemediationReport:
     batch, waved = commit_waves(batch, deps.waves)
     tripped = trip(batch, deps.breakers)
     tripped_fleet = trip_fleet(batch, deps.fleet)
-    batch, asked = settle_approvals(batch, deps.approvals)
+    batch, asked = settle_approvals(batch, deps.approvals, deps.evidence)
     settled = claim(batch, deps.states, defer=True)  # every plan settled; claims decided, not written
     cooled = start_cooldowns(batch, deps.cooldowns)
     told = tell_unreachable(batch, deps.notices)
