@@ -123,6 +123,8 @@ ON_THE_DASHBOARD = {
     Metric.TIME_TO_HEALTHY,
     Metric.ACTION_RESULTS,
     Metric.LADDER_SUCCESS_RATE,  # issue 17 §2: the adaptive ladder's rates
+    Metric.EVIDENCE_CAPTURED,  # issue 18 §2: bundles per outcome, and their bytes
+    Metric.EVIDENCE_BYTES,
 }
 
 
