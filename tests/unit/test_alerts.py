@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -17,8 +18,14 @@ from autoheal.alerts.chat import MAX_CHAT_NODES, chat_message
 from autoheal.alerts.kinds import KINDS
 from autoheal.alerts.render import MACHINE_MARKER, MAX_SUBJECT, machine_data, render, subject
 from autoheal.alerts.steps import DEFAULT_STEPS, NotifyStep, parse_steps, step_of, stuck_for
+from autoheal.core.approvals import Approval
+from autoheal.core.canary import WaveKey, WaveRecord
+from autoheal.core.fleet import FleetTrip, TripKind
+from autoheal.core.restore import RestoreStatus
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.policy import Action
+from autoheal.remediate import canary, fleet, restore_notices
+from autoheal.remediate.approvals import pending_notice as approval_notice
 from autoheal.settings import SettingsError, load_settings
 
 CHAT_SCHEMA = json.loads((Path(__file__).parent / "chat_notification.schema.json").read_text())
@@ -88,7 +95,7 @@ SAMPLES: dict[str, HumanNeeded] = {
 
 
 def test_every_kind_of_the_table_has_a_sample() -> None:
-    assert set(KINDS) <= set(SAMPLES)
+    assert set(KINDS) <= set(SAMPLES) | set(PRODUCED)
 
 
 @pytest.mark.parametrize("kind", sorted(SAMPLES))
@@ -120,11 +127,14 @@ def test_every_kind_renders_a_readable_message(kind: str) -> None:
 
 
 def test_a_kind_without_a_row_lists_its_fields_and_its_own_commands() -> None:
-    node = SAMPLES["approval_pending"]
+    node = replace(
+        SAMPLES["evidence_captured"],
+        details={**SAMPLES["evidence_captured"].details, "command": "autoheal x"},
+    )
     r = render("train", node.kind, [node])
-    assert r.subject == "[autoheal] train: approval pending (1 node(s))"
-    assert "approval id ap-7f3k; deadline 2026-03-01T13:00:00+00:00; default deny" in r.text
-    assert "autoheal approve ap-7f3k" in r.commands
+    assert r.subject == "[autoheal] train: evidence captured (1 node(s))"
+    assert "bundle s3://bucket/train/train-gpu-8/1/; partial false" in r.text
+    assert "autoheal x" in r.commands
     assert r.severity == "page"  # an unknown kind is for a human
 
 
@@ -313,3 +323,111 @@ def test_a_field_added_beside_the_common_ones_is_rendered_too() -> None:
     r = render("train", node.kind, [node])
     assert "approval id ap-9" in r.text and "autoheal approve ap-9" in r.commands
     jsonschema.validate(chat_message(r, "id").dump(), CHAT_SCHEMA)
+
+
+# ---------------------------------------------------------------- the kinds the other features send
+
+
+def _wave(**kw: Any) -> WaveRecord:
+    key = WaveKey("train", "gpu", "GpuCountMismatch")
+    seen = {f"train-gpu-{i}": NOW for i in range(64)}
+    return WaveRecord(key, episode="w-1a2b3c4d", count=64, seen=seen, current=("train-gpu-0",), **kw)
+
+
+def _lemon(status: RestoreStatus) -> NodeState:
+    return NodeState(
+        cluster="train",
+        node_key="train-gpu-3",
+        status=NodeStatus.IN_PROGRESS,
+        instance_id="i-0c",
+        instance_group="gpu",
+        action_times={Action.REPLACE: (NOW, NOW)},
+        restore_status=status.value,
+        restore_ids=("nl-9",),
+        restore_token="t1",
+        restore_at=NOW - timedelta(minutes=25),
+    )
+
+
+#: Each kind as its producer builds it -> the subject and commands a person reads.
+PRODUCED: dict[str, tuple[HumanNeeded | None, str, tuple[str, ...]]] = {
+    "approval_pending": (
+        approval_notice(
+            Approval("ap7f3k2q", "train", "train-gpu-7", "replace", "first_fault", "table", NOW,
+                     NOW + timedelta(hours=1), "deny", instance_id="i-11",
+                     evidence="s3://evidence/train/train-gpu-7/t-replace/")
+        ),
+        "1 action(s) waiting for approval",
+        ("autoheal approvals --cluster train", "autoheal approve ap7f3k2q",
+         "autoheal approve --all --cluster train", 'autoheal deny ap7f3k2q --reason "..."'),
+    ),
+    "canary_started": (
+        canary._started(_wave(), SimpleNamespace(nodes=[])),  # type: ignore[arg-type]
+        "correlated fault in gpu: canary first",
+        ("autoheal waves", "autoheal waves stop w-1a2b3c4d --reason TEXT", "autoheal waves release w-1a2b3c4d"),
+    ),
+    "canary_stopped": (
+        canary.stopped_notice(
+            _wave(wave=1, released={"train-gpu-0": NOW}, verified=("train-gpu-0",), reason="fault recurred")
+        ),
+        "canary waves stopped in gpu",
+        ("autoheal waves", "autoheal history NODE --cluster train",
+         "autoheal waves release w-1a2b3c4d --reason TEXT"),
+    ),
+    "fleet_breaker_open": (
+        fleet.page(FleetTrip(TripKind.CLUSTERS, ("a", "b", "c"), 0, 0, 3)),
+        "fleet breaker open: every action held",
+        ("autoheal breaker", "autoheal breaker reset --fleet --reason TEXT"),
+    ),
+    "retired_and_restored": (
+        restore_notices.retired(_lemon(RestoreStatus.ADDED), "Xid79"),
+        "lemon retired, group gpu restored",
+        ("autoheal history train-gpu-3 --cluster train",),
+    ),
+    "retired": (
+        restore_notices.retired(_lemon(RestoreStatus.NOT_NEEDED), "Xid79"),
+        "lemon retired, group gpu kept its size",
+        ("autoheal history train-gpu-3 --cluster train",),
+    ),
+    "restore_running": (
+        restore_notices.running(_lemon(RestoreStatus.ADDED), "Xid79", NOW),
+        "group gpu back to size",
+        ("autoheal history train-gpu-3 --cluster train",),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(PRODUCED))
+def test_each_feature_notice_has_its_own_row_with_the_exact_commands(kind: str) -> None:
+    node, title, commands = PRODUCED[kind]
+    assert node is not None and node.kind == kind and kind in KINDS
+    r = render(node.cluster, node.kind, [node])
+    assert r.subject == f"[autoheal] {node.cluster}: {title}"
+    assert r.commands == commands
+    head = r.text.partition(MACHINE_MARKER)[0]
+    assert "?" not in head.replace("(a regional incident, a bad AMI everywhere?)", "")  # every value known
+    for words in (KINDS[kind].happened, KINDS[kind].did, KINDS[kind].needs):
+        assert words.split("{")[0] in head
+    assert (r.severity == "info") == kind.startswith(("retired", "restore_"))
+
+
+def test_the_pending_approval_names_its_evidence_and_deadline() -> None:
+    node, _, _ = PRODUCED["approval_pending"]
+    assert node is not None
+    text = render("train", node.kind, [node]).text
+    assert "evidence s3://evidence/train/train-gpu-7/t-replace/" in text
+    assert f"deadline {(NOW + timedelta(hours=1)).isoformat()}" in text
+
+
+def test_a_canary_page_says_how_many_said_what_and_which_node_goes_first() -> None:
+    node, _, _ = PRODUCED["canary_started"]
+    assert node is not None
+    text = render("train", node.kind, [node]).text
+    assert "64 nodes of group gpu reported the same signal GpuCountMismatch" in text
+    assert "one canary node (train-gpu-0)" in text
+    stopped, _, _ = PRODUCED["canary_stopped"]
+    assert stopped is not None
+    assert (
+        "holds the 63 node(s) not released (1 verified healthy)"
+        in render("train", stopped.kind, [stopped]).text
+    )

@@ -27,6 +27,7 @@ class KindText:
 RELEASE = "autoheal release {node} --cluster {cluster} --reason TEXT"
 HISTORY = "autoheal history {node} --cluster {cluster}"
 STATUS = "autoheal status --cluster {cluster}"
+WAVES = "autoheal waves"
 
 KINDS: dict[str, KindText] = {
     "needs_human": KindText(
@@ -74,6 +75,76 @@ KINDS: dict[str, KindText] = {
         did="it stopped waiting; what is known is in each line.",
         needs="look at the added node (capacity, say); fix it or accept the group smaller.",
         commands=(HISTORY, RELEASE),
+    ),
+    "approval_pending": KindText(
+        title="{n} action(s) waiting for approval",
+        happened="an action that needs a person's yes (ApprovalRequiredFor) was chosen; each line: the "
+        "action, why, the approval ID, the deadline, the default, and the evidence bundle captured for "
+        "a replace or retire.",
+        did="it recorded a pending approval and holds the fault (nothing done, nothing dropped) until a "
+        "decision, or the deadline, when the default applies.",
+        needs="approve or deny each before its deadline (the evidence link shows the node as it was).",
+        commands=("autoheal approvals --cluster {cluster}",),
+    ),
+    "canary_started": KindText(
+        title="correlated fault in {group}: canary first",
+        happened="{count} nodes of group {group} reported the same signal {signal} within a short window "
+        "(a bad driver, agent or AMI rollout, or a false positive).",
+        did="it acts on one canary node ({canary}) and holds the rest; once the canary is verified "
+        "healthy it releases them in growing waves (episode {episode}).",
+        needs="find why they all said the same thing (a false positive heals under any action): stop "
+        "the waves if the signal is wrong, or release them all if it is real.",
+        commands=(WAVES, "autoheal waves stop {episode} --reason TEXT", "autoheal waves release {episode}"),
+    ),
+    "canary_stopped": KindText(
+        title="canary waves stopped in {group}",
+        happened="the canary waves of episode {episode} (signal {signal}) stopped at wave {wave}: the "
+        "fault recurred or an action failed.",
+        did="it holds the {held} node(s) not released ({verified} verified healthy); nothing more is "
+        "done for them (they reach a human at the hold ceiling).",
+        needs="read the evidence of the nodes acted on and find the common cause; release the rest "
+        "only if it is safe.",
+        commands=(
+            WAVES,
+            "autoheal history NODE --cluster {cluster}",
+            "autoheal waves release {episode} --reason TEXT",
+        ),
+    ),
+    "fleet_breaker_open": KindText(
+        title="fleet breaker open: every action held",
+        happened="across every cluster this stack serves, too many clusters tripped their breaker or "
+        "too large a share of all nodes is under remediation within the window (a regional "
+        "incident, a bad AMI everywhere?).",
+        did="it holds every mutating action of every cluster (nothing is dropped) until an operator "
+        "resets it.",
+        needs="find the common cause; once it is fixed or the failures are real, reset the fleet breaker.",
+        commands=("autoheal breaker", "autoheal breaker reset --fleet --reason TEXT"),
+    ),
+    "retired_and_restored": KindText(
+        title="lemon retired, group {group} restored",
+        happened="node {node} was retired as a lemon (replaced too often) and a node was added to "
+        "group {group} in its place.",
+        did="it tracks the added node until it runs (you are told then).",
+        needs="nothing (information); look at the lemon's history if its group keeps producing them.",
+        commands=(HISTORY,),
+        severity="info",
+    ),
+    "retired": KindText(
+        title="lemon retired, group {group} kept its size",
+        happened="node {node} was retired as a lemon (replaced too often); group {group} was not "
+        "below its target, so nothing was added.",
+        did="it closed the node's remediation.",
+        needs="nothing (information); restore the group by hand if you want it larger.",
+        commands=(HISTORY,),
+        severity="info",
+    ),
+    "restore_running": KindText(
+        title="group {group} back to size",
+        happened="the node added to group {group} in place of a retired lemon is Running.",
+        did="it closed the retire.",
+        needs="nothing (information).",
+        commands=(HISTORY,),
+        severity="info",
     ),
     NotifyStep.STARTED.value: KindText(
         title="{n} action(s) started",

@@ -74,7 +74,8 @@ def render(cluster: str, kind: str, nodes: Sequence[HumanNeeded]) -> Rendered:
     row = text_for(kind)
     values = _values(cluster, kind, nodes)
     title = row.title.format_map(values)
-    commands = tuple(c.format_map(values) for c in row.commands) + _their_commands(nodes)
+    listed = tuple(c.format_map(values) for c in row.commands) + _their_commands(nodes)
+    commands = tuple(dict.fromkeys(listed))  # a notice's own command may be one of its kind's
     summary = f"hyperpod-autoheal, cluster {cluster}: {title}."
     data = {
         "schema": SCHEMA,
@@ -175,6 +176,9 @@ def _values(cluster: str, kind: str, nodes: Sequence[HumanNeeded]) -> _Values:
         group_flag=f" --group {group}" if group else "",
     )
     values.setdefault("scope", ", ".join(dict.fromkeys(n.node_key for n in nodes)) or cluster)
+    signals = ", ".join(dict.fromkeys(n.signal for n in nodes if n.signal))
+    if signals:
+        values.setdefault("signal", signals)  # a common field, not a detail: the templates name it too
     return values
 
 

@@ -141,6 +141,8 @@ def _started(r: WaveRecord, batch: BatchPlan) -> HumanNeeded:
         ),
         last_action=None,
         signal=r.key.signal,
+        kind="canary_started",
+        details=_details(r, canary=canary, count=str(r.count)),
     )
 
 
@@ -158,4 +160,11 @@ def stopped_notice(r: WaveRecord) -> HumanNeeded:
         ),
         last_action=None,
         signal=r.key.signal,
+        kind="canary_stopped",
+        details=_details(r, wave=str(r.wave), held=str(r.waiting), verified=str(len(r.verified))),
     )
+
+
+def _details(r: WaveRecord, **more: str) -> dict[str, str]:
+    """An episode notice's structured fields (its row in `autoheal.alerts.kinds` uses them)."""
+    return {"episode": r.episode or "", "group": r.key.group, **more}

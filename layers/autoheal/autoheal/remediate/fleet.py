@@ -150,4 +150,6 @@ def page(trip: FleetTrip) -> HumanNeeded:
         ),
         last_action=None,
         signal=None,
+        kind="fleet_breaker_open",
+        details={"trip": str(trip.kind)},
     )

@@ -2,8 +2,9 @@
 it), and the added node running. Sent through the needs-human channel (`adapters.notify`) as
 information, never stored as pending: the ledger, `history` and the metrics hold the same facts.
 
-Each is a `HumanNeeded` whose `reason` starts with its kind (`retired_and_restored`, `retired`,
-`restore_running`), then the facts in words; `last_action` is `retire` and `signal` the lemon's.
+Each is a `HumanNeeded` of its kind (`retired_and_restored`, `retired`, `restore_running`: each has
+its row in `autoheal.alerts.kinds`) whose `reason` starts with the kind, then the facts in words;
+`last_action` is `retire`, `signal` the lemon's, `details` the group.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ def retired(h: NodeState, signal: str | None) -> HumanNeeded | None:
             f"{RETIRED_AND_RESTORED}: {lemon}; group {h.instance_group} restored with NodeLogicalId "
             f"{', '.join(h.restore_ids)} (ClientToken {h.restore_token}); tracking until Running"
         )
+        kind = RETIRED_AND_RESTORED
     elif h.restore_status == RestoreStatus.NOT_NEEDED.value:
         reason = f"{RETIRED}: {lemon}; group {h.instance_group} was not below its target: nothing added"
+        kind = RETIRED
     else:
         return None
-    return HumanNeeded(h.cluster, h.node_key, h.instance_id, reason, Action.RETIRE.value, signal)
+    return _notice(h, signal, reason, kind)
 
 
 def running(h: NodeState, signal: str | None, now: datetime) -> HumanNeeded:
@@ -44,7 +47,14 @@ def running(h: NodeState, signal: str | None, now: datetime) -> HumanNeeded:
         f"{RESTORE_RUNNING}: group {h.instance_group}'s added node {', '.join(h.restore_ids)} is Running"
         f"{since}; {_lemon(h)}"
     )
-    return HumanNeeded(h.cluster, h.node_key, h.instance_id, reason, Action.RETIRE.value, signal)
+    return _notice(h, signal, reason, RESTORE_RUNNING)
+
+
+def _notice(h: NodeState, signal: str | None, reason: str, kind: str) -> HumanNeeded:
+    details = {"group": h.instance_group or ""}
+    return HumanNeeded(
+        h.cluster, h.node_key, h.instance_id, reason, Action.RETIRE.value, signal, kind=kind, details=details
+    )
 
 
 def signal_of(h: NodeState) -> str | None:
