@@ -220,7 +220,10 @@ def test_the_metrics_are_the_merged_counts_of_every_invocation(demo: Any) -> Non
         ("BatchCalls", (("Action", "replace"),)): 1,
         ("ClaimsRecovered", (("Resolution", "recorded_as_taken"),)): 1,
         ("DuplicateFaults", ()): 1,
-        ("EvidenceCaptured", (("Outcome", "complete"),)): 1,
+        (
+            "EvidenceCaptured",
+            (("Outcome", "complete"),),
+        ): 2,  # at the approval request, then before the replace
         ("Escalations", ()): 1,
         ("EventsRejected", (("Reason", MALFORMED),)): 1,
         ("FailedEntries", (("Action", "reboot"), ("ErrorCode", "InstanceIdInUse"))): 1,
