@@ -11,6 +11,7 @@ bills the wall time measured locally (an upper bound: loopback plus a shared CPU
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,11 @@ def monthly(m: Mapping[str, float], faults_per_day: float) -> dict[str, float]:
     """USD per month, per line, for `m` (the measured per-run and per-fault figures)."""
     runs = 60 / RECONCILE_EVERY_MINUTES * HOURS_PER_MONTH
     faults = faults_per_day * DAYS_PER_MONTH
-    # a series emitted by every reconcile run is billed every hour; a fault's own series one hour each
-    series_hours = m["reconcile_series"] * HOURS_PER_MONTH + m["fault_series"] * faults
+    # A series is billed for each hour it is emitted in. Reconcile's are emitted every hour; a fault's
+    # have bounded, fleet-wide dimensions (Action, Reason: no cluster or node), so faults in the same
+    # hour share them: billed in the hours with at least one fault (Poisson arrivals).
+    busy_hours = HOURS_PER_MONTH * (1 - math.exp(-faults / HOURS_PER_MONTH))
+    series_hours = m["reconcile_series"] * HOURS_PER_MONTH + m["fault_series"] * busy_hours
     lambda_s = runs * m["reconcile_seconds"] + faults * m["fault_seconds"]
     invocations = runs + faults * m["fault_invocations"]
     return {
@@ -229,6 +233,8 @@ def section(r: dict[str, Any]) -> list[str]:
         f"{m['fault_series']:.0f} metric series, {m['fault_publishes']:.0f} SNS publishes "
         f"({m['fault_seconds']:.3f} s). Reconcile every {RECONCILE_EVERY_MINUTES} min, {MEMORY_GB * 1024:.0f} MB; "
         "1 item per DynamoDB request, Lambda billed at the local wall time (an upper bound), no free tier. "
+        "Metric series are billed per hour emitted: a fault's series have bounded fleet-wide dimensions, "
+        "so they are billed in the hours with at least one fault (Poisson arrivals), not once per fault. "
         "Prices and sources: `bench/cost.py`.",
         "",
         "| line | " + " | ".join(f"{n} (USD)" for n in names) + " |",
