@@ -60,6 +60,7 @@ PARAMETER_ENV: Mapping[str, str] = {
     "FleetBreakerClusters": "AUTOHEAL_FLEET_BREAKER_CLUSTERS",
     "FleetBreakerPercent": "AUTOHEAL_FLEET_BREAKER_PERCENT",
     "FleetSizeTtlMinutes": "AUTOHEAL_FLEET_SIZE_TTL_MINUTES",
+    "ClusterTagsTtlSeconds": "AUTOHEAL_CLUSTER_TAGS_TTL_SECONDS",
     "NodeCooldownMinutes": "AUTOHEAL_NODE_COOLDOWN_MINUTES",
     "NodeActionBudget": "AUTOHEAL_NODE_ACTION_BUDGET",
     "NodeActionBudgetWindowHours": "AUTOHEAL_NODE_ACTION_BUDGET_WINDOW_HOURS",

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import claims, coldstart, inmemory, local, retire
+from bench import claims, coldstart, concurrent, cost, inmemory, local, retire
 from bench.inject import AWS_LIKE
 from bench.ratios import ratio, verdict
 from bench.sections import claims_section, latency_section, memory_section
@@ -93,6 +93,10 @@ def main() -> None:
     claim_ways = claims.run()
     print("retire + restore against the local server (RetireAndRestore on)...", flush=True)
     retires = retire.run(LEMONS, LEMONS_REDELIVERED)
+    print("a storm split between two concurrent remediate invocations...", flush=True)
+    two = concurrent.run()
+    print("cost model: an idle reconcile run and one fault, counted...", flush=True)
+    costs = cost.run()
     print("scaling with in-memory fakes...", flush=True)
     scale = scaling()
     results = {
@@ -103,6 +107,8 @@ def main() -> None:
         "injected_latency": injected,
         "claims": claim_ways,
         "retire_restore": retires,
+        "concurrent": two,
+        "cost": costs,
         "scaling": scale,
         "memory": mem,
         "bench_seconds": time.monotonic() - started,
@@ -129,6 +135,8 @@ def render(r: dict[str, Any]) -> str:
         *latency_section(storms, r["api_calls"]["backend"]),
         *latency_section(r["injected_latency"]["storms"], r["injected_latency"]["backend"]),
         *claims_section(r["claims"]),
+        *(concurrent.section(r["concurrent"]) if "concurrent" in r else []),
+        *(cost.section(r["cost"]) if "cost" in r else []),
         *memory_section(r["memory"]),
     ]
     return "\n".join(lines)
@@ -262,5 +270,38 @@ def _scaling_section(s: dict[str, Any]) -> list[str]:
     ]
 
 
+#: Sections that can be measured alone (`python -m bench.run --only NAME`): how to measure, how to render.
+FOCUSED = {"concurrent": (concurrent.run, concurrent.section), "cost": (cost.run, cost.section)}
+
+
+def focused(names: list[str]) -> None:
+    """Re-measure only the named sections: their figures replace theirs in bench/results.json and
+    their sections replace (or are appended to) theirs in bench/README.md; every other figure stays."""
+    results = json.loads((HERE / "results.json").read_text())
+    readme = (HERE / "README.md").read_text()
+    for name in names:
+        print(f"{name}...", flush=True)
+        measure, section = FOCUSED[name]
+        results[name] = measure()
+        readme = splice(readme, "\n".join(section(results[name])))
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (HERE / "README.md").write_text(readme)
+
+
+def splice(readme: str, section: str) -> str:
+    """`readme` with the section of the same `## ` heading (its first words) replaced, or appended."""
+    body = section.strip("\n")
+    key = body.splitlines()[0].split("(")[0]
+    start = readme.find("\n" + key)
+    if start < 0:
+        return readme.rstrip("\n") + "\n\n" + body + "\n"
+    end = readme.find("\n## ", start + 1)
+    rest = readme[end:] if end >= 0 else "\n"
+    return readme[: start + 1] + body + "\n" + rest
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--only"]:
+        focused(sys.argv[2:])
+    else:
+        main()

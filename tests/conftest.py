@@ -68,3 +68,13 @@ def aws(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> AwsEnv:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return AwsEnv(local_aws)
+
+
+@pytest.fixture(autouse=True)
+def _cold_tag_cache() -> Iterator[None]:
+    """Each test starts as a cold Lambda container: no cluster tags kept from an earlier test."""
+    from autoheal.adapters.directory import WARM_TAGS
+
+    WARM_TAGS.clear()
+    yield
+    WARM_TAGS.clear()

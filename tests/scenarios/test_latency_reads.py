@@ -61,3 +61,36 @@ def test_a_pause_and_a_cooldown_in_the_control_partition_still_hold(
 
     assert world.calls("BatchRebootClusterNodes") == []
     assert [r.reason for r in report.nodes] == [f"paused:{cluster.name}"]
+
+
+def _count_sagemaker() -> Counter[str]:
+    seen: Counter[str] = Counter()
+
+    def before_call(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    clients.client("sagemaker").meta.events.register("before-call.sagemaker", before_call)
+    return seen
+
+
+def _one_fault(world: LocalWorld, cluster: ClusterFixture, index: int) -> None:
+    node = cluster.instance_ids(GPU_GROUP)[index]
+    world.deliver([node_health_event(cluster.name, cluster.arn, node, world.now())])
+    world.remediate(world.drain())
+
+
+def test_a_warm_invocation_within_the_ttl_reuses_the_tags_but_describes_the_cluster_again(
+    world: LocalWorld, cluster: ClusterFixture
+) -> None:
+    seen = _count_sagemaker()
+    _one_fault(world, cluster, 0)
+    assert (seen["DescribeCluster"], seen["ListTags"]) == (1, 1)
+
+    world.advance(30)
+    _one_fault(world, cluster, 1)
+    assert (seen["DescribeCluster"], seen["ListTags"]) == (2, 1)  # the status stays fresh
+
+    world.advance(60)
+    _one_fault(world, cluster, 2)
+    assert (seen["DescribeCluster"], seen["ListTags"]) == (3, 2)  # past the TTL: read again
+    assert len(world.calls("BatchRebootClusterNodes")) == 3

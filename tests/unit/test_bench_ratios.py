@@ -76,3 +76,44 @@ def test_the_in_memory_storm_is_remediated_in_the_fewest_calls() -> None:
 @pytest.mark.parametrize(("n", "calls"), [(0, 0), (1, 1), (50, 1), (51, 2), (101, 3)])
 def test_min_calls_of_a_retire_is_ceil_n_over_50_per_cluster(n: int, calls: int) -> None:
     assert min_calls({("a", "BatchDeleteClusterNodes"): n}, limit=MAX_IDS_PER_DELETE) == calls
+
+
+def test_two_invocations_split_and_their_bound() -> None:
+    from bench.concurrent import bound, split
+
+    records = list(range(30))
+    assert split(records, "alternating") == [records[0::2], records[1::2]]
+    halves = split(list(range(1000)), "random")
+    assert [len(h) for h in halves] == [500, 500]
+    assert sorted(halves[0] + halves[1]) == list(range(1000))
+    assert bound(minimum=2, targets=2) == 4  # N=30 alternating over 2 clusters
+    assert bound(minimum=40, targets=2, invocations=3) == 44
+
+
+def test_cost_model_lines_from_measured_counts() -> None:
+    from bench import cost
+
+    measured = {
+        "reconcile_reads": 2.0,
+        "reconcile_wru": 0.0,
+        "reconcile_series": 10.0,
+        "reconcile_seconds": 0.1,
+        "fault_reads": 5.0,
+        "fault_wru": 4.0,
+        "fault_series": 8.0,
+        "fault_seconds": 0.3,
+        "fault_invocations": 2.0,
+        "fault_publishes": 0.0,
+    }
+    idle = cost.monthly(measured, 0)
+    busy = cost.monthly(measured, 83)
+    # a series emitted every reconcile run is billed for the whole month
+    assert idle["CloudWatch custom metrics"] == pytest.approx(10 * cost.CLOUDWATCH_PER_METRIC_MONTH)
+    assert idle["CloudWatch dashboard"] == cost.CLOUDWATCH_PER_DASHBOARD_MONTH
+    assert idle["SNS"] == 0
+    runs = 30 * cost.HOURS_PER_MONTH
+    assert idle["DynamoDB (RRU)"] == pytest.approx(runs * 2 / 1e6 * cost.DYNAMODB_PER_MILLION_RRU)
+    assert busy["DynamoDB (WRU)"] == pytest.approx(
+        83 * cost.DAYS_PER_MONTH * 4 / 1e6 * cost.DYNAMODB_PER_MILLION_WRU
+    )
+    assert all(busy[line] >= idle[line] for line in idle)

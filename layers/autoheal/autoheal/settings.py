@@ -56,6 +56,7 @@ class Settings(BaseModel):
     | FLEET_BREAKER_CLUSTERS | fleet breaker: this many clusters with a tripped breaker stop every action (0: off) | 3 |
     | FLEET_BREAKER_PERCENT | fleet breaker: more than this % of the fleet's nodes under remediation stops every action (0: off) | 10 |
     | FLEET_SIZE_TTL_MINUTES | fleet breaker: how long a count of the fleet's nodes is reused | 10 |
+    | CLUSTER_TAGS_TTL_SECONDS | how long a warm remediate reuses a cluster's tags (ListTags; 0: read every invocation) | 60 |
     | NODE_COOLDOWN_MINUTES | no new action on a node within this time of its last | 30 |
     | NODE_ACTION_BUDGET / NODE_ACTION_BUDGET_WINDOW_HOURS | actions of any kind per node per window, then a human | 5 / 168 |
     | PROTECTED_NODE_TYPES | Slurm node types never replaced (comma list) | Controller,Login |
@@ -119,6 +120,7 @@ class Settings(BaseModel):
     fleet_breaker_clusters: int = Field(default=3, ge=0, le=1000)
     fleet_breaker_percent: float = Field(default=10.0, ge=0, le=100)
     fleet_size_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    cluster_tags_ttl_seconds: int = Field(default=60, ge=0, le=900)
     node_cooldown_minutes: int = Field(default=30, ge=0, le=24 * 60)
     node_action_budget: int = Field(default=5, ge=1, le=100)
     node_action_budget_window_hours: int = Field(default=168, ge=1, le=90 * 24)

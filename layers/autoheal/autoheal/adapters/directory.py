@@ -13,6 +13,13 @@ Errors, per cluster: only `ResourceNotFound` means the cluster is gone (`Cluster
 error (AccessDenied, ValidationException, throttling past the client's retries, ...) is
 `ClusterUnreachable`: the caller holds that cluster's work and carries on with the others. Both are
 remembered for the invocation, so one failing cluster costs one call, not one per fault.
+
+Across warm invocations (issue 20) only a cluster's TAGS are kept (`TagCache`, for a short TTL, the
+`CLUSTER_TAGS_TTL_SECONDS` setting): everything else the guards read comes from DescribeCluster, which
+also answers the cluster's status, and the cluster-state guard needs that status fresh, so
+DescribeCluster is read once per cluster per invocation as before; its group sizes and node types come
+with it at no extra request. Never cached across invocations: the status, node listings, the pause
+switch, breaker counts. The cost: an opt-out tag added to a cluster takes effect within the TTL.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -140,11 +148,46 @@ def _cluster_error(
     return ClusterUnreachable(cluster_ref, code, str(error.get("Message") or "")[:256])
 
 
-class NodeDirectory:
-    """Per-invocation cache of cluster identities, descriptions and node listings."""
+@dataclass
+class TagCache:
+    """ListTags answers per cluster ARN, kept by the process across warm invocations (see the module).
+    An entry is used while `0 <= now - read_at < ttl` (a clock that went back reads again)."""
 
-    def __init__(self, client: DirectoryClient) -> None:
+    entries: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
+
+    def get(self, arn: str, now: datetime, ttl: timedelta) -> dict[str, str] | None:
+        entry = self.entries.get(arn)
+        if entry is None or not timedelta(0) <= now - entry[0] < ttl:
+            return None
+        return dict(entry[1])
+
+    def put(self, arn: str, now: datetime, tags: Mapping[str, str]) -> None:
+        self.entries[arn] = (now, dict(tags))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+#: The process's tag cache: module state, so it outlives one invocation (a warm Lambda container).
+WARM_TAGS = TagCache()
+
+
+@dataclass(frozen=True)
+class TagReuse:
+    """How a `NodeDirectory` reuses tags across invocations: the cache, the clock and the TTL."""
+
+    cache: TagCache
+    clock: Callable[[], datetime]
+    ttl: timedelta
+
+
+class NodeDirectory:
+    """Per-invocation cache of cluster identities, descriptions and node listings; tags optionally
+    reused across invocations (`reuse`)."""
+
+    def __init__(self, client: DirectoryClient, reuse: TagReuse | None = None) -> None:
         self._client = client
+        self._reuse = reuse
         self._names: dict[str, str] = {}  # cluster reference (name or ARN) -> name
         self._clusters: dict[str, ClusterNodes] = {}
         self._infos: dict[str, ClusterInfo] = {}
@@ -198,7 +241,7 @@ class NodeDirectory:
     def _describe(self, cluster_ref: str) -> ClusterInfo:
         described = self._client.describe_cluster(ClusterName=cluster_ref)
         arn = described.get("ClusterArn")
-        tags = self._client.list_tags(ResourceArn=arn).get("Tags", []) if arn else []
+        tags = self._tags(arn) if arn else {}
         groups = {
             g["InstanceGroupName"]: GroupInfo(
                 name=g["InstanceGroupName"],
@@ -214,9 +257,23 @@ class NodeDirectory:
             status=described.get("ClusterStatus"),
             node_recovery=described.get("NodeRecovery"),
             groups=groups,
-            tags={str(t["Key"]): str(t.get("Value", "")) for t in tags},
+            tags=tags,
             provisioning_mode=described.get("NodeProvisioningMode"),
         )
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        """The cluster's tags: from the warm cache while fresh, else ListTags (then cached)."""
+        reuse = self._reuse
+        now = reuse.clock() if reuse else None
+        if reuse and now:
+            cached = reuse.cache.get(arn, now, reuse.ttl)
+            if cached is not None:
+                return cached
+        listed = self._client.list_tags(ResourceArn=arn).get("Tags", [])
+        tags = {str(t["Key"]): str(t.get("Value", "")) for t in listed}
+        if reuse and now:
+            reuse.cache.put(arn, now, tags)
+        return tags
 
     def target_counts(self, cluster_ref: str) -> dict[str, int]:
         """Each instance group's TargetCount read NOW (DescribeCluster, never cached: a restore

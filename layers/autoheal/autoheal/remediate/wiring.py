@@ -13,7 +13,7 @@ from typing import Any
 from autoheal import clients
 from autoheal.adapters.approvals import LedgerApprovals
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerNotices, LedgerPauses
-from autoheal.adapters.directory import NodeDirectory
+from autoheal.adapters.directory import WARM_TAGS, NodeDirectory, TagReuse
 from autoheal.adapters.evidence import EvidenceStore
 from autoheal.adapters.fleet import FleetSizes, LedgerFleet
 from autoheal.adapters.ladder_stats import LedgerLadderStats
@@ -86,7 +86,9 @@ def build_deps(settings: Settings, client: ClientFactory = clients.client, clock
         FaultQueue(client("sqs"), settings.queue_url) if settings.queue_url else ReturnToSource()
     )
     return Deps(
-        directory=NodeDirectory(sagemaker),
+        directory=NodeDirectory(
+            sagemaker, TagReuse(WARM_TAGS, clock, timedelta(seconds=settings.cluster_tags_ttl_seconds))
+        ),
         states=LedgerNodeStates(dynamodb, table, attempt_ttl=policy.attempt_ttl),
         open_nodes=LedgerOpenNodes(dynamodb, table),
         pauses=LedgerPauses(dynamodb, table),
