@@ -32,7 +32,7 @@ CHAT_SCHEMA = json.loads((Path(__file__).parent / "chat_notification.schema.json
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 #: One notice of every kind in the table, with the structured fields its creator passes, and kinds
-#: kinds a feature may add without a row of its own (rendered by the generic row) with fields only.
+#: a feature may add without a row of its own (rendered by the generic row) with fields only.
 SAMPLES: dict[str, HumanNeeded] = {
     "needs_human": HumanNeeded("train", "train-gpu-1", "i-0a", "ladder_exhausted", "replace", "Xid79"),
     "breaker_open": HumanNeeded(
