@@ -138,6 +138,18 @@ def control_key(sk: str) -> dict[str, str]:
     return {"pk": CONTROL_PK, "sk": sk}
 
 
+def override_item(sk: str, until: datetime, by: str, reason: str, now: datetime | None) -> dict[str, Any]:
+    """An operator's breaker override (a cluster's, a group's or the fleet's): until when, who, why, when."""
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    return {
+        **control_key(sk),
+        "until": dynamo.iso(until),
+        "by": by,
+        "reason": reason[:1024],
+        "at": dynamo.iso(at),
+    }
+
+
 def pause_key(scope: str) -> dict[str, str]:
     return control_key(f"{PAUSE_PREFIX}{scope}")
 
@@ -295,16 +307,7 @@ class LedgerBreakers(_ControlPartition):
             if covers(scope, label):
                 self._delete(control_key(f"{BREAKER_PREFIX}{label}"))
                 cleared += 1
-        at = (now or datetime.now(UTC)).astimezone(UTC)
-        self._put(
-            {
-                **control_key(f"{OVERRIDE_PREFIX}{scope}"),
-                "until": dynamo.iso(until),
-                "by": by,
-                "reason": reason[:1024],
-                "at": dynamo.iso(at),
-            }
-        )
+        self._put(override_item(f"{OVERRIDE_PREFIX}{scope}", until, by, reason, now))
         return cleared
 
 

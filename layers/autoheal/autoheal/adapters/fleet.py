@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from autoheal.adapters import dynamo
-from autoheal.adapters.control import BREAKER_PREFIX, _ControlPartition, control_key
+from autoheal.adapters.control import BREAKER_PREFIX, _ControlPartition, control_key, override_item
 from autoheal.core.fleet import FleetSize
 from autoheal.observability import logger
 
@@ -142,16 +142,7 @@ class LedgerFleet(_ControlPartition):
         """An operator's reset: clear the trip and keep the breaker from tripping again until `until`,
         recording who, when and why. True when a trip was cleared."""
         cleared = bool(self._delete(control_key(FLEET_BREAKER), ReturnValues="ALL_OLD").get("Attributes"))
-        at = (now or datetime.now(UTC)).astimezone(UTC)
-        self._put(
-            {
-                **control_key(FLEET_OVERRIDE),
-                "until": dynamo.iso(until),
-                "by": by,
-                "reason": reason[:1024],
-                "at": dynamo.iso(at),
-            }
-        )
+        self._put(override_item(FLEET_OVERRIDE, until, by, reason, now))
         return cleared
 
 
