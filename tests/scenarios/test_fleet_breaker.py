@@ -17,10 +17,8 @@ from autoheal.adapters.fleet import TRIPPED_BY, FleetSizes, FleetState, LedgerFl
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import NodeState, NodeStatus
 from autoheal.remediate.model import Deps
-from autoheal_cli.main import main
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
-from hyperpod_local.stack.guards import PRODUCTION_GUARDS
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import Run, minutes
 from tests.scenarios.test_holds import remediate_round
@@ -33,22 +31,6 @@ CALLER = "arn:aws:sts::123456789012:user/moto"  # who moto's STS says the test c
 FLEET_HOLD = "fleet_breaker_open"
 
 Cli = Callable[..., Run]
-
-
-@pytest.fixture
-def guarded(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[no-untyped-def]
-    return LocalWorld(aws, monkeypatch.setenv, env=PRODUCTION_GUARDS)
-
-
-@pytest.fixture
-def cli(guarded: LocalWorld, capsys: pytest.CaptureFixture[str]) -> Cli:
-    def run(*argv: str) -> Run:
-        capsys.readouterr()
-        code = main(list(argv), now=guarded.now)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def make_cluster(world: LocalWorld, name: str, gpus: int) -> ClusterFixture:

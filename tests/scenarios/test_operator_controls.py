@@ -15,10 +15,8 @@ import pytest
 from autoheal.adapters.control import LedgerBreakers, LedgerPauses
 from autoheal.adapters.node_states import LedgerNodeStates
 from autoheal.core.state import NodeStatus
-from autoheal_cli.main import main
 from hyperpod_local.plane.clusters import ClusterFixture, GroupSpec, create_cluster
 from hyperpod_local.stack.events import node_health_event
-from hyperpod_local.stack.guards import PRODUCTION_GUARDS
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import Run, minutes
 
@@ -31,24 +29,6 @@ CALLER = "arn:aws:sts::123456789012:user/moto"
 
 
 Cli = Callable[..., Run]
-
-
-@pytest.fixture
-def guarded(aws, monkeypatch: pytest.MonkeyPatch) -> LocalWorld:  # type: ignore[no-untyped-def]
-    return LocalWorld(aws, monkeypatch.setenv, env=PRODUCTION_GUARDS)
-
-
-@pytest.fixture
-def cli(guarded: LocalWorld, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """`cli(*argv)`: the CLI in-process, on the world's clock, against the world's stack."""
-
-    def run(*argv: str) -> Run:
-        capsys.readouterr()
-        code = main(list(argv), now=guarded.now)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def make_cluster(world: LocalWorld, name: str = "train", gpus: int = 100) -> ClusterFixture:
