@@ -157,6 +157,30 @@ def test_a_tenth_of_the_fleet_under_remediation_across_clusters_trips_it(guarded
     assert state.size is not None and state.size.at == counted.at  # the cached count, still fresh
 
 
+def test_a_cluster_created_after_the_fleet_was_counted_is_counted_before_it_is_judged(
+    guarded: LocalWorld,
+) -> None:
+    """The cached fleet size is fresh (within its TTL) but does not know a cluster created since: the
+    new cluster's faults are not judged against a fleet without it (16 + 1 of 46 cached nodes would be
+    37 %, a spurious trip holding every cluster); the fleet is counted again first: 17 of 247 nodes."""
+    old = make_cluster(guarded, "old-a", gpus=44)
+    make_cluster(guarded, "old-b", gpus=0)
+    faults(guarded, old, old.instance_ids(GPU)[:1])
+    remediate_round(guarded)
+    counted = fleet_state(guarded).size
+    assert counted is not None and counted.total == 46
+
+    guarded.advance(60)
+    new = make_cluster(guarded, "new-a", gpus=200)
+    faults(guarded, new, new.instance_ids(GPU)[:16])
+    report, _ = remediate_round(guarded)
+    assert [c.size for c in guarded.calls(REBOOT)] == [1, 16]
+    assert report.metrics.total("FleetBreakerTripped") == 0
+    assert report.metrics.total("FaultsHeld", Reason=FLEET_HOLD) == 0
+    recounted = fleet_state(guarded).size
+    assert recounted is not None and recounted.total == 247 and recounted.at == guarded.now()
+
+
 def test_one_cluster_alone_never_trips_the_fleet_on_its_share(guarded: LocalWorld) -> None:
     """A single cluster's storm is its own breaker's business: 20 of a 2-cluster fleet's 111 nodes."""
     big = make_cluster(guarded, "solo-a", gpus=100)

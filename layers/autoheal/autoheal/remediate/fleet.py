@@ -59,8 +59,8 @@ def hold_fleet(
     tripped = state.tripped_clusters | {s.cluster for s in trips}
     size, busy = None, Counter[str]()
     if config.percent > 0 and not 0 < config.clusters <= len(tripped) and wanting:
-        size = _size(state, sizes, config.size_ttl, now)
         busy = _under_remediation(wanting, open_nodes, policy, now)
+        size = _size(state, sizes, config.size_ttl, now, {p.node.ref[0] for p in wanting})
     verdict = fleet_trip(tripped, busy, size.total if size else None, config)
     fresh = size if size is not None and size is not state.size else None
     if verdict is None:
@@ -69,13 +69,17 @@ def hold_fleet(
 
 
 def _size(
-    state: FleetState, sizes: FleetSizeCounter | None, ttl: timedelta, now: datetime
+    state: FleetState, sizes: FleetSizeCounter | None, ttl: timedelta, now: datetime, acting: set[str]
 ) -> FleetSize | None:
-    """The cached fleet size while fresh, else a new count (None: nothing to count with). When the
-    clusters cannot be listed, the last count however old, or None (the share is not judged): logged,
-    and the cluster-count test still stands."""
+    """The cached fleet size while fresh and counting every cluster the batch acts on (`acting`, by
+    name: a record still keyed by an ARN is not a new cluster), else a new count (None: nothing to count
+    with): a cluster created since the count would otherwise be judged against a fleet without its
+    nodes (its faults over too small a total: a spurious trip). When the clusters cannot be
+    listed, the last count however old, or None (the share is not judged): logged, and the
+    cluster-count test still stands."""
     cached = state.size
-    if cached is not None and (sizes is None or cached.fresh(now, ttl)):
+    known = cached is not None and {c for c in acting if not c.startswith("arn:")} <= set(cached.clusters)
+    if cached is not None and (sizes is None or (known and cached.fresh(now, ttl))):
         return cached
     if sizes is None:
         return None
