@@ -94,3 +94,35 @@ def test_a_warm_invocation_within_the_ttl_reuses_the_tags_but_describes_the_clus
     _one_fault(world, cluster, 2)
     assert (seen["DescribeCluster"], seen["ListTags"]) == (3, 2)  # past the TTL: read again
     assert len(world.calls("BatchRebootClusterNodes")) == 3
+
+
+def test_with_every_production_guard_one_fault_reads_the_control_partition_and_the_open_index_once(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The template's guards, canary waves on: the fleet breaker's records come from the same control
+    Query as the switches, and its Scan of the open index also answers the cluster breaker (no Query
+    of the index of its own). Beyond the relaxed figure: the canary waves' BatchGetItem and that Scan."""
+    from hyperpod_local.plane.clusters import GroupSpec, create_cluster
+    from hyperpod_local.stack.guards import PRODUCTION_GUARDS
+
+    world = LocalWorld(aws, monkeypatch.setenv, env={**PRODUCTION_GUARDS, "AUTOHEAL_CANARY_WAVES": "true"})
+    big = create_cluster(
+        world.aws.client("sagemaker"),
+        world.control,
+        "reads-prod",
+        [
+            GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller"),
+            GroupSpec(GPU_GROUP, "ml.p5.48xlarge", 40, node_type="Compute"),
+        ],
+    )
+    node = big.instance_ids(GPU_GROUP)[0]
+    world.deliver([node_health_event(big.name, big.arn, node, world.now())])
+    records = world.drain()
+    seen = _count_requests()
+
+    world.remediate(records)
+
+    assert len(world.calls("BatchRebootClusterNodes")) == 1
+    reads = {op: n for op, n in seen.items() if op in READS}
+    # state + canary waves + pause re-check; the control partition; every cluster's open nodes
+    assert reads == {"BatchGetItem": 3, "Query": 1, "Scan": 1}

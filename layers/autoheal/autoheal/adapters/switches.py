@@ -1,5 +1,6 @@
-"""The batch's switches in one read: pauses, capacity cool-downs and circuit breakers answered from one
-strongly consistent Query of the control partition (`pk = CONTROL`, see `control`), made on first use.
+"""The batch's switches in one read: pauses, capacity cool-downs, circuit breakers and the fleet breaker
+answered from one strongly consistent Query of the control partition (`pk = CONTROL`, see `control`
+and `fleet`), made on first use.
 
 The breaker already reads the whole partition; the pause and cool-down items live in it too, so a
 batch needs no BatchGetItem of its own for them. Only planning reads this snapshot: the pause is read
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from autoheal.adapters.control import LedgerBreakers, LedgerCooldowns, LedgerPauses, _ControlPartition
 from autoheal.adapters.dynamo import DynamoClient, Retry
+from autoheal.adapters.fleet import LedgerFleet
 
 _P = TypeVar("_P", bound=_ControlPartition)
 
@@ -56,6 +58,7 @@ class ControlSwitches:
         self.pauses = _answered_by(snapshot, LedgerPauses)
         self.cooldowns = _answered_by(snapshot, LedgerCooldowns)
         self.breakers = _answered_by(snapshot, LedgerBreakers)
+        self.fleet = _answered_by(snapshot, LedgerFleet)  # reads from the snapshot; writes as ever
 
     @classmethod
     def like(cls, partition: LedgerBreakers) -> ControlSwitches:

@@ -109,12 +109,14 @@ def plan(records: Sequence[Mapping[str, Any]], deps: Deps) -> BatchPlan:
     states = {ref: transitions.as_decided_on(h, now) for ref, h in loaded.items()}
     counters = read_counters(resolved.nodes.values(), deps.policy, deps.stats)  # adaptive ladder on only
     plans = decide_all(resolved.nodes, states, infos, now, deps.policy, counters)
-    switches = read_once(deps, infos)  # one control-partition Query: pause, cool-downs, breakers
+    switches = read_once(deps, infos)  # one control-partition Query: pause, cool-downs, breakers, fleet
     plans = hold_switched(plans, switches.pauses, switches.cooldowns, now, arns(infos))
     plans, gated = hold_for_approval(plans, deps.approvals, deps.policy, now)
     plans, waves = hold_waves(plans, deps.waves, deps.policy, now)  # canary waves: before the breaker
     plans, trips = hold_tripped(plans, infos, switches.open_nodes, switches.breakers, deps.policy, now)
-    plans, fleet = hold_fleet(plans, trips, deps.fleet, deps.fleet_sizes, deps.open_nodes, deps.policy, now)
+    plans, fleet = hold_fleet(
+        plans, trips, switches.fleet, deps.fleet_sizes, switches.fleet_open_nodes, deps.policy, now
+    )
     plans = over_ceiling(plans + held_plans(resolved, states), deps.policy, now)
     return BatchPlan(
         now,

@@ -1,6 +1,8 @@
 """The switches planning reads (stage 4): one snapshot of the control partition for the pause,
-cool-down and breaker holds (`adapters.switches.ControlSwitches`), and the open-node index read only
-for clusters where the circuit breaker could trip at all.
+cool-down, breaker and fleet breaker holds (`adapters.switches.ControlSwitches`), and the open-node
+index read only for clusters where the circuit breaker could trip at all -- and, when the fleet breaker
+judges the fleet's share (it reads every cluster's open nodes, one Scan of the index), that one Scan
+answers the cluster breakers too (`_OneIndexRead`).
 
 Ports that are not the ledger's (fakes in tests) are used as they are, one read each.
 """
@@ -15,7 +17,7 @@ from autoheal.adapters.directory import ClusterInfo
 from autoheal.adapters.switches import ControlSwitches
 from autoheal.core.state import NodeState
 from autoheal.policy import RemediationPolicy
-from autoheal.ports import Breakers, Cooldowns, OpenNodes, Pauses
+from autoheal.ports import Breakers, Cooldowns, Fleet, OpenNodes, Pauses
 from autoheal.remediate.model import Deps
 
 
@@ -24,16 +26,40 @@ class Switches:
     pauses: Pauses
     cooldowns: Cooldowns
     breakers: Breakers
-    open_nodes: OpenNodes
+    open_nodes: OpenNodes  # for the cluster breakers: read only where one could trip
+    fleet: Fleet | None
+    fleet_open_nodes: OpenNodes  # for the fleet breaker: every cluster's
 
 
 def read_once(deps: Deps, infos: Mapping[str, ClusterInfo]) -> Switches:
-    """The ports planning's holds read, sharing one control-partition Query when they can."""
-    open_nodes = _BreakerBound(deps.open_nodes, infos, deps.policy)
+    """The ports planning's holds read, sharing one control-partition Query and one open-index read
+    when they can."""
+    fleet_breaker = deps.policy.guards.fleet_breaker
+    index = _OneIndexRead(deps.open_nodes, scan_first=fleet_breaker.enabled and fleet_breaker.percent > 0)
+    open_nodes = _BreakerBound(index, infos, deps.policy)
     if isinstance(deps.breakers, LedgerBreakers):
         snapshot = ControlSwitches.like(deps.breakers)
-        return Switches(snapshot.pauses, snapshot.cooldowns, snapshot.breakers, open_nodes)
-    return Switches(deps.pauses, deps.cooldowns, deps.breakers, open_nodes)
+        fleet = snapshot.fleet if deps.fleet is not None else None
+        return Switches(snapshot.pauses, snapshot.cooldowns, snapshot.breakers, open_nodes, fleet, index)
+    return Switches(deps.pauses, deps.cooldowns, deps.breakers, open_nodes, deps.fleet, index)
+
+
+class _OneIndexRead:
+    """The open-node index read at most once for every cluster (a Scan, kept) when `scan_first`: the
+    fleet breaker will Scan it anyway, so a cluster breaker's count is taken from that Scan instead of a
+    Query of its own. Otherwise each cluster's Query as before."""
+
+    def __init__(self, inner: OpenNodes, scan_first: bool) -> None:
+        self._inner = inner
+        self._scan_first = scan_first
+        self._all: list[NodeState] | None = None
+
+    def open_nodes(self, cluster: str | None = None) -> list[NodeState]:
+        if cluster is not None and not self._scan_first:
+            return self._inner.open_nodes(cluster)
+        if self._all is None:
+            self._all = self._inner.open_nodes(None)
+        return [h for h in self._all if cluster is None or h.cluster == cluster]
 
 
 class _BreakerBound:
