@@ -10,9 +10,11 @@ import io
 import time
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench import purposes
 from bench.inject import Latency
 from bench.inmemory import quiet_logs
 from bench.ratios import CLUSTERS, group_sizes, min_calls, percentile, ratio, storm_layout
@@ -40,6 +42,7 @@ class DynamoCounter:
     def __init__(self) -> None:
         self.active = False
         self.requests: Counter[str] = Counter()
+        self.by_purpose: Counter[tuple[str, str]] = Counter()  # (bench.purposes tag, operation)
         self.write_items = 0
         self.consumed_capacity: float | None = None
 
@@ -51,6 +54,7 @@ class DynamoCounter:
     def _before_call(self, model: Any, **_: Any) -> None:
         if self.active:
             self.requests[model.name] += 1
+            self.by_purpose[(purposes.current(), model.name)] += 1
 
     def _params(self, params: Any, model: Any, **_: Any) -> None:
         if not self.active:
@@ -69,6 +73,7 @@ class DynamoCounter:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.by_purpose.clear()
         self.write_items = 0
         self.consumed_capacity = None
 
@@ -79,30 +84,49 @@ class DynamoCounter:
         return sum(n for op, n in self.requests.items() if op in WRITES)
 
 
-def run_storms(sizes: tuple[int, ...], delays: Mapping[str, float] | None = None) -> dict[str, Any]:
+def run_storms(
+    sizes: tuple[int, ...],
+    delays: Mapping[str, float] | None = None,
+    *,
+    guards: Mapping[str, str] | None = None,
+    dynamodb_local: bool = False,
+    spare: int = 2,
+) -> dict[str, Any]:
     """Each storm in a fresh world on one local server; with `delays` (`bench.inject.AWS_LIKE`), every
-    DynamoDB and SageMaker request waits that long first (AWS-like round trips)."""
+    DynamoDB and SageMaker request waits that long first (AWS-like round trips); with `guards`, those
+    settings over the relaxed ones (and `spare` healthy nodes per group, so that the breaker's share
+    is a real cluster's); with `dynamodb_local`, the ledger on DynamoDB Local (its own process) instead
+    of the in-process moto server."""
     quiet_logs()  # before anything imports autoheal.observability (Powertools reads them then)
     import boto3
 
     from hyperpod_local.demo.environment import DemoEnvironment, service_output
     from hyperpod_local.plane import ControlPlane, ControlPlaneClock, LocalAws
     from hyperpod_local.stack.world import LocalWorld
+    from tests.torture.dynamodb_local import DynamoDBLocal
+    from tests.torture.support import SplitAws
 
     results: dict[str, Any] = {
         "storms": [],
-        "guards": "hyperpod_local.stack.guards.RELAXED",
-        "backend": "moto server (loopback)" if not delays else "moto server + injected latency",
+        "guards": "template defaults" if guards else "hyperpod_local.stack.guards.RELAXED",
+        "backend": backend_name(delays, dynamodb_local),
         "delays_seconds": dict(delays or {}),
+        "spare_nodes_per_group": spare,
     }
     sink = io.StringIO()
     with (
         DemoEnvironment() as env,
         LocalAws(ControlPlane(clock=ControlPlaneClock.frozen())) as local,
         service_output(sink),
+        ExitStack() as stack,
     ):
         env.set("AWS_ENDPOINT_URL", local.endpoint_url)
         env.set("POWERTOOLS_LOG_LEVEL", "WARNING")
+        aws: Any = local
+        if dynamodb_local:
+            url = stack.enter_context(DynamoDBLocal()).endpoint_url
+            env.set("AWS_ENDPOINT_URL_DYNAMODB", url)
+            aws = SplitAws(local, url)
         boto3.setup_default_session()
         counter = DynamoCounter()
         counter.install(boto3.DEFAULT_SESSION)
@@ -110,13 +134,18 @@ def run_storms(sizes: tuple[int, ...], delays: Mapping[str, float] | None = None
         latency.install(boto3.DEFAULT_SESSION)
         for n in sizes:
             local.reset()
-            world = LocalWorld(local, env.set)
+            world = LocalWorld(aws, env.set, env=guards)
             cold = _warm_up(local, world)
             latency.active = True
-            figures = _storm(n, local, world, counter)
+            figures = _storm(n, local, world, counter, spare)
             latency.active = False
             results["storms"].append({**figures, "cold_intake_seconds": cold})
     return results
+
+
+def backend_name(delays: Mapping[str, float] | None, dynamodb_local: bool) -> str:
+    name = "moto server + DynamoDB Local ledger" if dynamodb_local else "moto server"
+    return f"{name} + injected latency" if delays else f"{name} (loopback)"
 
 
 def _warm_up(local: LocalAws, world: LocalWorld) -> float:
@@ -149,13 +178,16 @@ class _Remediation:
     batch_item_failures: int
     started: float  # time.monotonic() at the invocation's start
     wall_seconds: float
+    cpu_seconds: float  # this process's CPU: the function and, when in-process, the local server
     calls: list[BatchCall]  # the mutating calls the control plane received
 
 
-def _storm(n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter) -> dict[str, Any]:
+def _storm(
+    n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter, spare: int = 2
+) -> dict[str, Any]:
     """One storm of ``n`` faults: its clusters, ``n`` intake deliveries, one counted remediate run."""
     layout = storm_layout(n)
-    fixtures = create_clusters(local, world, layout)
+    fixtures = create_clusters(local, world, layout, spare)
     ids, events = _storm_events(world, fixtures, layout)
     intake_seconds = _deliver_one_by_one(world, events)
     remediation = _remediate_counted(world, counter)
@@ -164,7 +196,7 @@ def _storm(n: int, local: LocalAws, world: LocalWorld, counter: DynamoCounter) -
 
 
 def create_clusters(
-    local: LocalAws, world: LocalWorld, layout: list[tuple[str, str, int]]
+    local: LocalAws, world: LocalWorld, layout: list[tuple[str, str, int]], spare: int = 2
 ) -> dict[str, ClusterFixture]:
     from hyperpod_local.plane.clusters import GroupSpec, create_cluster
 
@@ -177,7 +209,7 @@ def create_clusters(
             [GroupSpec("controller", "ml.m5.xlarge", 1, node_type="Controller")]
             + [GroupSpec(g, "ml.p5.48xlarge", size, node_type="Compute") for g, size in groups.items()],
         )
-        for name, groups in group_sizes(layout).items()
+        for name, groups in group_sizes(layout, spare).items()
     }
 
 
@@ -219,9 +251,12 @@ def _remediate_counted(world: LocalWorld, counter: DynamoCounter) -> _Remediatio
     deps = build_deps(world.settings, clients.client, clock=world.now)
     counter.reset()
     counter.active = True
-    started = time.monotonic()
-    report = handle_batch({"Records": records}, world.settings, deps)
-    wall = time.monotonic() - started
+    with purposes.Purposes():
+        cpu = time.process_time()
+        started = time.monotonic()
+        report = handle_batch({"Records": records}, world.settings, deps)
+        wall = time.monotonic() - started
+        cpu = time.process_time() - cpu
     counter.active = False
     world.settle(records, report.batch_item_failures)
     return _Remediation(
@@ -229,6 +264,7 @@ def _remediate_counted(world: LocalWorld, counter: DynamoCounter) -> _Remediatio
         batch_item_failures=len(report.batch_item_failures),
         started=started,
         wall_seconds=wall,
+        cpu_seconds=cpu,
         calls=[c for c in world.calls() if c.action in MUTATING],
     )
 
@@ -267,6 +303,7 @@ def _storm_figures(
         "batch_item_failures": remediation.batch_item_failures,
         "dynamodb": _dynamodb_figures(counter, accepted),
         "remediate_wall_seconds": remediation.wall_seconds,
+        "remediate_cpu_seconds": remediation.cpu_seconds,
         "first_call_seconds": min((c.monotonic for c in calls), default=remediation.started)
         - remediation.started,
         "latency_seconds": {
@@ -277,8 +314,12 @@ def _storm_figures(
 
 
 def _dynamodb_figures(counter: DynamoCounter, accepted: int) -> dict[str, Any]:
+    by_purpose: dict[str, dict[str, int]] = {}
+    for (purpose, op), n in sorted(counter.by_purpose.items()):
+        by_purpose.setdefault(purpose, {})[op] = n
     return {
         "requests": dict(counter.requests),
+        "by_purpose": by_purpose,
         "reads": counter.reads(),
         "writes": counter.writes(),
         "write_items": counter.write_items,
