@@ -656,6 +656,7 @@ CASES: Mapping[str, Case] = {
     "NodeDirectory.cluster": lambda e, c: NodeDirectory(c("sagemaker")).cluster(e.cluster.name),
     "NodeDirectory.info": lambda e, c: NodeDirectory(c("sagemaker")).info(e.cluster.name),
     "NodeDirectory.canonical": lambda e, c: NodeDirectory(c("sagemaker")).canonical(e.cluster.arn),
+    "NodeDirectory.prefetch": lambda e, c: NodeDirectory(c("sagemaker")).prefetch([e.cluster.name]),
     "NodeDirectory.locate": lambda e, c: NodeDirectory(c("sagemaker")).locate("i-0123456789abcdef0", None),
     "NodeDirectory.target_counts": lambda e, c: NodeDirectory(c("sagemaker")).target_counts(e.cluster.name),
     "LedgerNodeStates.load": lambda e, c: _states(e, c).load([("train", "n1")]),

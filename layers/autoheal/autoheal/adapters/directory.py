@@ -25,8 +25,11 @@ switch, breaker counts. The cost: an opt-out tag added to a cluster takes effect
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -46,12 +49,17 @@ IAM_ACTIONS: Mapping[str, frozenset[str]] = {
     "NodeDirectory.cluster": frozenset({"sagemaker:ListClusterNodes"}),
     "NodeDirectory.info": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
     "NodeDirectory.canonical": frozenset({"sagemaker:DescribeCluster", "sagemaker:ListTags"}),
+    "NodeDirectory.prefetch": frozenset(
+        {"sagemaker:DescribeCluster", "sagemaker:ListTags", "sagemaker:ListClusterNodes"}
+    ),
     "NodeDirectory.locate": frozenset({"sagemaker:ListClusters", "sagemaker:ListClusterNodes"}),
     "NodeDirectory.target_counts": frozenset({"sagemaker:DescribeCluster"}),
 }
 
 
 _T = TypeVar("_T")
+#: Cluster reads (DescribeCluster, a ListClusterNodes listing) in flight at once in `prefetch`.
+PREFETCH_THREADS = 4
 
 
 class DirectoryClient(Protocol):
@@ -193,7 +201,31 @@ class NodeDirectory:
         self._infos: dict[str, ClusterInfo] = {}
         self._failed: dict[tuple[str, str], ClusterNotFound | ClusterUnreachable] = {}  # (read, ref)
         self._all_listed = False
+        self._count_lock = threading.Lock()
         self.list_calls = 0
+
+    def prefetch(self, refs: Iterable[str]) -> None:
+        """Describe and list the named clusters side by side (at most `PREFETCH_THREADS` reads at once)
+        before their faults are resolved one by one: each cluster's listing pages follow each other,
+        but a storm over several clusters waits for the slowest cluster's pages, not their sum, and one
+        fault's DescribeCluster and ListClusterNodes go out together. A read that fails is remembered
+        (`_remembered`) and raised where a fault asks for it, as without the prefetch."""
+        tasks: list[Callable[[], object]] = []
+        for ref in dict.fromkeys(refs):
+            if ref in self._names or ref in self._clusters:
+                continue
+            if CLUSTER_ARN_RE.fullmatch(ref):  # its name, which keys the listing, comes with DescribeCluster
+                tasks.append(functools.partial(self._described_then_listed, ref))
+            else:
+                tasks += [functools.partial(self.info, ref), functools.partial(self.cluster, ref)]
+        if len(tasks) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=min(PREFETCH_THREADS, len(tasks))) as pool:
+            for future in [pool.submit(_quietly, task) for task in tasks]:
+                future.result()
+
+    def _described_then_listed(self, arn: str) -> None:
+        self.cluster(self.info(arn).name)
 
     def canonical(self, cluster_ref: str) -> str:
         """The cluster's canonical key, its NAME: a name as is; an ARN through DescribeCluster's
@@ -314,10 +346,17 @@ class NodeDirectory:
         paginator = self._client.get_paginator("list_cluster_nodes")
         nodes = ClusterNodes(cluster_name=name)
         for page in paginator.paginate(ClusterName=name, IncludeNodeLogicalIds=True):
-            self.list_calls += 1
+            with self._count_lock:
+                self.list_calls += 1
             for summary in page.get("ClusterNodeSummaries", []):
                 nodes.add(_node_info(name, summary))
         return nodes
+
+
+def _quietly(task: Callable[[], object]) -> None:
+    """A prefetch's read: its domain error is remembered by the directory, raised again on use."""
+    with contextlib.suppress(ClusterNotFound, ClusterUnreachable):
+        task()
 
 
 def _node_info(cluster: str, summary: dict[str, Any]) -> NodeInfo:

@@ -4,7 +4,8 @@ node collapse into it), plus the clusters' descriptions the guards read.
 One cluster, one identity: a fault naming its cluster by ARN and one naming it by name are the same
 cluster; both resolve to its NAME (`Directory.canonical`), the key of every ledger and control record.
 
-One ListClusterNodes listing and one DescribeCluster per cluster (the directory caches them). A fault
+One ListClusterNodes listing and one DescribeCluster per cluster (the directory caches them), every
+cluster's read side by side before the faults are resolved (`Directory.prefetch`). A fault
 that resolves to no node is dropped with its reason (`Resolved.dropped`: the `verdicts` stage keeps it
 in the ledger for a week, `autoheal.adapters.verdicts`). A node listed as `NotFound` left the cluster
 (`autoheal.core.instance_status`): it resolves to no node, like one not listed. A cluster that cannot be read
@@ -54,6 +55,7 @@ def resolve(faults: Sequence[tuple[str, NodeFault]], directory: Directory, now: 
     out = Resolved()
     # a cluster that cannot be described cannot turn its ARN into its name; a fault naming both helps
     names = {f.cluster_arn: f.cluster_name for _, f in faults if f.cluster_arn and f.cluster_name}
+    directory.prefetch(f.cluster_ref for _, f in faults if f.cluster_ref)  # the clusters side by side
     for message_id, fault in faults:
         out.metrics.add(Metric.FAULTS_DEQUEUED)
         try:
