@@ -109,6 +109,14 @@ def test_batch_write_side_by_side_sends_the_same_requests(n: int) -> None:
     assert sorted(client.sizes()) == sorted(len(c) for c in [keys(n)[i : i + 25] for i in range(0, n, 25)])
 
 
+@pytest.mark.parametrize("n", [0, 1, 100, 101, 450])
+def test_batch_get_side_by_side_reads_the_same_keys_and_returns_every_item(n: int) -> None:
+    client = FakeBatchClient()
+    found = dynamo.batch_get(client, TABLE, keys(n), no_sleep(), workers=4)  # type: ignore[arg-type]
+    assert sorted(i["pk"] for i in found) == sorted(k["pk"] for k in keys(n))
+    assert sorted(client.sizes()) == sorted(len(c) for c in [keys(n)[i : i + 100] for i in range(0, n, 100)])
+
+
 # ---------------------------------------------------------------- the bounded retry
 
 
