@@ -245,6 +245,14 @@ def section(r: dict[str, Any]) -> list[str]:
     lines.append("| **total** | " + " | ".join(f"**{sum(tables[n].values()):.2f}**" for n in names) + " |")
     top = max(tables[names[-1]].items(), key=lambda kv: kv[1])
     lines += ["", f"Dominant line at {names[-1]}: {top[0]} ({top[1]:.2f} USD)."]
+    dashboard = "CloudWatch dashboard"
+    if dashboard in tables[names[-1]]:
+        without = ", ".join(
+            f"{sum(v for k, v in tables[n].items() if k != dashboard):.2f} USD {n}" for n in names
+        )
+        lines.append(
+            f"`CreateDashboard=false` leaves it out: {without} (metrics and alarms do not depend on it)."
+        )
     return lines
 
 

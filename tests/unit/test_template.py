@@ -1299,3 +1299,14 @@ def test_create_stack_resources_builds_the_template_table_queues_and_topic() -> 
     assert reconcile.redrive_after_minutes == T["Parameters"]["RedriveAfterMinutes"]["Default"]
     assert reconcile.policy == load_settings(stack.env(REMEDIATE_FUNCTION)).policy
     assert reconcile.policy.guards == Settings().policy.guards  # the deployed defaults are the model's
+
+
+@pytest.mark.parametrize(("create", "expected"), [("true", True), ("false", False)])
+def test_the_dashboard_and_its_url_only_with_create_dashboard(create: str, expected: bool) -> None:
+    """`CreateDashboard=false` leaves out the stack's largest fixed cost; nothing else refers to it."""
+    resolver, resources = deployed({"CreateDashboard": create})
+    assert ("AutohealDashboard" in resources) is expected
+    assert resolver.condition(T["Outputs"]["DashboardUrl"]["Condition"]) is expected
+    cfn = transformed()
+    others = {lid: r for lid, r in cfn["Resources"].items() if lid != "AutohealDashboard"}
+    assert "AutohealDashboard" not in json.dumps(others)
