@@ -40,6 +40,9 @@ DEFERRED = {
         "autoheal.intake.rules.health",
         "autoheal.intake.rules.hma_logs",
         "autoheal.intake.rules.hyperpod",
+        # the remediation policy and node state: remediate's and reconcile's, never intake's
+        "autoheal.policy",
+        "autoheal.core",
     ),
 }
 
