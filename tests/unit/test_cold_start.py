@@ -44,6 +44,19 @@ DEFERRED = {
         "autoheal.policy",
         "autoheal.core",
     ),
+    # notices are rendered (and the chat models built) when the first one is sent
+    "remediate": (
+        "autoheal.alerts.render",
+        "autoheal.alerts.kinds",
+        "autoheal.alerts.chat",
+        "autoheal.intake",
+    ),
+    "reconcile": (
+        "autoheal.alerts.render",
+        "autoheal.alerts.kinds",
+        "autoheal.alerts.chat",
+        "autoheal.intake",
+    ),
 }
 
 
