@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,12 +35,9 @@ from autoheal.intake.result import (
     Rejected,
     malformed,
 )
-from autoheal.intake.rules.config import RuleConfig
+from autoheal.intake.rules.config import AlarmRuleConfig, RuleConfig
 from autoheal.reserved import SELFTEST_SOURCE
 from autoheal.validation import summarise
-
-if TYPE_CHECKING:
-    from autoheal.intake.rules.config import AlarmRuleConfig
 
 E = TypeVar("E", bound=BaseModel)
 
