@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import (
+    CloudWatchLogsDecode,
+    CloudWatchLogsLogEvent,
+    EventBridgeModel,
+)
 from pydantic import BaseModel, ValidationError
 
 from autoheal.faults import RepairAction
-from autoheal.intake import ROUTES, hma_records
+from autoheal.intake import ROUTES, hma_records, logs
 from autoheal.intake.alarm_models import AlarmStateChange
 from autoheal.intake.lenient import dropped_fields
 from autoheal.intake.models import (
@@ -39,9 +44,32 @@ def cluster_event(**details: Any) -> dict[str, Any]:
     return event
 
 
+def _shape(model: type[BaseModel]) -> list[tuple[str, str | None]]:
+    return [(name, info.alias) for name, info in model.model_fields.items()]
+
+
 @pytest.mark.parametrize("model", [NodeHealthEvent, ClusterEvent, HealthEvent, AlarmStateChange])
-def test_models_are_powertools_eventbridge_models(model: type[EventBridgeModel]) -> None:
-    assert issubclass(model, EventBridgeModel)
+def test_models_have_the_powertools_eventbridge_envelope(model: type[BaseModel]) -> None:
+    """Declared here (Powertools' parser models cost a cold start), with the same fields and aliases."""
+    assert _shape(model) == _shape(EventBridgeModel)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (logs.CloudWatchLogsDecode, CloudWatchLogsDecode),
+        (logs.CloudWatchLogsLogEvent, CloudWatchLogsLogEvent),
+    ],
+)
+def test_logs_models_have_the_powertools_shape(ours: type[BaseModel], theirs: type[BaseModel]) -> None:
+    def shape(model: type[BaseModel]) -> dict[str, tuple[str, bool]]:
+        unqualified = (
+            re.sub(r"[\w.]+\.(\w+)", r"\1", str(f.annotation)) for f in model.model_fields.values()
+        )
+        required = (f.is_required() for f in model.model_fields.values())
+        return dict(zip(model.model_fields, zip(unqualified, required, strict=True), strict=True))
+
+    assert shape(ours) == shape(theirs)
 
 
 def test_node_health_event_parses_the_documented_shape() -> None:

@@ -7,23 +7,15 @@ model; there are no per-step if-chains anywhere else.
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from autoheal.actions import Action as Action  # its home is `autoheal.actions`; imported from here too
 from autoheal.core.adaptive import Adaptive
 from autoheal.core.approvals import ApprovalGate
 from autoheal.core.canary import Canary
 from autoheal.core.fleet import FleetBreaker
 from autoheal.signals import Rung
-
-
-class Action(StrEnum):
-    """A mutating remediation the service can ask HyperPod for."""
-
-    REBOOT = "reboot"
-    REPLACE = "replace"
-    RETIRE = "retire"  # BatchDeleteClusterNodes, then BatchAddClusterNodes restores the group's size
 
 
 class Step(BaseModel):

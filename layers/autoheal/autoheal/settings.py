@@ -10,17 +10,15 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoheal.alerts.steps import NotifyStep, parse_steps
-from autoheal.core.adaptive import Adaptive
-from autoheal.core.approvals import ApprovalGate
-from autoheal.core.canary import Canary
-from autoheal.core.fleet import FleetBreaker
-from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
 from autoheal.signals import Rung, parse_overrides
+
+if TYPE_CHECKING:
+    from autoheal.policy import RemediationPolicy
 
 ENV_PREFIX = "AUTOHEAL_"
 
@@ -209,6 +207,14 @@ def _names(value: str) -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def _policy(s: Settings) -> RemediationPolicy:
+    # Imported here: the policy model and its parts are remediate's and reconcile's; intake, which reads
+    # settings too, never builds a policy and so never imports them (its cold start).
+    from autoheal.core.adaptive import Adaptive
+    from autoheal.core.approvals import ApprovalGate
+    from autoheal.core.canary import Canary
+    from autoheal.core.fleet import FleetBreaker
+    from autoheal.policy import Action, Breaker, Budget, Guards, RemediationPolicy, Step
+
     return RemediationPolicy(
         ladder=RemediationPolicy.with_retire(
             (

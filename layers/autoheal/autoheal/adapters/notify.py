@@ -20,14 +20,15 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from autoheal.alerts.chat import chat_message
-from autoheal.alerts.render import Rendered, node_line, render
 from autoheal.alerts.steps import DEFAULT_STEPS, NotifyStep, step_of
 from autoheal.observability import logger
+
+if TYPE_CHECKING:  # rendering (and the chat models) load with the first notice, not at cold start
+    from autoheal.alerts.render import Rendered
 
 #: SNS allows 256 KiB; stay well below it so subject, attributes and JSON escaping fit.
 MAX_MESSAGE_BYTES = 200_000
@@ -118,6 +119,8 @@ class Notifier:
         groups: dict[tuple[str, str], list[HumanNeeded]] = {}
         for node in nodes:
             groups.setdefault((node.cluster, node.kind), []).append(node)
+        from autoheal.alerts.render import render
+
         sent = 0
         for (cluster, kind), members in groups.items():
             if step_of(kind) not in self._steps:
@@ -147,6 +150,8 @@ class Notifier:
             self._publish_chat(message)
 
     def _publish_chat(self, message: Rendered) -> None:
+        from autoheal.alerts.chat import chat_message
+
         assert self._client is not None
         chat = chat_message(message, uuid.uuid4().hex)
         try:
@@ -161,6 +166,8 @@ class Notifier:
 
 def _split(nodes: list[HumanNeeded]) -> list[list[HumanNeeded]]:
     """Parts whose rendered body (each node's line and its JSON) stays under `MAX_MESSAGE_BYTES`."""
+    from autoheal.alerts.render import node_line
+
     parts: list[list[HumanNeeded]] = [[]]
     size = 0
     for node in nodes:

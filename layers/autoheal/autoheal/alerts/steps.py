@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from autoheal.core.state import NodeState, NodeStatus
-from autoheal.policy import Action
+from autoheal.actions import Action
+
+if TYPE_CHECKING:  # settings reads this module: intake's cold start needs no node state
+    from autoheal.core.state import NodeState
 
 
 class NotifyStep(StrEnum):
@@ -70,6 +73,8 @@ def parse_steps(value: str | Iterable[str]) -> frozenset[NotifyStep]:
 
 def stuck_for(h: NodeState, now: datetime) -> timedelta | None:
     """How long the node's action has run, when that is more than twice its expected time."""
+    from autoheal.core.state import NodeStatus
+
     if h.status is not NodeStatus.IN_PROGRESS or h.last_action is None or h.last_action_at is None:
         return None
     expected = EXPECTED.get(h.last_action)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from autoheal.policy import Action
+from autoheal.actions import Action
 
 #: How many recent source event ids a node remembers for duplicate detection.
 SEEN_EVENTS_KEPT = 32

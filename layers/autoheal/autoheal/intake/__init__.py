@@ -1,6 +1,6 @@
 """Intake: EventBridge events and CloudWatch Logs deliveries of HMA log records -> `NodeFault`s.
 
-The pure part: `models` (Powertools parser models of the EventBridge events), `logs` (decoding a
+The pure part: `models` (parser models of the EventBridge events), `logs` (decoding a
 CloudWatch Logs delivery), `hma_records` (reading one HMA log record), `rules/` (one per trigger kind,
 each given only the settings it reads), `result` (what a rule and `normalise` return) and `normalise`
 (dispatch, never raises on bad input). Then `service.ingest` (logging, metrics, the queue) and
@@ -8,8 +8,9 @@ each given only the settings it reads), `result` (what a rule and `normalise` re
 pure part.
 """
 
-from autoheal.intake.normalise import ROUTES, RuleConfig, normalise
+from autoheal.intake.normalise import ROUTES, normalise
 from autoheal.intake.result import MALFORMED_ENVELOPE, Ignored, IgnoreReason, Intake, Rejected, malformed
+from autoheal.intake.rules.config import RuleConfig
 
 __all__ = [
     "MALFORMED_ENVELOPE",

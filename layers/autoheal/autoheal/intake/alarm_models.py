@@ -1,4 +1,4 @@
-"""Powertools parser models for CloudWatch alarm events (`CloudWatch Alarm State Change`,
+"""Parser models for CloudWatch alarm events (`CloudWatch Alarm State Change`,
 `CloudWatch Alarm Contributor State Change`), with their `muteDetail` block.
 
 Part of intake's models (`autoheal.intake.models` has the envelope and the other triggers), kept apart to

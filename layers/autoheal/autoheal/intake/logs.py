@@ -1,8 +1,11 @@
 """CloudWatch Logs subscription payloads: `{"awslogs": {"data": <base64 of gzip of JSON>}}`.
 
 Decoded here with bounds (Powertools' own `CloudWatchLogsData` decoder inflates without a limit), then
-validated with Powertools' `CloudWatchLogsDecode` model. Every way a payload can be wrong raises
-`LogsPayloadError` with a short reason; the payload itself is never echoed.
+validated with `CloudWatchLogsDecode`: the same fields and types as Powertools' model of that name (a
+test keeps them equal), declared here because importing Powertools' parser models loads every model it
+ships (dozens of event sources) at cold start. The shape is CloudWatch Logs' subscription filter
+payload (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html). Every way a
+payload can be wrong raises `LogsPayloadError` with a short reason; the payload itself is never echoed.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import base64
 import binascii
 import zlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsDecode
+from pydantic import BaseModel
 
 AWSLOGS = "awslogs"
 DATA_MESSAGE = "DATA_MESSAGE"
@@ -22,6 +26,26 @@ CONTROL_MESSAGE = "CONTROL_MESSAGE"
 #: Lambda's asynchronous payload limit is 1 MiB of base64; log text gzips 10-20x. Anything that
 #: inflates past this is not a CloudWatch Logs delivery (a gzip bomb, or a mistake) and is rejected.
 MAX_DECODED_BYTES = 32 * 1024 * 1024
+
+
+class CloudWatchLogsLogEvent(BaseModel):
+    """One log event of a delivery; `timestamp` is epoch milliseconds, read as UTC."""
+
+    id: str
+    timestamp: datetime
+    message: str | type[BaseModel]
+
+
+class CloudWatchLogsDecode(BaseModel):
+    """A decoded delivery (the fields are CloudWatch's own camelCase names)."""
+
+    messageType: str
+    owner: str
+    logGroup: str
+    logStream: str
+    subscriptionFilters: list[str]
+    logEvents: list[CloudWatchLogsLogEvent]
+    policyLevel: str | None = None
 
 
 class LogsPayloadError(ValueError):

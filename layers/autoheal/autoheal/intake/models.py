@@ -1,4 +1,4 @@
-"""Powertools parser models for every EventBridge event intake accepts (CloudWatch alarms: `alarm_models`).
+"""Parser models for every EventBridge event intake accepts (CloudWatch alarms: `alarm_models`).
 
 Strict about ids, tolerant about everything else (`autoheal.intake.lenient`): unknown fields are
 ignored at every depth; `HealthStatus`, `RepairAction`, `EventLevel` are read case-insensitively and
@@ -16,7 +16,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
@@ -35,18 +34,6 @@ from autoheal.intake.fields import (
     case_insensitive,
 )
 from autoheal.intake.lenient import Droppable, Tolerant
-
-SAGEMAKER = "aws.sagemaker"
-HEALTH = "aws.health"
-CLOUDWATCH = "aws.cloudwatch"
-
-NODE_HEALTH_EVENT = "SageMaker HyperPod Cluster Node Health Event"
-CLUSTER_EVENT = "SageMaker HyperPod Cluster Event"
-CLUSTER_STATE_CHANGE = "SageMaker HyperPod Cluster State Change"
-HEALTH_EVENT = "AWS Health Event"
-ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
-ALARM_CONTRIBUTOR_STATE_CHANGE = "CloudWatch Alarm Contributor State Change"
-
 
 # ---------------------------------------------------------------- field helpers
 
@@ -69,8 +56,12 @@ class _CamelDetail(Tolerant):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
 
-class _Envelope(Tolerant, EventBridgeModel):
+class _Envelope(Tolerant):
     """The EventBridge envelope with a bounded id and a UTC time.
+
+    The same fields, aliases and order as Powertools' `EventBridgeModel` (a test keeps them equal),
+    declared here rather than inherited: importing Powertools' parser models loads every model it ships
+    (dozens of event sources) at cold start, and intake needs this one.
 
     EventBridge's event structure reference says every event carries version, id, detail-type,
     source, account, time, region, resources and detail
@@ -82,14 +73,17 @@ class _Envelope(Tolerant, EventBridgeModel):
     (`resources` defaults to `[]`, the others to "").
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    id: str = Field(min_length=1, max_length=128)
-    time: AssumedUtc
     version: Droppable[str] = ""
+    id: str = Field(min_length=1, max_length=128)
+    source: str
     account: Droppable[str] = ""
+    time: AssumedUtc
     region: Droppable[str] = ""
     resources: Droppable[list[str]] = Field(default_factory=list)
+    detail_type: str = Field(alias="detail-type")
+    detail: Any
     replay_name: Droppable[str | None] = Field(default=None, alias="replay-name")
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from autoheal.faults import NodeFault
-from autoheal.intake import alarm_models, logs, models
+from autoheal.intake import kinds, logs
 from autoheal.intake.lenient import DroppedField, dropped_fields
 from autoheal.intake.result import (
     MALFORMED_ENVELOPE,
@@ -35,68 +35,115 @@ from autoheal.intake.result import (
     Rejected,
     malformed,
 )
-from autoheal.intake.rules import alarm, health, hma_logs, hyperpod
-from autoheal.intake.rules.alarm import AlarmRuleConfig
-from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.intake.rules.config import AlarmRuleConfig, RuleConfig
 from autoheal.reserved import SELFTEST_SOURCE
 from autoheal.validation import summarise
 
-E = TypeVar("E", bound=EventBridgeModel)
+E = TypeVar("E", bound=BaseModel)
 
 _ID_MAX = 128
 
-
-@dataclass(frozen=True)
-class RuleConfig:
-    """The settings intake's rules read, one small config per rule that reads any."""
-
-    alarm: AlarmRuleConfig
-    hma: HmaRuleConfig
+Rule = Callable[[E, RuleConfig], Disposition]
 
 
 @dataclass(frozen=True)
 class Route(Generic[E]):
-    """How one (source, detail-type) is handled: the model that parses it, the rule that maps it."""
+    """How one (source, detail-type) is handled: the model that parses it, the rule that maps it.
 
-    model: type[E]
-    rule: Callable[[E, RuleConfig], Disposition]
+    Both come from `load`, called on the first event of that kind and cached: a cold start imports no
+    model or rule module (alarm models, HMA records, Health) until an event needs it.
+    """
+
+    load: Callable[[], tuple[type[E], Rule[E]]]
+
+    @property
+    def model(self) -> type[E]:
+        return self.load()[0]
+
+    @property
+    def rule(self) -> Rule[E]:
+        return self.load()[1]
 
 
-def _no_config(rule: Callable[[E], Disposition]) -> Callable[[E, RuleConfig], Disposition]:
+def _no_config(rule: Callable[[E], Disposition]) -> Rule[E]:
     def apply(event: E, config: RuleConfig) -> Disposition:
         return rule(event)
 
     return apply
 
 
-def _alarm_config(
-    rule: Callable[[E, AlarmRuleConfig], Disposition],
-) -> Callable[[E, RuleConfig], Disposition]:
+def _alarm_config(rule: Callable[[E, AlarmRuleConfig], Disposition]) -> Rule[E]:
     def apply(event: E, config: RuleConfig) -> Disposition:
         return rule(event, config.alarm)
 
     return apply
 
 
+@cache
+def _node_health() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.models import NodeHealthEvent
+    from autoheal.intake.rules import hyperpod
+
+    return NodeHealthEvent, _no_config(hyperpod.node_health)
+
+
+@cache
+def _selftest_node_health() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.models import NodeHealthEvent
+    from autoheal.intake.rules import hyperpod
+
+    return NodeHealthEvent, _no_config(hyperpod.selftest_node_health)
+
+
+@cache
+def _cluster_event() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.models import ClusterEvent
+    from autoheal.intake.rules import hyperpod
+
+    return ClusterEvent, _no_config(hyperpod.cluster_event)
+
+
+@cache
+def _cluster_state_change() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.models import ClusterStateChange
+    from autoheal.intake.rules import hyperpod
+
+    return ClusterStateChange, _no_config(hyperpod.cluster_state_change)
+
+
+@cache
+def _health_event() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.models import HealthEvent
+    from autoheal.intake.rules import health
+
+    return HealthEvent, _no_config(health.health_event)
+
+
+@cache
+def _alarm_state_change() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.alarm_models import AlarmStateChange
+    from autoheal.intake.rules import alarm
+
+    return AlarmStateChange, _alarm_config(alarm.alarm_state_change)
+
+
+@cache
+def _alarm_contributor_state_change() -> tuple[type[Any], Rule[Any]]:
+    from autoheal.intake.alarm_models import AlarmContributorStateChange
+    from autoheal.intake.rules import alarm
+
+    return AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
+
+
 ROUTES: Mapping[tuple[str, str], Route[Any]] = {
-    (models.SAGEMAKER, models.NODE_HEALTH_EVENT): Route(
-        models.NodeHealthEvent, _no_config(hyperpod.node_health)
-    ),
+    (kinds.SAGEMAKER, kinds.NODE_HEALTH_EVENT): Route(_node_health),
     # `autoheal selftest`: a Node Health Event from the self-test source, for a reserved cluster only
-    (SELFTEST_SOURCE, models.NODE_HEALTH_EVENT): Route(
-        models.NodeHealthEvent, _no_config(hyperpod.selftest_node_health)
-    ),
-    (models.SAGEMAKER, models.CLUSTER_EVENT): Route(models.ClusterEvent, _no_config(hyperpod.cluster_event)),
-    (models.SAGEMAKER, models.CLUSTER_STATE_CHANGE): Route(
-        models.ClusterStateChange, _no_config(hyperpod.cluster_state_change)
-    ),
-    (models.HEALTH, models.HEALTH_EVENT): Route(models.HealthEvent, _no_config(health.health_event)),
-    (models.CLOUDWATCH, models.ALARM_STATE_CHANGE): Route(
-        alarm_models.AlarmStateChange, _alarm_config(alarm.alarm_state_change)
-    ),
-    (models.CLOUDWATCH, models.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(
-        alarm_models.AlarmContributorStateChange, _alarm_config(alarm.alarm_contributor_state_change)
-    ),
+    (SELFTEST_SOURCE, kinds.NODE_HEALTH_EVENT): Route(_selftest_node_health),
+    (kinds.SAGEMAKER, kinds.CLUSTER_EVENT): Route(_cluster_event),
+    (kinds.SAGEMAKER, kinds.CLUSTER_STATE_CHANGE): Route(_cluster_state_change),
+    (kinds.HEALTH, kinds.HEALTH_EVENT): Route(_health_event),
+    (kinds.CLOUDWATCH, kinds.ALARM_STATE_CHANGE): Route(_alarm_state_change),
+    (kinds.CLOUDWATCH, kinds.ALARM_CONTRIBUTOR_STATE_CHANGE): Route(_alarm_contributor_state_change),
 }
 
 #: How a CloudWatch Logs delivery shows up in logs and metrics (it has no EventBridge envelope).
@@ -119,12 +166,13 @@ def normalise(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
         return _with(
             intake, Disposition(ignored=[Ignored(IgnoreReason.UNSUPPORTED_DETAIL_TYPE, detail_type)])
         )
+    model, rule = route.load()
     try:
-        event = route.model.model_validate(raw)
+        event = model.model_validate(raw)
     except ValidationError as exc:
         return _reject(intake, malformed(detail_type), summarise(exc))
     try:
-        disposition = route.rule(event, config)
+        disposition = rule(event, config)
     except ValidationError as exc:  # the event parsed, but what it says is not a valid NodeFault
         return _reject(intake, malformed(detail_type), summarise(exc, prefix="fault."))
     return _with(intake, disposition, dropped_fields(event))
@@ -142,6 +190,8 @@ def _normalise_logs(raw: Mapping[str, Any], config: RuleConfig) -> Intake:
     intake = Intake(
         _text(first), LOGS_SOURCE, HMA_RECORDS, subject=_text(f"{payload.logGroup} {payload.logStream}")
     )
+    from autoheal.intake.rules import hma_logs  # on the first delivery: HMA records, their patterns
+
     try:
         disposition = hma_logs.log_delivery(payload, config.hma)
     except ValidationError as exc:

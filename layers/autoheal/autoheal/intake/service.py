@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from autoheal.faults import NodeFault, utcnow
-from autoheal.intake.normalise import RuleConfig, normalise
+from autoheal.intake.normalise import normalise
 from autoheal.intake.result import Intake
+from autoheal.intake.rules.config import RuleConfig
 from autoheal.observability import Metric, MetricCounts, logger
 from autoheal.ports import Clock, FaultSink
 

@@ -13,9 +13,7 @@ from typing import Any
 from autoheal import clients
 from autoheal.adapters.queue import FaultQueue
 from autoheal.faults import utcnow
-from autoheal.intake.normalise import RuleConfig
-from autoheal.intake.rules.alarm import AlarmRuleConfig
-from autoheal.intake.rules.hma_logs import HmaRuleConfig
+from autoheal.intake.rules.config import AlarmRuleConfig, HmaRuleConfig, RuleConfig
 from autoheal.intake.service import IntakeDeps, IntakeReport, ingest
 from autoheal.observability import flush_counts
 from autoheal.ports import Clock

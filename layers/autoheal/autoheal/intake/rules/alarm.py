@@ -40,8 +40,6 @@ dimension's attribute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from autoheal.faults import CLUSTER_ARN_RE, INSTANCE_ID_RE, FaultSource, NodeFault, Severity
 from autoheal.intake.alarm_models import (
     AlarmContributorStateChange,
@@ -52,20 +50,9 @@ from autoheal.intake.alarm_models import (
 from autoheal.intake.hma_records import HMA_STREAM_DIMENSION, parse_stream
 from autoheal.intake.result import Disposition, IgnoreReason, ignore
 from autoheal.intake.rules.common import SIGNAL_MAX, clip, reason_text
+from autoheal.intake.rules.config import NAME_PREFIX, AlarmRuleConfig
 
 ALARM = "ALARM"
-NAME_PREFIX = "autoheal:"
-
-
-@dataclass(frozen=True)
-class AlarmRuleConfig:
-    """The settings the alarm rules read: which alarms are meant for intake, and the metric dimensions
-    that name the node and its cluster."""
-
-    node_dimension: str
-    cluster_dimension: str
-    name_prefix: str = NAME_PREFIX
-    operational_prefix: str = ""  # "<stack>-": this stack's own alarms; empty: none known
 
 
 def alarm_state_change(event: AlarmStateChange, config: AlarmRuleConfig) -> Disposition:

@@ -22,11 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsDecode, CloudWatchLogsLogEvent
-
 from autoheal.faults import FaultSource, NodeFault, RepairAction, Severity
 from autoheal.intake import hma_records
-from autoheal.intake.logs import CONTROL_MESSAGE, DATA_MESSAGE
+from autoheal.intake.logs import CONTROL_MESSAGE, DATA_MESSAGE, CloudWatchLogsDecode, CloudWatchLogsLogEvent
 from autoheal.intake.result import (
     MALFORMED_HMA_RECORD,
     Disposition,
@@ -36,6 +34,7 @@ from autoheal.intake.result import (
     ignore,
 )
 from autoheal.intake.rules.common import clip
+from autoheal.intake.rules.config import HmaRuleConfig
 
 _EVENT_ID_MAX = 256
 _INTENT_RANK = {
@@ -44,13 +43,6 @@ _INTENT_RANK = {
     RepairAction.UNKNOWN: 1,
     RepairAction.NONE: 0,
 }
-
-
-@dataclass(frozen=True)
-class HmaRuleConfig:
-    """The setting the HMA rule reads: Xids that are the application's, not the node's."""
-
-    ignored_xids: frozenset[int]
 
 
 @dataclass(frozen=True)
