@@ -20,8 +20,8 @@ whole pool, and keeps a cluster's calls near plan order.
 Throttling: SageMaker answers `ThrottlingException` when the account's request rate is exceeded
 (https://repost.aws/knowledge-center/sagemaker-python-throttlingexception); botocore's standard retry
 mode retries each request first (`autoheal.clients`). A call that still comes back throttled trips
-the `Gate`: the pool drops to one call in flight and the next call waits a jittered backoff (full
-jitter, doubling per throttle in a row, capped); after `CALM_AFTER` calls in a row without throttling
+the `Gate`: the pool drops to one call in flight and the next call waits a jittered backoff (uniform
+between half the base and a ceiling that doubles per throttle in a row, capped); after `CALM_AFTER` calls in a row without throttling
 the pool opens up again. The total backoff of one invocation is bounded (`WAIT_BUDGET_SECONDS`, far
 below the function's timeout): past it the remaining tasks are not started, and their nodes -- not
 claimed yet -- go back to the queue as `later`, never dropped (`CallsDeferred{Reason=throttled}`).
@@ -43,7 +43,7 @@ from typing import Generic, TypeVar
 CALL_THREADS = 4
 #: Tasks of one cluster in flight at once.
 CALLS_PER_CLUSTER = 2
-#: The first backoff after a throttled call, and the largest one (seconds; full jitter below them).
+#: The first backoff ceiling after a throttled call, and the largest (seconds; drawn from [base/2, ceiling]).
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 8.0
 #: The most one invocation waits in backoffs before it defers the remaining calls.
