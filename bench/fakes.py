@@ -4,11 +4,15 @@ Only what `autoheal`'s adapters call, with the response shapes they read. Every 
 own request) (dict lookups), except the two Queries remediate makes once per cluster (the ledger's
 `open-index` and the control partition's breakers), which scan — as a real index read returns every
 match. So any super-linear cost measured is the service's, not the fakes'.
+
+Thread-safe as boto3 clients are: remediate writes claims and sends calls from several threads
+(remediate/pipeline.py, remediate/lanes.py); each fake's writes and counters take its lock.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +46,7 @@ class _Paginator:
 class FakeSageMaker:
     clusters: dict[str, FakeCluster]
     calls: list[tuple[str, str, int]] = field(default_factory=list)  # (operation, cluster, size)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def get_paginator(self, operation_name: str) -> _Paginator:
         pages = {"list_cluster_nodes": self._node_pages, "list_clusters": self._cluster_pages}
@@ -102,7 +107,8 @@ class FakeSageMaker:
         size = len(NodeIds) + len(NodeLogicalIds)
         if size > 25:
             raise _error("ValidationException", operation)
-        self.calls.append((operation, ClusterName, size))
+        with self._lock:
+            self.calls.append((operation, ClusterName, size))
         return {
             "Successful": list(NodeIds),
             "Failed": [],
@@ -124,9 +130,11 @@ class FakeDynamoDB:
 
     items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _count(self, operation: str) -> None:
-        self.requests[operation] = self.requests.get(operation, 0) + 1
+        with self._lock:
+            self.requests[operation] = self.requests.get(operation, 0) + 1
 
     @staticmethod
     def _key(item: Mapping[str, Any]) -> tuple[str, str]:
@@ -138,10 +146,11 @@ class FakeDynamoDB:
 
     def batch_get_item(self, *, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
         self._count("BatchGetItem")
-        responses = {
-            table: [self.items[k] for k in map(self._key, spec["Keys"]) if k in self.items]
-            for table, spec in RequestItems.items()
-        }
+        with self._lock:
+            responses = {
+                table: [self.items[k] for k in map(self._key, spec["Keys"]) if k in self.items]
+                for table, spec in RequestItems.items()
+            }
         return {"Responses": responses, "UnprocessedKeys": {}}
 
     def put_item(
@@ -153,9 +162,10 @@ class FakeDynamoDB:
         ExpressionAttributeValues: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._count("PutItem")
-        if not self._condition_holds(Item, ConditionExpression, ExpressionAttributeValues):
-            raise _error("ConditionalCheckFailedException", "PutItem")
-        self.items[self._key(Item)] = Item
+        with self._lock:  # the condition and the write at once
+            if not self._condition_holds(Item, ConditionExpression, ExpressionAttributeValues):
+                raise _error("ConditionalCheckFailedException", "PutItem")
+            self.items[self._key(Item)] = Item
         return {}
 
     def _condition_holds(
@@ -174,6 +184,10 @@ class FakeDynamoDB:
     def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
         """Conditional Puts, all or none (CancellationReasons by position, as DynamoDB answers)."""
         self._count("TransactWriteItems")
+        with self._lock:
+            return self._transact(TransactItems)
+
+    def _transact(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
         reasons = [{"Code": "None"} for _ in TransactItems]
         for k, action in enumerate(TransactItems):
             put = action["Put"]
@@ -191,17 +205,19 @@ class FakeDynamoDB:
 
     def delete_item(self, *, TableName: str, Key: Mapping[str, Any], **_: Any) -> dict[str, Any]:
         self._count("DeleteItem")
-        self.items.pop(self._key(Key), None)
+        with self._lock:
+            self.items.pop(self._key(Key), None)
         return {}
 
     def batch_write_item(self, *, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
         self._count("BatchWriteItem")
-        for requests in RequestItems.values():
-            if len(requests) > 25:
-                raise _error("ValidationException", "BatchWriteItem")
-            for r in requests:
-                item = r["PutRequest"]["Item"]
-                self.items[self._key(item)] = item
+        with self._lock:
+            for requests in RequestItems.values():
+                if len(requests) > 25:
+                    raise _error("ValidationException", "BatchWriteItem")
+                for r in requests:
+                    item = r["PutRequest"]["Item"]
+                    self.items[self._key(item)] = item
         return {"UnprocessedItems": {}}
 
     def query(
@@ -214,6 +230,12 @@ class FakeDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         self._count("Query")
+        with self._lock:
+            return self._query(KeyConditionExpression, ExpressionAttributeValues, IndexName)
+
+    def _query(
+        self, _condition: str, ExpressionAttributeValues: Mapping[str, Any], IndexName: str | None
+    ) -> dict[str, Any]:
         if IndexName is not None:  # the sparse open-index: open_cluster = :c
             wanted = ExpressionAttributeValues[":c"]["S"]
             found = [i for i in self.items.values() if i.get("open_cluster", {}).get("S") == wanted]

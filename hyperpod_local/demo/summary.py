@@ -21,6 +21,7 @@ Schema (``"schema": "hyperpod-autoheal.demo/1"``)::
     reconcile          {rounds, faults_enqueued, verdicts: {verdict: n}}   every round's rows applied or waiting
     decisions          [{decision, reason, action, outcome, error_code, nodes}]    one row per kind, most first
     calls              [{at_seconds, operation, cluster, size, failed: {code: n}, error_code}]  control plane log
+                       (an instant's calls largest first: their arrival order varies)
     calls_by_operation {operation: {calls, nodes, sizes: [..]}}
     failed_entries     {code: n}                                  per-entry failures the control plane answered
     evidence           [{at_seconds, action, cluster, logical_id, reason, partial, files: {name: bytes}}]
@@ -229,7 +230,11 @@ def _decisions(rows: Iterable[NodeRow]) -> list[dict[str, Any]]:
 
 
 def _calls(record: RunRecord) -> list[dict[str, Any]]:
+    """The control plane's log, each simulated instant's calls largest first, then by cluster (else in
+    the order received): remediate sends one batch's calls side by side (`remediate/lanes.py`), so
+    the order they arrive in varies from run to run; a delete and the add that restores it keep theirs."""
     names = {fixture.arn: name for name, fixture in record.clusters.items()}
+    ordered = sorted(record.calls, key=lambda c: (c.at, -c.size, names.get(c.cluster, c.cluster)))
     return [
         {
             "at_seconds": (call.at - record.started).total_seconds(),
@@ -239,7 +244,7 @@ def _calls(record: RunRecord) -> list[dict[str, Any]]:
             "failed": dict(sorted(Counter(call.failed_codes).items())),
             "error_code": call.error_code,
         }
-        for call in record.calls
+        for call in ordered
     ]
 
 

@@ -6,6 +6,7 @@ unknown", never sent again; a pause written while a large batch runs stops its r
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,13 +101,16 @@ def test_a_pause_written_while_a_batch_runs_stops_its_remaining_calls(
     pauses = LedgerPauses(world.aws.client("dynamodb"), world.stack.table_name)
     requeued: list[NodeFault] = []
 
+    paused = threading.Lock()  # the pause is written once, after the first call that returns
+
     def pause_after_the_first_call(deps: Deps) -> Deps:
         real_nodes, real_queue = deps.nodes, deps.retry_queue
 
         class PausingNodes:
             def execute(self, request: BatchRequest) -> Any:
                 receipt = real_nodes.execute(request)
-                pauses.pause(cluster.name, "oncall", "bad AMI rollout", world.now())
+                if paused.acquire(blocking=False):
+                    pauses.pause(cluster.name, "oncall", "bad AMI rollout", world.now())
                 return receipt
 
         class ImpatientQueue:  # the held faults come back now, not after their 15-minute delay
@@ -120,13 +124,19 @@ def test_a_pause_written_while_a_batch_runs_stops_its_remaining_calls(
 
     report = world.remediate(deps_hook=pause_after_the_first_call)
 
-    assert [len(c.node_ids) for c in world.calls(REBOOT)] == [25]  # 25 + 25 + 10 planned
-    assert report.metrics.total("BatchCalls", Action="reboot") == 1
-    assert report.metrics.total("FaultsHeld", Reason="paused") == 35
+    # 25 + 25 + 10 planned; two calls of one cluster go side by side (issue 20, remediate/lanes.py), so
+    # the second may have passed its pause re-check before the pause was written: at most one call of
+    # the cluster in flight still goes. The third starts only after one of them returned: held.
+    sent = world.calls(REBOOT)
+    assert [len(c.node_ids) for c in sent] in ([25], [25, 25])
+    assert report.metrics.total("BatchCalls", Action="reboot") == len(sent)
+    assert report.metrics.total("FaultsHeld", Reason="paused") == 60 - 25 * len(sent)
     assert report.batch_item_failures == []
-    called = set(world.calls(REBOOT)[0].node_ids)
+    called = {i for c in sent for i in c.node_ids}
     held = [n for n in nodes if n.instance_id not in called]
-    assert len(held) == 35 and {f.instance_id for f in requeued} == {n.instance_id for n in held}
+    assert len(held) == 60 - 25 * len(sent) and {f.instance_id for f in requeued} == {
+        n.instance_id for n in held
+    }
     for n in held:  # the claim gave way to a held record (reconcile re-drives it if its message is lost)
         state = ledger(world).node_record(cluster.name, n.logical_id).state
         assert state is not None and state.status is NodeStatus.HELD and state.hold == "paused"
@@ -134,6 +144,6 @@ def test_a_pause_written_while_a_batch_runs_stops_its_remaining_calls(
 
     pauses.resume(cluster.name)
     world.remediate()  # the held faults, not taken for duplicates
-    assert sorted(i for c in world.calls(REBOOT)[1:] for i in c.node_ids) == sorted(
+    assert sorted(i for c in world.calls(REBOOT)[len(sent) :] for i in c.node_ids) == sorted(
         n.instance_id for n in held
     )

@@ -15,9 +15,11 @@ _clients: dict[tuple[str, str | None], Any] = {}
 #: SageMaker throttles with ThrottlingException; botocore's standard mode retries it with backoff.
 _RETRY_MODE = "standard"
 _MAX_ATTEMPTS = 5
-#: Connections kept per client: one call's claims are written side by side (remediate/pipeline.py,
-#: up to 25 at once); botocore keeps 10 by default and would drop the rest after each use.
-_MAX_POOL_CONNECTIONS = 25
+#: Connections kept per client, at least what can be in flight at once; botocore keeps 10 by default
+#: and would drop the rest after each use. DynamoDB: the claim writes (remediate/pipeline.py, 25 side
+#: by side, one pool shared by every call) plus each call in flight's pause re-check and `sending`
+#: mark (remediate/lanes.py, 4 calls); SageMaker: the 4 calls. tests/unit checks the bound.
+MAX_POOL_CONNECTIONS = 40
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -33,7 +35,7 @@ def client(service: str, region: str | None = None) -> Any:
                 region_name=region,
                 config=Config(
                     retries={"mode": _RETRY_MODE, "max_attempts": _MAX_ATTEMPTS},
-                    max_pool_connections=_MAX_POOL_CONNECTIONS,
+                    max_pool_connections=MAX_POOL_CONNECTIONS,
                 ),
             )
         return _clients[key]

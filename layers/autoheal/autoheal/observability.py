@@ -86,6 +86,7 @@ class Metric(StrEnum):
     CLAIM_CONFLICTS = "ClaimConflicts"
     NODES_CLOSED = "NodesClosed"  # dimension Reason
     FAULTS_HELD = "FaultsHeld"  # dimension Reason: kept for later (paused, cool-down), never dropped
+    CALLS_DEFERRED = "CallsDeferred"  # dimension Reason: planned calls not sent (throttled): faults re-queued
     TIME_TO_ACTION = "TimeToAction"  # seconds, dimension Action: fault observed -> action accepted
     TIME_TO_HEALTHY = "TimeToHealthy"  # seconds, dimension Action: action accepted -> node verified healthy
     ACTION_RESULTS = "ActionResults"  # dimensions Action, Signal, Result: success rate per action and signal
@@ -130,6 +131,7 @@ METRIC_DIMENSIONS: Mapping[Metric, tuple[str, ...]] = {
     Metric.RESTORE_FAILURES: ("ErrorCode",),
     Metric.NODES_CLOSED: ("Reason",),
     Metric.FAULTS_HELD: ("Reason",),
+    Metric.CALLS_DEFERRED: ("Reason",),
     Metric.TIME_TO_ACTION: ("Action",),
     Metric.TIME_TO_HEALTHY: ("Action",),
     Metric.ACTION_RESULTS: ("Action", "Signal", "Result"),

@@ -4,7 +4,8 @@ per call.
 Immediately before each call, two small steps guard it:
 
 1. the pause is read again for the call's cluster and the global scope (one BatchGetItem per call, not
-   per node): a pause set while a large batch runs stops its remaining calls; their nodes' claims give
+   per node): a pause set while a large batch runs stops its remaining calls (a call of the cluster
+   running side by side and already past this check still goes: `lanes`); their nodes' claims give
    way to held records and their faults are re-queued, like the pause hold at planning;
 2. the call's nodes are marked `sending` (one BatchWriteItem per call, under our claims): if the
    process dies after this point, recovery treats the call as sent and never sends it again; before

@@ -23,8 +23,10 @@
              fleet trip pages once); approval requests and the deadline's decisions written (a request
              tells a human); held faults wait, recorded as held; each node to act on gets its claim
              decided (node states move only through `core.transitions`)
-5-6. `pipeline` one planned call at a time: its nodes claimed with conditional writes sent side by
-             side (a version conflict is read and decided again), then the call sent, then the next
+5-6. `pipeline` per planned call: its nodes claimed with conditional writes sent side by side (a
+             version conflict is read and decided again), then the call sent; `lanes`: a few calls'
+             steps in flight at once (2 per cluster, started in plan order), one while SageMaker
+             throttles, the rest re-queued past a bounded wait; results merged in plan order
 6. `act`      claimed nodes -> SageMaker calls (<= 25 ids each) -> receipts; before each call the
              pause is read again (paused: claims released, faults held) and the call's nodes are
              marked `sending` (a crash after that is "sent, outcome unknown", never sent twice)
