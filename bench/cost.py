@@ -111,6 +111,7 @@ def measure() -> dict[str, float]:
     ):
         env.set("AWS_ENDPOINT_URL", local.endpoint_url)
         env.set("POWERTOOLS_LOG_LEVEL", "WARNING")
+        local.reset()  # moto's state is the process's: an earlier section's clusters may still be there
         boto3.setup_default_session()
         counter, transact = DynamoCounter(), _TransactItems()
         counter.install(boto3.DEFAULT_SESSION)

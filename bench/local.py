@@ -120,13 +120,13 @@ def run_storms(
         service_output(sink),
         ExitStack() as stack,
     ):
-        env.set("AWS_ENDPOINT_URL", local.endpoint_url)
-        env.set("POWERTOOLS_LOG_LEVEL", "WARNING")
         aws: Any = local
-        if dynamodb_local:
+        if dynamodb_local:  # started first: the JVM must not inherit the moto endpoint for its own calls
             url = stack.enter_context(DynamoDBLocal()).endpoint_url
             env.set("AWS_ENDPOINT_URL_DYNAMODB", url)
             aws = SplitAws(local, url)
+        env.set("AWS_ENDPOINT_URL", local.endpoint_url)
+        env.set("POWERTOOLS_LOG_LEVEL", "WARNING")
         boto3.setup_default_session()
         counter = DynamoCounter()
         counter.install(boto3.DEFAULT_SESSION)
