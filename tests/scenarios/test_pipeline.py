@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -20,16 +19,15 @@ import pytest
 from autoheal import clients
 from autoheal.core import transitions
 from autoheal.core.state import NodeState, NodeStatus
-from autoheal.faults import NodeFault
 from autoheal.policy import Action
-from autoheal.ports import RetryQueue
 from autoheal.remediate import lanes
-from autoheal.remediate.service import Deps, RemediationReport
+from autoheal.remediate.service import Deps
 from hyperpod_local.plane.clusters import ClusterFixture
 from hyperpod_local.stack.events import node_health_event
 from hyperpod_local.stack.world import LocalWorld
 from tests.fixtures import minutes
 from tests.scenarios.conftest import GPU_GROUP
+from tests.scenarios.test_holds import remediate_round
 
 pytestmark = pytest.mark.scenario
 
@@ -114,30 +112,6 @@ def test_a_node_claimed_by_another_actor_meanwhile_is_left_to_it_and_the_call_st
     assert [r.reason for r in report.nodes if r.instance_id == nodes[1].instance_id] == ["action_in_flight"]
 
 
-class _DelaysKept:
-    """The real retry queue, each delay kept rather than waited (SQS delays run on the wall clock; the
-    test advances the simulated clock by them instead)."""
-
-    def __init__(self, real: RetryQueue) -> None:
-        self.real = real
-        self.delays: list[int] = []
-
-    def requeue(self, faults: Sequence[NodeFault], delay_seconds: int) -> None:
-        self.delays.append(delay_seconds)
-        self.real.requeue(faults, 0)
-
-
-def _round(world: LocalWorld) -> tuple[RemediationReport, list[int]]:
-    kept: list[_DelaysKept] = []
-
-    def hook(deps: Deps) -> Deps:
-        kept.append(_DelaysKept(deps.retry_queue))
-        deps.retry_queue = kept[-1]
-        return deps
-
-    return world.remediate(deps_hook=hook), kept[0].delays
-
-
 def test_calls_throttled_past_the_wait_budget_are_requeued_then_each_node_is_acted_on_once(
     world: LocalWorld, cluster: ClusterFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,7 +122,7 @@ def test_calls_throttled_past_the_wait_budget_are_requeued_then_each_node_is_act
     clients.reset()
     world.control.throttle(1.0)
 
-    first, delays = _round(world)
+    first, delays = remediate_round(world)
 
     throttled = world.calls(REBOOT)
     assert len(throttled) == 2 and all(c.throttled for c in throttled)  # the third call never started
